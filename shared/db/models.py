@@ -1,0 +1,122 @@
+"""SQL schema of stored predictions (DESIGN §6). Alembic migrations mirror these tables.
+
+``predictions`` holds every classification ever made (unique per ``submission_id``: the
+idempotency key), ``listings`` the current state of each offer, ``reclassification_jobs`` the
+bulk jobs and their resumable cursor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    prdtypecode: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    label: Mapped[str] = mapped_column(String(200))
+    train_count: Mapped[int | None] = mapped_column(Integer)
+
+
+class Listing(Base):
+    """One marketplace offer: its content (for reclassification) and current category."""
+
+    __tablename__ = "listings"
+
+    listing_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str | None] = mapped_column(Text)
+    image_uri: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    current_submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    current_prdtypecode: Mapped[int | None] = mapped_column(ForeignKey("categories.prdtypecode"), index=True)
+    current_confidence: Mapped[float | None] = mapped_column(Float)
+    current_model_version: Mapped[str | None] = mapped_column(String(64))
+    classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Prediction(Base):
+    """One classification of one submission; history of a listing is its predictions."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        Index("ix_predictions_listing_history", "listing_id", "classified_at"),
+        Index("ix_predictions_category_time", "prdtypecode", "classified_at"),
+        Index("ix_predictions_confidence", "confidence"),
+        Index("ix_predictions_version_listing", "model_version", "listing_id"),
+        Index("ix_predictions_classified_at", "classified_at"),
+        Index("ix_predictions_job", "job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    listing_id: Mapped[str] = mapped_column(String(128))
+    origin: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    prdtypecode: Mapped[int] = mapped_column(ForeignKey("categories.prdtypecode"))
+    confidence: Mapped[float] = mapped_column(Float)
+    top_k: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    modalities: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[str] = mapped_column(String(64))
+    model_versions: Mapped[dict[str, str]] = mapped_column(JSON)
+    language: Mapped[str | None] = mapped_column(String(16))
+    translation_status: Mapped[str | None] = mapped_column(String(16))
+    image_missing_reason: Mapped[str | None] = mapped_column(String(32))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    classified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stage_timestamps: Mapped[dict[str, str]] = mapped_column(JSON)
+
+
+class ReclassificationJob(Base):
+    """A bulk re-run of stored listings; ``cursor`` makes it resumable (keyset paging)."""
+
+    __tablename__ = "reclassification_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    category: Mapped[int | None] = mapped_column(Integer)
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    only_model_version: Mapped[str | None] = mapped_column(String(64))
+    max_in_flight: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    published: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    cursor: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
