@@ -1,0 +1,117 @@
+"""The fusion meta-model at inference time: booster MLP (numpy) then LightGBM (DESIGN §4).
+
+Files of one revision (``fusion/<revision>/``), named in ``manifest.fusion.files``:
+
+- ``booster_<path>.npz``: standardisation (``mean``, ``std``) and the MLP (``w1, b1, w2, b2``);
+- ``lgbm_<path>.txt``: a LightGBM multiclass model over ``[logits, booster probabilities]``.
+
+``<path>`` is ``full`` (every text and image model), ``text`` (text models only) or ``image``
+(image models only): an offer missing one modality uses the path of the other, trained for it.
+No torch here: the fusion worker stays light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.model_repo import Manifest
+
+PATHS = ("full", "text", "image")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def path_for(has_text: bool, has_image: bool) -> str:
+    if has_text and has_image:
+        return "full"
+    if has_text:
+        return "text"
+    if has_image:
+        return "image"
+    raise ValueError("Fusion needs at least one modality (text or image logits).")
+
+
+def booster_forward(weights: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
+    """Booster class probabilities: standardise, one hidden ReLU layer, softmax."""
+    z = (features - weights["mean"]) / weights["std"]
+    hidden = np.maximum(z @ weights["w1"] + weights["b1"], 0.0)
+    return softmax(hidden @ weights["w2"] + weights["b2"])
+
+
+def stack_logits(names: list[str], logits: dict[str, np.ndarray]) -> np.ndarray:
+    """Concatenate the logits of ``names`` in that order (the order fusion was trained on)."""
+    missing = [name for name in names if name not in logits]
+    if missing:
+        raise KeyError(f"Fusion needs logits of {missing}; got {sorted(logits)}")
+    return np.concatenate([np.asarray(logits[name], dtype=np.float64) for name in names], axis=1)
+
+
+@dataclass
+class _Path:
+    models: list[str]
+    booster: dict[str, np.ndarray]
+    lgbm: Any | None
+
+
+class FusionModel:
+    """Loads one revision's fusion files; turns per-model logits into class probabilities."""
+
+    def __init__(self, n_labels: int, paths: dict[str, _Path]) -> None:
+        self.n_labels = n_labels
+        self._paths = paths
+
+    @classmethod
+    def load(cls, repository: Path, manifest: Manifest) -> FusionModel:
+        if manifest.fusion is None:
+            raise ValueError(f"Manifest {manifest.version} has no fusion model.")
+        directory = Path(repository) / manifest.fusion.directory
+        files = manifest.fusion.files
+        path_models: dict[str, list[str]] = manifest.fusion.params.get("paths", {})
+        paths: dict[str, _Path] = {}
+        for name, models in path_models.items():
+            booster_file = files.get(f"booster_{name}")
+            if booster_file is None:
+                continue
+            with np.load(directory / booster_file) as npz:
+                booster = {key: npz[key].astype(np.float64) for key in npz.files}
+            lgbm = None
+            lgbm_file = files.get(f"lgbm_{name}")
+            if lgbm_file is not None:
+                import lightgbm
+
+                lgbm = lightgbm.Booster(model_file=str(directory / lgbm_file))
+            paths[name] = _Path(list(models), booster, lgbm)
+        if not paths:
+            raise ValueError(f"Fusion of {manifest.version} has no usable path in {directory}.")
+        return cls(len(manifest.labels), paths)
+
+    @property
+    def available_paths(self) -> list[str]:
+        return list(self._paths)
+
+    def predict_proba(
+        self,
+        text_logits: dict[str, np.ndarray] | None,
+        image_logits: dict[str, np.ndarray] | None,
+    ) -> np.ndarray:
+        """[batch, n_labels] probabilities (rows sum to 1); None = modality missing for the batch."""
+        name = path_for(bool(text_logits), bool(image_logits))
+        if name not in self._paths:
+            raise ValueError(f"This fusion model has no {name!r} path (has {self.available_paths}).")
+        path = self._paths[name]
+        logits = {**(text_logits or {}), **(image_logits or {})}
+        features = stack_logits(path.models, logits)
+        probs = booster_forward(path.booster, features)
+        if path.lgbm is not None:
+            meta = np.concatenate([features, probs], axis=1)
+            probs = np.asarray(path.lgbm.predict(meta), dtype=np.float64).reshape(len(features), -1)
+        probs = np.clip(probs, 0.0, None)
+        return probs / probs.sum(axis=1, keepdims=True)

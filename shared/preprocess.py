@@ -1,0 +1,112 @@
+"""Model input preparation shared by training, evaluation and the encoder workers (no skew).
+
+Training scores its held-out split and `catalog evaluate` scores offers through exactly these
+functions, so a served prediction equals the evaluated one for the same offer.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from shared.model_repo import ImageModelSpec, TextModelSpec
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Decoded RGB image; ValueError when the bytes are not an image or are too large.
+
+    The size is checked from the header before decoding, so a decompression bomb never
+    allocates its pixels.
+    """
+    if not data:
+        raise ValueError("empty image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise ValueError("image has no pixels")
+            if width * height > max_pixels:
+                raise ValueError(f"image too large: {width}x{height} pixels > {max_pixels}")
+            image.load()
+            upright: Image.Image = ImageOps.exif_transpose(image) or image
+            return upright.convert("RGB") if upright.mode != "RGB" else upright
+    except ValueError:
+        raise
+    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"not a readable image: {exc}") from exc
+
+
+def prepare_image(image: Image.Image, spec: ImageModelSpec) -> np.ndarray:
+    """uint8 HxWx3 RGB at ``spec.image_size``, as the model saw images at evaluation time.
+
+    Normalisation (mean/std) happens inside the ONNX graph, so only resizing happens here.
+    """
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    size = spec.image_size
+    if spec.resize == "resize_center_crop":
+        image = ImageOps.fit(image, (size, size), method=Image.Resampling.BILINEAR)
+    elif image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8).copy()
+
+
+class TextTokenizer:
+    """The tokenizer saved next to a text model (``tokenizer.json``), without transformers.
+
+    Uses the ``tokenizers`` library directly: the same fast tokenizer transformers would run,
+    but light enough for the text-encoder worker.
+    """
+
+    def __init__(self, repository: Path, spec: TextModelSpec) -> None:
+        from tokenizers import Tokenizer
+
+        path = Path(repository) / spec.tokenizer_dir / "tokenizer.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"No tokenizer.json at {path}: the model repository is incomplete.")
+        self.spec = spec
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self._tokenizer.enable_truncation(max_length=spec.max_length)
+        pad_id, pad_token = _pad_token(path.parent, self._tokenizer)
+        self._tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+
+    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """int64 [batch, longest] arrays named as ``spec.input_names``."""
+        encodings = self._tokenizer.encode_batch([text or "" for text in texts])
+        fields = {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+        }
+        out: dict[str, np.ndarray] = {}
+        for name in self.spec.input_names:
+            if name not in fields:
+                raise ValueError(f"Unsupported text model input {name!r}")
+            out[name] = np.asarray(fields[name], dtype=np.int64).reshape(len(texts), -1)
+        return out
+
+
+def _pad_token(directory: Path, tokenizer: object) -> tuple[int, str]:
+    """The pad token recorded by transformers (tokenizer_config.json), else [PAD] / <pad>."""
+    import json
+
+    config = directory / "tokenizer_config.json"
+    candidates: list[str] = []
+    if config.is_file():
+        value = json.loads(config.read_text("utf-8")).get("pad_token")
+        if isinstance(value, dict):
+            value = value.get("content")
+        if isinstance(value, str):
+            candidates.append(value)
+    candidates += ["[PAD]", "<pad>"]
+    for token in candidates:
+        token_id = tokenizer.token_to_id(token)  # type: ignore[attr-defined]
+        if token_id is not None:
+            return int(token_id), token
+    return 0, candidates[0]
