@@ -236,3 +236,12 @@ EVENT_OF_STREAM: dict[Stream, type[BaseModel]] = {
     Stream.CLASSIFIED: ListingClassified,
     Stream.DEAD: DeadLetter,
 }
+
+# Which worker kind (consumer group) reads which stream: the pipeline of DESIGN §2.
+CONSUMERS: dict[str, list[Stream]] = {
+    "language": [Stream.SUBMITTED],
+    "image-encoder": [Stream.SUBMITTED],
+    "text-encoder": [Stream.PREPARED],
+    "fusion": [Stream.TEXT_FEATURES, Stream.IMAGE_FEATURES],
+    "writer": [Stream.CLASSIFIED],
+}

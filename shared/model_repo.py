@@ -94,7 +94,8 @@ class Manifest(BaseModel):
 
     def model_versions(self) -> dict[str, str]:
         """Exact version of every model, as predictions record it."""
-        versions = {m.name: str(m.triton_version) for m in [*self.text_models, *self.image_models]}
+        versions = {m.name: str(m.triton_version) for m in self.text_models}
+        versions.update({m.name: str(m.triton_version) for m in self.image_models})
         if self.fusion is not None:
             versions["fusion"] = self.fusion.directory
         return versions

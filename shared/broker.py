@@ -1,0 +1,459 @@
+"""The broker helper: the one module that knows Redis Streams delivery semantics (DESIGN §3).
+
+Workers declare typed handlers; this module gives them:
+
+- one consumer group per worker kind and one unique consumer per process;
+- groups created at the start of the stream (``0``), so nothing published before the first
+  worker started is missed;
+- the default ack policy (REJECT_ON_ERROR): a failed batch stays in the pending list;
+- small ``max_records`` (no replica grabs the whole backlog) and batch reads for encoders;
+- a reclaimer per stream (XAUTOCLAIM after ``reclaim_idle_ms``) that re-runs pending messages one
+  by one and dead-letters them after ``max_deliveries`` with the last error;
+- immediate dead letters for payloads that are not valid JSON or fail the schema;
+- pipelined publishing of a handler's output, before the ack (so effects are at least once and
+  every side effect downstream is idempotent by ``submission_id``);
+- removal of stale consumers (idle, nothing pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from faststream import FastStream
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMessage
+from faststream.redis.parser import BinaryMessageFormatV1
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from shared.config import Settings, get_settings
+from shared.contract import DeadLetter, Stream
+from shared.redis_conn import resolve_redis_url
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=BaseModel)
+DATA_KEY = b"__data__"
+LAST_ERROR_TTL_S = 7 * 86400
+
+
+@dataclass(frozen=True)
+class Emit:
+    """An event a handler wants published (before its input is acked)."""
+
+    stream: Stream
+    event: BaseModel
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An input event the handler gives up on: dead-lettered with ``error``, then acked."""
+
+    event: BaseModel
+    error: str
+
+
+Outcome = Emit | Reject
+Handler = Callable[[list[E]], Awaitable[Sequence[Outcome]]]
+
+
+@dataclass
+class _Raw:
+    """One stream entry as read: its id and its payload bytes (exactly as received)."""
+
+    message_id: str
+    payload: bytes
+
+
+def consumer_name(worker: str) -> str:
+    """Unique per process: host, pid and a random suffix (a restarted process is a new one)."""
+    return f"{worker}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def payload_of(fields: Any) -> bytes:
+    """The JSON body of an entry written by FastStream (or a raw ``data`` field otherwise)."""
+    raw = fields.get(DATA_KEY)
+    if raw is None:
+        raw = fields.get(b"data")
+        return raw if raw is not None else repr(fields).encode()
+    try:
+        body, _headers = BinaryMessageFormatV1.parse(raw)
+        return body
+    except Exception:  # not FastStream's binary format: the JSON is the field itself
+        return raw
+
+
+def parse_event(event_type: type[E], payload: bytes) -> E:
+    return event_type.model_validate_json(payload)
+
+
+async def ensure_group(redis: Redis, stream_key: str, group: str) -> None:
+    """Create ``group`` at the stream's start (idempotent), creating the stream if needed."""
+    try:
+        await redis.xgroup_create(stream_key, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def remove_stale_consumers(
+    redis: Redis, stream_key: str, group: str, idle_ms: int, keep: str
+) -> list[str]:
+    """Delete consumers idle longer than ``idle_ms`` that hold no pending message.
+
+    Consumers that still hold pending entries are left alone: the reclaimer moves their entries
+    to a live consumer first, and a later pass removes them.
+    """
+    removed: list[str] = []
+    try:
+        consumers = await redis.xinfo_consumers(stream_key, group)
+    except ResponseError:
+        return removed
+    for info in consumers:
+        name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+        if name == keep or int(info.get("pending", 0)) > 0 or int(info.get("idle", 0)) < idle_ms:
+            continue
+        await redis.xgroup_delconsumer(stream_key, group, name)
+        removed.append(name)
+    return removed
+
+
+class WorkerApp:
+    """A FastStream app for one worker kind: typed handlers, Redis semantics hidden."""
+
+    def __init__(self, name: str, settings: Settings | None = None) -> None:
+        self.name = name
+        self.settings = settings or get_settings()
+        self.consumer = consumer_name(name)
+        self.redis_url = resolve_redis_url(self.settings)
+        self.broker = RedisBroker(self.redis_url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG)
+        self.app = FastStream(self.broker, logger=log)
+        self._streams: list[str] = []
+        self._startup: list[Callable[[], Awaitable[None]]] = []
+        self._shutdown: list[Callable[[], Awaitable[None]]] = []
+        self._janitor: asyncio.Task[None] | None = None
+        self.app.on_startup(self._before_start)
+        self.app.after_startup(self._after_start)
+        self.app.on_shutdown(self._before_stop)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    @property
+    def redis(self) -> Redis:
+        """The broker's connected Redis client (after start)."""
+        return cast(Redis, self.broker._connection)
+
+    def on_startup(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        self._startup.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        self._shutdown.append(fn)
+        return fn
+
+    async def _before_start(self) -> None:
+        await self.broker.connect()
+        for key in self._streams:
+            await ensure_group(self.redis, key, self.name)
+        for fn in self._startup:
+            await fn()
+
+    async def _after_start(self) -> None:
+        self._janitor = asyncio.create_task(self._janitor_loop())
+        log.info(
+            "worker started",
+            extra={"worker": self.name, "consumer": self.consumer, "streams": self._streams},
+        )
+
+    async def _before_stop(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
+        for fn in self._shutdown:
+            await fn()
+
+    async def _janitor_loop(self) -> None:
+        idle_ms = self.settings.consumer_stale_after_s * 1000
+        while True:
+            for key in self._streams:
+                try:
+                    removed = await remove_stale_consumers(self.redis, key, self.name, idle_ms, self.consumer)
+                    if removed:
+                        log.info("stale consumers removed", extra={"stream": key, "removed": removed})
+                except Exception:
+                    log.exception("stale consumer cleanup failed", extra={"stream": key})
+            await asyncio.sleep(max(5.0, min(300.0, idle_ms / 4000)))
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[WorkerApp]:
+        """Run the worker in-process (tests, ``catalog classify``-style embedding)."""
+        await self._before_start()
+        await self.broker.start()
+        await self._after_start()
+        try:
+            yield self
+        finally:
+            await self._before_stop()
+            await self.broker.stop()
+
+    async def run(self) -> None:
+        """Run until SIGINT/SIGTERM (``catalog worker NAME``)."""
+        await self.app.run()
+
+    # --- handlers -----------------------------------------------------------------------------
+    def consume(
+        self, stream: Stream, event_type: type[E], *, batch: bool = False
+    ) -> Callable[[Handler[E]], Handler[E]]:
+        """Register ``handler`` for ``stream``: batches of validated events in, outcomes out."""
+
+        def register(handler: Handler[E]) -> Handler[E]:
+            self._register(stream, event_type, handler, batch)
+            return handler
+
+        return register
+
+    def _register(self, stream: Stream, event_type: type[E], handler: Handler[E], batch: bool) -> None:
+        key = self.settings.key(stream)
+        if key in self._streams:
+            raise ValueError(f"{self.name} already consumes {stream}")
+        self._streams.append(key)
+        reads = self.settings.batch_size if batch else self.settings.max_records
+        description = (handler.__doc__ or "").strip() or f"{self.name} consumes {stream}"
+
+        main = StreamSub(
+            key,
+            group=self.name,
+            consumer=self.consumer,
+            batch=True,
+            max_records=reads,
+            polling_interval=200,
+        )
+        reclaimer = StreamSub(
+            key,
+            group=self.name,
+            consumer=self.consumer,
+            min_idle_time=self.settings.reclaim_idle_ms,
+            polling_interval=min(1000, max(50, self.settings.reclaim_idle_ms // 4)),
+        )
+
+        @self.broker.subscriber(stream=main, title=f"{self.name}:{stream}", description=description)
+        async def on_batch(msg: RedisBatchStreamMessage) -> None:
+            raws = [
+                _Raw(mid.decode(), payload_of(fields))
+                for mid, fields in zip(msg.raw_message["message_ids"], msg.raw_message["data"], strict=True)
+            ]
+            await self._process(stream, key, event_type, handler, raws, attempts=1)
+
+        @self.broker.subscriber(
+            stream=reclaimer,
+            title=f"{self.name}:{stream}:reclaim",
+            description=f"Re-runs {stream} messages left pending by a failed or dead consumer.",
+        )
+        async def on_reclaimed(msg: RedisStreamMessage) -> None:
+            mid = msg.raw_message["message_ids"][0]
+            raw = _Raw(mid.decode(), payload_of(msg.raw_message["data"]))
+            attempts = await msg.get_delivery_count()
+            if attempts > self.settings.max_deliveries:
+                error = await self._last_error(key, raw.message_id) or "unknown error"
+                await self._dead_letter(stream, key, raw, "max_deliveries", error, attempts - 1)
+                return
+            await self._process(stream, key, event_type, handler, [raw], attempts=attempts)
+
+    async def _process(
+        self,
+        stream: Stream,
+        key: str,
+        event_type: type[E],
+        handler: Handler[E],
+        raws: list[_Raw],
+        attempts: int,
+    ) -> None:
+        events: list[E] = []
+        raw_of: dict[int, _Raw] = {}
+        for raw in raws:
+            try:
+                event = parse_event(event_type, raw.payload)
+                events.append(event)
+                raw_of[id(event)] = raw
+            except ValidationError as exc:
+                await self._dead_letter(stream, key, raw, "invalid_payload", str(exc), attempts)
+        if not events:
+            return
+        started = time.perf_counter()
+        try:
+            outcomes = await handler(events)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            await self._remember_error(key, [r.message_id for r in raws], error)
+            log.warning(
+                "handler failed; messages stay pending for the reclaimer",
+                extra={
+                    "worker": self.name,
+                    "stream": str(stream),
+                    "count": len(events),
+                    "attempts": attempts,
+                    "error": error,
+                    "trace": traceback.format_exc(limit=5),
+                },
+            )
+            raise
+        await self._publish_outcomes(stream, key, outcomes, raw_of, attempts)
+        log.debug(
+            "batch processed",
+            extra={
+                "worker": self.name,
+                "stream": str(stream),
+                "count": len(events),
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+    async def _publish_outcomes(
+        self,
+        stream: Stream,
+        key: str,
+        outcomes: Sequence[Outcome],
+        by_event: dict[int, _Raw],
+        attempts: int,
+    ) -> None:
+        emits = [o for o in outcomes if isinstance(o, Emit)]
+        if emits:
+            await publish_pipelined(self.broker, self.settings, [(e.stream, e.event) for e in emits])
+        for outcome in outcomes:
+            if isinstance(outcome, Reject):
+                raw = by_event.get(id(outcome.event)) or _Raw("", outcome.event.model_dump_json().encode())
+                await self._dead_letter(
+                    stream, key, raw, "handler_rejected", outcome.error, attempts, ack=False
+                )
+
+    # --- dead letters -------------------------------------------------------------------------
+    async def _dead_letter(
+        self,
+        stream: Stream,
+        key: str,
+        raw: _Raw,
+        reason: str,
+        error: str,
+        attempts: int,
+        ack: bool = True,
+    ) -> None:
+        letter = DeadLetter(
+            stream=str(stream),
+            message_id=raw.message_id or None,
+            worker=self.name,
+            consumer=self.consumer,
+            reason=reason,  # type: ignore[arg-type]
+            error=error,
+            attempts=attempts,
+            payload=raw.payload.decode("utf-8", errors="replace"),
+        )
+        await publish_pipelined(self.broker, self.settings, [(Stream.DEAD, letter)])
+        if ack and raw.message_id:
+            # Acked on its own: the rest of its batch may still fail and be retried.
+            await self.redis.xack(key, self.name, raw.message_id)
+        log.warning(
+            "dead letter",
+            extra={
+                "worker": self.name,
+                "stream": str(stream),
+                "message_id": raw.message_id,
+                "reason": reason,
+                "attempts": attempts,
+                "error": error[:500],
+            },
+        )
+
+    def _error_key(self, key: str) -> str:
+        return self.settings.key(f"errors:{self.name}:{key}")
+
+    async def _remember_error(self, key: str, message_ids: list[str], error: str) -> None:
+        if not message_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._error_key(key), mapping=dict.fromkeys(message_ids, error[:2000]))
+            pipe.expire(self._error_key(key), LAST_ERROR_TTL_S)
+            await pipe.execute()
+
+    async def _last_error(self, key: str, message_id: str) -> str | None:
+        value = await self.redis.hget(self._error_key(key), message_id)
+        if value is not None:
+            await self.redis.hdel(self._error_key(key), message_id)
+        return value.decode() if isinstance(value, bytes) else value
+
+
+async def publish_pipelined(
+    broker: RedisBroker, settings: Settings, items: Sequence[tuple[Stream, BaseModel]]
+) -> None:
+    """Publish events in one Redis round trip (``publish_batch`` does not support streams)."""
+    redis = cast(Redis, broker._connection)
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream, event in items:
+            await broker.publish(
+                event, stream=settings.key(stream), pipeline=pipe, maxlen=settings.stream_maxlen
+            )
+        await pipe.execute()
+
+
+class EventPublisher:
+    """Publishing from outside a worker (API, CLI, jobs, tests)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.broker = RedisBroker(resolve_redis_url(self.settings), logger=log)
+
+    async def __aenter__(self) -> EventPublisher:
+        await self.broker.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.broker.stop()
+
+    @property
+    def redis(self) -> Redis:
+        return cast(Redis, self.broker._connection)
+
+    async def publish(self, stream: Stream, events: Sequence[BaseModel]) -> None:
+        if events:
+            await publish_pipelined(self.broker, self.settings, [(stream, e) for e in events])
+
+
+class EventReader(Generic[E]):
+    """Reads a stream from its start without a group (tests, ``catalog ingest --wait``)."""
+
+    def __init__(self, redis: Redis, settings: Settings, stream: Stream, event_type: type[E]) -> None:
+        self.redis, self.key, self.event_type = redis, settings.key(stream), event_type
+        self.last_id = "0-0"
+
+    async def read(self, block_ms: int = 500, count: int = 1000) -> list[E]:
+        response: Any = await self.redis.xread({self.key: self.last_id}, count=count, block=block_ms)
+        events: list[E] = []
+        for _stream, entries in response or []:
+            for mid, fields in entries:
+                self.last_id = mid.decode() if isinstance(mid, bytes) else mid
+                events.append(parse_event(self.event_type, payload_of(fields)))
+        return events
+
+
+async def read_events(
+    settings: Settings, stream: Stream, event_type: type[E], count: int, timeout_s: float = 30.0
+) -> list[E]:
+    """Events of ``stream`` from its start, waiting until ``count`` are there or ``timeout_s``."""
+    redis = Redis.from_url(resolve_redis_url(settings))
+    try:
+        reader = EventReader(redis, settings, stream, event_type)
+        events: list[E] = []
+        deadline = time.monotonic() + timeout_s
+        while len(events) < count and time.monotonic() < deadline:
+            events.extend(await reader.read(block_ms=200))
+        return events
+    finally:
+        await redis.aclose()
