@@ -1,0 +1,103 @@
+"""The bulk reclassification loop: publish pages while fewer than ``max_in_flight`` are pending.
+
+In flight = ``published - completed`` read from the job row (the writer increments
+``completed``), so live offers never queue behind more than ``max_in_flight`` bulk offers.
+The loop is safe to kill at any point; :func:`run_job` on the same job id resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.broker import EventPublisher
+from shared.config import Settings
+from shared.contract import Stream
+from shared.db.session import session_scope
+
+from .jobs import get_job, job_view, next_page, record_page, set_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    page_size: int = 500
+    poll_interval_s: float = 0.5
+    stall_timeout_s: float = 600.0
+    """Waiting this long without any new completion fails the job (workers down, dead letters)."""
+
+
+def _snapshot(url: str, job_id: uuid.UUID) -> dict[str, Any]:
+    with session_scope(url) as session:
+        return job_view(get_job(session, job_id))
+
+
+def _claim(url: str, job_id: uuid.UUID) -> bool:
+    """Mark the job running (a resumed failed job too); False when it is finished or cancelled."""
+    with session_scope(url) as session:
+        get_job(session, job_id)
+        return set_status(session, job_id, "running", only_from=("pending", "running", "failed"))
+
+
+def _next_page(url: str, job_id: uuid.UUID, size: int) -> list[Any]:
+    with session_scope(url) as session:
+        return next_page(session, get_job(session, job_id), size)
+
+
+def _record(url: str, job_id: uuid.UUID, cursor: str, count: int) -> bool:
+    with session_scope(url) as session:
+        return record_page(session, job_id, cursor, count)
+
+
+def _finish(url: str, job_id: uuid.UUID, status: str, error: str | None = None) -> None:
+    with session_scope(url) as session:
+        set_status(session, job_id, status, error=error, only_from=("running",))
+
+
+async def run_job(
+    settings: Settings,
+    job_id: uuid.UUID,
+    options: RunOptions | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) ``job_id`` until it completes, is cancelled or stalls; its final view."""
+    opts = options or RunOptions()
+    url = settings.effective_database_url
+    if not await asyncio.to_thread(_claim, url, job_id):
+        return await asyncio.to_thread(_snapshot, url, job_id)
+    last_completed, last_change = -1, time.monotonic()
+    async with EventPublisher(settings) as publisher:
+        while True:
+            view = await asyncio.to_thread(_snapshot, url, job_id)
+            if on_progress:
+                on_progress(view)
+            if view["status"] != "running":
+                return view
+            if view["completed"] != last_completed:
+                last_completed, last_change = view["completed"], time.monotonic()
+            room = view["max_in_flight"] - view["in_flight"]
+            page = await asyncio.to_thread(_next_page, url, job_id, min(opts.page_size, room)) if room > 0 else []
+            if page:
+                await publisher.publish(Stream.SUBMITTED, page)
+                if not await asyncio.to_thread(_record, url, job_id, page[-1].listing_id, len(page)):
+                    continue  # cancelled meanwhile: the next snapshot returns
+                log.info("page published", extra={"job_id": str(job_id), "count": len(page)})
+                continue
+            if room > 0 and view["in_flight"] == 0:
+                await asyncio.to_thread(_finish, url, job_id, "completed")
+                continue
+            if time.monotonic() - last_change > opts.stall_timeout_s:
+                error = (
+                    f"{view['in_flight']} offers in flight made no progress for {opts.stall_timeout_s:.0f} s: "
+                    "check that the workers run and look at listings.dead; resume with "
+                    f"`catalog reclassify --resume {job_id}`"
+                )
+                await asyncio.to_thread(_finish, url, job_id, "failed", error)
+                continue
+            await asyncio.sleep(opts.poll_interval_s)

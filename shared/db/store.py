@@ -1,0 +1,229 @@
+"""Idempotent writes: listing content (ingestion) and predictions (the results-writer).
+
+Every write is keyed so that redelivery is harmless: predictions by ``submission_id``
+(``INSERT ... ON CONFLICT DO NOTHING``), listings by ``listing_id`` (upsert). The same
+statements run on PostgreSQL and SQLite (both dialects implement ``ON CONFLICT``).
+
+SQLite drops time zones, so every timestamp is converted to UTC before it is written and
+read back with :func:`as_utc`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Insert, Table, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from shared.contract import ListingClassified, ListingSubmitted, utcnow
+from shared.db.models import Category, Listing, Prediction, ReclassificationJob
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """``value`` as an aware UTC datetime (naive values are UTC, as SQLite returns them)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    converted = as_utc(value)
+    assert converted is not None
+    return converted
+
+
+def dialect_insert(session: Session, table: Table | type[Any]) -> Insert:
+    """An ``INSERT`` that supports ``on_conflict_*`` on the session's dialect."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"Unsupported database dialect {name!r}: use PostgreSQL or SQLite")
+
+
+# --- listings: content written by ingestion --------------------------------------------------
+
+
+def upsert_listings(session: Session, offers: Sequence[ListingSubmitted], now: datetime | None = None) -> int:
+    """Store (or refresh) each offer's content so a bulk job can re-publish it later.
+
+    Only content columns change on conflict: the current category belongs to the writer.
+    Returns the number of offers written (the last one wins when an id repeats).
+    """
+    if not offers:
+        return 0
+    at = _utc(now or utcnow())
+    latest: dict[str, ListingSubmitted] = {offer.listing_id: offer for offer in offers}
+    rows = [
+        {
+            "listing_id": offer.listing_id,
+            "title": offer.title,
+            "description": offer.description,
+            "image_uri": offer.image_uri,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for offer in latest.values()
+    ]
+    stmt = dialect_insert(session, Listing)
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["listing_id"],
+        set_={
+            "title": stmt.excluded.title,  # type: ignore[attr-defined]
+            "description": stmt.excluded.description,  # type: ignore[attr-defined]
+            "image_uri": stmt.excluded.image_uri,  # type: ignore[attr-defined]
+            "updated_at": stmt.excluded.updated_at,  # type: ignore[attr-defined]
+        },
+    )
+    session.execute(stmt, rows)
+    return len(rows)
+
+
+# --- predictions: the results-writer --------------------------------------------------------
+
+
+@dataclass
+class WriteResult:
+    """What one batch changed: new predictions, duplicates skipped, job progress."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    listings_updated: int = 0
+    jobs_completed: dict[uuid.UUID, int] = field(default_factory=dict)
+
+
+def classified_at_of(event: ListingClassified, default: datetime) -> datetime:
+    return _utc(event.timestamps.get("classified") or default)
+
+
+def prediction_row(event: ListingClassified, written_at: datetime) -> dict[str, Any]:
+    """The ``predictions`` row of one classified event."""
+    submitted = event.timestamps.get("submitted")
+    return {
+        "submission_id": event.submission_id,
+        "listing_id": event.listing_id,
+        "origin": event.origin.kind,
+        "job_id": event.origin.job_id,
+        "prdtypecode": event.prdtypecode,
+        "confidence": event.confidence,
+        "top_k": [score.model_dump() for score in event.top_k],
+        "modalities": ",".join(event.modalities),
+        "model_version": event.model_version,
+        "model_versions": dict(event.model_versions),
+        "language": event.language,
+        "translation_status": event.translation_status,
+        "image_missing_reason": event.image_missing_reason,
+        "submitted_at": _utc(submitted) if submitted else None,
+        "classified_at": classified_at_of(event, written_at),
+        "written_at": written_at,
+        "stage_timestamps": {k: _utc(v).isoformat() for k, v in event.timestamps.items()},
+    }
+
+
+def newest_per_listing(events: Iterable[ListingClassified], default: datetime) -> list[ListingClassified]:
+    """One event per listing, the most recently classified (ties: larger submission id).
+
+    PostgreSQL refuses an upsert that touches one row twice, and only the newest matters.
+    """
+    best: dict[str, ListingClassified] = {}
+    for event in events:
+        key = (classified_at_of(event, default), str(event.submission_id))
+        current = best.get(event.listing_id)
+        if current is None or key > (classified_at_of(current, default), str(current.submission_id)):
+            best[event.listing_id] = event
+    return list(best.values())
+
+
+def ensure_categories(session: Session, events: Iterable[ListingClassified]) -> None:
+    """Add codes a model knows but the table lacks (labels come from the model's manifest)."""
+    labels = {event.prdtypecode: event.label for event in events}
+    if not labels:
+        return
+    stmt = dialect_insert(session, Category).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["prdtypecode"]
+    )
+    session.execute(stmt, [{"prdtypecode": code, "label": label} for code, label in labels.items()])
+
+
+def write_predictions(
+    session: Session, events: Sequence[ListingClassified], now: datetime | None = None
+) -> WriteResult:
+    """Store a batch of predictions idempotently, in the caller's transaction.
+
+    1. insert predictions, skipping submission ids already stored;
+    2. for the new ones, move each listing's current category forward if the prediction is
+       newer than the listing's current one (a late, older prediction only joins the history);
+    3. add the new reclassify predictions to their job's ``completed`` counter.
+    """
+    result = WriteResult()
+    if not events:
+        return result
+    written_at = _utc(now or utcnow())
+    unique = {event.submission_id: event for event in events}
+    ensure_categories(session, unique.values())
+    stmt = (
+        dialect_insert(session, Prediction)
+        .values([prediction_row(event, written_at) for event in unique.values()])
+        .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
+        .returning(Prediction.submission_id)
+    )
+    inserted_ids = {row[0] for row in session.execute(stmt)}
+    inserted = [unique[sid] for sid in inserted_ids]
+    result.inserted = len(inserted)
+    result.duplicates = len(events) - len(inserted)
+    if not inserted:
+        return result
+    result.listings_updated = _advance_listings(session, newest_per_listing(inserted, written_at), written_at)
+    jobs = Counter(e.origin.job_id for e in inserted if e.origin.kind == "reclassify" and e.origin.job_id)
+    for job_id, count in sorted(jobs.items(), key=lambda item: str(item[0])):
+        session.execute(
+            update(ReclassificationJob)
+            .where(ReclassificationJob.id == job_id)
+            .values(completed=ReclassificationJob.completed + count, updated_at=written_at)
+        )
+        result.jobs_completed[job_id] = count
+    return result
+
+
+def _advance_listings(session: Session, events: Sequence[ListingClassified], written_at: datetime) -> int:
+    """Upsert each listing's current category, guarded by ``classified_at`` (newer wins)."""
+    rows = [
+        {
+            "listing_id": event.listing_id,
+            "title": "",
+            "description": None,
+            "image_uri": None,
+            "created_at": written_at,
+            "updated_at": written_at,
+            "current_submission_id": event.submission_id,
+            "current_prdtypecode": event.prdtypecode,
+            "current_confidence": event.confidence,
+            "current_model_version": event.model_version,
+            "classified_at": classified_at_of(event, written_at),
+        }
+        for event in sorted(events, key=lambda e: e.listing_id)  # stable lock order
+    ]
+    stmt = dialect_insert(session, Listing)
+    excluded = stmt.excluded  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["listing_id"],
+        set_={
+            "current_submission_id": excluded.current_submission_id,
+            "current_prdtypecode": excluded.current_prdtypecode,
+            "current_confidence": excluded.current_confidence,
+            "current_model_version": excluded.current_model_version,
+            "classified_at": excluded.classified_at,
+        },
+        where=or_(Listing.classified_at.is_(None), Listing.classified_at < excluded.classified_at),
+    )
+    session.execute(stmt, rows)
+    return len(rows)

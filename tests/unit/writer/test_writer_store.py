@@ -1,0 +1,114 @@
+"""The writer's SQL logic on SQLite: idempotent inserts, newest-wins listings, job progress."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from services.api.seed import classified_event
+from shared.contract import ListingSubmitted, Origin, utcnow
+from shared.db.models import Category, Listing, Prediction, ReclassificationJob
+from shared.db.session import session_scope, upgrade
+from shared.db.store import as_utc, newest_per_listing, upsert_listings, write_predictions
+
+
+@pytest.fixture
+def db(sqlite_url: str) -> str:
+    upgrade(sqlite_url)
+    return sqlite_url
+
+
+def count(url: str, model: type) -> int:
+    with session_scope(url) as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_same_event_twice_gives_one_prediction(db: str) -> None:
+    event = classified_event("A1", 2280, 0.8)
+    with session_scope(db) as s:
+        first = write_predictions(s, [event, event])
+    with session_scope(db) as s:
+        again = write_predictions(s, [event])
+    assert (first.inserted, first.duplicates) == (1, 1)
+    assert (again.inserted, again.duplicates) == (0, 1)
+    assert count(db, Prediction) == 1
+
+
+def test_listing_moves_only_to_a_newer_prediction(db: str) -> None:
+    t0 = utcnow()
+    new = classified_event("A1", 2280, 0.9, submitted_at=t0)
+    old = classified_event("A1", 10, 0.4, submitted_at=t0 - timedelta(minutes=5))
+    with session_scope(db) as s:
+        write_predictions(s, [new])
+    with session_scope(db) as s:
+        write_predictions(s, [old])  # late arrival: history only
+    with session_scope(db) as s:
+        listing = s.get(Listing, "A1")
+        assert listing is not None
+        assert listing.current_prdtypecode == 2280
+        assert listing.current_submission_id == new.submission_id
+        assert as_utc(listing.classified_at) == new.timestamps["classified"]
+    assert count(db, Prediction) == 2
+
+
+def test_newest_per_listing_keeps_latest_classification() -> None:
+    t0 = utcnow()
+    a = classified_event("A", 10, submitted_at=t0)
+    b = classified_event("A", 40, submitted_at=t0 + timedelta(seconds=3))
+    c = classified_event("B", 50, submitted_at=t0)
+    kept = {e.listing_id: e.prdtypecode for e in newest_per_listing([b, a, c], t0)}
+    assert kept == {"A": 40, "B": 50}
+
+
+def test_ingest_upsert_keeps_current_category(db: str) -> None:
+    with session_scope(db) as s:
+        write_predictions(s, [classified_event("A1", 2280)])
+    with session_scope(db) as s:
+        upsert_listings(s, [ListingSubmitted.new("A1", title="Nouveau titre", image_uri="file:///x.jpg")])
+    with session_scope(db) as s:
+        listing = s.get(Listing, "A1")
+        assert listing is not None
+        assert (listing.title, listing.image_uri, listing.current_prdtypecode) == (
+            "Nouveau titre",
+            "file:///x.jpg",
+            2280,
+        )
+
+
+def test_job_progress_counts_new_reclassify_rows_once(db: str) -> None:
+    job_id = uuid.uuid4()
+    now = utcnow()
+    with session_scope(db) as s:
+        s.add(
+            ReclassificationJob(
+                id=job_id,
+                status="running",
+                max_in_flight=10,
+                total=2,
+                published=2,
+                completed=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    origin = Origin(kind="reclassify", job_id=job_id)
+    events = [classified_event(f"J{i}", 10, origin=origin) for i in range(2)]
+    live = classified_event("LIVE", 10)
+    for _ in range(2):  # redelivery of the same batch
+        with session_scope(db) as s:
+            write_predictions(s, [*events, live])
+    with session_scope(db) as s:
+        job = s.get(ReclassificationJob, job_id)
+        assert job is not None and job.completed == 2
+
+
+def test_unknown_category_from_a_model_is_added(db: str) -> None:
+    event = classified_event("A1", 2280).model_copy(update={"prdtypecode": 999999, "label": "Nouveau"})
+    with session_scope(db) as s:
+        write_predictions(s, [event])
+    with session_scope(db) as s:
+        cat = s.get(Category, 999999)
+        assert cat is not None and cat.label == "Nouveau"
