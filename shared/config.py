@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     model_poll_interval_s: float = Field(
         10.0, description="How often workers look for a new model repository version."
     )
+    inference_threads: int = Field(
+        0, ge=0, description="ONNX Runtime intra-op threads per session (0: all cores)."
+    )
+    triton_venv: Path = Field(
+        Path(".venv-triton"), description="Virtual environment of the local tritonserver."
+    )
+    triton_start_timeout_s: float = Field(
+        120.0, description="How long `catalog triton` waits for the server and models to be ready."
+    )
 
     # --- delivery (DESIGN §3) ----------------------------------------------------------------
     max_deliveries: int = Field(5, ge=1, description="Deliveries before a failing message is dead-lettered.")
@@ -70,6 +79,9 @@ class Settings(BaseSettings):
     translator_api_key: str | None = Field(None, description="API key of the provider, if any.")
     translation_timeout_s: float = Field(10.0, description="Timeout of one translation call.")
     translation_max_retries: int = Field(3, ge=0, description="Retries after a failed call.")
+    translation_backoff_s: float = Field(
+        0.5, ge=0, description="First retry delay of a failed translation call; doubles, with jitter."
+    )
     translation_rate_limit_per_s: float = Field(
         20.0, gt=0, description="Maximum translation calls per second per worker."
     )
@@ -139,3 +151,19 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
     return Settings()
+
+
+SECRET_FIELDS = {"translator_api_key", "api_token"}
+
+
+def settings_table_markdown() -> str:
+    """The README's settings table, generated from the fields (a test keeps them in sync)."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = repr(field.default_factory())  # type: ignore[call-arg]
+        else:
+            default = repr(field.default)
+        default = default.replace("PosixPath", "Path").replace("|", "\\|")
+        rows.append(f"| `CATALOG_{name.upper()}` | `{default}` | {field.description or ''} |")
+    return "\n".join(rows)

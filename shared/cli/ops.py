@@ -215,7 +215,24 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     console.print(f"database at {revision}: {url.split('@')[-1]}")
 
 
+def config(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README settings table.")] = False,
+) -> None:
+    """Show the effective settings (secrets redacted), or every setting as a markdown table."""
+    from shared.config import SECRET_FIELDS, settings_table_markdown
+
+    if markdown:
+        out.print(settings_table_markdown(), markup=False, highlight=False, soft_wrap=True)
+        return
+    values = get_settings().model_dump(mode="json")
+    for name in SECRET_FIELDS:
+        if values.get(name):
+            values[name] = "***"
+    out.print_json(json.dumps(values))
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    app.command("config")(config)
     app.command("worker")(worker)
     app.command("up")(up)
     app.command("status")(status)

@@ -1,0 +1,59 @@
+"""The compose file is validated here (no Docker engine on CI): structure, commands, settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from shared.cli.main import app
+from shared.config import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_every_worker_kind_and_backing_service_is_deployed() -> None:
+    services = set(COMPOSE["services"])
+    assert {"redis", "postgres", "triton", "migrate", "api"} <= services
+    assert {"language", "image-encoder", "text-encoder", "fusion", "writer"} <= services
+
+
+@pytest.mark.parametrize("name", [n for n, s in COMPOSE["services"].items() if "build" in s])
+def test_service_commands_are_real_catalog_commands(name: str) -> None:
+    command = COMPOSE["services"][name]["command"]
+    # The first words up to an option form the command path; `--help` must succeed there.
+    words = [w for w in command if not w.startswith("-")][:2]
+    result = CliRunner().invoke(app, [*words, "--help"])
+    assert result.exit_code == 0, f"{name}: catalog {' '.join(words)} --help -> {result.output}"
+
+
+def test_environment_names_are_settings() -> None:
+    fields = {f"CATALOG_{name.upper()}" for name in Settings.model_fields}
+    for name, service in COMPOSE["services"].items():
+        for key in service.get("environment") or {}:
+            if key.startswith("CATALOG_"):
+                assert key in fields, f"{name}: {key} is not a setting"
+
+
+def test_dockerfile_exists_for_every_build() -> None:
+    for service in COMPOSE["services"].values():
+        if "build" in service:
+            assert (ROOT / service["build"]["dockerfile"]).is_file()
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_docker_compose_config_validates() -> None:
+    env = {**os.environ, "CATALOG_API_TOKEN": "validate"}
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
