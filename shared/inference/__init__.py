@@ -1,0 +1,1 @@
+"""Inference: backends (local ONNX Runtime, Triton), encoders, the fusion join, online classify."""

@@ -1,0 +1,138 @@
+"""Fetch and decode offer images under the deployment's limits.
+
+An image URI is either a file under ``settings.image_roots`` (``file://`` or a plain path; paths
+escaping the roots, symlinks included, are forbidden) or an http(s) URL on
+``settings.image_allowed_hosts``. Size (bytes), pixel count and fetch time are bounded. Every
+failure becomes an :class:`ImageProblem` whose reason is an ``ImageMissingReason``: the offer is
+then classified from its text alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import get_args
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from PIL import Image
+
+from shared.config import Settings
+from shared.contract import ImageMissingReason
+from shared.preprocess import decode_image
+
+REASONS = set(get_args(ImageMissingReason))
+
+
+@dataclass(frozen=True)
+class ImageProblem:
+    """Why an offer has no usable image."""
+
+    reason: ImageMissingReason
+    detail: str
+
+
+def resolve_file(uri: str, roots: list[Path]) -> Path | ImageProblem:
+    """The real path of a file URI, or ``forbidden`` when it leaves every allowed root."""
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            return ImageProblem("forbidden", f"file URI with a host: {parts.netloc}")
+        raw = Path(unquote(parts.path))
+    else:
+        raw = Path(uri)
+    resolved_roots = [Path(r).resolve() for r in roots]
+    candidate = raw if raw.is_absolute() else (resolved_roots[0] / raw if resolved_roots else raw)
+    real = candidate.resolve()
+    if not any(real.is_relative_to(root) for root in resolved_roots):
+        return ImageProblem("forbidden", "path is outside the allowed image roots")
+    return real
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes | ImageProblem:
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            return ImageProblem("not_found", "not a regular file")
+        if size > max_bytes:
+            return ImageProblem("too_large", f"{size} bytes > {max_bytes}")
+        return path.read_bytes()
+    except FileNotFoundError:
+        return ImageProblem("not_found", "no such file")
+    except OSError as exc:
+        return ImageProblem("fetch_error", f"cannot read file: {exc.strerror or exc}")
+
+
+async def _fetch_http(uri: str, settings: Settings, client: httpx.AsyncClient) -> bytes | ImageProblem:
+    host = (urlsplit(uri).hostname or "").lower()
+    if host not in {h.lower() for h in settings.image_allowed_hosts}:
+        return ImageProblem("forbidden", f"host {host or '?'} is not in image_allowed_hosts")
+    limit = settings.image_max_bytes
+    try:
+        async with client.stream("GET", uri, follow_redirects=False) as response:
+            if response.status_code == 404:
+                return ImageProblem("not_found", "HTTP 404")
+            if response.status_code != 200:
+                return ImageProblem("fetch_error", f"HTTP {response.status_code}")
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                return ImageProblem("too_large", f"{declared} bytes > {limit}")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    return ImageProblem("too_large", f"more than {limit} bytes")
+            return bytes(body)
+    except httpx.TimeoutException:
+        return ImageProblem("timeout", f"no answer within {settings.image_fetch_timeout_s}s")
+    except httpx.HTTPError as exc:
+        return ImageProblem("fetch_error", f"{type(exc).__name__}: {exc}")
+
+
+async def fetch_image_bytes(
+    uri: str | None, settings: Settings, client: httpx.AsyncClient
+) -> bytes | ImageProblem:
+    """The raw bytes an image URI points to, within the size and time limits."""
+    if not uri or not uri.strip():
+        return ImageProblem("no_image", "the offer has no image")
+    scheme = urlsplit(uri).scheme.lower()
+    if scheme in ("http", "https"):
+        try:
+            return await asyncio.wait_for(
+                _fetch_http(uri, settings, client), timeout=settings.image_fetch_timeout_s
+            )
+        except TimeoutError:
+            return ImageProblem("timeout", f"no image within {settings.image_fetch_timeout_s}s")
+    if scheme not in ("", "file"):
+        return ImageProblem("forbidden", f"unsupported URI scheme {scheme!r}")
+    path = resolve_file(uri, settings.image_roots)
+    if isinstance(path, ImageProblem):
+        return path
+    return await asyncio.to_thread(_read_file, path, settings.image_max_bytes)
+
+
+def decode(data: bytes, settings: Settings) -> Image.Image | ImageProblem:
+    """Decoded RGB image, or ``too_large`` / ``corrupt``."""
+    if len(data) > settings.image_max_bytes:
+        return ImageProblem("too_large", f"{len(data)} bytes > {settings.image_max_bytes}")
+    try:
+        return decode_image(data, settings.image_max_pixels)
+    except ValueError as exc:
+        reason: ImageMissingReason = "too_large" if "too large" in str(exc) else "corrupt"
+        return ImageProblem(reason, str(exc))
+
+
+async def load_images(
+    uris: list[str | None], settings: Settings, client: httpx.AsyncClient
+) -> list[Image.Image | ImageProblem]:
+    """Fetch all images of a batch concurrently, then decode them off the event loop."""
+    raw = await asyncio.gather(*(fetch_image_bytes(u, settings, client) for u in uris))
+    return await asyncio.to_thread(
+        lambda: [r if isinstance(r, ImageProblem) else decode(r, settings) for r in raw]
+    )
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    """The client image fetches share (one connection pool per worker)."""
+    return httpx.AsyncClient(timeout=settings.image_fetch_timeout_s, trust_env=False)

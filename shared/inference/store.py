@@ -1,0 +1,110 @@
+"""The model repository as running workers see it: current manifest, older revisions, caches.
+
+Workers never restart for a new model: every batch asks :meth:`ModelStore.current`, which
+re-reads ``manifest.json`` when it changed (checked at most every ``poll_interval_s``), loads the
+new revision into the backend first, and only then makes it current. Older revisions stay
+reachable by version string (:meth:`by_version`) for events pinned to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shared.model_repo import MANIFEST, Manifest, TextModelSpec, find_manifest_by_version, read_manifest
+
+if TYPE_CHECKING:
+    from shared.inference.backend import InferenceBackend
+    from shared.preprocess import TextTokenizer
+
+log = logging.getLogger(__name__)
+
+
+class ModelStore:
+    """Current and past manifests of one repository, plus per-version tokenizers and fusion."""
+
+    def __init__(
+        self,
+        repository: Path,
+        backend: InferenceBackend | None = None,
+        kinds: tuple[str, ...] = (),
+        poll_interval_s: float = 10.0,
+    ) -> None:
+        self.repository = Path(repository)
+        self.backend = backend
+        self.kinds = kinds
+        self.poll_interval_s = poll_interval_s
+        self._current: Manifest | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._checked_at = 0.0
+        self._by_version: dict[str, Manifest] = {}
+        self._tokenizers: dict[tuple[str, str], TextTokenizer] = {}
+        self._fusion: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _manifest_stamp(self) -> tuple[int, int]:
+        stat = os.stat(self.repository / MANIFEST)
+        return stat.st_mtime_ns, stat.st_size
+
+    async def current(self) -> Manifest:
+        """The current manifest, reloaded (and loaded into the backend) when it changed."""
+        now = time.monotonic()
+        if self._current is not None and now - self._checked_at < self.poll_interval_s:
+            return self._current
+        self._checked_at = now
+        try:
+            stamp = self._manifest_stamp()
+        except FileNotFoundError:
+            if self._current is not None:
+                return self._current
+            read_manifest(self.repository)  # raises the helpful error
+            raise
+        if self._current is not None and stamp == self._stamp:
+            return self._current
+        manifest = read_manifest(self.repository)
+        if self.backend is not None and self.kinds:
+            await self.backend.ensure_loaded(manifest, self.kinds)
+        if self._current is None or manifest.version != self._current.version:
+            log.info(
+                "model version active",
+                extra={"version": manifest.version, "previous": self._current and self._current.version},
+            )
+        self._by_version[manifest.version] = manifest
+        self._current, self._stamp = manifest, stamp
+        return manifest
+
+    async def by_version(self, version: str) -> Manifest:
+        """The manifest of ``version`` (current or older), loaded into the backend if needed."""
+        manifest = self._by_version.get(version)
+        if manifest is None:
+            manifest = find_manifest_by_version(self.repository, version)
+            if self.backend is not None and self.kinds:
+                await self.backend.ensure_loaded(manifest, self.kinds)
+            self._by_version[version] = manifest
+        return manifest
+
+    def tokenizer(self, manifest: Manifest, spec: TextModelSpec) -> TextTokenizer:
+        from shared.preprocess import TextTokenizer
+
+        key = (manifest.version, spec.name)
+        with self._lock:
+            tokenizer = self._tokenizers.get(key)
+            if tokenizer is None:
+                tokenizer = TextTokenizer(self.repository, spec)
+                self._tokenizers[key] = tokenizer
+            return tokenizer
+
+    def fusion(self, manifest: Manifest) -> Any:
+        """The fusion model of ``manifest``'s revision (shared.fusion.FusionModel)."""
+        from shared.fusion import FusionModel
+
+        with self._lock:
+            model = self._fusion.get(manifest.version)
+            if model is None:
+                model = FusionModel.load(self.repository, manifest)
+                self._fusion[manifest.version] = model
+            return model
