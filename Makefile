@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo lint typecheck docs clean help
+.PHONY: install triton-env system-deps test demo lint typecheck docs clean help readme
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,9 +17,19 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
 	@touch $(STAMP)
 
+TRITON_STAMP := .venv-triton/.installed
+
+$(TRITON_STAMP): deploy/triton/requirements.txt deploy/triton/make_venv.sh
+	deploy/triton/make_venv.sh .venv-triton
+
 install: $(STAMP) ## create or reuse .venv with the pinned dependencies
 
-test: install ## run the whole test suite (pytest's exit 5, no tests, counts as success)
+triton-env: $(TRITON_STAMP) ## create or reuse .venv-triton (local tritonserver, its own numpy<2)
+
+system-deps: ## chromium and docker-compose from Debian, when missing (best effort)
+	@deploy/scripts/install-system-deps.sh
+
+test: install triton-env system-deps ## run the whole suite (pytest's exit 5, no tests, counts as success)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
@@ -36,3 +46,6 @@ docs: install ## write the AsyncAPI document
 
 clean: ## remove embedded state (var/) but keep the venv and models
 	rm -rf var
+
+readme: install ## regenerate the README settings table from the settings class
+	$(BIN)/python deploy/scripts/update_readme_settings.py

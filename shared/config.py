@@ -160,10 +160,7 @@ def settings_table_markdown() -> str:
     """The README's settings table, generated from the fields (a test keeps them in sync)."""
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        if field.default_factory is not None:
-            default = repr(field.default_factory())  # type: ignore[call-arg]
-        else:
-            default = repr(field.default)
-        default = default.replace("PosixPath", "Path").replace("|", "\\|")
+        value = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        default = repr(value).replace("PosixPath", "Path").replace("|", "\\|")
         rows.append(f"| `CATALOG_{name.upper()}` | `{default}` | {field.description or ''} |")
     return "\n".join(rows)
