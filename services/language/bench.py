@@ -172,7 +172,7 @@ def run_bench(
             mode: dict[str, Any] = {"logic": asyncio.run(bench_logic(settings, offers))}
             if worker:
                 progress(f"worker on Redis, translator={translator}")
-                prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+                prefix = f"{base.stream_prefix}bench-{uuid.uuid4().hex[:8]}:"
                 worker_settings = settings.model_copy(update={"stream_prefix": prefix})
                 mode["worker"] = asyncio.run(bench_worker(worker_settings, offers))
             results["modes"][translator] = mode

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from services.language.logic import Preparer
 from shared.config import Settings
 from shared.contract import ListingSubmitted, Origin
-
-from services.language.logic import Preparer
 
 
 def big_html_description(chars: int = 12_000) -> str:
