@@ -3,23 +3,15 @@ for the cache): chunking, retries, cache, outage in both failure modes, timeouts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from services.language.logic import Preparer, TranslationUnavailable
-from services.language.standin import StandinTranslator, running_standin
+from services.language.standin import StandinTranslator
 from shared.config import Settings
 from shared.contract import ListingSubmitted
+from tests.conftest import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ENGLISH = "Brand new box never opened, complete with the manual and the game."
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinTranslator]:
-    with running_standin() as server:
-        yield server
 
 
 def settings_for(url: str, **overrides: object) -> Settings:

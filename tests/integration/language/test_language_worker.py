@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from services.language.app import create_worker
-from services.language.standin import StandinTranslator, running_standin
+from services.language.standin import StandinTranslator
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import DeadLetter, ListingPrepared, ListingSubmitted, Stream
+from tests.conftest import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ENGLISH = "Brand new box never opened, complete with the manual and the game."
-
-
-@pytest.fixture
-def standin() -> Iterator[StandinTranslator]:
-    with running_standin() as server:
-        yield server
 
 
 def worker_settings(prefix: str, url: str, **overrides: object) -> Settings:

@@ -1,0 +1,16 @@
+"""Fixtures of the language worker's integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.language.standin import StandinTranslator, running_standin
+
+
+@pytest.fixture
+def standin() -> Iterator[StandinTranslator]:
+    """A fresh stand-in translation server (Google, Libre and MyMemory protocols)."""
+    with running_standin() as server:
+        yield server
