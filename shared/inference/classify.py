@@ -90,8 +90,12 @@ def _result(
         reason = pair.image.reason
     elif pair.image is not None and not image:
         reason = "version_mismatch" if pair.image.status == "ok" else None
+    envelope = pair.envelope.stamped("classified").envelope()
+    for half in (pair.text, pair.image):
+        if half is not None:
+            envelope["timestamps"] = {**half.timestamps, **envelope["timestamps"]}
     return ListingClassified(
-        **pair.envelope.stamped("classified").envelope(),
+        **envelope,
         prdtypecode=scores[0].prdtypecode,
         label=scores[0].label,
         confidence=scores[0].probability,

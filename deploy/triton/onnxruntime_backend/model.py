@@ -63,20 +63,15 @@ class TritonPythonModel:
             return auto_complete_model_config
         session = _session(os.path.join(folder, str(versions[0]), "model.onnx"))
         batched = int(config.get("max_batch_size", 0)) > 0
-        if not config.get("input"):
-            for tensor in session.get_inputs():
+        for kind, tensors, add in (
+            ("input", session.get_inputs(), auto_complete_model_config.add_input),
+            ("output", session.get_outputs(), auto_complete_model_config.add_output),
+        ):
+            if config.get(kind):
+                continue
+            for tensor in tensors:
                 dims = [d if isinstance(d, int) else -1 for d in tensor.shape]
-                auto_complete_model_config.add_input(
-                    {
-                        "name": tensor.name,
-                        "data_type": _ONNX_TO_TRITON[tensor.type],
-                        "dims": dims[1:] if batched else dims,
-                    }
-                )
-        if not config.get("output"):
-            for tensor in session.get_outputs():
-                dims = [d if isinstance(d, int) else -1 for d in tensor.shape]
-                auto_complete_model_config.add_output(
+                add(
                     {
                         "name": tensor.name,
                         "data_type": _ONNX_TO_TRITON[tensor.type],

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.config import Settings
+from shared.model_repo import Manifest
+from tests.conftest import REDIS_URL
+from tests.unit.inference.repo_fixture import build_repository
+
+ROOT = Path(__file__).resolve().parents[3]
+TRITON_VENV = ROOT / ".venv-triton"
+
+
+@pytest.fixture
+def model_repo(tmp_path: Path) -> tuple[Path, Manifest]:
+    root = tmp_path / "model_repository"
+    return root, build_repository(root)
+
+
+@pytest.fixture
+def settings(redis_prefix: str, model_repo: tuple[Path, Manifest], tmp_path: Path) -> Settings:
+    return Settings(
+        redis_url=REDIS_URL,
+        stream_prefix=redis_prefix,
+        model_repository=model_repo[0],
+        model_poll_interval_s=0,
+        translator="none",
+        image_roots=[tmp_path],
+        batch_size=8,
+        reclaim_idle_ms=2000,
+    )
+
+
+def free_port_triple() -> int:
+    """A port p with p, p+1 and p+2 free on 127.0.0.1 (gRPC, HTTP, metrics)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base > 65000:
+            continue
+        try:
+            for offset in (1, 2):
+                with socket.socket() as other:
+                    other.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free port triple")
+
+
+@pytest.fixture(scope="session")
+def triton_venv() -> Path:
+    """The local Triton environment, created by deploy/triton/make_venv.sh if needed."""
+    subprocess.run([str(ROOT / "deploy/triton/make_venv.sh"), str(TRITON_VENV)], check=True)
+    return TRITON_VENV
+
+
+@pytest.fixture
+def triton_url(triton_venv: Path, model_repo: tuple[Path, Manifest], tmp_path: Path) -> Iterator[str]:
+    """A real tritonserver on the tiny repository; its log is in tmp_path/triton.log."""
+    from shared.inference.triton_server import LocalTritonServer
+
+    url = f"127.0.0.1:{free_port_triple()}"
+    with (
+        open(tmp_path / "triton.log", "wb") as log_file,
+        LocalTritonServer(model_repo[0], url, triton_venv, timeout_s=120, log_file=log_file),
+    ):
+        yield url
