@@ -31,7 +31,13 @@ class ProcessSpec:
 class Supervisor:
     """Runs ``catalog <args>`` children sharing one Redis (embedded when none is configured)."""
 
-    def __init__(self, settings: Settings, specs: list[ProcessSpec], max_backoff_s: float = 30.0):
+    def __init__(
+        self,
+        settings: Settings,
+        specs: list[ProcessSpec],
+        max_backoff_s: float = 30.0,
+        extra_env: dict[str, str] | None = None,
+    ):
         self.settings = settings
         self.specs = specs
         self.max_backoff_s = max_backoff_s
@@ -39,6 +45,7 @@ class Supervisor:
         self.env = dict(os.environ)
         self.env["CATALOG_REDIS_URL"] = resolve_redis_url(settings)
         self.env["CATALOG_DATABASE_URL"] = settings.effective_database_url
+        self.env.update(extra_env or {})
 
     def start_all(self) -> None:
         for spec in self.specs:
@@ -86,13 +93,14 @@ class Supervisor:
                 proc.kill()
         log.info("all processes stopped")
 
-    def run_forever(self) -> None:
+    def run_forever(self, started: bool = False) -> None:
         def _stop(signum: int, _frame: FrameType | None) -> None:
             self._stopping = True
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        self.start_all()
+        if not started:
+            self.start_all()
         try:
             while not self._stopping:
                 self.poll()

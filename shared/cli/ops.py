@@ -231,7 +231,47 @@ def config(
     out.print_json(json.dumps(values))
 
 
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="Exit after the report instead of serving.")] = False,
+    n: Annotated[int, typer.Option("--n", help="Synthetic offers to ingest.", min=1)] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the ingested sample.")] = 2026,
+    profile: Annotated[
+        str, typer.Option(help="Training profile when no model exists: default or tiny.")
+    ] = "default",
+    train_size: Annotated[
+        int, typer.Option(help="Synthetic training offers when no model exists.", min=50)
+    ] = 6000,
+    translator: Annotated[
+        str, typer.Option(help="Translation provider for the demo's workers (offline machines: none).")
+    ] = "none",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every prediction.")] = 900.0,
+) -> None:
+    """The main job end to end on embedded defaults (embedded Redis, SQLite, local inference).
+
+    Trains the default models on a synthetic catalog when CATALOG_MODEL_REPOSITORY has none,
+    starts every worker and the API, ingests a synthetic sample, prints results with weighted F1
+    and the dashboard URL, then keeps serving until Ctrl-C (or exits with --once).
+    """
+    from shared.demo import DemoOptions, run_demo
+
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    if profile not in {"default", "tiny"}:
+        raise typer.BadParameter("--profile is default or tiny")
+    options = DemoOptions(
+        n=n, seed=seed, train_size=train_size, profile=profile, wait_timeout_s=timeout, translator=translator
+    )
+    result = run_demo(settings, options, once=once)
+    if result.predicted < result.submitted:
+        console.print(
+            f"[red]{result.submitted - result.predicted} offers got no prediction in time[/red]; "
+            "see `catalog status` and `catalog dlq list`"
+        )
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    app.command("demo")(demo)
     app.command("config")(config)
     app.command("worker")(worker)
     app.command("up")(up)
