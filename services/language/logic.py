@@ -21,6 +21,7 @@ from .translate import TextTranslator, TranslationResult
 log = logging.getLogger(__name__)
 
 FRENCH = "fr"
+TRANSLATION_BUDGET_SHARE = 0.8
 
 
 class TranslationUnavailable(Exception):
@@ -51,6 +52,8 @@ class Preparer:
         self.settings = settings
         self.detector = detector
         self.translator = translator
+        # Finish well before the reclaimer would hand the batch to another consumer.
+        self.translation_budget_s = TRANSLATION_BUDGET_SHARE * settings.reclaim_idle_ms / 1000
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Any | None = None) -> Preparer:
@@ -75,7 +78,7 @@ class Preparer:
         outcomes: dict[int, TranslationResult] = {}
         if to_translate and self.translator is not None:
             results = await self.translator.translate_many(
-                [(texts[i], languages[i].code) for i in to_translate]
+                [(texts[i], languages[i].code) for i in to_translate], budget_s=self.translation_budget_s
             )
             outcomes = dict(zip(to_translate, results, strict=True))
             failed = [r for r in results if r.status == "failed"]

@@ -98,7 +98,8 @@ class TextTranslator:
         self.provider = settings.translator
         self.spec = PROVIDERS[self.provider]
         self.redis = redis
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self._limiter = RateLimiter(settings.translation_rate_limit_per_s)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="translate")
         self._rng = rng or random.Random()
@@ -109,8 +110,21 @@ class TextTranslator:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return self.settings.key(f"translation:{self.provider}:{self.spec.target}:{digest}")
 
-    async def translate_many(self, items: Sequence[tuple[str, str]]) -> list[TranslationResult]:
-        """One result per ``(text, source language)``; identical texts are translated once."""
+    def _semaphore(self) -> asyncio.Semaphore:
+        """One per event loop: a Preparer may serve several ``asyncio.run`` calls (CLI)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._semaphores:
+            self._semaphores = {loop: asyncio.Semaphore(self.concurrency)}
+        return self._semaphores[loop]
+
+    async def translate_many(
+        self, items: Sequence[tuple[str, str]], budget_s: float | None = None
+    ) -> list[TranslationResult]:
+        """One result per ``(text, source language)``; identical texts are translated once.
+
+        Texts still in flight after ``budget_s`` fail with that reason (a worker must finish a
+        batch before the reclaimer hands it to another consumer).
+        """
         unique: dict[str, str] = {}
         for text, language in items:
             unique.setdefault(text, language)
@@ -120,10 +134,27 @@ class TextTranslator:
             t: TranslationResult(c, "cached") for t, c in zip(texts, cached, strict=True) if c is not None
         }
         misses = [t for t in texts if t not in results]
-        fresh = await asyncio.gather(*(self._translate_text(t, unique[t]) for t in misses))
+        fresh = await self._translate_all(misses, unique, budget_s)
         results.update(zip(misses, fresh, strict=True))
         await self._cache_set({t: r.text for t, r in zip(misses, fresh, strict=True) if r.status != "failed"})
         return [results[text] for text, _ in items]
+
+    async def _translate_all(
+        self, texts: list[str], languages: dict[str, str], budget_s: float | None
+    ) -> list[TranslationResult]:
+        if not texts:
+            return []
+        tasks = [asyncio.ensure_future(self._translate_text(t, languages[t])) for t in texts]
+        done, late = await asyncio.wait(tasks, timeout=budget_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
+        reason = f"translation took longer than its budget of {budget_s} s"
+        return [
+            task.result() if task in done else TranslationResult(text, "failed", reason)
+            for task, text in zip(tasks, texts, strict=True)
+        ]
 
     async def _translate_text(self, text: str, language: str) -> TranslationResult:
         chunks = chunk_text(text, self.spec.max_chars)
@@ -137,7 +168,7 @@ class TextTranslator:
         retries = self.settings.translation_max_retries
         for attempt in range(retries + 1):
             try:
-                async with self._semaphore:
+                async with self._semaphore():
                     await self._limiter.acquire()
                     return await self._call(chunk, language)
             except NON_RETRYABLE as exc:

@@ -3,6 +3,8 @@ for the cache): chunking, retries, cache, outage in both failure modes, timeouts
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services.language.logic import Preparer, TranslationUnavailable
@@ -152,3 +154,26 @@ async def test_slow_provider_times_out(standin: StandinTranslator) -> None:
     prepared = await prepare_one(settings, ENGLISH)
     assert prepared.translation.status == "failed"
     assert "Timeout" in (prepared.translation.reason or "")
+
+
+async def test_translation_finishes_within_its_budget_before_the_reclaimer(
+    standin: StandinTranslator,
+) -> None:
+    standin.state.delay_s = 2.0
+    settings = settings_for(standin.url, reclaim_idle_ms=500, translation_timeout_s=5.0)
+    prepared = await prepare_one(settings, ENGLISH)
+    assert prepared.translation.status == "failed"
+    assert "budget of 0.4 s" in (prepared.translation.reason or "")
+
+
+def test_one_preparer_serves_several_event_loops(standin: StandinTranslator) -> None:
+    """The CLI may call asyncio.run repeatedly; many concurrent chunks make the pool wait."""
+    text = "The new game is complete with the manual and the box. " * 150  # ~17 MyMemory chunks
+    preparer = Preparer.from_settings(settings_for(standin.url, translator="mymemory", max_text_chars=10_000))
+    try:
+        for i in range(2):
+            (prepared,) = asyncio.run(preparer.prepare([ListingSubmitted.new(str(i), "Game", text)]))
+            assert prepared.translation.status == "translated"
+    finally:
+        preparer.close()
+    assert standin.state.calls >= 2 * 17
