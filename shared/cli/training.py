@@ -1,0 +1,122 @@
+"""Training commands: ``catalog train`` and ``catalog evaluate`` (heavy imports inside)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from shared.config import get_settings
+from shared.logging import configure_logging
+
+console = Console(stderr=True)
+
+
+def train(
+    data: Annotated[
+        Path, typer.Option("--data", help="Catalog in the challenge layout (X/Y CSVs + images/).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Model repository to publish a new revision into.")],
+    text_base: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--text-base", help="HF model dir or name (repeatable). Default: minilm (offline MiniLM)."
+        ),
+    ] = None,
+    image_base: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image-base",
+            help="timm architecture, optionally ARCH=WEIGHTS.pth (repeatable). Default: efficientnet_lite0.",
+        ),
+    ] = None,
+    modalities: Annotated[
+        str, typer.Option(help="Which modalities to train: text, image or text,image.")
+    ] = "text,image",
+    profile: Annotated[
+        str, typer.Option(help="tiny (seconds, tests) or default (the real run).")
+    ] = "default",
+    rebalance: Annotated[bool, typer.Option(help="Oversample small classes, cap large ones.")] = False,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Checkpoints (resume); default OUT/.work/<data>-<profile>-<bases>.")
+    ] = None,
+    triton_kind: Annotated[
+        str, typer.Option(help="instance_group kind in config.pbtxt: KIND_GPU or KIND_CPU.")
+    ] = "KIND_GPU",
+) -> None:
+    """Fine-tune text and image models, fuse them, evaluate on the held-out split, publish a revision.
+
+    An interrupted run resumes from its last finished epoch when rerun with the same arguments.
+    """
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASE, get_profile
+
+    chosen = {m.strip() for m in modalities.split(",") if m.strip()}
+    if not chosen or chosen - {"text", "image"}:
+        raise typer.BadParameter("--modalities takes text, image or text,image")
+    if profile not in {"tiny", "default"}:
+        raise typer.BadParameter("--profile is tiny or default")
+    if triton_kind not in {"KIND_GPU", "KIND_CPU"}:
+        raise typer.BadParameter("--triton-kind is KIND_GPU or KIND_CPU")
+    from training.pipeline import TrainRequest
+    from training.pipeline import train as run_training
+
+    request = TrainRequest(
+        data_dir=data,
+        out=out,
+        text_bases=(text_base or [DEFAULT_TEXT_BASE]) if "text" in chosen else [],
+        image_bases=(image_base or [DEFAULT_IMAGE_BASE]) if "image" in chosen else [],
+        profile=get_profile(profile, rebalance),
+        work_dir=work_dir,
+        instance_kind=triton_kind,
+        max_pixels=settings.image_max_pixels,
+    )
+    try:
+        manifest = run_training(request)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        console.print(f"[red]training failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"[green]published[/green] {manifest.version} in {out}")
+    console.print_json(json.dumps(manifest.metrics.get("fusion", {})))
+
+
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help="Catalog in the challenge layout.")],
+    model_repository: Annotated[Path, typer.Option("--model-repository", help="Repository to evaluate.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the JSON report.")],
+    predictions_csv: Annotated[
+        Path | None, typer.Option("--predictions-csv", help="Also write per-offer predictions here.")
+    ] = None,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="Score every offer, not only the saved held-out split.")
+    ] = False,
+) -> None:
+    """Score offers through the exported ONNX models and fusion (as serving does) and report F1.
+
+    On the training data, the held-out split saved at training time is evaluated; on other
+    data, every offer. A confusion-matrix PNG is written next to the JSON.
+    """
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    from training.evaluate import evaluate_data
+
+    try:
+        body = evaluate_data(
+            data, model_repository, json_out, predictions_csv, all_rows, settings.image_max_pixels
+        )
+    except (FileNotFoundError, ValueError, KeyError, LookupError) as exc:
+        console.print(f"[red]evaluation failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    summary = {
+        k: body.get(k) for k in ("model_version", "evaluated", "evaluated_rows", "modalities", "fusion")
+    }
+    console.print_json(json.dumps(summary))
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)

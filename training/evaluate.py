@@ -1,0 +1,242 @@
+"""`catalog evaluate`: weighted/macro F1 and accuracy per model, per modality and for the fusion.
+
+Scores go through training.scoring (ONNX Runtime + shared.preprocess + shared.fusion), the
+functions serving uses. On the training data the saved held-out split is evaluated; on any
+other data every offer is.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.fusion import FusionModel
+from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
+from training.data import Catalog, load_catalog, load_test_rows
+from training.scoring import Scores, fuse, score
+
+
+@dataclass
+class Report:
+    manifest: Manifest
+    rows: np.ndarray
+    probabilities: np.ndarray
+    scores: Scores
+    metrics: dict[str, Any] = field(default_factory=dict)
+    per_class: dict[str, Any] = field(default_factory=dict)
+    confusion_png: Path | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"evaluated_rows": len(self.rows), **self.metrics}
+
+
+def _metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | int]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if len(y_true) == 0:
+        return {"n": 0}
+    return {
+        "n": len(y_true),
+        "weighted_f1": round(float(f1_score(y_true, y_pred, average="weighted", zero_division=0)), 4),
+        "macro_f1": round(float(f1_score(y_true, y_pred, average="macro", zero_division=0)), 4),
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+    }
+
+
+def class_prior(manifest: Manifest) -> np.ndarray:
+    counts = manifest.training.get("class_counts", {})
+    prior = np.array([float(counts.get(str(code), 1.0)) for code in manifest.codes]) + 1e-3
+    return prior / prior.sum()
+
+
+def evaluate_rows(
+    repository: Path,
+    manifest: Manifest,
+    catalog: Catalog,
+    rows: np.ndarray,
+    max_pixels: int,
+    out_dir: Path | None = None,
+) -> Report:
+    """Score ``rows`` of ``catalog`` through the repository; metrics when labels are known."""
+    scores = score(
+        repository,
+        manifest,
+        [catalog.texts[i] for i in rows],
+        [catalog.image_paths[i] for i in rows],
+        max_pixels,
+    )
+    fusion = FusionModel.load(repository, manifest)
+    prior = class_prior(manifest)
+    probabilities = fuse(fusion, scores, prior)
+    report = Report(manifest, rows, probabilities, scores)
+    if catalog.labels is None:
+        return report
+    index = {code: i for i, code in enumerate(manifest.codes)}
+    y = np.array([index.get(catalog.labels[i], -1) for i in rows])
+    models: dict[str, Any] = {}
+    for name, logits in scores.text_logits.items():
+        models[name] = _metrics(y[scores.has_text], logits[scores.has_text].argmax(1))
+    for name, logits in scores.image_logits.items():
+        models[name] = _metrics(y[scores.has_image], logits[scores.has_image].argmax(1))
+    modalities: dict[str, Any] = {}
+    if manifest.text_models:
+        text_probs = fuse(fusion, scores, prior, use_image=False)
+        modalities["text"] = _metrics(y[scores.has_text], text_probs[scores.has_text].argmax(1))
+    if manifest.image_models:
+        image_probs = fuse(fusion, scores, prior, use_text=False)
+        modalities["image"] = _metrics(y[scores.has_image], image_probs[scores.has_image].argmax(1))
+    predicted = probabilities.argmax(1)
+    report.metrics = {"models": models, "modalities": modalities, "fusion": _metrics(y, predicted)}
+    report.per_class = _per_class(manifest, y, predicted)
+    if out_dir is not None and len(y):
+        report.confusion_png = confusion_png(manifest, y, predicted, out_dir / "confusion.png")
+    return report
+
+
+def _per_class(manifest: Manifest, y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import classification_report
+
+    labels = list(range(len(manifest.codes)))
+    names = [str(code) for code in manifest.codes]
+    return classification_report(  # type: ignore[no-any-return]
+        y, predicted, labels=labels, target_names=names, output_dict=True, zero_division=0
+    )
+
+
+def confusion_png(manifest: Manifest, y: np.ndarray, predicted: np.ndarray, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import confusion_matrix
+
+    n = len(manifest.codes)
+    matrix = confusion_matrix(y, predicted, labels=list(range(n))).astype(float)
+    matrix /= np.maximum(matrix.sum(axis=1, keepdims=True), 1.0)
+    fig, ax = plt.subplots(figsize=(10, 9))
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    ticks = [str(code) for code in manifest.codes]
+    ax.set_xticks(range(n), ticks, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), ticks, fontsize=7)
+    ax.set_xlabel("predicted prdtypecode")
+    ax.set_ylabel("true prdtypecode")
+    ax.set_title(f"Fusion confusion matrix (row-normalised), {manifest.version}")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def rebalance_effect(repository: Path, manifest: Manifest) -> dict[str, Any]:
+    """Whether rebalancing helped: this revision vs the latest one trained on the same data and
+    profile with the other setting (same fingerprint and seed, hence the same held-out split)."""
+    enabled = bool(manifest.training.get("rebalance"))
+    profile = manifest.training.get("profile", {}).get("name")
+    fingerprint = manifest.training.get("data_fingerprint")
+    other: Manifest | None = None
+    for path in sorted(
+        (repository / MANIFESTS_DIR).glob("*.json"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0
+    ):
+        candidate = Manifest.model_validate_json(path.read_text("utf-8"))
+        t = candidate.training
+        if (
+            t.get("data_fingerprint") == fingerprint
+            and t.get("profile", {}).get("name") == profile
+            and bool(t.get("rebalance")) != enabled
+        ):
+            other = candidate
+    if other is None:
+        return {
+            "enabled": enabled,
+            "helped": None,
+            "note": "no revision with the other setting on the same data",
+        }
+    mine = manifest.metrics.get("fusion", {}).get("weighted_f1")
+    theirs = other.metrics.get("fusion", {}).get("weighted_f1")
+    if mine is None or theirs is None:
+        return {"enabled": enabled, "helped": None, "compared_with": other.version}
+    with_rb, without_rb = (mine, theirs) if enabled else (theirs, mine)
+    return {
+        "enabled": enabled,
+        "compared_with": other.version,
+        "weighted_f1_with_rebalance": with_rb,
+        "weighted_f1_without_rebalance": without_rb,
+        "helped": with_rb > without_rb,
+    }
+
+
+def evaluate_data(
+    data_dir: Path,
+    repository: Path,
+    json_out: Path,
+    predictions_csv: Path | None = None,
+    all_rows: bool = False,
+    max_pixels: int = 40_000_000,
+) -> dict[str, Any]:
+    """The full evaluation report (JSON), confusion PNG next to it, optional per-offer CSV."""
+    manifest = read_manifest(repository)
+    catalog = load_catalog(data_dir, int(manifest.training.get("profile", {}).get("max_chars", 5000)))
+    rows = (
+        None
+        if all_rows
+        else load_test_rows(repository / str(manifest.training.get("split_file", "")), catalog)
+    )
+    subset = "held-out split" if rows is not None else "all offers"
+    if rows is None:
+        rows = np.arange(len(catalog), dtype=np.int64)
+    report = evaluate_rows(repository, manifest, catalog, rows, max_pixels, None)
+    body: dict[str, Any] = {
+        "model_version": manifest.version,
+        "data_dir": str(data_dir),
+        "data_fingerprint": catalog.fingerprint,
+        "evaluated": subset,
+        "evaluated_rows": len(rows),
+        "labels_known": catalog.labels is not None,
+        **report.metrics,
+        "rebalance": rebalance_effect(repository, manifest),
+        "per_class": report.per_class,
+    }
+    if catalog.labels is not None and len(rows):
+        index = {code: i for i, code in enumerate(manifest.codes)}
+        y = np.array([index.get(catalog.labels[i], -1) for i in rows])
+        png = confusion_png(
+            manifest, y, report.probabilities.argmax(1), json_out.with_suffix(".confusion.png")
+        )
+        body["confusion_png"] = str(png)
+    if predictions_csv is not None:
+        write_predictions(predictions_csv, manifest, catalog, report)
+        body["predictions_csv"] = str(predictions_csv)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(body, indent=2), "utf-8")
+    return body
+
+
+def write_predictions(path: Path, manifest: Manifest, catalog: Catalog, report: Report) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codes = manifest.codes
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "productid", "prdtypecode", "probability", "modalities"])
+        for k, row in enumerate(report.rows):
+            best = int(report.probabilities[k].argmax())
+            used = "+".join(
+                m
+                for m, on in (("text", report.scores.has_text[k]), ("image", report.scores.has_image[k]))
+                if on
+            )
+            writer.writerow(
+                [
+                    catalog.row_ids[row],
+                    catalog.product_ids[row],
+                    codes[best],
+                    f"{report.probabilities[k, best]:.6f}",
+                    used or "none",
+                ]
+            )

@@ -1,0 +1,85 @@
+"""Training profiles: ``tiny`` (seconds, for tests and demos) and ``default`` (the real run).
+
+Sized for 2 CPU cores: the default profile fine-tunes MiniLM at 128 tokens and the last
+stages of EfficientNet-Lite0 at 224x224 (the early stages stay frozen: ImageNet features,
+and no backward pass through them), within ~30 minutes on 6,000 offers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+
+DEFAULT_TEXT_BASE = "minilm"
+DEFAULT_IMAGE_BASE = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    seed: int = 42
+    test_fraction: float = 0.15
+    fusion_fraction: float = 0.25
+    max_chars: int = 5000
+    # text
+    text_max_length: int = 128
+    text_epochs: int = 3
+    text_batch_size: int = 32
+    text_lr: float = 1e-4
+    text_max_steps_per_epoch: int | None = None
+    # image
+    image_size: int = 224
+    image_epochs: int = 3
+    image_batch_size: int = 32
+    image_lr: float = 1e-3
+    image_freeze_fraction: float = 0.5
+    image_max_steps_per_epoch: int | None = None
+    # fusion
+    booster_hidden: int = 128
+    booster_epochs: int = 200
+    booster_folds: int = 5
+    lgbm_rounds: int = 150
+    lgbm_learning_rate: float = 0.05
+    lgbm_num_leaves: int = 15
+    # export
+    max_batch_size: int = 64
+    rebalance: bool = False
+
+    def key(self) -> str:
+        """Stable hash of every setting: a work dir is only resumed by the same settings."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "default": Profile(name="default"),
+    "tiny": Profile(
+        name="tiny",
+        text_max_length=32,
+        text_epochs=1,
+        text_batch_size=16,
+        text_lr=3e-4,
+        text_max_steps_per_epoch=12,
+        image_size=64,
+        image_epochs=1,
+        image_batch_size=16,
+        image_lr=2e-3,
+        image_freeze_fraction=0.7,
+        image_max_steps_per_epoch=12,
+        booster_hidden=32,
+        booster_epochs=60,
+        booster_folds=3,
+        lgbm_rounds=20,
+        lgbm_num_leaves=7,
+        max_batch_size=32,
+    ),
+}
+
+
+def get_profile(name: str, rebalance: bool = False) -> Profile:
+    if name not in PROFILES:
+        raise KeyError(f"Unknown profile {name!r}; choose one of {sorted(PROFILES)}.")
+    return replace(PROFILES[name], rebalance=rebalance)
