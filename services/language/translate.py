@@ -158,11 +158,15 @@ class TextTranslator:
 
     async def _translate_text(self, text: str, language: str) -> TranslationResult:
         chunks = chunk_text(text, self.spec.max_chars)
-        try:
-            parts = await asyncio.gather(*(self._call_with_retries(c, language) for c in chunks))
-        except TranslationError as exc:
-            return TranslationResult(text, "failed", str(exc))
-        return TranslationResult(" ".join(p.strip() for p in parts), "translated")
+        failure: str | None = None
+        try:  # a TaskGroup stops the other chunks as soon as one fails for good
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._call_with_retries(c, language)) for c in chunks]
+        except* TranslationError as errors:
+            failure = str(errors.exceptions[0])
+        if failure is not None:
+            return TranslationResult(text, "failed", failure)
+        return TranslationResult(" ".join(t.result().strip() for t in tasks), "translated")
 
     async def _call_with_retries(self, chunk: str, language: str) -> str:
         retries = self.settings.translation_max_retries
