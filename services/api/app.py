@@ -1,0 +1,161 @@
+"""The HTTP API (``catalog api``): offers in, categories out, dashboard data and page, jobs.
+
+``create_app(settings)`` builds the FastAPI app; OpenAPI lives at ``/docs`` and
+``/openapi.json``. Every error is JSON ``{"error", "message", "details"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.broker import EventPublisher
+from shared.config import Settings
+from shared.db.session import engine_for, upgrade
+
+from . import routes_dashboard, routes_listings
+from .state import ApiState, Classifier
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+               413: "too_large", 422: "invalid_input", 503: "unavailable", 504: "timeout"}  # fmt: skip
+
+
+def _error(status: int, message: str, details: list[Any] | None = None, headers: Any = None) -> JSONResponse:
+    body = {"error": ERROR_CODES.get(status, "error"), "message": message, "details": details}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_message(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "Invalid request: " + "; ".join(parts) + more
+
+
+def create_app(settings: Settings, classifier: Classifier | None = None) -> FastAPI:
+    """The API for ``settings``; ``classifier`` overrides the inference package's (embedding)."""
+    state = ApiState(settings=settings, classifier=classifier)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(upgrade, settings.effective_database_url)
+        async with EventPublisher(settings) as publisher:
+            state.publisher = publisher
+            try:
+                yield
+            finally:
+                state.publisher = None
+                for task in list(state.jobs.values()):
+                    task.cancel()  # the job stays "running": resume it with the CLI
+                closer = getattr(state.classifier, "close", None)
+                if closer is not None:
+                    await closer()
+
+    app = FastAPI(
+        title="Catalog classification API",
+        version="1.0",
+        description="Submit marketplace offers, classify one offer synchronously, read predictions, "
+        "dashboard statistics and model versions, run bulk reclassification jobs. Write endpoints "
+        "need `Authorization: Bearer <CATALOG_API_TOKEN>` when a token is configured.",
+        lifespan=lifespan,
+    )
+    app.state.api = state
+    app.include_router(routes_listings.router, tags=["listings"])
+    app.include_router(routes_dashboard.router, tags=["dashboard"])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return _error(422, _validation_message(errors), details=errors)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            state.metrics.requests.labels(request.method, route, str(status)).inc()
+            state.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
+
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "dashboard.html", media_type="text/html")
+
+    @app.get("/metrics", summary="Prometheus metrics", tags=["operations"])
+    async def metrics() -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/health", summary="Redis, database and inference backend", tags=["operations"])
+    async def health() -> JSONResponse:
+        checks = {
+            "redis": await _check(_redis_ok(state)),
+            "database": await _check(run_in_threadpool(_database_ok, settings.effective_database_url)),
+            "inference": await _check(_inference_ok(state), timeout_s=15.0),
+        }
+        core_ok = checks["redis"]["ok"] and checks["database"]["ok"]
+        status = "ok" if core_ok and checks["inference"]["ok"] else "degraded" if core_ok else "down"
+        return JSONResponse({"status": status, "checks": checks}, status_code=200 if core_ok else 503)
+
+    return app
+
+
+async def _check(probe: Awaitable[dict[str, Any]], timeout_s: float = 3.0) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        result = await asyncio.wait_for(probe, timeout_s)
+        return {"ok": True, **result, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+async def _redis_ok(state: ApiState) -> dict[str, Any]:
+    if state.publisher is None:
+        raise RuntimeError("not connected")
+    await state.publisher.redis.ping()
+    return {}
+
+
+def _database_ok(url: str) -> dict[str, Any]:
+    with engine_for(url).connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return {"dialect": engine_for(url).dialect.name}
+
+
+async def _inference_ok(state: ApiState) -> dict[str, Any]:
+    classifier = await state.get_classifier()
+    details: dict[str, Any] = {"backend": state.settings.inference_backend}
+    store = getattr(classifier, "store", None)
+    if store is not None:  # the model repository is readable and its models load
+        details["model_version"] = (await store.current()).version
+    return details

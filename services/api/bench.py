@@ -1,0 +1,114 @@
+"""``catalog bench queries``: time every dashboard query on 100k seeded predictions in a
+PostgreSQL database of its own (created, then dropped)."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
+
+from shared.contract import utcnow
+from shared.db import queries
+from shared.db.models import Prediction
+from shared.db.session import engine_for, session_scope, upgrade
+
+from .seed import seed_database
+
+GOAL_MS = 200.0
+
+
+def dashboard_cases(threshold: float) -> dict[str, Callable[[Session], Any]]:
+    """Each query as the dashboard calls it (the API's default parameters)."""
+    now = utcnow()
+    day, week = now - timedelta(days=1), now - timedelta(days=8)
+    return {
+        "distribution_all": lambda s: queries.category_distribution(s, queries.PredictionFilter(since=week)),
+        "distribution_24h_version": lambda s: queries.category_distribution(
+            s, queries.PredictionFilter(since=day, model_version="r2")
+        ),
+        "distribution_origin": lambda s: queries.category_distribution(
+            s, queries.PredictionFilter(since=week, origin="reclassify")
+        ),
+        "review_queue": lambda s: queries.review_queue(s, threshold, limit=50),
+        "review_queue_page_20": lambda s: queries.review_queue(s, threshold, limit=50, offset=1000),
+        "throughput_24h_5min": lambda s: queries.throughput_and_lag(
+            s, queries.PredictionFilter(since=day), 300
+        ),
+        "throughput_7d_1h": lambda s: queries.throughput_and_lag(
+            s, queries.PredictionFilter(since=week), 3600
+        ),
+        "version_agreement": lambda s: queries.version_agreement(s, "r1", "r2"),
+        "listing_detail": lambda s: queries.listing_detail(s, "L00001234"),
+        "versions_seen": queries.model_versions_seen,
+    }
+
+
+def time_cases(url: str, cases: dict[str, Callable[[Session], Any]], repeats: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name, fn in cases.items():
+        timings = []
+        for attempt in range(repeats + 1):
+            with session_scope(url) as session:
+                started = time.perf_counter()
+                fn(session)
+                elapsed = (time.perf_counter() - started) * 1000
+            if attempt:  # the first run warms caches and is not counted
+                timings.append(elapsed)
+        results[name] = {
+            "median_ms": round(statistics.median(timings), 2),
+            "max_ms": round(max(timings), 2),
+            "runs": repeats,
+            "under_goal": statistics.median(timings) < GOAL_MS,
+        }
+    return results
+
+
+def run_bench(
+    admin_url: str,
+    n_predictions: int = 100_000,
+    repeats: int = 5,
+    threshold: float = 0.6,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Create a database, seed it, time every query, drop it; the JSON result."""
+    name = f"catalog_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        started = time.perf_counter()
+        seed_database(url, n_predictions, progress=progress)
+        seed_s = time.perf_counter() - started
+        with engine_for(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+            version = conn.execute(text("SHOW server_version")).scalar()
+        with session_scope(url) as session:
+            stored = int(session.scalar(select(func.count()).select_from(Prediction)) or 0)
+        results = time_cases(url, dashboard_cases(threshold), repeats)
+    finally:
+        engine_for(url).dispose()
+        engine_for.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return {
+        "benchmark": "dashboard queries",
+        "goal_ms": GOAL_MS,
+        "predictions": stored,
+        "listings": n_predictions // 2,
+        "seed_seconds": round(seed_s, 1),
+        "postgres": version,
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "measured_at": utcnow().isoformat(),
+        "queries": results,
+        "all_under_goal": all(r["under_goal"] for r in results.values()),
+    }

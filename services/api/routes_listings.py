@@ -1,0 +1,190 @@
+"""Offers in (asynchronous ingestion), one offer classified now (seller's form), one listing out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from shared.categories import label_of
+from shared.contract import ListingSubmitted, Stream
+from shared.db.queries import listing_detail
+from shared.db.session import session_scope
+from shared.db.store import upsert_listings
+from shared.inference.backend import InferenceError
+
+from .schemas import (
+    ClassifyIn,
+    ClassifyOut,
+    ErrorOut,
+    OfferIn,
+    OffersIn,
+    SubmissionOut,
+    SubmittedOut,
+)
+from .state import ApiState, ClassifierUnavailable, State, WriteAccess
+
+router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
+
+
+def store_offers(database_url: str, events: list[ListingSubmitted]) -> None:
+    with session_scope(database_url) as session:
+        upsert_listings(session, events)
+
+
+async def submit_offers(state: ApiState, offers: list[OfferIn]) -> list[ListingSubmitted]:
+    """Store each offer's content (for later bulk reclassification), then publish it."""
+    events = [
+        ListingSubmitted.new(o.listing_id, title=o.title, description=o.description, image_uri=o.image_uri)
+        for o in offers
+    ]
+    await run_in_threadpool(store_offers, state.settings.effective_database_url, events)
+    if state.publisher is None:
+        raise HTTPException(503, "The API is not connected to Redis yet; retry in a moment.")
+    await state.publisher.publish(Stream.SUBMITTED, events)
+    state.metrics.submitted.inc(len(events))
+    return events
+
+
+@router.post(
+    "/listings",
+    status_code=202,
+    response_model=SubmittedOut,
+    dependencies=[WriteAccess],
+    responses={401: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    summary="Submit one or many offers for classification",
+)
+async def post_listings(body: OfferIn | OffersIn, state: State) -> SubmittedOut:
+    """Validates the offers, stores their content and publishes them to ``listings.submitted``.
+    Returns at once (202) with one submission id per offer; the category arrives in
+    ``GET /v1/listings/{listing_id}`` when the pipeline has classified it."""
+    offers = body.offers if isinstance(body, OffersIn) else [body]
+    events = await submit_offers(state, offers)
+    return SubmittedOut(
+        accepted=len(events),
+        submissions=[SubmissionOut(listing_id=e.listing_id, submission_id=e.submission_id) for e in events],
+    )
+
+
+def _category(item: Any) -> dict[str, Any]:
+    """One top-k entry from the classifier, whatever its shape (model, dict or tuple)."""
+    if isinstance(item, tuple | list):
+        code, prob = item[0], item[1]
+        label = item[2] if len(item) > 2 else label_of(int(code))
+        return {"prdtypecode": int(code), "label": str(label), "probability": float(prob)}
+    fields: dict[str, Any] = item if isinstance(item, dict) else getattr(item, "__dict__", {})
+    get = fields.get
+    code = int(get("prdtypecode", get("code", 0)))
+    return {
+        "prdtypecode": code,
+        "label": str(get("label") or label_of(code)),
+        "probability": float(get("probability", get("score", 0.0))),
+    }
+
+
+async def classify_now(
+    state: ApiState, title: str, description: str | None, image: bytes | None
+) -> ClassifyOut:
+    """Top-3 categories of one offer within ``classify_timeout_s`` (504 past it)."""
+    if not (title.strip() or (description or "").strip() or image):
+        raise HTTPException(422, "Send at least one of title, description or an image.")
+    if image is not None and len(image) > state.settings.image_max_bytes:
+        raise HTTPException(413, f"The image is larger than {state.settings.image_max_bytes} bytes.")
+    started = time.perf_counter()
+    try:
+        classifier = await state.get_classifier()
+        result = await asyncio.wait_for(
+            classifier.classify(title, description, image), timeout=state.settings.classify_timeout_s
+        )
+    except ClassifierUnavailable as exc:
+        state.metrics.classify_failures.labels("unavailable").inc()
+        raise HTTPException(503, f"No model is available to classify: {exc}") from exc
+    except TimeoutError as exc:
+        state.metrics.classify_failures.labels("timeout").inc()
+        raise HTTPException(
+            504, f"Classification took longer than {state.settings.classify_timeout_s:.1f} s; retry later."
+        ) from exc
+    except (FileNotFoundError, LookupError, InferenceError) as exc:  # no model, backend down
+        state.metrics.classify_failures.labels("unavailable").inc()
+        raise HTTPException(503, f"No model is available to classify: {exc}") from exc
+    except ValueError as exc:  # e.g. an image that does not decode
+        state.metrics.classify_failures.labels("bad_input").inc()
+        raise HTTPException(422, f"Cannot classify this input: {exc}") from exc
+    elapsed = time.perf_counter() - started
+    state.metrics.classify.observe(elapsed)
+    items = result.get("top_k", []) if isinstance(result, dict) else getattr(result, "top_k", result)
+    top_k = [_category(item) for item in items][:3]
+    modalities = getattr(result, "modalities", None) or [
+        m for m, present in (("text", title or description), ("image", image)) if present
+    ]
+    return ClassifyOut.model_validate(
+        {
+            "top_k": top_k,
+            "modalities": list(modalities),
+            "model_version": getattr(result, "model_version", None),
+            "elapsed_ms": round(elapsed * 1000, 2),
+        }
+    )
+
+
+_CLASSIFY_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorOut},
+    503: {"model": ErrorOut},
+    504: {"model": ErrorOut},
+}
+
+
+@router.post(
+    "/classify",
+    response_model=ClassifyOut,
+    responses=_CLASSIFY_ERRORS,
+    summary="Top-3 categories of one offer now (JSON, photo in base64)",
+)
+async def classify_json(body: ClassifyIn, state: State) -> ClassifyOut:
+    """For a seller's form, a search box (title only) or "find by picture" (photo only)."""
+    image = None
+    if body.image_base64:
+        try:
+            image = base64.b64decode(body.image_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise HTTPException(422, "image_base64 is not valid base64.") from exc
+    return await classify_now(state, body.title, body.description, image)
+
+
+@router.post(
+    "/classify/upload",
+    response_model=ClassifyOut,
+    responses=_CLASSIFY_ERRORS,
+    summary="Top-3 categories of one offer now (multipart form with a photo file)",
+)
+async def classify_upload(
+    state: State,
+    title: Annotated[str, Form(max_length=1000)] = "",
+    description: Annotated[str | None, Form(max_length=100_000)] = None,
+    image: Annotated[UploadFile | None, File(description="The photo (JPEG/PNG/WebP).")] = None,
+) -> ClassifyOut:
+    """The same as ``POST /v1/classify`` for an HTML form upload."""
+    data = await image.read(state.settings.image_max_bytes + 1) if image is not None else None
+    return await classify_now(state, title, description, data or None)
+
+
+def _detail(database_url: str, listing_id: str) -> dict[str, Any] | None:
+    with session_scope(database_url) as session:
+        return listing_detail(session, listing_id)
+
+
+@router.get(
+    "/listings/{listing_id}",
+    responses={404: {"model": ErrorOut}},
+    summary="A listing: content, current category and prediction history",
+)
+async def get_listing(listing_id: str, state: State) -> dict[str, Any]:
+    detail = await run_in_threadpool(_detail, state.settings.effective_database_url, listing_id)
+    if detail is None:
+        raise HTTPException(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")
+    return detail

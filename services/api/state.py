@@ -1,0 +1,120 @@
+"""What the API process holds: settings, the publisher, the classifier, metrics, running jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from shared.broker import EventPublisher
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Classifier(Protocol):
+    """The synchronous path's model (``shared.inference.OnlineClassifier``)."""
+
+    async def classify(self, title: str, description: str | None, image: bytes | None) -> Any: ...
+
+
+class ClassifierUnavailable(RuntimeError):
+    """No model is loaded (no repository yet, or the backend is down)."""
+
+
+class Metrics:
+    """Prometheus metrics of one app (own registry, so several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "catalog_api_requests", "HTTP requests.", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "catalog_api_request_seconds", "HTTP request duration.", ["route"], registry=self.registry
+        )
+        self.submitted = Counter(
+            "catalog_api_listings_submitted",
+            "Offers published to listings.submitted.",
+            registry=self.registry,
+        )
+        self.classify = Histogram(
+            "catalog_api_classify_seconds",
+            "Synchronous classification duration.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+            registry=self.registry,
+        )
+        self.classify_failures = Counter(
+            "catalog_api_classify_failures",
+            "Classifications that failed.",
+            ["reason"],
+            registry=self.registry,
+        )
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    publisher: EventPublisher | None = None
+    classifier: Classifier | None = None
+    classifier_error: str | None = None
+    jobs: dict[uuid.UUID, asyncio.Task[Any]] = field(default_factory=dict)
+    _classifier_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def get_classifier(self) -> Classifier:
+        """The classifier, built on first use so the API starts before a model exists."""
+        if self.classifier is not None:
+            return self.classifier
+        async with self._classifier_lock:
+            if self.classifier is None:
+                try:
+                    self.classifier = await build_classifier(self.settings)
+                    self.classifier_error = None
+                except Exception as exc:  # no model yet, backend down: say so, retry next time
+                    self.classifier_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("classifier unavailable", extra={"error": self.classifier_error})
+                    raise ClassifierUnavailable(self.classifier_error) from exc
+        return self.classifier
+
+
+async def build_classifier(settings: Settings) -> Classifier:
+    """The inference package's online classifier for these settings."""
+    from shared.inference.online import OnlineClassifier
+
+    return OnlineClassifier(settings)
+
+
+def api_state(request: Request) -> ApiState:
+    return request.app.state.api  # type: ignore[no-any-return]
+
+
+_bearer = HTTPBearer(auto_error=False, description="The API token (CATALOG_API_TOKEN).")
+
+
+def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Write endpoints need ``Authorization: Bearer <CATALOG_API_TOKEN>`` when a token is set."""
+    expected = api_state(request).settings.api_token
+    if not expected:
+        return
+    given = credentials.credentials if credentials else ""
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="Missing or wrong bearer token: send 'Authorization: Bearer <CATALOG_API_TOKEN>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+State = Annotated[ApiState, Depends(api_state)]
+WriteAccess = Depends(require_token)
