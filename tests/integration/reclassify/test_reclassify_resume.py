@@ -1,0 +1,167 @@
+"""Bulk reclassification against real Redis, PostgreSQL and the real results-writer.
+
+Upstream of the writer, a stand-in worker turns each submitted offer into a classified event
+(the real encoders and fusion are exercised by the end-to-end test); what is under test here
+is the job runner: throttling, the persisted cursor, SIGKILL + resume, cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from services.api.seed import classified_event
+from services.reclassify.jobs import JobFilter, cancel_job, create_job, get_job, list_jobs, next_page
+from services.reclassify.runner import RunOptions, run_job
+from services.writer.app import create_worker
+from shared.broker import Emit, EventPublisher, Reject, WorkerApp, read_events
+from shared.config import Settings
+from shared.contract import ListingSubmitted, Stream
+from shared.db.models import Prediction, ReclassificationJob
+from shared.db.session import session_scope, upgrade
+from shared.db.store import upsert_listings
+from tests.conftest import REDIS_URL
+
+LISTINGS = 60
+
+
+@pytest.fixture
+def settings(redis_prefix: str, postgres_url: str) -> Settings:
+    upgrade(postgres_url)
+    offers = [ListingSubmitted.new(f"R{i:04d}", title=f"Offre {i}") for i in range(LISTINGS)]
+    with session_scope(postgres_url) as s:
+        upsert_listings(s, offers)
+    return Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url, batch_size=8)
+
+
+def stand_in_pipeline(settings: Settings) -> WorkerApp:
+    """listings.submitted -> listings.classified, keeping submission id and origin."""
+    worker = WorkerApp("standin", settings)
+
+    @worker.consume(Stream.SUBMITTED, ListingSubmitted, batch=True)
+    async def classify(events: list[ListingSubmitted]) -> list[Emit | Reject]:
+        return [
+            Emit(
+                Stream.CLASSIFIED,
+                classified_event(e.listing_id, 10, 0.9, origin=e.origin, submission_id=e.submission_id),
+            )
+            for e in events
+        ]
+
+    return worker
+
+
+@asynccontextmanager
+async def pipeline(settings: Settings) -> AsyncIterator[None]:
+    async with stand_in_pipeline(settings).running(), create_worker(settings).running():
+        yield
+
+
+def job_row(url: str, job_id: uuid.UUID | None = None) -> ReclassificationJob:
+    with session_scope(url) as s:
+        return get_job(s, job_id) if job_id else list_jobs(s, 1)[0]
+
+
+async def wait_until(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+def predictions_of(url: str, job_id: uuid.UUID) -> dict[str, int]:
+    with session_scope(url) as s:
+        rows = s.execute(
+            select(Prediction.listing_id, func.count())
+            .where(Prediction.job_id == job_id)
+            .group_by(Prediction.listing_id)
+        )
+        return {lid: int(n) for lid, n in rows}
+
+
+def list_jobs_now(url: str) -> list[Any]:
+    with session_scope(url) as s:
+        return list_jobs(s, 1)
+
+
+def reclassify_cli(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CATALOG_DATABASE_URL": settings.effective_database_url,
+        "CATALOG_REDIS_URL": REDIS_URL,
+        "CATALOG_STREAM_PREFIX": settings.stream_prefix,
+    }
+    cmd = [sys.executable, "-m", "shared.cli.main", "reclassify", "--page-size", "5", *args]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+async def test_sigkilled_job_resumes_and_completes_every_listing_once(settings: Settings) -> None:
+    url = settings.effective_database_url
+    runner = reclassify_cli(settings, "--max-in-flight", "10", "--stall-timeout", "120")
+    try:
+        # nothing classifies yet: the job publishes max-in-flight offers and waits
+        await wait_until(lambda: bool(list_jobs_now(url)) and job_row(url).published == 10)
+        await asyncio.sleep(1.0)  # it would have published more by now if it did not throttle
+        assert job_row(url).published == 10
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    job = job_row(url)
+    assert (job.status, job.cursor) == ("running", "R0009")  # left as it was when killed
+    async with pipeline(settings):
+        await wait_until(lambda: job_row(url, job.id).completed == 10)
+        resumed = reclassify_cli(settings, "--resume", str(job.id))
+        _, stderr = await asyncio.to_thread(resumed.communicate, timeout=120)
+        assert resumed.returncode == 0, stderr.decode()[-2000:]
+    final = job_row(url, job.id)
+    assert (final.status, final.total, final.published, final.completed) == ("completed", 60, 60, 60)
+    assert predictions_of(url, job.id) == {f"R{i:04d}": 1 for i in range(LISTINGS)}
+
+
+async def test_page_published_before_a_crash_is_republished_once_and_stored_once(settings: Settings) -> None:
+    """A crash between publishing a page and saving the cursor: resume re-publishes exactly
+    that page, with the same submission ids, and the writer stores each listing once."""
+    url = settings.effective_database_url
+    with session_scope(url) as s:
+        job = create_job(s, JobFilter(), max_in_flight=20, status="running")
+        page = next_page(s, job, 5)
+    async with EventPublisher(settings) as pub:
+        await pub.publish(Stream.SUBMITTED, page)  # ... and the process dies here
+    async with pipeline(settings):
+        final = await run_job(settings, job.id, RunOptions(page_size=5, poll_interval_s=0.05))
+    assert (final["status"], final["published"], final["completed"]) == ("completed", 60, 60)
+    assert predictions_of(url, job.id) == {f"R{i:04d}": 1 for i in range(LISTINGS)}
+    entries = await read_events(
+        settings, Stream.SUBMITTED, ListingSubmitted, count=LISTINGS + 10, timeout_s=1
+    )
+    assert len(entries) == LISTINGS + 5  # one page twice, nothing else
+
+
+async def test_cancel_stops_the_runner_and_filters_select_listings(settings: Settings) -> None:
+    url = settings.effective_database_url
+    async with pipeline(settings):
+        with session_scope(url) as s:
+            first = create_job(s, JobFilter(), max_in_flight=60)
+        done = await run_job(settings, first.id, RunOptions(page_size=20, poll_interval_s=0.05))
+        assert done["completed"] == 60
+        with session_scope(url) as s:  # every listing is now category 10 with model r1
+            assert create_job(s, JobFilter(category=40), 5).total == 0
+            picked = create_job(s, JobFilter(category=10, model_version="r1"), max_in_flight=5)
+            cancel_job(s, picked.id)
+        assert picked.total == 60
+        cancelled = await run_job(settings, picked.id, RunOptions(page_size=5))
+    assert (cancelled["status"], cancelled["published"]) == ("cancelled", 0)
