@@ -83,12 +83,20 @@ class TritonBackend:
                 if await self.client.is_model_ready(model, str(version)):
                     continue
                 log.info("loading model into triton", extra={"model": model, "version": version})
-                try:
-                    await self.client.load_model(model)
-                except Exception as exc:
-                    raise InferenceError(f"Triton could not load {model}: {exc}") from exc
-                if not await self.client.is_model_ready(model, str(version)):
-                    raise InferenceError(f"Triton loaded {model} but version {version} is not ready")
+                await self._load(model, version)
+
+    async def _load(self, model: str, version: int, attempts: int = 6) -> None:
+        """load_model until ``version`` is ready (a new version directory may lag a moment)."""
+        error: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                await self.client.load_model(model)
+                if await self.client.is_model_ready(model, str(version)):
+                    return
+            except Exception as exc:  # tritonclient raises per-protocol exception types
+                error = exc
+            await asyncio.sleep(0.5 * (attempt + 1))
+        raise InferenceError(f"Triton could not load {model} version {version}: {error or 'not ready'}")
 
     async def ready(self) -> bool:
         try:

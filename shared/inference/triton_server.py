@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +107,37 @@ def current_models(repository: Path) -> list[str]:
     return [m.name for m in manifest.text_models] + [m.name for m in manifest.image_models]
 
 
+def sync_cpu_view(repository: Path, view: Path) -> bool:
+    """Mirror ``repository`` into ``view`` for a CPU-only server; True when something changed.
+
+    Version directories are symlinks (no copy); each config.pbtxt is rewritten with
+    ``KIND_GPU`` -> ``KIND_CPU`` so a repository trained for the production GPU server loads
+    unchanged here (tritonserver refuses KIND_GPU without a GPU).
+    """
+    changed = False
+    view.mkdir(parents=True, exist_ok=True)
+    for config in sorted(repository.glob("*/config.pbtxt")):
+        source = config.parent
+        target = view / source.name
+        target.mkdir(exist_ok=True)
+        body = config.read_text("utf-8").replace("KIND_GPU", "KIND_CPU")
+        mirrored = target / "config.pbtxt"
+        if not mirrored.is_file() or mirrored.read_text("utf-8") != body:
+            mirrored.write_text(body, "utf-8")
+            changed = True
+        versions = {p.name for p in source.iterdir() if p.name.isdigit() and p.is_dir()}
+        for name in versions:
+            link = target / name
+            if not link.exists():
+                link.symlink_to(source.resolve() / name, target_is_directory=True)
+                changed = True
+        for link in target.iterdir():
+            if link.is_symlink() and link.name not in versions:
+                link.unlink()
+                changed = True
+    return changed
+
+
 class LocalTritonServer:
     """A tritonserver subprocess; ``with LocalTritonServer(...) as server:`` waits until ready."""
 
@@ -122,13 +156,29 @@ class LocalTritonServer:
         self.log_file = log_file
         self.ports = ports_of(url)
         self.process: subprocess.Popen[bytes] | None = None
+        self.view = Path(tempfile.mkdtemp(prefix="triton-view-"))
+        self._stop = threading.Event()
+        self._syncer: threading.Thread | None = None
 
     @property
     def http_base(self) -> str:
         return f"http://{self.ports.host}:{self.ports.http}"
 
+    def _sync_loop(self) -> None:
+        """Keep the CPU view in step with the repository (new revisions appear within 0.5 s)."""
+        while not self._stop.wait(0.5):
+            try:
+                sync_cpu_view(self.repository, self.view)
+            except OSError:
+                log.exception("triton repository view sync failed")
+
     def start(self) -> LocalTritonServer:
-        argv, env = server_command(self.repository, self.url, self.venv, current_models(self.repository))
+        models = current_models(self.repository)
+        sync_cpu_view(self.repository, self.view)
+        self._stop.clear()
+        self._syncer = threading.Thread(target=self._sync_loop, name="triton-view-sync", daemon=True)
+        self._syncer.start()
+        argv, env = server_command(self.view, self.url, self.venv, models)
         log.info("starting tritonserver", extra={"url": self.url, "repository": str(self.repository)})
         self.process = subprocess.Popen(
             argv,
@@ -163,7 +213,12 @@ class LocalTritonServer:
             raise TritonSetupError(f"Triton could not load {model}: {response.text}")
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._syncer is not None:
+            self._syncer.join(timeout=5)
+            self._syncer = None
         if self.process is None:
+            shutil.rmtree(self.view, ignore_errors=True)
             return
         if self.process.poll() is None:
             self.process.terminate()
@@ -173,6 +228,7 @@ class LocalTritonServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        shutil.rmtree(self.view, ignore_errors=True)
 
     def __enter__(self) -> LocalTritonServer:
         return self.start()

@@ -35,6 +35,8 @@ input [
   {{ name: "attention_mask" data_type: TYPE_INT64 dims: [ -1 ] }}
 ]
 output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {labels} ] }} ]
+dynamic_batching {{ max_queue_delay_microseconds: 2000 }}
+instance_group [ {{ count: 1 kind: KIND_GPU }} ]
 """
 
 IMAGE_CONFIG = """name: "{name}"
