@@ -68,7 +68,8 @@ async def run_bench(settings: Settings, data: Path | None, n: int, batch_size: i
             t2 = time.perf_counter()
             image = await encode_images(backend, store, ev, images, version)
             t3 = time.perf_counter()
-            await classify_pairs(store, [Pair(a, b) for a, b in zip(text, image, strict=True)], settings.top_k)
+            pairs = [Pair(a, b) for a, b in zip(text, image, strict=True)]
+            await classify_pairs(store, pairs, settings.top_k)
             t4 = time.perf_counter()
             if k:
                 for name, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
