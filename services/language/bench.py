@@ -7,6 +7,7 @@ HTML descriptions) and deterministic for a given seed.
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import random
 import time
@@ -129,6 +130,7 @@ async def bench_worker(
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "offers_per_s": round(len(offers) / wall, 1),
+        "offers_per_cpu_s": round(len(offers) / cpu, 1) if cpu else None,
         "batch_size": settings.batch_size,
     }
 
@@ -161,7 +163,13 @@ def run_bench(
     offers = synthetic_offers(n)
     results: dict[str, Any] = {
         "benchmark": "language",
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "affinity": len(os.sched_getaffinity(0)),
+            "load_avg_1m_before": round(os.getloadavg()[0], 2),
+        },
         "n": n,
         "batch_size": base.batch_size,
         "modes": {},
@@ -176,4 +184,5 @@ def run_bench(
                 worker_settings = settings.model_copy(update={"stream_prefix": prefix})
                 mode["worker"] = asyncio.run(bench_worker(worker_settings, offers))
             results["modes"][translator] = mode
+    results["machine"]["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return results
