@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,35 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
     return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture(scope="session")
+def synthetic_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic catalog in the challenge layout (generated once per session)."""
+    from training.synth import generate_catalog
+
+    out = tmp_path_factory.mktemp("synthetic-catalog")
+    generate_catalog(out, n=240, seed=7)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_repository(
+    synthetic_catalog: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A model repository trained once per session with the tiny profile (CPU instance groups)."""
+    from training.pipeline import TrainRequest, train
+    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASE, get_profile
+
+    out = tmp_path_factory.mktemp("tiny-model-repository")
+    train(
+        TrainRequest(
+            data_dir=synthetic_catalog,
+            out=out,
+            text_bases=[DEFAULT_TEXT_BASE],
+            image_bases=[DEFAULT_IMAGE_BASE],
+            profile=get_profile("tiny"),
+            instance_kind="KIND_CPU",
+        )
+    )
+    return out
