@@ -118,8 +118,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default 5 drops SYNs under concurrent clients (1 s stalls)
 
-    def __init__(self, state: StandinState) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, state: StandinState, host: str, port: int) -> None:
+        super().__init__((host, port), _Handler)
         self.state = state
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -129,11 +129,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class StandinTranslator:
-    """The server, running in a thread on 127.0.0.1 with a free port."""
+    """The server, running in a thread on 127.0.0.1 (a free port unless told)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = StandinState()
-        self._server = _Server(self.state)
+        self._server = _Server(self.state, host, port)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

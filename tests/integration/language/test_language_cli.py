@@ -56,3 +56,21 @@ def test_bench_writes_json(tmp_path: Path, redis_prefix: str) -> None:
         assert mode["logic"]["offers_per_s"] > 0
     assert data["modes"]["none"]["logic"]["translation_calls"] == 0
     assert data["modes"]["standin"]["logic"]["translation_status"].get("translated", 0) > 0
+
+
+def test_translator_standin_serves_the_real_client_until_terminated() -> None:
+    from services.language.providers import build_client
+
+    process = subprocess.Popen(
+        [CATALOG, "translator-standin", "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        url = line.split(" on ", 1)[1].split()[0]
+        assert build_client("google", "en", url, None).translate("the new book") == "le neuf livre"
+    finally:
+        process.terminate()
+        _, rest = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "served 1 calls (0 failed)" in rest
