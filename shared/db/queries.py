@@ -162,12 +162,16 @@ def throughput_and_lag(session: Session, flt: PredictionFilter, bucket_s: int = 
         }
         for b, n, avg_lag, max_lag, writer_lag in rows
     ]
-    stage_cols = [
-        func.avg(_epoch(session, _stage_time(session, end)) - _epoch(session, _stage_time(session, start)))
-        for start, end in STAGES.values()
-    ]
-    stage_row = session.execute(flt.apply(select(*stage_cols, func.avg(lag)).select_from(Prediction))).one()
-    stages = {name: _round(value) for name, value in zip([*STAGES, "total"], stage_row, strict=True)}
+    names = ("submitted", "prepared", "text_encoded", "image_encoded")
+    at = {name: _epoch(session, _stage_time(session, name)) for name in names}
+    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
+    stage_cols = [func.avg(at[end] - at[start]) for start, end in STAGES.values()]
+    # fusion: from the later of the two halves to the prediction (includes the join wait)
+    fusion = func.avg(classified - greatest(at["text_encoded"], at["image_encoded"]))
+    query = select(*stage_cols, fusion, func.avg(written - classified), func.avg(lag)).select_from(Prediction)
+    stage_row = session.execute(flt.apply(query)).one()
+    columns = [*STAGES, "fusion", "writer", "total"]
+    stages = {name: _round(value) for name, value in zip(columns, stage_row, strict=True)}
     return {"bucket_s": bucket_s, "points": points, "stage_mean_s": stages}
 
 

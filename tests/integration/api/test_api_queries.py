@@ -78,6 +78,9 @@ def test_throughput_and_lag_cover_every_prediction(seeded: str) -> None:
     assert stages["total"] == pytest.approx(sum(lags) / len(lags), abs=1e-3)
     # the seed puts "prepared" at 20% of the latency
     assert stages["language"] == pytest.approx(0.2 * stages["total"], abs=1e-3)
+    assert stages["fusion"] == pytest.approx(0.3 * stages["total"], abs=1e-3)  # image at 70%
+    writer = [(as_utc(p.written_at) - as_utc(p.classified_at)).total_seconds() for p in preds]  # type: ignore[operator]
+    assert stages["writer"] == pytest.approx(sum(writer) / len(writer), abs=1e-2)
 
 
 def test_version_agreement_matches_pairs(seeded: str) -> None:

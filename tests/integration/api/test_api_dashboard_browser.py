@@ -1,0 +1,112 @@
+"""The dashboard page in headless Chromium, served by a real ``catalog api`` process."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.api.seed import seed_database
+from services.reclassify.jobs import JobFilter, create_job
+from shared.db.session import session_scope, upgrade
+from tests.conftest import REDIS_URL
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="needs chromium: run deploy/scripts/install-chromium.sh"
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_api(database_url: str, prefix: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CATALOG_DATABASE_URL": database_url,
+        "CATALOG_REDIS_URL": REDIS_URL,
+        "CATALOG_STREAM_PREFIX": prefix,
+        "CATALOG_LOG_LEVEL": "WARNING",
+    }
+    cmd = [sys.executable, "-m", "shared.cli.main", "api", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"catalog api exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code in (200, 503):
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("catalog api did not start in 60 s")
+
+
+def chromium(url: str, profile: Path, *extra: str) -> str:
+    """Run headless Chromium on ``url`` (JS runs until the page is idle); its stdout."""
+    cmd = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--virtual-time-budget=15000",
+        "--window-size=1400,1250", *extra, url,
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return done.stdout.decode()
+
+
+@pytest.fixture
+def dashboard_url(postgres_url: str, redis_prefix: str) -> Iterator[str]:
+    upgrade(postgres_url)
+    seed_database(postgres_url, 300, n_listings=150, days=0.9)
+    with session_scope(postgres_url) as s:
+        create_job(s, JobFilter(), max_in_flight=50)
+    port = free_port()
+    proc = serve_api(postgres_url, redis_prefix, port)
+    try:
+        yield f"http://127.0.0.1:{port}/dashboard"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def text_of(dom: str, element_id: str) -> str:
+    match = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', dom)
+    assert match, f"#{element_id} not in the page"
+    return match.group(1)
+
+
+def test_dashboard_shows_distribution_review_queue_throughput_and_jobs(
+    dashboard_url: str, tmp_path: Path
+) -> None:
+    dom = chromium(dashboard_url, tmp_path / "profile", "--dump-dom")
+    assert 'data-loaded="true"' in dom, "the page's JavaScript did not finish a refresh"
+    assert text_of(dom, "total-predictions") == "300"
+    counts = [int(n) for n in re.findall(r'<td class="num count">(\d+)</td>', dom)]
+    assert sum(counts) == 300 and len(counts) == int(text_of(dom, "categories-count"))
+    assert int(text_of(dom, "review-total")) > 0
+    assert text_of(dom, "lag-mean").endswith(" s")
+    assert dom.count("<rect ") >= 2  # throughput bars were drawn
+    assert 'class="status-pending">pending<' in dom  # the job
+    shot = tmp_path / "dashboard.png"
+    chromium(dashboard_url, tmp_path / "profile2", f"--screenshot={shot}")
+    assert shot.stat().st_size > 10_000
