@@ -83,7 +83,9 @@ async def throughput(
     until: Until = None,
     origin: OriginQ = None,
     model_version: VersionQ = None,
-    bucket_s: Annotated[int, Query(ge=1, le=86400, description="Bucket width in seconds.")] = 60,
+    bucket_s: Annotated[
+        int, Query(ge=60, le=86400, description="Bucket width in seconds (whole minutes).")
+    ] = 60,
 ) -> dict[str, Any]:
     start = since or utcnow() - timedelta(hours=1)
     flt = queries.PredictionFilter(since=start, until=until, origin=origin, model_version=model_version)

@@ -63,7 +63,7 @@ class Listing(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     current_submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     current_prdtypecode: Mapped[int | None] = mapped_column(ForeignKey("categories.prdtypecode"), index=True)
-    current_confidence: Mapped[float | None] = mapped_column(Float)
+    current_confidence: Mapped[float | None] = mapped_column(Float, index=True)
     current_model_version: Mapped[str | None] = mapped_column(String(64))
     classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -76,7 +76,8 @@ class Prediction(Base):
         Index("ix_predictions_listing_history", "listing_id", "classified_at"),
         Index("ix_predictions_category_time", "prdtypecode", "classified_at"),
         Index("ix_predictions_confidence", "confidence"),
-        Index("ix_predictions_version_listing", "model_version", "listing_id"),
+        # covers "latest prediction of each listing under a version" (version agreement)
+        Index("ix_predictions_version_listing", "model_version", "listing_id", "id", "prdtypecode"),
         Index("ix_predictions_classified_at", "classified_at"),
         Index("ix_predictions_job", "job_id"),
     )
@@ -99,6 +100,30 @@ class Prediction(Base):
     classified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stage_timestamps: Mapped[dict[str, str]] = mapped_column(JSON)
+
+
+class PredictionMinute(Base):
+    """Per-minute sums of written predictions (throughput and lag dashboards stay fast at any
+    volume); the writer adds each newly inserted prediction once, in the same transaction."""
+
+    __tablename__ = "prediction_minutes"
+
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    latency_n: Mapped[int] = mapped_column(Integer)
+    latency_sum: Mapped[float] = mapped_column(Float)
+    latency_max: Mapped[float | None] = mapped_column(Float)
+    writer_sum: Mapped[float] = mapped_column(Float)
+    language_n: Mapped[int] = mapped_column(Integer)
+    language_sum: Mapped[float] = mapped_column(Float)
+    text_n: Mapped[int] = mapped_column(Integer)
+    text_sum: Mapped[float] = mapped_column(Float)
+    image_n: Mapped[int] = mapped_column(Integer)
+    image_sum: Mapped[float] = mapped_column(Float)
+    fusion_n: Mapped[int] = mapped_column(Integer)
+    fusion_sum: Mapped[float] = mapped_column(Float)
 
 
 class ReclassificationJob(Base):

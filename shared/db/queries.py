@@ -7,21 +7,17 @@ them on 100k predictions. Time arithmetic differs per dialect and is isolated in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, cast, func, select
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session, aliased
 
-from shared.db.models import Category, Listing, Prediction
+from shared.db.models import Category, Listing, Prediction, PredictionMinute
 from shared.db.store import as_utc
-
-STAGES: dict[str, tuple[str, str]] = {
-    "language": ("submitted", "prepared"),
-    "text_encoder": ("prepared", "text_encoded"),
-    "image_encoder": ("submitted", "image_encoded"),
-}
 
 
 @dataclass(frozen=True)
@@ -48,16 +44,8 @@ class PredictionFilter:
 def _epoch(session: Session, column: Any) -> ColumnElement[float]:
     """Seconds since 1970 of a timestamp column (or of an ISO-8601 string on SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", column)  # type: ignore[return-value]
+        return func.date_part("epoch", column)  # double precision (EXTRACT is numeric: slow)
     return (func.julianday(column) - 2440587.5) * 86400.0
-
-
-def _stage_time(session: Session, stage: str) -> ColumnElement[Any]:
-    """The ``stage`` timestamp from ``stage_timestamps`` (JSON) as something :func:`_epoch` reads."""
-    value = Prediction.stage_timestamps[stage].as_string()
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(value, Prediction.classified_at.type)
-    return value
 
 
 def _labels(session: Session) -> dict[int, str]:
@@ -132,47 +120,68 @@ def review_queue(
 
 def throughput_and_lag(session: Session, flt: PredictionFilter, bucket_s: int = 60) -> dict[str, Any]:
     """Per time bucket: predictions written, end-to-end lag (submitted -> classified, mean and
-    max) and writer lag; plus mean time per stage over the whole window."""
-    classified = _epoch(session, Prediction.classified_at)
-    submitted = _epoch(session, Prediction.submitted_at)
-    written = _epoch(session, Prediction.written_at)
-    bucket = func.floor(classified / bucket_s).label("bucket")
-    lag = classified - submitted
-    rows = session.execute(
-        flt.apply(
-            select(
-                bucket,
-                func.count().label("n"),
-                func.avg(lag),
-                func.max(lag),
-                func.avg(written - classified),
-            )
-            .group_by(bucket)
-            .order_by(bucket)
-        )
-    ).all()
+    max) and writer lag; plus mean time per stage over the whole window.
+
+    Reads the writer's per-minute sums (``prediction_minutes``), so its cost grows with the
+    window's minutes, not with the predictions; buckets are whole minutes.
+    """
+    bucket_s = max(60, bucket_s - bucket_s % 60)
+    m = PredictionMinute
+    where: list[ColumnElement[bool]] = []
+    if flt.since is not None:
+        where.append(m.bucket_start >= _utc_minute(flt.since))
+    if flt.until is not None:
+        where.append(m.bucket_start < as_utc(flt.until))
+    if flt.origin is not None:
+        where.append(m.origin == flt.origin)
+    if flt.model_version is not None:
+        where.append(m.model_version == flt.model_version)
+    bucket = func.floor(_epoch(session, m.bucket_start) / bucket_s).label("bucket")
+    per_bucket = select(
+        bucket, func.sum(m.count), func.sum(m.latency_sum), func.sum(m.latency_n), func.max(m.latency_max),
+        func.sum(m.writer_sum),
+    ).group_by(bucket).order_by(bucket)  # fmt: skip
+    rows = session.execute(per_bucket.where(*where)).all()
     points = [
         {
             "t": datetime.fromtimestamp(float(b) * bucket_s, UTC).isoformat(),
             "count": int(n),
             "per_s": round(int(n) / bucket_s, 4),
-            "lag_mean_s": _round(avg_lag),
-            "lag_max_s": _round(max_lag),
-            "writer_lag_mean_s": _round(writer_lag),
+            "lag_mean_s": _ratio(lat_sum, lat_n),
+            "lag_max_s": _round(lat_max),
+            "writer_lag_mean_s": _ratio(writer, n),
         }
-        for b, n, avg_lag, max_lag, writer_lag in rows
+        for b, n, lat_sum, lat_n, lat_max, writer in rows
     ]
-    names = ("submitted", "prepared", "text_encoded", "image_encoded")
-    at = {name: _epoch(session, _stage_time(session, name)) for name in names}
-    greatest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
-    stage_cols = [func.avg(at[end] - at[start]) for start, end in STAGES.values()]
-    # fusion: from the later of the two halves to the prediction (includes the join wait)
-    fusion = func.avg(classified - greatest(at["text_encoded"], at["image_encoded"]))
-    query = select(*stage_cols, fusion, func.avg(written - classified), func.avg(lag)).select_from(Prediction)
-    stage_row = session.execute(flt.apply(query)).one()
-    columns = [*STAGES, "fusion", "writer", "total"]
-    stages = {name: _round(value) for name, value in zip(columns, stage_row, strict=True)}
+    names = ("language", "text", "image", "fusion", "latency")
+    totals = select(
+        *(func.sum(getattr(m, f"{name}_sum")) for name in names),
+        *(func.sum(getattr(m, f"{name}_n")) for name in names),
+        func.sum(m.writer_sum),
+        func.sum(m.count),
+    )
+    row = session.execute(totals.where(*where)).one()
+    sums, counts = row[: len(names)], row[len(names) : 2 * len(names)]
+    means = {name: _ratio(total, n) for name, total, n in zip(names, sums, counts, strict=True)}
+    stages = {
+        "language": means["language"],
+        "text_encoder": means["text"],
+        "image_encoder": means["image"],
+        "fusion": means["fusion"],
+        "writer": _ratio(row[-2], row[-1]),
+        "total": means["latency"],
+    }
     return {"bucket_s": bucket_s, "points": points, "stage_mean_s": stages}
+
+
+def _utc_minute(value: datetime) -> datetime:
+    converted = as_utc(value)
+    assert converted is not None
+    return converted.replace(second=0, microsecond=0)
+
+
+def _ratio(total: Any, n: Any) -> float | None:
+    return None if not n or total is None else round(float(total) / float(n), 4)
 
 
 def _round(value: Any) -> float | None:
@@ -183,24 +192,29 @@ def version_agreement(session: Session, version_a: str, version_b: str, top: int
     """How often two model versions agree on the same listings (latest prediction of each),
     and the most frequent disagreements (a's code -> b's code)."""
 
-    def latest(version: str) -> Any:
-        return (
-            select(Prediction.listing_id, func.max(Prediction.id).label("pid"))
-            .where(Prediction.model_version == version)
-            .group_by(Prediction.listing_id)
-            .subquery()
-        )
+    rows: Sequence[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        rows = _pairs_postgresql(session, version_a, version_b)
+    else:
 
-    la, lb = latest(version_a), latest(version_b)
-    pa, pb = aliased(Prediction), aliased(Prediction)
-    rows = session.execute(
-        select(pa.prdtypecode, pb.prdtypecode, func.count())
-        .select_from(la)
-        .join(lb, lb.c.listing_id == la.c.listing_id)
-        .join(pa, pa.id == la.c.pid)
-        .join(pb, pb.id == lb.c.pid)
-        .group_by(pa.prdtypecode, pb.prdtypecode)
-    ).all()
+        def latest(version: str) -> Any:
+            return (
+                select(Prediction.listing_id, func.max(Prediction.id).label("pid"))
+                .where(Prediction.model_version == version)
+                .group_by(Prediction.listing_id)
+                .subquery()
+            )
+
+        la, lb = latest(version_a), latest(version_b)
+        pa, pb = aliased(Prediction), aliased(Prediction)
+        rows = session.execute(
+            select(pa.prdtypecode, pb.prdtypecode, func.count())
+            .select_from(la)
+            .join(lb, lb.c.listing_id == la.c.listing_id)
+            .join(pa, pa.id == la.c.pid)
+            .join(pb, pb.id == lb.c.pid)
+            .group_by(pa.prdtypecode, pb.prdtypecode)
+        ).all()
     labels = _labels(session)
     compared = sum(int(n) for _, _, n in rows)
     agreed = sum(int(n) for a, b, n in rows if a == b)
@@ -224,6 +238,29 @@ def version_agreement(session: Session, version_a: str, version_b: str, top: int
             for n, a, b in changes[:top]
         ],
     }
+
+
+def _pairs_postgresql(session: Session, version_a: str, version_b: str) -> list[Any]:
+    """(code under a, code under b, listings) with DISTINCT ON over the covering index
+    ``ix_predictions_version_listing`` (an index-only scan per version, then a merge join)."""
+
+    def latest(version: str) -> Any:
+        return (
+            select(Prediction.listing_id, Prediction.prdtypecode)
+            .where(Prediction.model_version == version)
+            .order_by(Prediction.listing_id.desc(), Prediction.id.desc())
+            .ext(distinct_on(Prediction.listing_id))
+            .subquery()
+        )
+
+    la, lb = latest(version_a), latest(version_b)
+    query = (
+        select(la.c.prdtypecode, lb.c.prdtypecode, func.count())
+        .select_from(la)
+        .join(lb, lb.c.listing_id == la.c.listing_id)
+        .group_by(la.c.prdtypecode, lb.c.prdtypecode)
+    )
+    return list(session.execute(query).all())
 
 
 def model_versions_seen(session: Session) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ function renderDistribution(data) {
 
 function bucketFor(windowSeconds) {
   if (!windowSeconds) return 3600;
-  return Math.max(10, Math.round(windowSeconds / 60));
+  return Math.max(60, 60 * Math.round(windowSeconds / 3600));
 }
 
 function renderThroughput(data) {

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from services.api.seed import classified_event
 from shared.contract import ListingSubmitted, Origin, utcnow
-from shared.db.models import Category, Listing, Prediction, ReclassificationJob
+from shared.db.models import Category, Listing, Prediction, PredictionMinute, ReclassificationJob
 from shared.db.session import session_scope, upgrade
 from shared.db.store import as_utc, newest_per_listing, upsert_listings, write_predictions
 
@@ -112,3 +112,17 @@ def test_unknown_category_from_a_model_is_added(db: str) -> None:
     with session_scope(db) as s:
         cat = s.get(Category, 999999)
         assert cat is not None and cat.label == "Nouveau"
+
+
+def test_minute_sums_count_each_new_prediction_once(db: str) -> None:
+    t0 = utcnow().replace(second=5, microsecond=0)
+    fast = classified_event("A", 10, submitted_at=t0, latency_s=1.0)
+    slow = classified_event("B", 10, submitted_at=t0 + timedelta(seconds=2), latency_s=3.0)
+    for _ in range(2):  # the second batch is a redelivery
+        with session_scope(db) as s:
+            write_predictions(s, [fast, slow])
+    with session_scope(db) as s:
+        (row,) = s.scalars(select(PredictionMinute)).all()
+    assert (row.count, row.latency_n, row.latency_sum, row.latency_max) == (2, 2, 4.0, 3.0)
+    assert row.language_sum == pytest.approx(0.2 + 0.6)  # "prepared" at 20% of each latency
+    assert as_utc(row.bucket_start) == t0.replace(second=0)
