@@ -165,6 +165,8 @@ class WorkerApp:
         await self.broker.connect()
         for key in self._streams:
             await ensure_group(self.redis, key, self.name)
+            # Visible in `catalog status` from the start, not only after a first message.
+            await self.redis.xgroup_createconsumer(key, self.name, self.consumer)
         for fn in self._startup:
             await fn()
 

@@ -55,7 +55,7 @@ class Supervisor:
         cmd = [sys.executable, "-m", "shared.cli.main", *spec.args]
         spec.process = subprocess.Popen(cmd, env=self.env)
         spec.started_at = time.monotonic()
-        log.info("started", extra={"process": spec.name, "pid": spec.process.pid})
+        log.info("started", extra={"child": spec.name, "pid": spec.process.pid})
 
     def poll(self) -> None:
         """Restart children that exited, with exponential backoff."""
@@ -75,7 +75,7 @@ class Supervisor:
             delay = min(self.max_backoff_s, 0.5 * 2**spec.restarts)
             log.warning(
                 "process exited; restarting",
-                extra={"process": spec.name, "code": code, "in_s": delay},
+                extra={"child": spec.name, "code": code, "in_s": delay},
             )
             spec.process = None
             spec.next_start = now + delay
