@@ -10,10 +10,11 @@ VENV="${1:-$ROOT/.venv-triton}"
 PYTHON="${PYTHON:-python3.11}"
 STAMP="$VENV/.installed"
 if [[ -f "$STAMP" && "$STAMP" -nt "$HERE/requirements.txt" && "$STAMP" -nt "$0" ]]; then
+  # Packages are current; refresh the backend files (cheap) in case model.py changed.
+  "$VENV/bin/python" "$HERE/install_backend.py" >/dev/null
   echo "Triton environment ready: $VENV"; exit 0
 fi
 test -x "$VENV/bin/python" || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/pip" install -q --upgrade pip
 "$VENV/bin/pip" install -q -r "$HERE/requirements.txt"
 "$VENV/bin/python" "$HERE/install_backend.py"
 touch "$STAMP"
