@@ -142,6 +142,31 @@ class Translation(BaseModel):
 class ListingPrepared(Envelope):
     """Cleaned text in French, ready for the text encoder (``listings.prepared``)."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema_version": 1,
+                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
+                    "listing_id": "3804725264",
+                    "origin": {"kind": "ingest", "job_id": None},
+                    "timestamps": {
+                        "submitted": "2026-11-25T10:00:00Z",
+                        "prepared": "2026-11-25T10:00:00.020Z",
+                    },
+                    "title": "Harry Potter and the Philosopher's Stone",
+                    "description": None,
+                    "text": "Harry Potter and the Philosopher's Stone",
+                    "text_fr": "Harry Potter à l'école des sorciers",
+                    "text_truncated": False,
+                    "language": {"code": "en", "confidence": 0.97},
+                    "translation": {"status": "translated", "provider": "google", "reason": None},
+                }
+            ]
+        },
+    )
+
     title: str = Field("", description="Original title.")
     description: str | None = Field(None, description="Original description (HTML).")
     image_uri: str | None = Field(None, description="Carried for support; not used downstream.")
@@ -162,6 +187,26 @@ class ModelOutput(BaseModel):
 class TextFeatures(Envelope):
     """Logits of every text model (``features.text``)."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema_version": 1,
+                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
+                    "listing_id": "3804725264",
+                    "origin": {"kind": "ingest", "job_id": None},
+                    "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
+                    "model_version": "r3-20261125T0930",
+                    "status": "ok",
+                    "outputs": [{"model": "text_minilm", "logits": [0.1, 2.3, -1.2]}],
+                    "language": "fr",
+                    "translation_status": "not_needed",
+                }
+            ]
+        },
+    )
+
     model_version: str = Field(..., description="Model repository version that produced them.")
     status: Literal["ok", "missing"] = Field("ok", description="missing: the offer had no text.")
     reason: str | None = Field(None, description="Why the text is missing.")
@@ -178,6 +223,26 @@ ImageMissingReason = Literal[
 class ImageFeatures(Envelope):
     """Logits of every image model, or why there are none (``features.image``)."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema_version": 1,
+                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
+                    "listing_id": "3804725264",
+                    "origin": {"kind": "ingest", "job_id": None},
+                    "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
+                    "model_version": "r3-20261125T0930",
+                    "status": "missing",
+                    "reason": "not_found",
+                    "detail": "no file at /data/images/image_1_product_2.jpg",
+                    "outputs": [],
+                }
+            ]
+        },
+    )
+
     model_version: str = Field(..., description="Model repository version that produced them.")
     status: Literal["ok", "missing"] = Field("ok", description="missing: no usable image.")
     reason: ImageMissingReason | None = Field(None, description="Why the image is missing.")
@@ -188,11 +253,39 @@ class ImageFeatures(Envelope):
 class CategoryScore(BaseModel):
     prdtypecode: int = Field(..., description="Product type code.")
     label: str = Field(..., description="Category name.")
-    probability: float = Field(..., ge=0.0, le=1.0)
+    probability: float = Field(..., ge=0.0, le=1.0, description="Fused probability.")
 
 
 class ListingClassified(Envelope):
     """The prediction (``listings.classified``); external systems may subscribe too."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema_version": 1,
+                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
+                    "listing_id": "3804725264",
+                    "origin": {"kind": "ingest", "job_id": None},
+                    "timestamps": {
+                        "submitted": "2026-11-25T10:00:00Z",
+                        "classified": "2026-11-25T10:00:00.180Z",
+                    },
+                    "prdtypecode": 1280,
+                    "label": "Jouets & Enfant",
+                    "confidence": 0.91,
+                    "top_k": [
+                        {"prdtypecode": 1280, "label": "Jouets & Enfant", "probability": 0.91},
+                        {"prdtypecode": 1281, "label": "Jeux de société", "probability": 0.05},
+                    ],
+                    "modalities": ["text", "image"],
+                    "model_version": "r3-20261125T0930",
+                    "model_versions": {"text_minilm": "3", "image_efficientnet_lite0": "3"},
+                }
+            ]
+        },
+    )
 
     prdtypecode: int = Field(..., description="Predicted product type code.")
     label: str = Field(..., description="Its category name.")
@@ -213,7 +306,27 @@ class ListingClassified(Envelope):
 class DeadLetter(BaseModel):
     """A message no worker could process (``listings.dead``), kept for inspection and replay."""
 
-    schema_version: int = Field(SCHEMA_VERSION)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema_version": 1,
+                    "dead_id": "0b8f0d52-3c1e-4f57-9f61-5d0e1c2b3a4d",
+                    "stream": "listings.submitted",
+                    "message_id": "1764064800000-0",
+                    "worker": "language",
+                    "consumer": "language-host-4242-a1b2c3",
+                    "reason": "invalid_payload",
+                    "error": "1 validation error for ListingSubmitted\nsubmission_id\n  Field required",
+                    "attempts": 1,
+                    "payload": '{"listing_id": "42"}',
+                    "dead_at": "2026-11-25T10:00:01Z",
+                }
+            ]
+        }
+    )
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
     dead_id: UUID = Field(default_factory=uuid4, description="Id of this dead letter.")
     stream: str = Field(..., description="Stream the message came from (without prefix).")
     message_id: str | None = Field(None, description="Redis id of the original entry.")
@@ -225,7 +338,7 @@ class DeadLetter(BaseModel):
     error: str = Field(..., description="The error message (validation errors included).")
     attempts: int = Field(..., ge=0, description="Deliveries before giving up.")
     payload: str = Field(..., description="The original payload, exactly as received.")
-    dead_at: datetime = Field(default_factory=utcnow)
+    dead_at: datetime = Field(default_factory=utcnow, description="When it was dead-lettered (UTC).")
 
 
 EVENT_OF_STREAM: dict[Stream, type[BaseModel]] = {

@@ -63,3 +63,17 @@ def test_docs_command_lists_all_six_streams_with_schemas(tmp_path: Path) -> None
     for model in EVENT_OF_STREAM.values():
         assert model.__name__ in schemas
     assert "submission_id" in schemas["ListingSubmitted"]["properties"]
+
+
+@pytest.mark.parametrize("model", list(EVENT_OF_STREAM.values()), ids=lambda m: m.__name__)
+def test_every_event_documents_a_valid_example(model: type) -> None:
+    schema = model.model_json_schema()  # type: ignore[attr-defined]
+    assert schema["examples"], f"{model.__name__} has no example"
+    for example in schema["examples"]:
+        model.model_validate(example)  # type: ignore[attr-defined]
+    undocumented = [
+        k
+        for k, v in schema["properties"].items()
+        if "description" not in v and "$ref" not in v and k not in ("schema_version",)
+    ]
+    assert not undocumented, f"{model.__name__}: fields without description: {undocumented}"
