@@ -27,7 +27,7 @@ from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted, Stream
 from shared.inference.triton_server import LocalTritonServer
 from tests.conftest import REDIS_URL
-from tests.integration.inference.conftest import free_port_triple, triton_venv  # noqa: F401
+from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 
 pytestmark = [pytest.mark.slow, pytest.mark.triton]
 
@@ -38,6 +38,11 @@ N_OFFERS = 200
 def catalog(*args: str | Path) -> None:
     env = {**os.environ, "CATALOG_LOG_LEVEL": "WARNING"}
     subprocess.run([*CATALOG, *map(str, args)], check=True, env=env, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def triton_venv() -> Path:
+    return ensure_triton_venv()
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +90,7 @@ async def test_pipeline_matches_offline_evaluation(
     trained: tuple[Path, Path],
     triton_venv: Path,
     redis_prefix: str,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     repo, data = trained
     url = f"127.0.0.1:{free_port_triple()}"

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +8,8 @@ import pytest
 from shared.config import Settings
 from shared.model_repo import Manifest
 from tests.conftest import REDIS_URL
+from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 from tests.unit.inference.repo_fixture import build_repository
-
-ROOT = Path(__file__).resolve().parents[3]
-TRITON_VENV = ROOT / ".venv-triton"
 
 
 @pytest.fixture
@@ -36,29 +32,10 @@ def settings(redis_prefix: str, model_repo: tuple[Path, Manifest], tmp_path: Pat
     )
 
 
-def free_port_triple() -> int:
-    """A port p with p, p+1 and p+2 free on 127.0.0.1 (gRPC, HTTP, metrics)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base > 65000:
-            continue
-        try:
-            for offset in (1, 2):
-                with socket.socket() as other:
-                    other.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port triple")
-
-
 @pytest.fixture(scope="session")
 def triton_venv() -> Path:
     """The local Triton environment, created by deploy/triton/make_venv.sh if needed."""
-    subprocess.run([str(ROOT / "deploy/triton/make_venv.sh"), str(TRITON_VENV)], check=True)
-    return TRITON_VENV
+    return ensure_triton_venv()
 
 
 @pytest.fixture

@@ -14,10 +14,15 @@ from tests.conftest import REDIS_URL
 
 def halves(version: str = "r1") -> tuple[TextFeatures, ImageFeatures]:
     sid = uuid4()
-    text = TextFeatures(submission_id=sid, listing_id="p1", model_version=version,
-                        outputs=[ModelOutput(model="t", logits=[1.0, 0.0])])
-    image = ImageFeatures(submission_id=sid, listing_id="p1", model_version=version, status="missing",
-                          reason="not_found")
+    text = TextFeatures(
+        submission_id=sid,
+        listing_id="p1",
+        model_version=version,
+        outputs=[ModelOutput(model="t", logits=[1.0, 0.0])],
+    )
+    image = ImageFeatures(
+        submission_id=sid, listing_id="p1", model_version=version, status="missing", reason="not_found"
+    )
     return text, image
 
 
