@@ -3,6 +3,7 @@ PostgreSQL database of its own (created, then dropped)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import time
@@ -93,7 +94,9 @@ def run_bench(
             version = conn.execute(text("SHOW server_version")).scalar()
         with session_scope(url) as session:
             stored = int(session.scalar(select(func.count()).select_from(Prediction)) or 0)
+        load_before = os.getloadavg()[0]
         results = time_cases(url, dashboard_cases(threshold), repeats)
+        load_after = os.getloadavg()[0]
     finally:
         engine_for(url).dispose()
         engine_for.cache_clear()
@@ -107,7 +110,12 @@ def run_bench(
         "listings": n_predictions // 2,
         "seed_seconds": round(seed_s, 1),
         "postgres": version,
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_avg_1m": [round(load_before, 2), round(load_after, 2)],  # shared machine: context
+        },
         "measured_at": utcnow().isoformat(),
         "queries": results,
         "all_under_goal": all(r["under_goal"] for r in results.values()),
