@@ -25,18 +25,13 @@ from shared.inference.images import load_images
 from shared.inference.store import ModelStore
 
 
-def _offers(data: Path | None, n: int) -> tuple[list[str], list[str | None], Path]:
+def _offers(data: Path, n: int) -> tuple[list[str], list[str | None]]:
     from training.data import load_catalog
 
-    if data is None:
-        from training.synth import generate_catalog
-
-        data = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
-        generate_catalog(data, n, 0)
     catalog = load_catalog(data)
     texts = catalog.texts[:n]
     uris = [f"file://{p.resolve()}" if p else None for p in catalog.image_paths[:n]]
-    return texts, uris, data
+    return texts, uris
 
 
 def _rate(count: int, seconds: list[float]) -> dict[str, float]:
@@ -49,8 +44,19 @@ def _rate(count: int, seconds: list[float]) -> dict[str, float]:
 
 
 async def run_bench(settings: Settings, data: Path | None, n: int, batch_size: int) -> dict[str, Any]:
-    texts, uris, data_dir = _offers(data, n)
-    settings = settings.model_copy(update={"image_roots": [data_dir.resolve()]})
+    """Offers/s per stage on ``data`` (a synthetic catalog of ``n`` offers when None)."""
+    if data is not None:
+        return await _bench(settings, data, n, batch_size)
+    from training.synth import generate_catalog
+
+    with tempfile.TemporaryDirectory(prefix="bench-catalog-") as folder:
+        generate_catalog(Path(folder), n, 0)
+        return await _bench(settings, Path(folder), n, batch_size)
+
+
+async def _bench(settings: Settings, data: Path, n: int, batch_size: int) -> dict[str, Any]:
+    texts, uris = _offers(data, n)
+    settings = settings.model_copy(update={"image_roots": [data.resolve()]})
     backend = create_backend(settings)
     store = ModelStore(settings.model_repository, backend, ("text", "image"), 3600)
     manifest = await store.current()

@@ -38,14 +38,21 @@ def triton_venv() -> Path:
     return ensure_triton_venv()
 
 
-@pytest.fixture
-def triton_url(triton_venv: Path, model_repo: tuple[Path, Manifest], tmp_path: Path) -> Iterator[str]:
-    """A real tritonserver on the tiny repository; its log is in tmp_path/triton.log."""
+@pytest.fixture(scope="module")
+def triton_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
+    """A tiny repository shared by one module's Triton tests (one server start per module)."""
+    root = tmp_path_factory.mktemp("triton") / "model_repository"
+    return root, build_repository(root)
+
+
+@pytest.fixture(scope="module")
+def triton_url(triton_venv: Path, triton_repo: tuple[Path, Manifest]) -> Iterator[str]:
+    """A real tritonserver on ``triton_repo``; its log is next to the repository."""
     from shared.inference.triton_server import LocalTritonServer
 
     url = f"127.0.0.1:{free_port_triple()}"
     with (
-        open(tmp_path / "triton.log", "wb") as log_file,
-        LocalTritonServer(model_repo[0], url, triton_venv, timeout_s=120, log_file=log_file),
+        open(triton_repo[0].parent / "triton.log", "wb") as log_file,
+        LocalTritonServer(triton_repo[0], url, triton_venv, timeout_s=120, log_file=log_file),
     ):
         yield url

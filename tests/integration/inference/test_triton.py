@@ -18,6 +18,7 @@ from tests.unit.inference.repo_fixture import build_repository
 
 pytestmark = pytest.mark.triton
 
+Repo = tuple[Path, Manifest]
 TEXTS = ["un livre roman", "console jeu lego", "", "piscine pompe piscine pompe jeu"]
 
 
@@ -33,8 +34,8 @@ async def features(backend, root: Path, manifest: Manifest):  # type: ignore[no-
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-async def test_local_equals_triton(triton_url: str, model_repo: tuple[Path, Manifest], protocol: str) -> None:
-    root, manifest = model_repo
+async def test_local_equals_triton(triton_url: str, triton_repo: Repo, protocol: str) -> None:
+    root, manifest = triton_repo
     host, port = triton_url.rsplit(":", 1)
     url = triton_url if protocol == "grpc" else f"{host}:{int(port) + 1}"
     triton = TritonBackend(url, protocol)
@@ -48,8 +49,9 @@ async def test_local_equals_triton(triton_url: str, model_repo: tuple[Path, Mani
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
 
 
-async def test_new_revision_loads_without_restart(triton_url: str, model_repo: tuple[Path, Manifest]) -> None:
-    root, first = model_repo
+# Runs last in this module: it adds revision 2 to the shared repository.
+async def test_new_revision_loads_without_restart(triton_url: str, triton_repo: Repo) -> None:
+    root, first = triton_repo
     triton = TritonBackend(triton_url)
     try:
         store = ModelStore(root, triton, ("text", "image"), poll_interval_s=0)
