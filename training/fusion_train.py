@@ -30,6 +30,25 @@ def train_booster(
     x = torch.from_numpy(((features - mean) / std).astype(np.float32))
     y = torch.from_numpy(labels.astype(np.int64))
     torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: extra threads only add synchronisation
+    try:
+        net = _fit_mlp(x, y, n_labels, profile)
+    finally:
+        torch.set_num_threads(threads)
+    first, last = net[0], net[3]
+    assert isinstance(first, nn.Linear) and isinstance(last, nn.Linear)
+    return {
+        "mean": mean,
+        "std": std,
+        "w1": first.weight.detach().numpy().T.astype(np.float64),
+        "b1": first.bias.detach().numpy().astype(np.float64),
+        "w2": last.weight.detach().numpy().T.astype(np.float64),
+        "b2": last.bias.detach().numpy().astype(np.float64),
+    }
+
+
+def _fit_mlp(x: torch.Tensor, y: torch.Tensor, n_labels: int, profile: Profile) -> nn.Sequential:
     net = nn.Sequential(
         nn.Linear(x.shape[1], profile.booster_hidden),
         nn.ReLU(),
@@ -43,16 +62,8 @@ def train_booster(
         optimizer.zero_grad()
         loss_fn(net(x), y).backward()
         optimizer.step()
-    first, last = net[0], net[3]
-    assert isinstance(first, nn.Linear) and isinstance(last, nn.Linear)
-    return {
-        "mean": mean,
-        "std": std,
-        "w1": first.weight.detach().numpy().T.astype(np.float64),
-        "b1": first.bias.detach().numpy().astype(np.float64),
-        "w2": last.weight.detach().numpy().T.astype(np.float64),
-        "b2": last.bias.detach().numpy().astype(np.float64),
-    }
+    net.eval()
+    return net
 
 
 def cross_fit_booster(
@@ -82,7 +93,7 @@ def train_lgbm(meta: np.ndarray, labels: np.ndarray, n_labels: int, profile: Pro
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
         "lambda_l2": 1.0,
-        "num_threads": 2,
+        "num_threads": 1,  # small data: more threads only spin on a shared machine
         "seed": profile.seed,
         "deterministic": True,
         "verbose": -1,

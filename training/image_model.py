@@ -8,6 +8,7 @@ normalises inside its graph, so training, evaluation and serving feed the same u
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -205,14 +206,16 @@ def export_image_model(model: ImageClassifier, model_dir: Path, spec: ImageModel
     model.eval()
     example = torch.zeros((2, spec.image_size, spec.image_size, 3), dtype=torch.uint8)
     path = model_dir / "model.onnx"
-    torch.onnx.export(
-        model,
-        (example,),
-        str(path),
-        input_names=[spec.input_name],
-        output_names=[spec.output_name],
-        dynamic_axes={spec.input_name: {0: "batch"}, spec.output_name: {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's expected deprecation notice
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=[spec.input_name],
+            output_names=[spec.output_name],
+            dynamic_axes={spec.input_name: {0: "batch"}, spec.output_name: {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
     return path

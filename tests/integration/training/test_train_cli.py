@@ -1,0 +1,199 @@
+"""`catalog train` / `catalog evaluate` as real processes on a tiny catalog (tiny profile)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.fusion import FusionModel
+from shared.model_repo import read_manifest
+from shared.preprocess import TextTokenizer, decode_image, prepare_image
+from tests.unit.training.catalog import write_catalog
+from training.data import load_catalog
+from training.scoring import onnx_session
+
+CATALOG = [sys.executable, "-m", "shared.cli.main"]
+
+
+def catalog(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CATALOG, *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("train")
+    data = write_catalog(root / "data", n=64)
+    repo = root / "repo"
+    result = catalog(
+        "train", "--data", str(data), "--out", str(repo), "--profile", "tiny", "--triton-kind", "KIND_CPU"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return data, repo
+
+
+def test_repository_layout_and_manifest(trained: tuple[Path, Path]) -> None:
+    data, repo = trained
+    manifest = read_manifest(repo)
+    assert manifest.revision == 1 and (repo / "manifests" / "1.json").is_file()
+    assert manifest.codes == [10, 40, 1300, 2583]  # from the training data, in logit order
+    assert manifest.labels[0].name == "Livres"
+    (text,) = manifest.text_models
+    (image,) = manifest.image_models
+    assert text.name == "text_minilm" and text.max_length == 32 and text.triton_version == 1
+    assert (repo / text.tokenizer_dir / "tokenizer.json").is_file()
+    assert image.name == "image_efficientnet_lite0" and image.image_size == 64
+    assert image.mean == [0.485, 0.456, 0.406] and image.std == [0.229, 0.224, 0.225]
+    for spec in (text, image):
+        assert (repo / spec.name / "1" / "model.onnx").is_file()
+        config = (repo / spec.name / "config.pbtxt").read_text()
+        assert 'backend: "onnxruntime"' in config and "kind: KIND_CPU" in config and "dims: [ 4 ]" in config
+    assert manifest.fusion is not None and manifest.fusion.directory == "fusion/1"
+    assert set(manifest.fusion.params["paths"]) == {"full", "text", "image"}
+    for name in manifest.fusion.files.values():
+        assert (repo / "fusion" / "1" / name).is_file()
+    training = manifest.training
+    assert training["data_fingerprint"] == load_catalog(data).fingerprint
+    assert training["profile"]["name"] == "tiny" and training["rebalance"] is False
+    assert all(gap < 1e-3 for gap in training["onnx_max_abs_diff"].values())
+    split = json.loads((repo / training["split_file"]).read_text())
+    assert split["seed"] == 42 and len(split["test"]) == manifest.metrics["evaluated_rows"] > 0
+    for key in ("models", "modalities", "fusion"):
+        assert key in manifest.metrics
+    assert 0.0 <= manifest.metrics["fusion"]["weighted_f1"] <= 1.0
+    assert (repo / "training" / "1" / "confusion.png").is_file()
+
+
+def _serve(repo: Path, texts: list[str], paths: list[Path | None]) -> tuple[list[int], list[str]]:
+    """What the pipeline computes: shared.preprocess + ONNX Runtime + shared.fusion, per offer."""
+    manifest = read_manifest(repo)
+    fusion = FusionModel.load(repo, manifest)
+    (text_spec,) = manifest.text_models
+    (image_spec,) = manifest.image_models
+    text_session = onnx_session(repo / text_spec.name / "1" / "model.onnx")
+    image_session = onnx_session(repo / image_spec.name / "1" / "model.onnx")
+    tokenizer = TextTokenizer(repo, text_spec)
+    codes, used = [], []
+    for text, path in zip(texts, paths, strict=True):
+        text_logits = image_logits = None
+        if text:
+            text_logits = {text_spec.name: text_session.run(["logits"], tokenizer.encode([text]))[0]}  # type: ignore[attr-defined]
+        try:
+            pixels = prepare_image(decode_image(path.read_bytes(), 10**7), image_spec) if path else None
+        except ValueError:
+            pixels = None
+        if pixels is not None:
+            image_logits = {image_spec.name: image_session.run(["logits"], {"image": pixels[None]})[0]}  # type: ignore[attr-defined]
+        probs = fusion.predict_proba(text_logits, image_logits)
+        codes.append(manifest.codes[int(probs.argmax())])
+        used.append("+".join(m for m, v in (("text", text_logits), ("image", image_logits)) if v) or "none")
+    return codes, used
+
+
+def test_evaluate_scores_like_serving(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    data, repo = trained
+    result = catalog(
+        "evaluate",
+        "--data",
+        str(data),
+        "--model-repository",
+        str(repo),
+        "--json",
+        str(tmp_path / "r.json"),
+        "--predictions-csv",
+        str(tmp_path / "p.csv"),
+        "--all",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["evaluated"] == "all offers" and report["evaluated_rows"] == 64
+    assert set(report["modalities"]) == {"text", "image"} and "10" in report["per_class"]
+    assert Path(report["confusion_png"]).is_file()
+    assert report["rebalance"]["enabled"] is False
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    cat = load_catalog(data)
+    codes, used = _serve(repo, cat.texts, cat.image_paths)
+    assert [int(r["prdtypecode"]) for r in rows] == codes
+    assert [r["modalities"] for r in rows] == used
+    assert used[5] == "text" and used[6] == "text" and used[9] == "image"  # missing/corrupt photo, empty text
+    assert [r["productid"] for r in rows] == cat.product_ids
+    probabilities = np.array([float(r["probability"]) for r in rows])
+    assert ((probabilities > 0) & (probabilities <= 1)).all()
+
+
+def test_default_evaluation_uses_the_saved_held_out_split(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    data, repo = trained
+    result = catalog(
+        "evaluate", "--data", str(data), "--model-repository", str(repo), "--json", str(tmp_path / "r.json")
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    manifest = read_manifest(repo)
+    assert report["evaluated"] == "held-out split"
+    assert report["fusion"] == manifest.metrics["fusion"]  # same rows, same functions, same numbers
+
+
+def test_a_new_run_is_a_new_revision_and_keeps_the_old(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    data, repo = trained
+    result = catalog(
+        "train", "--data", str(data), "--out", str(repo), "--profile", "tiny", "--triton-kind", "KIND_CPU"
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(repo)
+    assert manifest.revision == 2 and read_manifest(repo, 1).revision == 1
+    assert (repo / "text_minilm" / "1" / "model.onnx").is_file() and (
+        repo / "text_minilm" / "2" / "model.onnx"
+    ).is_file()
+    assert (repo / "fusion" / "1").is_dir() and (repo / "fusion" / "2").is_dir()
+
+
+def test_text_only_training_and_inference_only_data(tmp_path: Path) -> None:
+    data = write_catalog(tmp_path / "data", n=48, seed=3)
+    repo = tmp_path / "repo"
+    result = catalog(
+        "train", "--data", str(data), "--out", str(repo), "--profile", "tiny", "--modalities", "text"
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(repo)
+    assert manifest.image_models == [] and manifest.fusion is not None
+    assert list(manifest.fusion.params["paths"]) == ["text"]
+    unlabeled = write_catalog(tmp_path / "new", n=16, seed=4, labels=False)
+    result = catalog(
+        "evaluate",
+        "--data",
+        str(unlabeled),
+        "--model-repository",
+        str(repo),
+        "--json",
+        str(tmp_path / "r.json"),
+        "--predictions-csv",
+        str(tmp_path / "p.csv"),
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert len(rows) == 16 and {int(r["prdtypecode"]) for r in rows} <= set(manifest.codes)
+    assert rows[9]["modalities"] == "none"  # empty text and no image model: the class prior
+
+
+def test_errors_say_what_to_do(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from shared.cli.main import app
+
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--profile", "tiny"]
+    )
+    assert result.exit_code == 2 and "catalog synth" in result.output
+    result = runner.invoke(
+        app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--modalities", "x"]
+    )
+    assert result.exit_code == 2
+    args = ["evaluate", "--data", str(tmp_path), "--model-repository", str(tmp_path), "--json", "x.json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "catalog train" in result.output

@@ -1,0 +1,101 @@
+"""Fusion training (training.fusion_train) read back by shared.fusion.FusionModel, no torch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.fusion import FusionModel
+from shared.model_repo import LabelSpec, Manifest
+from training.fusion_train import train_fusion
+from training.profiles import get_profile
+
+N_LABELS = 5
+
+
+def _logits(labels: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    out = rng.normal(0, noise, size=(len(labels), N_LABELS))
+    out[np.arange(len(labels)), labels] += 2.0
+    return out.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def fused(tmp_path_factory: pytest.TempPathFactory) -> tuple[FusionModel, dict[str, np.ndarray], np.ndarray]:
+    tmp_path: Path = tmp_path_factory.mktemp("fusion")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, N_LABELS, size=300)
+    logits = {"text_a": _logits(labels, 1.5, rng), "image_b": _logits(labels, 2.5, rng)}
+    has_image = np.ones(300, dtype=bool)
+    has_image[:20] = False
+    spec = train_fusion(
+        logits,
+        np.ones(300, bool),
+        has_image,
+        labels,
+        ["text_a"],
+        ["image_b"],
+        N_LABELS,
+        get_profile("tiny"),
+        tmp_path / "fusion" / "1",
+        "fusion/1",
+    )
+    manifest = Manifest(
+        version="r1",
+        revision=1,
+        created_at=datetime.now(UTC),
+        labels=[LabelSpec(prdtypecode=c, name=str(c)) for c in range(N_LABELS)],
+        fusion=spec,
+    )
+    model = FusionModel.load(tmp_path, manifest)
+    test_labels = rng.integers(0, N_LABELS, size=200)
+    test = {"text_a": _logits(test_labels, 1.5, rng), "image_b": _logits(test_labels, 2.5, rng)}
+    return model, test, test_labels
+
+
+def test_every_path_gives_probabilities(fused: tuple[FusionModel, dict[str, np.ndarray], np.ndarray]) -> None:
+    model, logits, _ = fused
+    assert sorted(model.available_paths) == ["full", "image", "text"]
+    for text, image in (
+        ({"text_a": logits["text_a"]}, {"image_b": logits["image_b"]}),
+        ({"text_a": logits["text_a"]}, None),
+        (None, {"image_b": logits["image_b"]}),
+    ):
+        probs = model.predict_proba(text, image)
+        assert probs.shape == (200, N_LABELS)
+        assert np.allclose(probs.sum(axis=1), 1.0) and (probs >= 0).all()
+
+
+def test_fusion_beats_each_modality(fused: tuple[FusionModel, dict[str, np.ndarray], np.ndarray]) -> None:
+    model, logits, labels = fused
+    full = (
+        model.predict_proba({"text_a": logits["text_a"]}, {"image_b": logits["image_b"]}).argmax(1) == labels
+    ).mean()
+    text = (model.predict_proba({"text_a": logits["text_a"]}, None).argmax(1) == labels).mean()
+    image = (model.predict_proba(None, {"image_b": logits["image_b"]}).argmax(1) == labels).mean()
+    assert full > text > image > 1 / N_LABELS
+
+
+def test_no_modality_or_missing_model_is_an_error(
+    fused: tuple[FusionModel, dict[str, np.ndarray], np.ndarray],
+) -> None:
+    model, logits, _ = fused
+    with pytest.raises(ValueError, match="at least one modality"):
+        model.predict_proba(None, None)
+    with pytest.raises(KeyError, match="text_a"):
+        model.predict_proba({"text_other": logits["text_a"]}, None)
+
+
+def test_inference_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, shared.fusion, shared.preprocess; print('torch' in sys.modules)"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "False"
+    )
