@@ -17,7 +17,7 @@ from shared.inference.backend import InferenceBackend, create_backend
 from shared.inference.encoders import encode_images
 from shared.inference.images import http_client, load_images
 from shared.inference.pinning import pin_versions
-from shared.inference.store import ModelStore
+from shared.inference.store import ModelStore, warm_up
 
 
 def create_worker(settings: Settings, backend: InferenceBackend | None = None) -> WorkerApp:
@@ -30,7 +30,7 @@ def create_worker(settings: Settings, backend: InferenceBackend | None = None) -
     @worker.on_startup
     async def load() -> None:
         clients["http"] = http_client(settings)
-        await store.current()
+        await warm_up(store)
 
     @worker.on_shutdown
     async def close() -> None:

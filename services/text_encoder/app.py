@@ -12,7 +12,7 @@ from shared.contract import ListingPrepared, Stream
 from shared.inference.backend import InferenceBackend, create_backend
 from shared.inference.encoders import encode_texts
 from shared.inference.pinning import pin_versions
-from shared.inference.store import ModelStore
+from shared.inference.store import ModelStore, warm_up
 
 
 def create_worker(settings: Settings, backend: InferenceBackend | None = None) -> WorkerApp:
@@ -23,7 +23,7 @@ def create_worker(settings: Settings, backend: InferenceBackend | None = None) -
 
     @worker.on_startup
     async def load() -> None:
-        await store.current()
+        await warm_up(store)
 
     @worker.on_shutdown
     async def close() -> None:

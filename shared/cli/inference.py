@@ -51,7 +51,7 @@ def triton(
         console.print(f"[red]triton:[/red] {exc}")
         raise typer.Exit(2) from exc
     console.print(
-        f"[green]tritonserver ready[/green] gRPC {server.ports.host}:{server.ports.grpc} "
+        f"[green]tritonserver ready[/green] gRPC 127.0.0.1:{server.ports.grpc} "
         f"HTTP :{server.ports.http} metrics :{server.ports.metrics} ({repository})"
     )
     signal.signal(signal.SIGTERM, _interrupt)

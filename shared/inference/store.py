@@ -108,3 +108,17 @@ class ModelStore:
                 model = FusionModel.load(self.repository, manifest)
                 self._fusion[manifest.version] = model
             return model
+
+
+async def warm_up(store: ModelStore) -> None:
+    """Load the current models at worker start; a backend not up yet is retried per batch.
+
+    (With compose, Triton may still be loading when the encoders start: their batches then
+    fail and are redelivered instead of the worker crash-looping.)
+    """
+    from shared.inference.backend import InferenceError
+
+    try:
+        await store.current()
+    except InferenceError as exc:
+        log.warning("models not ready at start; retrying on the first batch", extra={"error": str(exc)})

@@ -39,6 +39,7 @@ class TritonBackend:
         self.timeout_s = timeout_s
         self._client: Any = None
         self._load_lock = asyncio.Lock()
+        self.load_attempts = 6
 
     @property
     def module(self) -> Any:
@@ -80,22 +81,29 @@ class TritonBackend:
         """Load (explicit model control) every model version of ``manifest`` not yet ready."""
         async with self._load_lock:
             for model, version in manifest_models(manifest, kinds):
-                if await self.client.is_model_ready(model, str(version)):
+                if await self._ready(model, version):
                     continue
                 log.info("loading model into triton", extra={"model": model, "version": version})
                 await self._load(model, version)
 
-    async def _load(self, model: str, version: int, attempts: int = 6) -> None:
+    async def _ready(self, model: str, version: int) -> bool:
+        try:
+            return bool(await self.client.is_model_ready(model, str(version)))
+        except Exception:  # server unreachable: not ready
+            return False
+
+    async def _load(self, model: str, version: int) -> None:
         """load_model until ``version`` is ready (a new version directory may lag a moment)."""
         error: Exception | None = None
-        for attempt in range(attempts):
+        for attempt in range(self.load_attempts):
             try:
                 await self.client.load_model(model)
-                if await self.client.is_model_ready(model, str(version)):
+                if await self._ready(model, version):
                     return
             except Exception as exc:  # tritonclient raises per-protocol exception types
                 error = exc
-            await asyncio.sleep(0.5 * (attempt + 1))
+            if attempt + 1 < self.load_attempts:
+                await asyncio.sleep(0.5 * (attempt + 1))
         raise InferenceError(f"Triton could not load {model} version {version}: {error or 'not ready'}")
 
     async def ready(self) -> bool:

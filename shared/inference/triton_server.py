@@ -26,6 +26,7 @@ from shared.model_repo import read_manifest
 log = logging.getLogger(__name__)
 
 MAKE_VENV = "deploy/triton/make_venv.sh"
+BIND = "127.0.0.1"  # the local server is for this machine only; production is NVIDIA's container
 
 
 class TritonSetupError(RuntimeError):
@@ -87,9 +88,9 @@ def server_command(
         f"--backend-directory={backends}",
         "--model-control-mode=explicit",
         *[f"--load-model={m}" for m in models],
-        f"--grpc-address={ports.host}",
-        f"--http-address={ports.host}",
-        f"--metrics-address={ports.host}",
+        f"--grpc-address={BIND}",
+        f"--http-address={BIND}",
+        f"--metrics-address={BIND}",
         f"--grpc-port={ports.grpc}",
         f"--http-port={ports.http}",
         f"--metrics-port={ports.metrics}",
@@ -162,7 +163,7 @@ class LocalTritonServer:
 
     @property
     def http_base(self) -> str:
-        return f"http://{self.ports.host}:{self.ports.http}"
+        return f"http://{BIND}:{self.ports.http}"
 
     def _sync_loop(self) -> None:
         """Keep the CPU view in step with the repository (new revisions appear within 0.5 s)."""

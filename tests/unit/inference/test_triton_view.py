@@ -31,3 +31,21 @@ def test_view_follows_new_and_pruned_revisions(model_repo: tuple[Path, Manifest]
 def test_ports_follow_grpc_port() -> None:
     ports = ports_of("127.0.0.1:9001")
     assert (ports.grpc, ports.http, ports.metrics) == (9001, 9002, 9003)
+
+
+async def test_unreachable_triton_is_an_inference_error(model_repo: tuple[Path, Manifest]) -> None:
+    import pytest
+
+    from shared.inference.backend import InferenceError
+    from shared.inference.store import ModelStore, warm_up
+    from shared.inference.triton import TritonBackend
+    from tests.integration.inference.helpers import free_port_triple
+
+    root, _ = model_repo
+    backend = TritonBackend(f"127.0.0.1:{free_port_triple()}", timeout_s=1)
+    backend.load_attempts = 1
+    store = ModelStore(root, backend, ("text",), poll_interval_s=0)
+    await warm_up(store)  # logs, does not raise: the worker starts and retries per batch
+    with pytest.raises(InferenceError):
+        await store.current()
+    await backend.close()
