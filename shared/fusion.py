@@ -29,6 +29,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def class_prior(manifest: Manifest) -> np.ndarray:
+    """Training class frequencies in logit order: the answer for an offer with no usable input."""
+    counts = manifest.training.get("class_counts", {})
+    prior = np.array([float(counts.get(str(code), 1.0)) for code in manifest.codes]) + 1e-3
+    return np.asarray(prior / prior.sum())
+
+
 def path_for(has_text: bool, has_image: bool) -> str:
     if has_text and has_image:
         return "full"

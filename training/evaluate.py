@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from shared.fusion import FusionModel
+from shared.fusion import FusionModel, class_prior
 from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
 from training.data import Catalog, load_catalog, load_test_rows
 from training.scoring import Scores, fuse, score
+
+__all__ = ["Report", "class_prior", "evaluate_data", "evaluate_rows"]
 
 
 @dataclass
@@ -46,12 +48,6 @@ def _metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | int]:
         "macro_f1": round(float(f1_score(y_true, y_pred, average="macro", zero_division=0)), 4),
         "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
     }
-
-
-def class_prior(manifest: Manifest) -> np.ndarray:
-    counts = manifest.training.get("class_counts", {})
-    prior = np.array([float(counts.get(str(code), 1.0)) for code in manifest.codes]) + 1e-3
-    return prior / prior.sum()
 
 
 def evaluate_rows(

@@ -95,6 +95,15 @@ def fit(
                 bar.update(task, advance=1, info=f"epoch {epoch + 1}/{epochs} loss {total / count:.3f}")
             losses.append(total / max(1, count))
             _save(checkpoint, model, optimizer, scheduler, epoch + 1, losses)
+            log.info(
+                "epoch finished",
+                extra={
+                    "model": description,
+                    "epoch": epoch + 1,
+                    "epochs": epochs,
+                    "loss": round(losses[-1], 4),
+                },
+            )
     model.eval()
     return losses
 

@@ -50,6 +50,7 @@ def build_text_model(base: str, n_labels: int, tokenizer_dir: Path) -> TextClass
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     source, _ = resolve_text_base(base)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)

@@ -25,6 +25,12 @@ def catalog(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CATALOG, *args], capture_output=True, text=True, timeout=600)
 
 
+def evaluate(data: Path, repo: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`catalog evaluate` writing out/r.json and out/p.csv (per-offer predictions)."""
+    args = ["--json", str(out / "r.json"), "--predictions-csv", str(out / "p.csv"), *extra]
+    return catalog("evaluate", "--data", str(data), "--model-repository", str(repo), *args)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("train")
@@ -97,18 +103,7 @@ def _serve(repo: Path, texts: list[str], paths: list[Path | None]) -> tuple[list
 
 def test_evaluate_scores_like_serving(trained: tuple[Path, Path], tmp_path: Path) -> None:
     data, repo = trained
-    result = catalog(
-        "evaluate",
-        "--data",
-        str(data),
-        "--model-repository",
-        str(repo),
-        "--json",
-        str(tmp_path / "r.json"),
-        "--predictions-csv",
-        str(tmp_path / "p.csv"),
-        "--all",
-    )
+    result = evaluate(data, repo, tmp_path, "--all")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["evaluated"] == "all offers" and report["evaluated_rows"] == 64
@@ -163,17 +158,7 @@ def test_text_only_training_and_inference_only_data(tmp_path: Path) -> None:
     assert manifest.image_models == [] and manifest.fusion is not None
     assert list(manifest.fusion.params["paths"]) == ["text"]
     unlabeled = write_catalog(tmp_path / "new", n=16, seed=4, labels=False)
-    result = catalog(
-        "evaluate",
-        "--data",
-        str(unlabeled),
-        "--model-repository",
-        str(repo),
-        "--json",
-        str(tmp_path / "r.json"),
-        "--predictions-csv",
-        str(tmp_path / "p.csv"),
-    )
+    result = evaluate(unlabeled, repo, tmp_path)
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert len(rows) == 16 and {int(r["prdtypecode"]) for r in rows} <= set(manifest.codes)
