@@ -45,21 +45,20 @@ def triton(
         timeout_s=settings.triton_start_timeout_s,
         log_file=sys.stderr.buffer,
     )
+    signal.signal(signal.SIGTERM, _interrupt)  # before starting: a stop may come at any time
     try:
         server.start()
-    except (TritonSetupError, FileNotFoundError) as exc:
-        console.print(f"[red]triton:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    console.print(
-        f"[green]tritonserver ready[/green] gRPC 127.0.0.1:{server.ports.grpc} "
-        f"HTTP :{server.ports.http} metrics :{server.ports.metrics} ({repository})"
-    )
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
+        console.print(
+            f"[green]tritonserver ready[/green] gRPC 127.0.0.1:{server.ports.grpc} "
+            f"HTTP :{server.ports.http} metrics :{server.ports.metrics} ({repository})"
+        )
         assert server.process is not None
         code = server.process.wait()
         console.print(f"[red]tritonserver exited with code {code}[/red]")
         raise typer.Exit(1)
+    except (TritonSetupError, FileNotFoundError) as exc:
+        console.print(f"[red]triton:[/red] {exc}")
+        raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         console.print("stopping tritonserver")
     finally:
