@@ -25,7 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.broker import EventPublisher
 from shared.config import Settings
-from shared.db.session import engine_for, upgrade
+from shared.db.session import engine_for
+from shared.db.store import migrate
 
 from . import routes_dashboard, routes_listings
 from .state import ApiState, Classifier
@@ -56,7 +57,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(upgrade, settings.effective_database_url)
+        await run_in_threadpool(migrate, settings.effective_database_url)
         async with EventPublisher(settings) as publisher:
             state.publisher = publisher
             try:

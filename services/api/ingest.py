@@ -17,8 +17,8 @@ from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.contract import ListingSubmitted, Stream
 from shared.db.models import Prediction
-from shared.db.session import session_scope, upgrade
-from shared.db.store import upsert_listings
+from shared.db.session import session_scope
+from shared.db.store import migrate, upsert_listings
 
 X_FILES = ("X_train_update.csv", "X_test_update.csv")
 Y_FILE = "Y_train_CVw08PX.csv"
@@ -95,7 +95,7 @@ async def publish_offers(
 ) -> None:
     """Store each offer's content, then publish it, ``chunk`` at a time."""
     url = settings.effective_database_url
-    await asyncio.to_thread(upgrade, url)
+    await asyncio.to_thread(migrate, url)
     async with EventPublisher(settings) as publisher:
         for start in range(0, len(events), chunk):
             part = list(events[start : start + chunk])

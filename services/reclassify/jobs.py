@@ -122,7 +122,9 @@ def next_page(session: Session, job: ReclassificationJob, size: int) -> list[Lis
             image_uri=listing.image_uri,
             origin=origin,
         )
-        events.append(event.model_copy(update={"submission_id": submission_id_for(job.id, listing.listing_id)}))
+        events.append(
+            event.model_copy(update={"submission_id": submission_id_for(job.id, listing.listing_id)})
+        )
     return events
 
 

@@ -82,7 +82,11 @@ async def run_job(
             if view["completed"] != last_completed:
                 last_completed, last_change = view["completed"], time.monotonic()
             room = view["max_in_flight"] - view["in_flight"]
-            page = await asyncio.to_thread(_next_page, url, job_id, min(opts.page_size, room)) if room > 0 else []
+            page = (
+                await asyncio.to_thread(_next_page, url, job_id, min(opts.page_size, room))
+                if room > 0
+                else []
+            )
             if page:
                 await publisher.publish(Stream.SUBMITTED, page)
                 if not await asyncio.to_thread(_record, url, job_id, page[-1].listing_id, len(page)):
@@ -94,7 +98,7 @@ async def run_job(
                 continue
             if time.monotonic() - last_change > opts.stall_timeout_s:
                 error = (
-                    f"{view['in_flight']} offers in flight made no progress for {opts.stall_timeout_s:.0f} s: "
+                    f"{view['in_flight']} offers in flight, no progress for {opts.stall_timeout_s:.0f} s: "
                     "check that the workers run and look at listings.dead; resume with "
                     f"`catalog reclassify --resume {job_id}`"
                 )

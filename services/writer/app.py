@@ -13,8 +13,8 @@ import logging
 from shared.broker import Emit, Reject, WorkerApp
 from shared.config import Settings
 from shared.contract import ListingClassified, Stream
-from shared.db.session import session_scope, upgrade
-from shared.db.store import WriteResult, write_predictions
+from shared.db.session import session_scope
+from shared.db.store import WriteResult, migrate, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ def create_worker(settings: Settings) -> WorkerApp:
     url = settings.effective_database_url
 
     @worker.on_startup
-    async def migrate() -> None:
-        await asyncio.to_thread(upgrade, url)
+    async def migrate_schema() -> None:
+        await asyncio.to_thread(migrate, url)
 
     @worker.consume(Stream.CLASSIFIED, ListingClassified, batch=True)
     async def store(events: list[ListingClassified]) -> list[Emit | Reject]:

@@ -132,12 +132,13 @@ def reclassify(
     """
     from services.reclassify.jobs import JobFilter, JobNotFound, create_job, get_job, job_view
     from services.reclassify.runner import RunOptions, run_job
-    from shared.db.session import session_scope, upgrade
+    from shared.db.session import session_scope
+    from shared.db.store import migrate
 
     settings = get_settings()
     configure_logging("WARNING", settings.log_format)
     url = settings.effective_database_url
-    upgrade(url)
+    migrate(url)
     if resume:
         job_id = _job_id(resume)
         try:
@@ -181,10 +182,11 @@ def _job_id(value: str) -> uuid.UUID:
 def jobs_list(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
     """Recent reclassification jobs and their progress."""
     from services.reclassify.jobs import job_view, list_jobs
-    from shared.db.session import session_scope, upgrade
+    from shared.db.session import session_scope
+    from shared.db.store import migrate
 
     url = get_settings().effective_database_url
-    upgrade(url)
+    migrate(url)
     with session_scope(url) as session:
         views = [job_view(j) for j in list_jobs(session, limit)]
     table = Table("job", "status", "completed", "published", "total", "in flight", "created")
@@ -198,10 +200,11 @@ def jobs_list(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
 
 def _job_command(job: str, cancel: bool) -> None:
     from services.reclassify.jobs import JobNotFound, cancel_job, get_job, job_view
-    from shared.db.session import session_scope, upgrade
+    from shared.db.session import session_scope
+    from shared.db.store import migrate
 
     url = get_settings().effective_database_url
-    upgrade(url)
+    migrate(url)
     try:
         with session_scope(url) as session:
             view = job_view(cancel_job(session, _job_id(job)) if cancel else get_job(session, _job_id(job)))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, func, or_, update
+from sqlalchemy import Insert, Table, func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,38 @@ def dialect_insert(session: Session, table: Table | type[Any]) -> Insert:
     if name == "sqlite":
         return sqlite.insert(table)
     raise RuntimeError(f"Unsupported database dialect {name!r}: use PostgreSQL or SQLite")
+
+
+# --- schema --------------------------------------------------------------------------------
+
+_MIGRATION_LOCK = 7_311_552_019  # PostgreSQL advisory lock key: one migrating process at a time
+
+
+def migrate(url: str) -> None:
+    """``upgrade(url)`` serialized across processes (the API and every writer replica migrate
+    at start; two concurrent Alembic runs would race on CREATE TABLE)."""
+    from shared.db.session import engine_for, upgrade
+
+    if url.startswith("postgresql"):
+        with engine_for(url).connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            try:
+                upgrade(url)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                conn.commit()
+        return
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        import fcntl
+        from pathlib import Path
+
+        lock_path = Path(url.removeprefix("sqlite:///") + ".migrate.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            upgrade(url)
+        return
+    upgrade(url)
 
 
 # --- listings: content written by ingestion --------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from services.api.seed import classified_event
 from services.writer.app import create_worker, write_batch
@@ -15,6 +17,7 @@ from shared.config import Settings
 from shared.contract import Origin, Stream, utcnow
 from shared.db.models import Listing, Prediction, ReclassificationJob
 from shared.db.session import session_scope, upgrade
+from shared.db.store import migrate
 from tests.conftest import REDIS_URL
 
 
@@ -86,3 +89,14 @@ def test_batch_upserts_on_postgres_with_concurrent_listing_updates(postgres_url:
         listing = s.get(Listing, "X")
         latest = max(events, key=lambda e: (e.timestamps["classified"], str(e.submission_id)))
         assert listing is not None and listing.current_submission_id == latest.submission_id
+
+
+@pytest.mark.parametrize("db", ["postgres_url", "sqlite_url"])
+def test_concurrent_migrations_at_start_do_not_race(db: str, request: pytest.FixtureRequest) -> None:
+    """The API and several writer replicas start together, each migrating the database."""
+    url: str = request.getfixturevalue(db)
+    with ThreadPoolExecutor(4) as pool:
+        for future in [pool.submit(migrate, url) for _ in range(4)]:
+            future.result()
+    with session_scope(url) as s:
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
