@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     join_ttl_s: int = Field(
         24 * 3600, description="How long a half-joined submission waits for its other half."
     )
+    join_done_ttl_s: int = Field(
+        3600,
+        ge=1,
+        description="How long a completed join is remembered (to ignore duplicate halves and "
+        "re-produce a prediction whose publication crashed). Must exceed reclaim_idle_ms x "
+        "max_deliveries.",
+    )
     top_k: int = Field(3, ge=1, le=27, description="Categories listed in each prediction.")
     low_confidence_threshold: float = Field(
         0.6, description="Predictions below this confidence enter the review queue."

@@ -8,7 +8,9 @@ completed it and that message's digest. Idempotency under redelivery:
   published but did not ack) completes again: the classification is (re)produced;
 - any other second arrival of a half (a duplicate published by a re-run encoder) after
   completion is a ``duplicate``: no second classification;
-- halves may arrive in any order; the first copy of a half is the one kept.
+- halves may arrive in any order; the first copy of a half is the one kept;
+- a completed join is kept ``join_done_ttl_s`` (not ``join_ttl_s``) and the submission's
+  version pin is deleted, so Redis holds little per classified offer.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from redis.asyncio import Redis
 
 from shared.config import Settings
 from shared.contract import ImageFeatures, TextFeatures
+from shared.inference.pinning import pin_key
 
 JOIN_LUA = """
-local key, half, payload, digest, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local key, pin, half, payload, digest = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
+local ttl, done_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
 local other = (half == 'text') and 'image' or 'text'
 local done = redis.call('HGET', key, 'done')
 if done then
@@ -35,7 +39,8 @@ end
 redis.call('HSETNX', key, half, payload)
 if redis.call('HEXISTS', key, other) == 1 then
   redis.call('HSET', key, 'done', half .. ':' .. digest)
-  redis.call('EXPIRE', key, ttl)
+  redis.call('EXPIRE', key, done_ttl)
+  redis.call('DEL', pin)
   return {'complete', redis.call('HGET', key, 'text'), redis.call('HGET', key, 'image')}
 end
 redis.call('EXPIRE', key, ttl)
@@ -70,8 +75,8 @@ async def join_batch(redis: Redis, settings: Settings, halves: list[Half]) -> li
         kind = "text" if isinstance(event, TextFeatures) else "image"
         payload = event.model_dump_json()
         await script(
-            keys=[join_key(settings, event.submission_id)],
-            args=[kind, payload, digest(payload), settings.join_ttl_s],
+            keys=[join_key(settings, event.submission_id), pin_key(settings, event.submission_id)],
+            args=[kind, payload, digest(payload), settings.join_ttl_s, settings.join_done_ttl_s],
             client=pipe,
         )
     replies = await pipe.execute()

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from shared.config import Settings
 from shared.contract import ImageFeatures, ModelOutput, TextFeatures
 from shared.inference.join import join_batch, join_key
+from shared.inference.pinning import pin_key
 from tests.conftest import REDIS_URL
 
 
@@ -27,14 +28,16 @@ def halves(version: str = "r1") -> tuple[TextFeatures, ImageFeatures]:
 
 
 async def test_out_of_order_and_redelivery(redis_prefix: str) -> None:
-    settings = Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, join_ttl_s=60)
+    settings = Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, join_ttl_s=600, join_done_ttl_s=30)
     redis = Redis.from_url(REDIS_URL)
     try:
         text, image = halves()
         text2, image2 = halves()
         # Image first for one submission, text first for the other, in mixed batches.
+        await redis.set(pin_key(settings, text.submission_id), "r1")
         first = await join_batch(redis, settings, [image, text2])
         assert [r.status for r in first] == ["waiting", "waiting"]
+        assert 30 < await redis.ttl(join_key(settings, text.submission_id)) <= 600
         second = await join_batch(redis, settings, [text, image2])
         assert [r.status for r in second] == ["complete", "complete"]
         assert second[0].text == text and second[0].image == image
@@ -47,8 +50,9 @@ async def test_out_of_order_and_redelivery(redis_prefix: str) -> None:
         stamped = text.stamped("text_encoded")
         dup = await join_batch(redis, settings, [image, stamped, image2])
         assert [r.status for r in dup] == ["duplicate", "duplicate", "complete"]
-        ttl = await redis.ttl(join_key(settings, text.submission_id))
-        assert 0 < ttl <= 60
+        # Completed: remembered for join_done_ttl_s only, and the version pin is gone.
+        assert 0 < await redis.ttl(join_key(settings, text.submission_id)) <= 30
+        assert await redis.exists(pin_key(settings, text.submission_id)) == 0
     finally:
         await redis.aclose()
 
