@@ -165,3 +165,23 @@ async def test_cancel_stops_the_runner_and_filters_select_listings(settings: Set
         assert picked.total == 60
         cancelled = await run_job(settings, picked.id, RunOptions(page_size=5))
     assert (cancelled["status"], cancelled["published"]) == ("cancelled", 0)
+
+
+async def test_job_created_through_the_api_runs_in_the_api_process(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+
+    url = settings.effective_database_url
+    async with pipeline(settings):
+        with TestClient(create_app(settings)) as client:
+            created = client.post("/v1/jobs", json={"max_in_flight": 15, "page_size": 10}).json()
+            job_id = uuid.UUID(created["job_id"])
+
+            def finished() -> bool:
+                return bool(client.get(f"/v1/jobs/{job_id}").json()["status"] == "completed")
+
+            await wait_until(finished)
+            view = client.get(f"/v1/jobs/{job_id}").json()
+    assert (view["published"], view["completed"], view["in_flight"], view["progress"]) == (60, 60, 0, 1.0)
+    assert predictions_of(url, job_id) == {f"R{i:04d}": 1 for i in range(LISTINGS)}
