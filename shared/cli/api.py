@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from shared.config import get_settings
 from shared.logging import configure_logging
@@ -189,7 +189,8 @@ def jobs_list(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
     migrate(url)
     with session_scope(url) as session:
         views = [job_view(j) for j in list_jobs(session, limit)]
-    table = Table("job", "status", "completed", "published", "total", "in flight", "created")
+    table = Table("status", "completed", "published", "total", "in flight", "created")
+    table.columns.insert(0, Column("job", no_wrap=True, min_width=36))
     for v in views:
         table.add_row(
             v["job_id"], v["status"], str(v["completed"]), str(v["published"]), str(v["total"]),
