@@ -8,6 +8,7 @@ The loop is safe to kill at any point; :func:`run_job` on the same job id resume
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -15,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.broker import EventPublisher
+from redis.asyncio import Redis
+
+from shared.broker import EventPublisher, payload_of
 from shared.config import Settings
 from shared.contract import Stream
 from shared.db.session import session_scope
@@ -60,6 +63,38 @@ def _finish(url: str, job_id: uuid.UUID, status: str, error: str | None = None) 
         set_status(session, job_id, status, error=error, only_from=("running",))
 
 
+class DeadLetters:
+    """This job's offers that a worker gave up on (``listings.dead``), read incrementally.
+
+    They will never complete, so they no longer count as in flight: a few poisoned offers
+    neither block the job nor make it wait for ever."""
+
+    def __init__(self, settings: Settings, job_id: uuid.UUID) -> None:
+        self.key = settings.key(Stream.DEAD)
+        self.job_id = str(job_id)
+        self.ids: set[str] = set()
+        self._last: str | None = None
+
+    async def refresh(self, redis: Redis) -> int:
+        while True:
+            start = "-" if self._last is None else f"({self._last}"  # exclusive: after the last read
+            entries: list[Any] = list(await redis.xrange(self.key, min=start, count=1000) or [])
+            if not entries:
+                return len(self.ids)
+            for mid, fields in entries:
+                self._last = mid.decode() if isinstance(mid, bytes) else str(mid)
+                self._note(payload_of(fields))
+
+    def _note(self, raw: bytes) -> None:
+        try:
+            letter = json.loads(raw)
+            event = json.loads(letter["payload"])
+            if str((event.get("origin") or {}).get("job_id")) == self.job_id:
+                self.ids.add(str(event["submission_id"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # not an event of ours (or not an event at all)
+
+
 async def run_job(
     settings: Settings,
     job_id: uuid.UUID,
@@ -71,22 +106,22 @@ async def run_job(
     url = settings.effective_database_url
     if not await asyncio.to_thread(_claim, url, job_id):
         return await asyncio.to_thread(_snapshot, url, job_id)
-    last_completed, last_change = -1, time.monotonic()
+    dead = DeadLetters(settings, job_id)
+    last_progress, last_change = (-1, -1), time.monotonic()
     async with EventPublisher(settings) as publisher:
         while True:
             view = await asyncio.to_thread(_snapshot, url, job_id)
+            view["dead_lettered"] = len(dead.ids)
+            view["in_flight"] = max(0, view["in_flight"] - len(dead.ids))
             if on_progress:
                 on_progress(view)
             if view["status"] != "running":
                 return view
-            if view["completed"] != last_completed:
-                last_completed, last_change = view["completed"], time.monotonic()
+            if (view["completed"], len(dead.ids)) != last_progress:
+                last_progress, last_change = (view["completed"], len(dead.ids)), time.monotonic()
             room = view["max_in_flight"] - view["in_flight"]
-            page = (
-                await asyncio.to_thread(_next_page, url, job_id, min(opts.page_size, room))
-                if room > 0
-                else []
-            )
+            size = min(opts.page_size, room)
+            page = await asyncio.to_thread(_next_page, url, job_id, size) if room > 0 else []
             if page:
                 await publisher.publish(Stream.SUBMITTED, page)
                 if not await asyncio.to_thread(_record, url, job_id, page[-1].listing_id, len(page)):
@@ -94,14 +129,21 @@ async def run_job(
                 log.info("page published", extra={"job_id": str(job_id), "count": len(page)})
                 continue
             if room > 0 and view["in_flight"] == 0:
-                await asyncio.to_thread(_finish, url, job_id, "completed")
+                note = None
+                if dead.ids:
+                    note = (
+                        f"{len(dead.ids)} offers were dead-lettered (see `catalog dlq list`); "
+                        "replay them with `catalog dlq replay` once fixed"
+                    )
+                await asyncio.to_thread(_finish, url, job_id, "completed", note)
                 continue
             if time.monotonic() - last_change > opts.stall_timeout_s:
                 error = (
                     f"{view['in_flight']} offers in flight, no progress for {opts.stall_timeout_s:.0f} s: "
-                    "check that the workers run and look at listings.dead; resume with "
+                    "check that the workers run; resume with "
                     f"`catalog reclassify --resume {job_id}`"
                 )
                 await asyncio.to_thread(_finish, url, job_id, "failed", error)
                 continue
             await asyncio.sleep(opts.poll_interval_s)
+            await dead.refresh(publisher.redis)

@@ -45,14 +45,17 @@ def settings(redis_prefix: str, postgres_url: str) -> Settings:
     return Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url, batch_size=8)
 
 
-def stand_in_pipeline(settings: Settings) -> WorkerApp:
-    """listings.submitted -> listings.classified, keeping submission id and origin."""
+def stand_in_pipeline(settings: Settings, poisoned: frozenset[str] = frozenset()) -> WorkerApp:
+    """listings.submitted -> listings.classified, keeping submission id and origin; the
+    ``poisoned`` listings are dead-lettered instead."""
     worker = WorkerApp("standin", settings)
 
     @worker.consume(Stream.SUBMITTED, ListingSubmitted, batch=True)
     async def classify(events: list[ListingSubmitted]) -> list[Emit | Reject]:
         return [
-            Emit(
+            Reject(e, error="poisoned offer")
+            if e.listing_id in poisoned
+            else Emit(
                 Stream.CLASSIFIED,
                 classified_event(e.listing_id, 10, 0.9, origin=e.origin, submission_id=e.submission_id),
             )
@@ -63,8 +66,8 @@ def stand_in_pipeline(settings: Settings) -> WorkerApp:
 
 
 @asynccontextmanager
-async def pipeline(settings: Settings) -> AsyncIterator[None]:
-    async with stand_in_pipeline(settings).running(), create_worker(settings).running():
+async def pipeline(settings: Settings, poisoned: frozenset[str] = frozenset()) -> AsyncIterator[None]:
+    async with stand_in_pipeline(settings, poisoned).running(), create_worker(settings).running():
         yield
 
 
@@ -185,3 +188,19 @@ async def test_job_created_through_the_api_runs_in_the_api_process(settings: Set
             view = client.get(f"/v1/jobs/{job_id}").json()
     assert (view["published"], view["completed"], view["in_flight"], view["progress"]) == (60, 60, 0, 1.0)
     assert predictions_of(url, job_id) == {f"R{i:04d}": 1 for i in range(LISTINGS)}
+
+
+async def test_dead_lettered_offers_do_not_block_the_job(settings: Settings) -> None:
+    """6 poisoned offers, at most 5 in flight: without counting dead letters the job would wait
+    for ever; it completes and says how many were dead-lettered."""
+    poisoned = frozenset(f"R{i:04d}" for i in range(3, LISTINGS, 10))
+    url = settings.effective_database_url
+    with session_scope(url) as s:
+        job = create_job(s, JobFilter(), max_in_flight=5)
+    async with pipeline(settings, poisoned):
+        final = await run_job(
+            settings, job.id, RunOptions(page_size=5, poll_interval_s=0.05, stall_timeout_s=60)
+        )
+    assert (final["status"], final["published"], final["completed"]) == ("completed", 60, 54)
+    assert final["error"].startswith("6 offers were dead-lettered")
+    assert set(predictions_of(url, job.id)) == {f"R{i:04d}" for i in range(LISTINGS)} - poisoned
