@@ -21,6 +21,7 @@ from shared.contract import (
     ListingClassified,
     TextFeatures,
 )
+from shared.fusion import path_for
 from shared.inference.store import ModelStore
 from shared.model_repo import Manifest
 
@@ -122,15 +123,16 @@ async def classify_pairs(store: ModelStore, pairs: Sequence[Pair], k: int) -> li
         groups[(half.model_version, text is not None, image is not None)].append(i)
     for (version, has_text, has_image), rows in groups.items():
         manifest = await store.by_version(version)
-        if not (has_text or has_image):
-            # Nothing usable: the training class prior, as `catalog evaluate` does.
+        fusion = store.fusion(manifest) if has_text or has_image else None
+        if fusion is None or path_for(has_text, has_image) not in fusion.available_paths:
+            # Nothing usable (or no fusion path trained for it): the training class prior,
+            # as `catalog evaluate` does.
             from training.evaluate import class_prior
 
             prior = class_prior(manifest)
             for row in rows:
                 results[row] = _result(pairs[row], manifest, prior, k, False, False)
             continue
-        fusion = store.fusion(manifest)
         text_logits = _logits([usable[i][0] for i in rows]) if has_text else None  # type: ignore[misc]
         image_logits = _logits([usable[i][1] for i in rows]) if has_image else None  # type: ignore[misc]
         probs = fusion.predict_proba(text_logits, image_logits)

@@ -49,7 +49,7 @@ def triton_venv() -> Path:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(model repository, 200 unseen offers): trained once per session."""
     root = tmp_path_factory.mktemp("e2e")
-    catalog("synth", "--out", root / "train", "--n", 400, "--seed", 11, "--quiet")
+    catalog("synth", "--out", root / "train", "--n", 300, "--seed", 11, "--quiet")
     catalog("train", "--data", root / "train", "--out", root / "repo", "--profile", "tiny")
     catalog("synth", "--out", root / "offers", "--n", N_OFFERS, "--seed", 12, "--quiet")
     return root / "repo", root / "offers"

@@ -111,3 +111,25 @@ async def test_online_classifier_any_subset(model_repo: tuple[Path, Manifest]) -
     assert photo_only.modalities == ["image"] and len(photo_only.top_k) == 2
     assert both.modalities == ["text", "image"]
     assert broken.modalities == ["text"] and broken.image_missing_reason == "corrupt"
+
+
+async def test_missing_fusion_path_falls_back_to_prior(model_repo: tuple[Path, Manifest]) -> None:
+    from shared.model_repo import publish_manifest
+
+    root, manifest = model_repo
+    assert manifest.fusion is not None
+    fusion = manifest.fusion.model_copy(
+        update={
+            "files": {k: v for k, v in manifest.fusion.files.items() if k != "booster_image"},
+            "params": {"paths": {k: v for k, v in manifest.fusion.params["paths"].items() if k != "image"}},
+        }
+    )
+    manifest = manifest.model_copy(update={"fusion": fusion, "version": "r1-no-image-path"})
+    publish_manifest(root, manifest)
+    backend = LocalBackend(root)
+    store = ModelStore(root, backend, ("image",), poll_interval_s=0)
+    events = offers(1)
+    image = await encode_images(backend, store, events, [Image.new("RGB", (8, 8), "red")], [manifest.version])
+    (result,) = await classify_pairs(store, [Pair(None, image[0])], k=2)
+    assert not isinstance(result, str)
+    assert result.modalities == [] and result.prdtypecode == 1280  # the prior's mode
