@@ -8,6 +8,9 @@ its reason, so fusion still classifies the offer from its text.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+
 import httpx
 
 from shared.broker import Emit, Reject, WorkerApp
@@ -18,6 +21,8 @@ from shared.inference.encoders import encode_images
 from shared.inference.images import http_client, load_images
 from shared.inference.pinning import pin_versions
 from shared.inference.store import ModelStore, warm_up
+
+log = logging.getLogger(__name__)
 
 
 def create_worker(settings: Settings, backend: InferenceBackend | None = None) -> WorkerApp:
@@ -48,6 +53,9 @@ def create_worker(settings: Settings, backend: InferenceBackend | None = None) -
         ids = [e.submission_id for e in events]
         versions = await pin_versions(worker.redis, settings, ids, current.version)
         features = await encode_images(runtime, store, events, images, versions)
+        missing = Counter(f.reason for f in features if f.status == "missing")
+        if missing:
+            log.info("images not usable", extra={"batch": len(events), "reasons": dict(missing)})
         return [Emit(Stream.IMAGE_FEATURES, f) for f in features]
 
     return worker
