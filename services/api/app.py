@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,7 +35,8 @@ from .state import ApiState, Classifier
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               413: "too_large", 422: "invalid_input", 503: "unavailable", 504: "timeout"}  # fmt: skip
+               413: "too_large", 422: "invalid_input", 500: "internal", 503: "unavailable",
+               504: "timeout"}  # fmt: skip
 
 
 def _error(status: int, message: str, details: list[Any] | None = None, headers: Any = None) -> JSONResponse:
@@ -86,6 +88,16 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> Fast
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RedisError)
+    async def redis_error(_: Request, exc: RedisError) -> JSONResponse:
+        log.error("redis unavailable", extra={"error": str(exc)})
+        return _error(503, f"Redis is unavailable ({type(exc).__name__}); retry in a moment.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return _error(500, f"Internal error ({type(exc).__name__}); see the API's logs.")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -186,6 +186,9 @@ def ensure_categories(session: Session, events: Iterable[ListingClassified]) -> 
     session.execute(stmt, [{"prdtypecode": code, "label": label} for code, label in labels.items()])
 
 
+_ROWS_PER_STATEMENT = 500  # 18 columns: well under SQLite's 32,766 and PostgreSQL's 65,535
+
+
 def write_predictions(
     session: Session, events: Sequence[ListingClassified], now: datetime | None = None
 ) -> WriteResult:
@@ -202,13 +205,16 @@ def write_predictions(
     written_at = _utc(now or utcnow())
     unique = {event.submission_id: event for event in events}
     ensure_categories(session, unique.values())
-    stmt = (
-        dialect_insert(session, Prediction)
-        .values([prediction_row(event, written_at) for event in unique.values()])
-        .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
-        .returning(Prediction.submission_id)
-    )
-    inserted_ids = {row[0] for row in session.execute(stmt)}
+    rows = [prediction_row(event, written_at) for event in unique.values()]
+    inserted_ids: set[uuid.UUID] = set()
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):  # bound parameters per statement
+        stmt = (
+            dialect_insert(session, Prediction)
+            .values(rows[start : start + _ROWS_PER_STATEMENT])
+            .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
+            .returning(Prediction.submission_id)
+        )
+        inserted_ids.update(row[0] for row in session.execute(stmt))
     inserted = [unique[sid] for sid in inserted_ids]
     result.inserted = len(inserted)
     result.duplicates = len(events) - len(inserted)

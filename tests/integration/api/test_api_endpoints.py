@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,3 +172,16 @@ def test_classify_times_out_and_answers_top3(settings: Settings) -> None:
     assert ok.json()["modalities"] == ["image"]
     assert upload.status_code == 200 and upload.json()["modalities"] == ["text", "image"]
     assert fast.calls == [("", None, photo), ("Lego", None, photo)]
+
+
+def test_redis_down_gives_json_503s(sqlite_url: str) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", database_url=sqlite_url)
+    with TestClient(create_app(settings)) as c:
+        health = c.get("/health")
+        posted = c.post("/v1/listings", json={"listing_id": "a", "title": "x"})
+    assert health.status_code == 503 and health.json()["status"] == "down"
+    assert health.json()["checks"]["database"]["ok"] and not health.json()["checks"]["redis"]["ok"]
+    assert posted.status_code == 503 and "Redis is unavailable" in posted.json()["message"]

@@ -126,3 +126,13 @@ def test_minute_sums_count_each_new_prediction_once(db: str) -> None:
     assert (row.count, row.latency_n, row.latency_sum, row.latency_max) == (2, 2, 4.0, 3.0)
     assert row.language_sum == pytest.approx(0.2 + 0.6)  # "prepared" at 20% of each latency
     assert as_utc(row.bucket_start) == t0.replace(second=0)
+
+
+def test_a_batch_larger_than_one_statement_is_written_whole(db: str) -> None:
+    events = [classified_event(f"B{i}", 10) for i in range(1203)]
+    with session_scope(db) as s:
+        assert write_predictions(s, events).inserted == 1203
+    with session_scope(db) as s:
+        again = write_predictions(s, events[::-1])
+    assert (again.inserted, again.duplicates) == (0, 1203)
+    assert count(db, Prediction) == 1203
