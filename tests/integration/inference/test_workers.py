@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from redis.asyncio import Redis
 
@@ -18,7 +20,9 @@ from shared.config import Settings
 from shared.contract import ImageFeatures, ListingClassified, ListingSubmitted, Stream, TextFeatures
 from shared.inference.online import OnlineClassifier
 from shared.inference.pinning import pin_key
+from shared.inference.triton_server import LocalTritonServer
 from shared.model_repo import Manifest
+from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 from tests.unit.inference.repo_fixture import build_repository
 
 TITLES = ["Roman policier livre", "Console de jeu", "Lego technic", "Pompe pour piscine", "", "Poupée"]
@@ -82,7 +86,24 @@ async def test_pipeline_equals_online_path(settings: Settings, tmp_path: Path) -
     assert by_id[submitted[4].submission_id].modalities == ["image"]  # empty title
 
 
-async def test_version_switch_mid_stream_never_mixes(settings: Settings, tmp_path: Path) -> None:
+@pytest.fixture(params=["local", pytest.param("triton", marks=pytest.mark.triton)])
+def backend_settings(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> Iterator[Settings]:
+    """``settings`` on the local backend, or on a real tritonserver serving the same repository."""
+    if request.param == "local":
+        yield settings
+        return
+    url = f"127.0.0.1:{free_port_triple()}"
+    with (
+        open(tmp_path / "triton.log", "wb") as log_file,
+        LocalTritonServer(settings.model_repository, url, ensure_triton_venv(), log_file=log_file),
+    ):
+        yield settings.model_copy(update={"inference_backend": "triton", "triton_url": url})
+
+
+async def test_version_switch_mid_stream_never_mixes(backend_settings: Settings, tmp_path: Path) -> None:
+    settings = backend_settings
     root = settings.model_repository
     write_images(tmp_path)
     first, second = offers(tmp_path, 6, "a"), offers(tmp_path, 6, "b")
