@@ -128,12 +128,21 @@ def next_page(session: Session, job: ReclassificationJob, size: int) -> list[Lis
     return events
 
 
-def record_page(session: Session, job_id: uuid.UUID, cursor: str, count: int) -> bool:
-    """Persist the cursor after a published page; False if the job is no longer running."""
+def record_page(session: Session, job_id: uuid.UUID, after: str | None, cursor: str, count: int) -> bool:
+    """Persist the cursor after publishing ``count`` listings read after the cursor ``after``.
+
+    False if the job is no longer running, or if another runner of the same job moved the
+    cursor meanwhile: that page was then a harmless duplicate publish (same submission ids)
+    and is not counted twice.
+    """
+    moved_from = (
+        ReclassificationJob.cursor.is_(None) if after is None else ReclassificationJob.cursor == after
+    )
+    query = update(ReclassificationJob).where(
+        ReclassificationJob.id == job_id, ReclassificationJob.status == "running", moved_from
+    )
     result = session.execute(
-        update(ReclassificationJob)
-        .where(ReclassificationJob.id == job_id, ReclassificationJob.status == "running")
-        .values(
+        query.values(
             cursor=cursor,
             published=ReclassificationJob.published + count,
             updated_at=utcnow(),

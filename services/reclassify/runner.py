@@ -48,14 +48,16 @@ def _claim(url: str, job_id: uuid.UUID) -> bool:
         return set_status(session, job_id, "running", only_from=("pending", "running", "failed"))
 
 
-def _next_page(url: str, job_id: uuid.UUID, size: int) -> list[Any]:
+def _next_page(url: str, job_id: uuid.UUID, size: int) -> tuple[str | None, list[Any]]:
+    """The cursor the page was read after, and the page."""
     with session_scope(url) as session:
-        return next_page(session, get_job(session, job_id), size)
+        job = get_job(session, job_id)
+        return job.cursor, next_page(session, job, size)
 
 
-def _record(url: str, job_id: uuid.UUID, cursor: str, count: int) -> bool:
+def _record(url: str, job_id: uuid.UUID, after: str | None, cursor: str, count: int) -> bool:
     with session_scope(url) as session:
-        return record_page(session, job_id, cursor, count)
+        return record_page(session, job_id, after, cursor, count)
 
 
 def _finish(url: str, job_id: uuid.UUID, status: str, error: str | None = None) -> None:
@@ -121,11 +123,11 @@ async def run_job(
                 last_progress, last_change = (view["completed"], len(dead.ids)), time.monotonic()
             room = view["max_in_flight"] - view["in_flight"]
             size = min(opts.page_size, room)
-            page = await asyncio.to_thread(_next_page, url, job_id, size) if room > 0 else []
+            after, page = await asyncio.to_thread(_next_page, url, job_id, size) if room > 0 else (None, [])
             if page:
                 await publisher.publish(Stream.SUBMITTED, page)
-                if not await asyncio.to_thread(_record, url, job_id, page[-1].listing_id, len(page)):
-                    continue  # cancelled meanwhile: the next snapshot returns
+                if not await asyncio.to_thread(_record, url, job_id, after, page[-1].listing_id, len(page)):
+                    continue  # cancelled, or another runner moved on: the next snapshot tells
                 log.info("page published", extra={"job_id": str(job_id), "count": len(page)})
                 continue
             if room > 0 and view["in_flight"] == 0:

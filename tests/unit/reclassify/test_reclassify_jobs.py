@@ -42,10 +42,11 @@ def test_pages_walk_every_listing_once_in_key_order(db: str) -> None:
         job = create_job(s, JobFilter(), max_in_flight=100, status="running")
     while True:
         with session_scope(db) as s:
-            page = next_page(s, get_job(s, job.id), 5)
+            current = get_job(s, job.id)
+            after, page = current.cursor, next_page(s, current, 5)
             if not page:
                 break
-            assert record_page(s, job.id, page[-1].listing_id, len(page))
+            assert record_page(s, job.id, after, page[-1].listing_id, len(page))
         seen += [e.listing_id for e in page]
         assert all(e.origin.kind == "reclassify" and e.origin.job_id == job.id for e in page)
     assert seen == [f"K{i:03d}" for i in range(23)]
@@ -80,6 +81,16 @@ def test_a_cancelled_job_refuses_its_next_page_and_stays_cancelled(db: str) -> N
         job = create_job(s, JobFilter(), 10, status="running")
         cancelled = cancel_job(s, job.id)
         assert cancelled.status == "cancelled" and cancelled.finished_at is not None
-        assert not record_page(s, job.id, "K004", 5)
+        assert not record_page(s, job.id, None, "K004", 5)
         assert not set_status(s, job.id, "running")  # a resume does not revive it
         assert get_job(s, job.id).published == 0
+
+
+def test_a_second_runner_of_the_same_page_does_not_count_it_twice(db: str) -> None:
+    with session_scope(db) as s:
+        job = create_job(s, JobFilter(), 10, status="running")
+        page = next_page(s, job, 5)  # two runners read the same page after cursor None
+    with session_scope(db) as s:
+        assert record_page(s, job.id, None, page[-1].listing_id, 5)
+        assert not record_page(s, job.id, None, page[-1].listing_id, 5)
+        assert (get_job(s, job.id).published, get_job(s, job.id).cursor) == (5, "K004")
