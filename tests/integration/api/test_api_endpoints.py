@@ -16,7 +16,8 @@ from services.api.seed import classified_event, seed_database
 from services.writer.app import write_batch
 from shared.broker import read_events
 from shared.config import Settings
-from shared.contract import CategoryScore, ListingSubmitted, Stream
+from shared.contract import CategoryScore, ListingSubmitted, Stream, utcnow
+from shared.model_repo import LabelSpec, Manifest, publish_manifest
 from tests.conftest import REDIS_URL
 
 TOKEN = "s3cret"
@@ -185,3 +186,22 @@ def test_redis_down_gives_json_503s(sqlite_url: str) -> None:
     assert health.status_code == 503 and health.json()["status"] == "down"
     assert health.json()["checks"]["database"]["ok"] and not health.json()["checks"]["redis"]["ok"]
     assert posted.status_code == 503 and "Redis is unavailable" in posted.json()["message"]
+
+
+def test_models_lists_every_manifest_and_marks_the_current_one(settings: Settings) -> None:
+    repo = settings.model_repository
+    labels = [LabelSpec(prdtypecode=10, name="Livres"), LabelSpec(prdtypecode=40, name="Jeux")]
+    for revision in (1, 2):
+        publish_manifest(
+            repo,
+            Manifest(version=f"r{revision}-test", revision=revision, created_at=utcnow(), labels=labels,
+                     metrics={"weighted_f1": 0.5 + revision / 10}),
+        )  # fmt: skip
+    with TestClient(create_app(settings)) as c:
+        body = c.get("/v1/models").json()
+    assert body["current"] == "r2-test"
+    assert [(m["version"], m["current"], m["labels"]) for m in body["models"]] == [
+        ("r2-test", True, 2),
+        ("r1-test", False, 2),
+    ]
+    assert body["models"][0]["metrics"] == {"weighted_f1": 0.7}
