@@ -204,3 +204,29 @@ async def test_dead_lettered_offers_do_not_block_the_job(settings: Settings) -> 
     assert (final["status"], final["published"], final["completed"]) == ("completed", 60, 54)
     assert final["error"].startswith("6 offers were dead-lettered")
     assert set(predictions_of(url, job.id)) == {f"R{i:04d}" for i in range(LISTINGS)} - poisoned
+
+
+async def test_a_live_offer_waits_behind_at_most_max_in_flight_bulk_offers(settings: Settings) -> None:
+    url = settings.effective_database_url
+    with session_scope(url) as s:
+        job = create_job(s, JobFilter(), max_in_flight=10)
+    runner = asyncio.create_task(run_job(settings, job.id, RunOptions(page_size=4, poll_interval_s=0.05)))
+    try:
+        await wait_until(lambda: job_row(url, job.id).published >= 10)
+        live = ListingSubmitted.new("LIVE-1", title="Console de jeux")
+        async with EventPublisher(settings) as pub:
+            await pub.publish(Stream.SUBMITTED, [live])
+            queued = await pub.redis.xlen(settings.key(Stream.SUBMITTED))
+        assert job_row(url, job.id).published == 10  # 4 + 4 + 2: the page shrinks to the room left
+        assert queued == 11  # the live offer is behind exactly max_in_flight bulk offers
+        async with pipeline(settings):
+            final = await asyncio.wait_for(runner, timeout=60)
+            await wait_until(lambda: "LIVE-1" in predictions_of_live(url))
+    finally:
+        runner.cancel()
+    assert final["status"] == "completed"
+
+
+def predictions_of_live(url: str) -> set[str]:
+    with session_scope(url) as s:
+        return set(s.scalars(select(Prediction.listing_id).where(Prediction.origin == "ingest")))
