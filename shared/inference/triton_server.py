@@ -139,6 +139,17 @@ def sync_cpu_view(repository: Path, view: Path) -> bool:
     return changed
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (no orphaned server holding the ports)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class LocalTritonServer:
     """A tritonserver subprocess; ``with LocalTritonServer(...) as server:`` waits until ready."""
 
@@ -187,6 +198,7 @@ class LocalTritonServer:
             stdout=self.log_file or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.wait_ready()
         return self

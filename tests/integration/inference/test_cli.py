@@ -88,3 +88,39 @@ def test_triton_command_serves_and_stops(
     assert code == 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port + 1}/v2/health/ready", timeout=2)
+
+
+ORPHAN_SCRIPT = """
+import os, sys
+from pathlib import Path
+from shared.inference.triton_server import LocalTritonServer
+server = LocalTritonServer(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
+server.start()
+print(server.process.pid, flush=True)
+os._exit(0)  # the parent dies without stopping the server
+"""
+
+
+@pytest.mark.triton
+def test_server_dies_with_its_parent(model_repo: tuple[Path, Manifest], triton_venv: Path) -> None:
+    url = f"127.0.0.1:{free_port_triple()}"
+    run = subprocess.run(
+        [sys.executable, "-c", ORPHAN_SCRIPT, str(model_repo[0]), url, str(triton_venv)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(run.stdout.split()[-1])
+    deadline = time.monotonic() + 60
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(pid), "tritonserver outlived its parent"
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
