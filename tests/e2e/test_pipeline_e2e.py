@@ -35,7 +35,7 @@ CATALOG = [sys.executable, "-m", "shared.cli.main"]
 N_OFFERS = 200
 
 
-def catalog(*args: str | Path) -> None:
+def catalog(*args: str | Path | int) -> None:
     env = {**os.environ, "CATALOG_LOG_LEVEL": "WARNING"}
     subprocess.run([*CATALOG, *map(str, args)], check=True, env=env, stdin=subprocess.DEVNULL)
 

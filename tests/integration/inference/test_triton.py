@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from shared.contract import ListingSubmitted
-from shared.inference.backend import LocalBackend
+from shared.inference.backend import InferenceBackend, LocalBackend
 from shared.inference.encoders import encode_images, encode_texts
 from shared.inference.store import ModelStore
 from shared.inference.triton import TritonBackend
@@ -22,7 +22,7 @@ Repo = tuple[Path, Manifest]
 TEXTS = ["un livre roman", "console jeu lego", "", "piscine pompe piscine pompe jeu"]
 
 
-async def features(backend, root: Path, manifest: Manifest):  # type: ignore[no-untyped-def]
+async def features(backend: InferenceBackend, root: Path, manifest: Manifest) -> list[list[list[float]]]:
     store = ModelStore(root, backend, ("text", "image"), poll_interval_s=0)
     await store.current()
     events = [ListingSubmitted.new(f"p{i}", title=t) for i, t in enumerate(TEXTS)]
@@ -30,7 +30,7 @@ async def features(backend, root: Path, manifest: Manifest):  # type: ignore[no-
     images = [Image.new("RGB", (40 + i, 30), c) for i, c in enumerate(["red", "green", "blue", "white"])]
     text = await encode_texts(backend, store, events, TEXTS, versions)
     image = await encode_images(backend, store, events, images, versions)
-    return [[o.logits for o in f.outputs] for f in [*text, *image]]
+    return [[o.logits for o in f.outputs] for f in text] + [[o.logits for o in f.outputs] for f in image]
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
