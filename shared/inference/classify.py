@@ -21,7 +21,7 @@ from shared.contract import (
     ListingClassified,
     TextFeatures,
 )
-from shared.fusion import path_for
+from shared.fusion import class_prior, path_for
 from shared.inference.store import ModelStore
 from shared.model_repo import Manifest
 
@@ -127,8 +127,6 @@ async def classify_pairs(store: ModelStore, pairs: Sequence[Pair], k: int) -> li
         if fusion is None or path_for(has_text, has_image) not in fusion.available_paths:
             # Nothing usable (or no fusion path trained for it): the training class prior,
             # as `catalog evaluate` does.
-            from training.evaluate import class_prior
-
             prior = class_prior(manifest)
             for row in rows:
                 results[row] = _result(pairs[row], manifest, prior, k, False, False)
