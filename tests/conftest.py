@@ -64,14 +64,12 @@ def synthetic_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.synth import generate_catalog
 
     out = tmp_path_factory.mktemp("synthetic-catalog")
-    generate_catalog(out, n=240, seed=7)
+    generate_catalog(out, n=300, seed=11)
     return out
 
 
 @pytest.fixture(scope="session")
-def tiny_model_repository(
-    synthetic_catalog: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def tiny_model_repository(synthetic_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model repository trained once per session with the tiny profile (CPU instance groups)."""
     from training.pipeline import TrainRequest, train
     from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASE, get_profile

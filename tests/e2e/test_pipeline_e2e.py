@@ -1,6 +1,6 @@
 """The whole pipeline on real Redis and a real local tritonserver equals offline evaluation.
 
-A tiny model is trained once (``catalog train --profile tiny``); 200 synthetic offers go
+The suite's tiny model (``tiny_model_repository``, trained once); 200 unseen synthetic offers go
 through the language (translator none), text-encoder, image-encoder and fusion workers with
 the ``triton`` backend; each of the 200 ``listings.classified`` codes must equal what
 ``catalog evaluate --predictions-csv`` predicts offline for the same offer.
@@ -46,13 +46,11 @@ def triton_venv() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(model repository, 200 unseen offers): trained once per session."""
-    root = tmp_path_factory.mktemp("e2e")
-    catalog("synth", "--out", root / "train", "--n", 300, "--seed", 11, "--quiet")
-    catalog("train", "--data", root / "train", "--out", root / "repo", "--profile", "tiny")
-    catalog("synth", "--out", root / "offers", "--n", N_OFFERS, "--seed", 12, "--quiet")
-    return root / "repo", root / "offers"
+def trained(tiny_model_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the suite's tiny model repository, 200 unseen offers)."""
+    offers = tmp_path_factory.mktemp("e2e") / "offers"
+    catalog("synth", "--out", offers, "--n", N_OFFERS, "--seed", 12, "--quiet")
+    return tiny_model_repository, offers
 
 
 def submissions(data: Path) -> list[ListingSubmitted]:
