@@ -29,7 +29,7 @@ class SynthConfig:
     #: Offers whose title only uses words shared by the confusable group (only the photo settles it).
     ambiguous_text_rate: float = 0.12
     #: Chance that each content word is borrowed from a confusable neighbour's vocabulary.
-    vocab_overlap: float = 0.22
+    vocab_overlap: float = 0.14
     #: Offers without description (empty cell in the CSV).
     missing_description_rate: float = 0.35
     #: Share of descriptions that are long (several HTML sections, up to ``max_description_chars``).

@@ -65,36 +65,27 @@ def image_path(out: Path, imageid: int, productid: int) -> Path:
 
 
 def _plan(code: int, r: random.Random, cfg: SynthConfig) -> OfferPlan:
+    """Draws a fixed number of uniforms, so changing one rate does not reshuffle the other choices."""
+    u_lang, u_amb, u_uninf, u_conf, u_noise, u_image, u_desc = (r.random() for _ in range(7))
+    neighbour = r.choice(NEIGHBOURS[code])
     lang = "fr"
-    u = r.random()
     for candidate, share in cfg.language_mix:
-        if u < share:
+        if u_lang < share:
             lang = candidate
             break
-        u -= share
-    ambiguous = r.random() < cfg.ambiguous_text_rate
+        u_lang -= share
+    ambiguous = u_amb < cfg.ambiguous_text_rate
     # An ambiguous title always comes with a telling photo, else nothing could settle it.
-    uninformative = not ambiguous and r.random() < cfg.uninformative_image_rate
-    confused = not ambiguous and not uninformative and r.random() < cfg.image_confusion_rate
-    label = r.choice(NEIGHBOURS[code]) if r.random() < cfg.label_noise else code
-    v = r.random()
-    state = (
-        "missing"
-        if v < cfg.missing_image_rate
-        else "corrupt"
-        if v < cfg.missing_image_rate + cfg.corrupt_image_rate
-        else "ok"
-    )
-    return OfferPlan(
-        code,
-        label,
-        lang,
-        ambiguous,
-        uninformative,
-        confused,
-        r.random() >= cfg.missing_description_rate,
-        state,
-    )
+    uninformative = not ambiguous and u_uninf < cfg.uninformative_image_rate
+    confused = not ambiguous and not uninformative and u_conf < cfg.image_confusion_rate
+    state = "ok"
+    if u_image < cfg.missing_image_rate:
+        state = "missing"
+    elif u_image < cfg.missing_image_rate + cfg.corrupt_image_rate:
+        state = "corrupt"
+    label = neighbour if u_noise < cfg.label_noise else code
+    with_description = u_desc >= cfg.missing_description_rate
+    return OfferPlan(code, label, lang, ambiguous, uninformative, confused, with_description, state)
 
 
 def generate_catalog(

@@ -112,13 +112,55 @@ GENERIC: dict[str, str] = {
     "es": "nuevo|usado|muy buen estado|negro|blanco|rojo|azul|verde|gris|set|envío rápido|calidad|regalo",
 }
 
-BRANDS: dict[str, str] = {
-    "read": "Gallimard|Folio|Hachette|Flammarion|Pocket|Le Livre de Poche|J'ai Lu|Dargaud|Glénat|Penguin",
-    "game": "Sony|Microsoft|Nintendo|Sega|Ubisoft|EA|Activision|Bandai Namco|Square Enix|Capcom",
-    "toy": "Mattel|Hasbro|Lego|Playmobil|Bandai|Vtech|Djeco|Ravensburger|Asmodee|Tamiya",
-    "baby": "Chicco|Bébé Confort|Tommee Tippee|Petit Bateau|Babymoov|Maxi-Cosi|Aden",
-    "home": "Ikea|Maisons du Monde|Atmosphera|Tefal|Le Creuset|Zolux|Clairefontaine|Bic|Nespresso|Dodo",
-    "garden": "Intex|Bestway|Hesperide|Gardena|Bosch|Ryobi|Decathlon|Keter|Ozalide",
+#: Brands per category (borrowed from neighbours like any word); sellers of books cite publishers.
+BRANDS: dict[int, str] = {
+    10: "Gallimard|Folio|Flammarion|Le Livre de Poche|J'ai Lu|Pocket|Actes Sud|Seuil",
+    2705: "Kindle|Kobo|Gallimard|Bragelonne|Harlequin|Librinova|Pocket",
+    2280: "Prisma Media|Mondadori|Lagardère|Bayard|Le Figaro|Marie Claire",
+    2403: "Harlequin|Dargaud|Glénat|Casterman|Le Livre de Poche|J'ai Lu|Bayard",
+    40: "Ubisoft|EA|Activision|Square Enix|Capcom|Nintendo|Sony|Bandai Namco",
+    50: "Nacon|Logitech|Thrustmaster|Turtle Beach|PowerA|Hori|Sony|Nintendo",
+    60: "Sony|Microsoft|Nintendo|Sega|Atari",
+    2462: "Sony|Nintendo|Sega|Microsoft|Atari",
+    2905: "Steam|Ubisoft|EA|Bethesda|Paradox|CD Projekt",
+    1140: "Funko|Bandai|Tsume|Hasbro|Banpresto|Schleich|Hot Toys",
+    1160: "Pokémon|Wizards of the Coast|Konami|Panini|Upper Deck",
+    1180: "Games Workshop|Wizards of the Coast|Black Book|Edge|Citadel",
+    1280: "Vtech|Fisher-Price|Lego|Playmobil|Djeco|Janod|Mattel|Smoby",
+    1281: "Asmodee|Hasbro|Ravensburger|Gigamic|Days of Wonder|Iello",
+    1300: "Tamiya|Majorette|Burago|Revell|Syma|Parrot|DJI|Carson",
+    1301: "Petit Bateau|Absorba|Sergent Major|Kiabi|Sterntaler",
+    1320: "Chicco|Bébé Confort|Tommee Tippee|Babymoov|Maxi-Cosi|Avent",
+    1302: "Decathlon|Nike|Adidas|Wilson|Kipsta|Quechua|Oxelo",
+    1560: "Ikea|Maisons du Monde|Conforama|Vente-Unique|Alinea|Habitat",
+    1920: "Linvosges|Tradilinge|Becquet|Essix|Today|Blanc des Vosges",
+    1940: "Nespresso|Lipton|Bonne Maman|Nesquik|Kellogg's|Carte Noire|Lavazza",
+    2060: "Atmosphera|Maisons du Monde|Yankee Candle|Lumineo|Hema",
+    2220: "Zolux|Trixie|Royal Canin|Purina|Ferplast|Kong",
+    2522: "Clairefontaine|Bic|Pilot|Oxford|Exacompta|Stabilo|Canon|HP",
+    2582: "Hesperide|Ozalide|Keter|Dcb Garden|Proloisirs|Fermob",
+    2583: "Intex|Bestway|Gré|Zodiac|Dolphin|Hayward|Kokido",
+    2585: "Gardena|Bosch|Ryobi|Makita|Black+Decker|Fiskars|Stihl",
+}
+
+#: Category marks added to some titles ({k}: a number, {y}: a year, {w}/{h}: sizes).
+TITLE_EXTRAS: dict[int, str] = {
+    10: "Tome {k}|({y})|Édition {y}|ISBN 978{w}{h}",
+    2705: "(ebook)|- epub|[ebook]|Format Kindle|édition numérique",
+    2280: "N° {k}|N°{k} du {d}/{m}/{y}|Numéro {k}|{m}/{y}|Hors-Série N° {k}",
+    2403: "Lot de {k} livres|Lot de {k}|lot {k} magazines|{k} volumes",
+    40: "PS4|PS3|Xbox 360|Xbox One|Switch|Wii|DS|PS2|PC",
+    50: "PS4|Xbox One|Switch|PS3|Wii U",
+    60: "{k} Go|{k}GB|PAL|Édition limitée",
+    2462: "+ {k} jeux|avec {k} jeux|+ {k} games",
+    2905: "PC|Steam Key|Code|PC/Mac",
+    1160: "{k}/{w}|Série {k}|Booster",
+    1300: "1/{k}|{k} km/h|2.4GHz",
+    1301: "{k} paires|Taille {k}-{w}",
+    1920: "{w}x{h} cm|{w} x {h}",
+    2583: "{k} m3/h|{w}x{h}x{k} cm|{k} L",
+    2582: "{w}x{h} cm|{k} places",
+    1940: "{k} g|{k} capsules|x{k}",
 }
 
 #: Filler words of book, magazine and game titles (shared across the reading and game groups).

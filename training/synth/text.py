@@ -19,6 +19,7 @@ from training.synth.lexicon import (
     GROUP_OF,
     GROUP_WORDS,
     NEIGHBOURS,
+    TITLE_EXTRAS,
     TITLE_WORDS,
 )
 
@@ -132,6 +133,17 @@ def _case(rng: random.Random, text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _extra(rng: random.Random, code: int) -> str:
+    return _pick(rng, TITLE_EXTRAS[code]).format(
+        k=rng.choice((2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 24, 32, 50, 64, 120, 500, rng.randint(1, 3000))),
+        y=rng.randint(1965, 2020),
+        d=f"{rng.randint(1, 28):02d}",
+        m=f"{rng.randint(1, 12):02d}",
+        w=rng.choice((40, 50, 60, 80, 90, 140, 160, 180, 200, 240)),
+        h=rng.choice((40, 60, 190, 200, 220, 260)),
+    )
+
+
 def make_title(rng: random.Random, code: int, lang: str, ambiguous: bool, cfg: SynthConfig) -> str:
     """A seller's title: product words, maybe brand, book/game name, generic words; <= 250 chars."""
     group = GROUP_OF[code]
@@ -149,16 +161,17 @@ def make_title(rng: random.Random, code: int, lang: str, ambiguous: bool, cfg: S
         if group == "read" and rng.random() < 0.5:
             parts.append(_pick(rng, AUTHORS))
     if rng.random() < 0.4:
-        parts.append(_pick(rng, BRANDS[group]))
+        source = rng.choice(NEIGHBOURS[code]) if rng.random() < cfg.vocab_overlap else code
+        parts.append(_pick(rng, BRANDS[source]))
+    if not ambiguous and code in TITLE_EXTRAS and rng.random() < 0.5:
+        parts.append(_extra(rng, code))
     body = " ".join(words)
     parts.insert(rng.randint(0, len(parts)), body)
     for _ in range(rng.randint(0, 2)):
         parts.append(_pick(rng, GENERIC[lang]))
     if rng.random() < 0.25:
         parts.append(
-            rng.choice(
-                ("x2", "x3", "lot de 2", f"{rng.randint(10, 200)} cm", f"réf {rng.randint(1000, 99999)}")
-            )
+            rng.choice(("x2", "x3", f"{rng.randint(10, 200)} cm", f"réf {rng.randint(1000, 99999)}"))
         )
     sep = rng.choice((" ", " - ", " ", ", ", " | "))
     title = _case(rng, sep.join(parts))

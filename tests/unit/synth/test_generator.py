@@ -15,7 +15,7 @@ from shared.categories import reference_categories
 from training.synth import SynthConfig, SynthSummary, generate_catalog
 from training.synth.generator import IMAGE_SUBDIR, X_NAME, Y_NAME, _plan, allocate_classes, image_path
 
-N = 240
+N = 160
 # Higher defect rates than the defaults so that a small catalog shows every kind of defect.
 DEFECTS = SynthConfig(missing_image_rate=0.04, corrupt_image_rate=0.04)
 
@@ -70,9 +70,9 @@ def test_images_are_500px_jpegs_with_some_missing_and_corrupt(catalog: SynthSumm
 
 
 def test_same_seed_same_bytes_other_seed_other_catalog(tmp_path: Path) -> None:
-    generate_catalog(tmp_path / "a", 40, seed=5)
-    generate_catalog(tmp_path / "b", 40, seed=5)
-    generate_catalog(tmp_path / "c", 40, seed=6)
+    generate_catalog(tmp_path / "a", 30, seed=5)
+    generate_catalog(tmp_path / "b", 30, seed=5)
+    generate_catalog(tmp_path / "c", 30, seed=6)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert (tmp_path / "a" / X_NAME).read_bytes() != (tmp_path / "c" / X_NAME).read_bytes()
 
