@@ -37,7 +37,11 @@ def synth(
         TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=quiet
     ) as bar:
         task = bar.add_task("offers", total=n)
-        summary = generate_catalog(out, n, seed, progress=lambda k: bar.update(task, completed=k))
+        try:
+            summary = generate_catalog(out, n, seed, progress=lambda k: bar.update(task, completed=k))
+        except OSError as exc:  # unwritable directory, full disk
+            typer.echo(f"error: cannot write the catalog to {out}: {exc}; pick another --out", err=True)
+            raise typer.Exit(2) from exc
     typer.echo(
         f"wrote {summary.n} offers to {summary.out} in {summary.seconds:.1f}s "
         f"(languages {summary.language_counts}, missing images {summary.missing_images}, "

@@ -38,11 +38,11 @@ class SynthConfig:
     max_description_chars: int = 12000
     #: Descriptions that write accents as HTML entities (&eacute;) and double-escape some (&amp;).
     html_entity_rate: float = 0.4
-    #: Offers that reuse the exact title of an earlier offer (same or neighbouring category).
+    #: Offers that reuse the exact title of an earlier offer of the same category.
     duplicate_title_rate: float = 0.03
 
     # --- images ---
-    #: Offers whose photo tells nothing (placeholder, packaging, lifestyle shot): the text settles it.
+    #: Offers whose photo tells nothing ("no image" icon, shipping box, shop logo): the text settles it.
     uninformative_image_rate: float = 0.12
     #: Offers whose photo is drawn in a confusable neighbour's style.
     image_confusion_rate: float = 0.15
