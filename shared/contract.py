@@ -43,6 +43,20 @@ class Origin(BaseModel):
     job_id: UUID | None = Field(None, description="The reclassification job, when kind=reclassify.")
 
 
+# The envelope part of every event's documented example.
+EXAMPLE_ENVELOPE: dict[str, Any] = {
+    "schema_version": 1,
+    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
+    "listing_id": "3804725264",
+    "origin": {"kind": "ingest", "job_id": None},
+}
+
+
+def with_example(example: dict[str, Any]) -> ConfigDict:
+    """Model config of an event: unknown fields forbidden, one documented example."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [{**EXAMPLE_ENVELOPE, **example}]})
+
+
 class Envelope(BaseModel):
     """Fields shared by every event of the pipeline."""
 
@@ -79,22 +93,13 @@ class Envelope(BaseModel):
 class ListingSubmitted(Envelope):
     """An offer to classify, as a seller published it (``listings.submitted``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "schema_version": 1,
-                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
-                    "listing_id": "3804725264",
-                    "origin": {"kind": "ingest", "job_id": None},
-                    "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
-                    "title": "Lego Star Wars 75192 Millennium Falcon",
-                    "description": "<p>Boîte neuve, jamais ouverte &amp; complète.</p>",
-                    "image_uri": "file:///data/images/image_1263597046_product_3804725264.jpg",
-                }
-            ]
-        },
+    model_config = with_example(
+        {
+            "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
+            "title": "Lego Star Wars 75192 Millennium Falcon",
+            "description": "<p>Boîte neuve, jamais ouverte &amp; complète.</p>",
+            "image_uri": "file:///data/images/image_1263597046_product_3804725264.jpg",
+        }
     )
 
     title: str = Field("", max_length=1000, description="The offer's title (designation).")
@@ -142,29 +147,20 @@ class Translation(BaseModel):
 class ListingPrepared(Envelope):
     """Cleaned text in French, ready for the text encoder (``listings.prepared``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "schema_version": 1,
-                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
-                    "listing_id": "3804725264",
-                    "origin": {"kind": "ingest", "job_id": None},
-                    "timestamps": {
-                        "submitted": "2026-11-25T10:00:00Z",
-                        "prepared": "2026-11-25T10:00:00.020Z",
-                    },
-                    "title": "Harry Potter and the Philosopher's Stone",
-                    "description": None,
-                    "text": "Harry Potter and the Philosopher's Stone",
-                    "text_fr": "Harry Potter à l'école des sorciers",
-                    "text_truncated": False,
-                    "language": {"code": "en", "confidence": 0.97},
-                    "translation": {"status": "translated", "provider": "google", "reason": None},
-                }
-            ]
-        },
+    model_config = with_example(
+        {
+            "timestamps": {
+                "submitted": "2026-11-25T10:00:00Z",
+                "prepared": "2026-11-25T10:00:00.020Z",
+            },
+            "title": "Harry Potter and the Philosopher's Stone",
+            "description": None,
+            "text": "Harry Potter and the Philosopher's Stone",
+            "text_fr": "Harry Potter à l'école des sorciers",
+            "text_truncated": False,
+            "language": {"code": "en", "confidence": 0.97},
+            "translation": {"status": "translated", "provider": "google", "reason": None},
+        }
     )
 
     title: str = Field("", description="Original title.")
@@ -187,24 +183,15 @@ class ModelOutput(BaseModel):
 class TextFeatures(Envelope):
     """Logits of every text model (``features.text``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "schema_version": 1,
-                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
-                    "listing_id": "3804725264",
-                    "origin": {"kind": "ingest", "job_id": None},
-                    "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
-                    "model_version": "r3-20261125T0930",
-                    "status": "ok",
-                    "outputs": [{"model": "text_minilm", "logits": [0.1, 2.3, -1.2]}],
-                    "language": "fr",
-                    "translation_status": "not_needed",
-                }
-            ]
-        },
+    model_config = with_example(
+        {
+            "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
+            "model_version": "r3-20261125T0930",
+            "status": "ok",
+            "outputs": [{"model": "text_minilm", "logits": [0.1, 2.3, -1.2]}],
+            "language": "fr",
+            "translation_status": "not_needed",
+        }
     )
 
     model_version: str = Field(..., description="Model repository version that produced them.")
@@ -223,24 +210,15 @@ ImageMissingReason = Literal[
 class ImageFeatures(Envelope):
     """Logits of every image model, or why there are none (``features.image``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "schema_version": 1,
-                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
-                    "listing_id": "3804725264",
-                    "origin": {"kind": "ingest", "job_id": None},
-                    "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
-                    "model_version": "r3-20261125T0930",
-                    "status": "missing",
-                    "reason": "not_found",
-                    "detail": "no file at /data/images/image_1_product_2.jpg",
-                    "outputs": [],
-                }
-            ]
-        },
+    model_config = with_example(
+        {
+            "timestamps": {"submitted": "2026-11-25T10:00:00Z"},
+            "model_version": "r3-20261125T0930",
+            "status": "missing",
+            "reason": "not_found",
+            "detail": "no file at /data/images/image_1_product_2.jpg",
+            "outputs": [],
+        }
     )
 
     model_version: str = Field(..., description="Model repository version that produced them.")
@@ -259,32 +237,23 @@ class CategoryScore(BaseModel):
 class ListingClassified(Envelope):
     """The prediction (``listings.classified``); external systems may subscribe too."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "schema_version": 1,
-                    "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
-                    "listing_id": "3804725264",
-                    "origin": {"kind": "ingest", "job_id": None},
-                    "timestamps": {
-                        "submitted": "2026-11-25T10:00:00Z",
-                        "classified": "2026-11-25T10:00:00.180Z",
-                    },
-                    "prdtypecode": 1280,
-                    "label": "Jouets & Enfant",
-                    "confidence": 0.91,
-                    "top_k": [
-                        {"prdtypecode": 1280, "label": "Jouets & Enfant", "probability": 0.91},
-                        {"prdtypecode": 1281, "label": "Jeux de société", "probability": 0.05},
-                    ],
-                    "modalities": ["text", "image"],
-                    "model_version": "r3-20261125T0930",
-                    "model_versions": {"text_minilm": "3", "image_efficientnet_lite0": "3"},
-                }
-            ]
-        },
+    model_config = with_example(
+        {
+            "timestamps": {
+                "submitted": "2026-11-25T10:00:00Z",
+                "classified": "2026-11-25T10:00:00.180Z",
+            },
+            "prdtypecode": 1280,
+            "label": "Jouets & Enfant",
+            "confidence": 0.91,
+            "top_k": [
+                {"prdtypecode": 1280, "label": "Jouets & Enfant", "probability": 0.91},
+                {"prdtypecode": 1281, "label": "Jeux de société", "probability": 0.05},
+            ],
+            "modalities": ["text", "image"],
+            "model_version": "r3-20261125T0930",
+            "model_versions": {"text_minilm": "3", "image_efficientnet_lite0": "3"},
+        }
     )
 
     prdtypecode: int = Field(..., description="Predicted product type code.")

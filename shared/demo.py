@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shared.config import Settings
+from shared.progress import progress_bar
 from shared.supervisor import ProcessSpec, Supervisor
 
 log = logging.getLogger(__name__)
@@ -47,16 +47,6 @@ class DemoResult:
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     dashboard_url: str
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def ensure_model(settings: Settings, options: DemoOptions) -> None:
@@ -97,7 +87,7 @@ def synthesize(out: Path, n: int, seed: int, label: str) -> Path:
 
     if (out / "Y_train_CVw08PX.csv").is_file():
         return out
-    with progress_bar() as progress:
+    with progress_bar(console=console) as progress:
         task = progress.add_task(label, total=n)
         generate_catalog(out, n, seed, progress=lambda k: progress.update(task, completed=k))
     return out
@@ -162,7 +152,7 @@ def ingest_and_wait(
 
     offers = read_offers(sample_dir)
     events = [o.event for o in offers]
-    with progress_bar() as progress:
+    with progress_bar(console=console) as progress:
         task = progress.add_task("publishing offers", total=len(events))
         asyncio.run(publish_offers(settings, events, progress=lambda k: progress.advance(task, k)))
         waiting = progress.add_task("waiting for predictions", total=len(events))

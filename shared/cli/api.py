@@ -12,11 +12,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Column, Table
 
 from shared.config import get_settings
 from shared.logging import configure_logging
+from shared.progress import progress_bar
 
 console = Console(stderr=True)
 out = Console()
@@ -24,14 +25,7 @@ jobs_app = typer.Typer(help="Bulk reclassification jobs: list, show, cancel.", n
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[note]}"),
-        console=console,
-    )
+    return progress_bar(field="note", console=console)
 
 
 def api(
