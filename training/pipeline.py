@@ -28,7 +28,7 @@ from shared.model_repo import (
     publish_manifest,
 )
 from shared.preprocess import TextTokenizer
-from training import image_model, text_model
+from training import bow_model, image_model, text_model
 from training.data import Catalog, load_catalog, make_split, rebalance
 from training.evaluate import evaluate_rows
 from training.export import write_config
@@ -67,24 +67,30 @@ def _train_text(
 ) -> tuple[list[TextModelSpec], dict[str, float]]:
     specs, checks = [], {}
     rows = np.array([i for i in rows if catalog.texts[i]], dtype=np.int64)
+    texts = [catalog.texts[i] for i in rows]
+    n_labels = int(y.max()) + 1 if len(y) else 1
+    profile = request.profile
     for base in request.text_bases:
-        _, name = text_model.resolve_text_base(base)
+        bow = bow_model.is_bow(base)
+        name = "text_bow" if bow else text_model.resolve_text_base(base)[1]
         spec = TextModelSpec(
             name=name,
             base=base,
             triton_version=revision,
             tokenizer_dir=f"{name}/{revision}/tokenizer",
-            max_length=request.profile.text_max_length,
-        )
-        model = text_model.build_text_model(
-            base, int(y.max()) + 1 if len(y) else 1, work / name / "tokenizer"
+            max_length=profile.bow_max_length if bow else profile.text_max_length,
         )
         work_spec = spec.model_copy(update={"tokenizer_dir": f"{name}/tokenizer"})
-        tokenizer = TextTokenizer(work, work_spec)
-        texts = [catalog.texts[i] for i in rows]
-        text_model.train_text_model(
-            model, tokenizer, texts, y[rows], request.profile, work / name / "checkpoint.pt", name
-        )
+        checkpoint = work / name / "checkpoint.pt"
+        model: torch.nn.Module
+        if bow:
+            model = bow_model.build_bow_model(n_labels, work / name / "tokenizer", profile.bow_buckets)
+            tokenizer = TextTokenizer(work, work_spec)
+            bow_model.train_bow_model(model, tokenizer, texts, y[rows], profile, checkpoint, name)
+        else:
+            model = text_model.build_text_model(base, n_labels, work / name / "tokenizer")
+            tokenizer = TextTokenizer(work, work_spec)
+            text_model.train_text_model(model, tokenizer, texts, y[rows], profile, checkpoint, name)
         model_dir = request.out / name / str(revision)
         onnx_path = text_model.export_text_model(model, work / name / "tokenizer", model_dir, spec)
         write_config(request.out, spec, request.profile.max_batch_size, request.instance_kind)
@@ -94,7 +100,7 @@ def _train_text(
 
 
 def _onnx_gap_text(
-    model: text_model.TextClassifier,
+    model: torch.nn.Module,
     tokenizer: TextTokenizer,
     texts: list[str],
     onnx_path: Path,

@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 
 DEFAULT_TEXT_BASE = "minilm"
+# The transformer plus the word-piece linear model (training.bow_model): fused like the seed's two.
+DEFAULT_TEXT_BASES = [DEFAULT_TEXT_BASE, "bow"]
 DEFAULT_IMAGE_BASE = "efficientnet_lite0"
 
 
@@ -29,6 +31,12 @@ class Profile:
     text_batch_size: int = 32
     text_lr: float = 1e-4
     text_max_steps_per_epoch: int | None = None
+    # bag of word pieces (training.bow_model)
+    bow_max_length: int = 256
+    bow_epochs: int = 4
+    bow_batch_size: int = 64
+    bow_lr: float = 0.05
+    bow_buckets: int = 2**18
     # image
     image_size: int = 224
     image_epochs: int = 2
@@ -64,6 +72,9 @@ PROFILES: dict[str, Profile] = {
         text_batch_size=16,
         text_lr=3e-4,
         text_max_steps_per_epoch=12,
+        bow_max_length=64,
+        bow_epochs=2,
+        bow_buckets=2**12,
         image_size=64,
         image_epochs=1,
         image_batch_size=16,

@@ -23,7 +23,8 @@ def train(
     text_base: Annotated[
         list[str] | None,
         typer.Option(
-            "--text-base", help="HF model dir or name (repeatable). Default: minilm (offline MiniLM)."
+            "--text-base",
+            help="HF model dir or name, or bow (word-piece linear model); repeatable. Default: minilm, bow.",
         ),
     ] = None,
     image_base: Annotated[
@@ -53,7 +54,7 @@ def train(
     """
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASE, get_profile
+    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, get_profile
 
     chosen = {m.strip() for m in modalities.split(",") if m.strip()}
     if not chosen or chosen - {"text", "image"}:
@@ -68,7 +69,7 @@ def train(
     request = TrainRequest(
         data_dir=data,
         out=out,
-        text_bases=(text_base or [DEFAULT_TEXT_BASE]) if "text" in chosen else [],
+        text_bases=(text_base or list(DEFAULT_TEXT_BASES)) if "text" in chosen else [],
         image_bases=(image_base or [DEFAULT_IMAGE_BASE]) if "image" in chosen else [],
         profile=get_profile(profile, rebalance),
         work_dir=work_dir,

@@ -49,13 +49,15 @@ def test_repository_layout_and_manifest(trained: tuple[Path, Path]) -> None:
     assert manifest.revision == 1 and (repo / "manifests" / "1.json").is_file()
     assert manifest.codes == [10, 40, 1300, 2583]  # from the training data, in logit order
     assert manifest.labels[0].name == "Livres"
-    (text,) = manifest.text_models
+    text, bow = manifest.text_models
     (image,) = manifest.image_models
     assert text.name == "text_minilm" and text.max_length == 32 and text.triton_version == 1
-    assert (repo / text.tokenizer_dir / "tokenizer.json").is_file()
+    assert bow.name == "text_bow" and bow.max_length == 64
+    for spec in manifest.text_models:
+        assert (repo / spec.tokenizer_dir / "tokenizer.json").is_file()
     assert image.name == "image_efficientnet_lite0" and image.image_size == 64
     assert image.mean == [0.485, 0.456, 0.406] and image.std == [0.229, 0.224, 0.225]
-    for spec in (text, image):
+    for spec in (text, bow, image):
         assert (repo / spec.name / "1" / "model.onnx").is_file()
         config = (repo / spec.name / "config.pbtxt").read_text()
         assert 'backend: "onnxruntime"' in config and "kind: KIND_CPU" in config and "dims: [ 4 ]" in config
@@ -79,16 +81,20 @@ def _serve(repo: Path, texts: list[str], paths: list[Path | None]) -> tuple[list
     """What the pipeline computes: shared.preprocess + ONNX Runtime + shared.fusion, per offer."""
     manifest = read_manifest(repo)
     fusion = FusionModel.load(repo, manifest)
-    (text_spec,) = manifest.text_models
+    text_models = [
+        (spec, onnx_session(repo / spec.name / "1" / "model.onnx"), TextTokenizer(repo, spec))
+        for spec in manifest.text_models
+    ]
     (image_spec,) = manifest.image_models
-    text_session = onnx_session(repo / text_spec.name / "1" / "model.onnx")
     image_session = onnx_session(repo / image_spec.name / "1" / "model.onnx")
-    tokenizer = TextTokenizer(repo, text_spec)
     codes, used = [], []
     for text, path in zip(texts, paths, strict=True):
         text_logits = image_logits = None
         if text:
-            text_logits = {text_spec.name: text_session.run(["logits"], tokenizer.encode([text]))[0]}  # type: ignore[attr-defined]
+            text_logits = {
+                spec.name: session.run(["logits"], tokenizer.encode([text]))[0]  # type: ignore[attr-defined]
+                for spec, session, tokenizer in text_models
+            }
         try:
             pixels = prepare_image(decode_image(path.read_bytes(), 10**7), image_spec) if path else None
         except ValueError:

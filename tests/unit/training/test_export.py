@@ -37,6 +37,20 @@ def test_text_onnx_matches_pytorch(tmp_path: Path) -> None:
     assert "dims: [ 7 ]" in config and "kind: KIND_CPU" in config and "version_policy: { all { } }" in config
 
 
+def test_bow_onnx_matches_pytorch(tmp_path: Path) -> None:
+    from training import bow_model
+
+    spec = TextModelSpec(name="text_bow", base="bow", triton_version=1, tokenizer_dir="tok", max_length=128)
+    model = bow_model.build_bow_model(6, tmp_path / "tok", buckets=1024)
+    for parameter in model.parameters():
+        torch.nn.init.normal_(parameter)
+    tokenizer = TextTokenizer(tmp_path, spec)
+    path = bow_model.export_bow_model(model, tmp_path / "tok", tmp_path / "text_bow" / "1", spec)
+    expected = text_model.torch_text_logits(model, tokenizer, TEXTS)
+    got = onnx_session(path).run(["logits"], tokenizer.encode(TEXTS))[0]  # type: ignore[attr-defined]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
 def test_image_onnx_matches_pytorch_and_normalises_inside(tmp_path: Path) -> None:
     model, mean, std = image_model.build_image_model("efficientnet_lite0", 5)
     assert mean == [0.485, 0.456, 0.406]

@@ -1,0 +1,95 @@
+"""A fastText-like text model over word pieces: unigram + hashed bigram weights, summed / sqrt(length).
+
+Why: the offline pretrained base (an English MiniLM) reads French offers poorly, while word
+identity carries most of a product type. This linear model learns that in seconds on CPU, is
+served exactly like the transformer (same TextTokenizer inputs, same ONNX contract), and gives
+fusion a second, differently-biased text model (the seed study fused two text models too).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from shared.model_repo import TextModelSpec
+from shared.preprocess import TextTokenizer
+from training import text_model
+from training.loop import fit, linear_schedule
+from training.profiles import Profile
+
+BOW_BASES = {"bow", "bow:minilm"}
+HASH_MULTIPLIER = 1_000_003
+
+
+def is_bow(base: str) -> bool:
+    return base in BOW_BASES
+
+
+class BowClassifier(nn.Module):
+    """(input_ids, attention_mask) -> logits: mean of unigram and hashed-bigram class weights."""
+
+    def __init__(self, vocab_size: int, n_labels: int, buckets: int) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.unigram = nn.Embedding(vocab_size, n_labels)
+        self.bigram = nn.Embedding(buckets, n_labels)
+        self.bias = nn.Parameter(torch.zeros(n_labels))
+        nn.init.zeros_(self.unigram.weight)
+        nn.init.zeros_(self.bigram.weight)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.to(torch.float32)
+        uni = (self.unigram(input_ids) * mask.unsqueeze(-1)).sum(1)
+        pair_ids = torch.remainder(input_ids[:, :-1] * HASH_MULTIPLIER + input_ids[:, 1:], self.buckets)
+        pair_mask = mask[:, :-1] * mask[:, 1:]
+        bi = (self.bigram(pair_ids) * pair_mask.unsqueeze(-1)).sum(1)
+        count = mask.sum(1, keepdim=True).clamp(min=1.0)
+        return (uni + bi) / torch.sqrt(count) + self.bias
+
+
+def build_bow_model(n_labels: int, tokenizer_dir: Path, buckets: int) -> BowClassifier:
+    """A zero-initialised model; the MiniLM word-piece tokenizer saved to ``tokenizer_dir``."""
+    from transformers import AutoTokenizer
+
+    source, _ = text_model.resolve_text_base("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(tokenizer_dir))
+    return BowClassifier(len(tokenizer), n_labels, buckets)
+
+
+def train_bow_model(
+    model: BowClassifier,
+    tokenizer: TextTokenizer,
+    texts: list[str],
+    labels: np.ndarray,
+    profile: Profile,
+    checkpoint: Path,
+    description: str,
+) -> list[float]:
+    batch = profile.bow_batch_size
+    steps = -(-len(texts) // batch)
+    if profile.text_max_steps_per_epoch is not None:
+        steps = min(steps, profile.text_max_steps_per_epoch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.bow_lr, weight_decay=0.0)
+    scheduler = linear_schedule(optimizer, steps * profile.bow_epochs, warmup=0.02)
+    return fit(
+        model,
+        optimizer,
+        scheduler,
+        lambda epoch: text_model.text_batches(tokenizer, texts, labels, batch, profile.seed + epoch),
+        profile.bow_epochs,
+        steps,
+        checkpoint,
+        description,
+    )
+
+
+def export_bow_model(model: BowClassifier, tokenizer_src: Path, model_dir: Path, spec: TextModelSpec) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return text_model.export_text_model(model, tokenizer_src, model_dir, spec)  # type: ignore[arg-type]
