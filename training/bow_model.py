@@ -11,14 +11,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from shared.model_repo import TextModelSpec
-from shared.preprocess import TextTokenizer
 from training import text_model
-from training.loop import fit, linear_schedule
 from training.profiles import Profile
 
 BOW_BASES = {"bow", "bow:minilm"}
@@ -62,30 +59,15 @@ def build_bow_model(n_labels: int, tokenizer_dir: Path, buckets: int) -> BowClas
     return BowClassifier(len(tokenizer), n_labels, buckets)
 
 
-def train_bow_model(
-    model: BowClassifier,
-    tokenizer: TextTokenizer,
-    texts: list[str],
-    labels: np.ndarray,
-    profile: Profile,
-    checkpoint: Path,
-    description: str,
-) -> list[float]:
-    batch = profile.bow_batch_size
-    steps = -(-len(texts) // batch)
-    if profile.text_max_steps_per_epoch is not None:
-        steps = min(steps, profile.text_max_steps_per_epoch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.bow_lr, weight_decay=0.0)
-    scheduler = linear_schedule(optimizer, steps * profile.bow_epochs, warmup=0.02)
-    return fit(
-        model,
-        optimizer,
-        scheduler,
-        lambda epoch: text_model.text_batches(tokenizer, texts, labels, batch, profile.seed + epoch),
+def bow_training(profile: Profile) -> text_model.TextTraining:
+    return text_model.TextTraining(
         profile.bow_epochs,
-        steps,
-        checkpoint,
-        description,
+        profile.bow_batch_size,
+        profile.bow_lr,
+        0.0,
+        0.02,
+        profile.text_max_steps_per_epoch,
+        profile.seed,
     )
 
 

@@ -86,11 +86,15 @@ def _train_text(
         if bow:
             model = bow_model.build_bow_model(n_labels, work / name / "tokenizer", profile.bow_buckets)
             tokenizer = TextTokenizer(work, work_spec)
-            bow_model.train_bow_model(model, tokenizer, texts, y[rows], profile, checkpoint, name)
+            text_model.train_text_model(
+                model, tokenizer, texts, y[rows], bow_model.bow_training(profile), checkpoint, name
+            )
         else:
             model = text_model.build_text_model(base, n_labels, work / name / "tokenizer")
             tokenizer = TextTokenizer(work, work_spec)
-            text_model.train_text_model(model, tokenizer, texts, y[rows], profile, checkpoint, name)
+            text_model.train_text_model(
+                model, tokenizer, texts, y[rows], text_model.transformer_training(profile), checkpoint, name
+            )
         model_dir = request.out / name / str(revision)
         onnx_path = text_model.export_text_model(model, work / name / "tokenizer", model_dir, spec)
         write_config(request.out, spec, request.profile.max_batch_size, request.instance_kind)

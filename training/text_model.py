@@ -10,6 +10,7 @@ import re
 import shutil
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -87,26 +88,51 @@ def text_batches(
         )
 
 
+@dataclass(frozen=True)
+class TextTraining:
+    """Optimisation settings of one text model (transformer or bag of word pieces)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup: float
+    max_steps_per_epoch: int | None
+    seed: int
+
+
+def transformer_training(profile: Profile) -> TextTraining:
+    return TextTraining(
+        profile.text_epochs,
+        profile.text_batch_size,
+        profile.text_lr,
+        0.01,
+        0.1,
+        profile.text_max_steps_per_epoch,
+        profile.seed,
+    )
+
+
 def train_text_model(
-    model: TextClassifier,
+    model: nn.Module,
     tokenizer: TextTokenizer,
     texts: list[str],
     labels: np.ndarray,
-    profile: Profile,
+    settings: TextTraining,
     checkpoint: Path,
     description: str,
 ) -> list[float]:
-    steps = -(-len(texts) // profile.text_batch_size)
-    if profile.text_max_steps_per_epoch is not None:
-        steps = min(steps, profile.text_max_steps_per_epoch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.text_lr, weight_decay=0.01)
-    scheduler = linear_schedule(optimizer, steps * profile.text_epochs)
+    steps = -(-len(texts) // settings.batch_size)
+    if settings.max_steps_per_epoch is not None:
+        steps = min(steps, settings.max_steps_per_epoch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = linear_schedule(optimizer, steps * settings.epochs, warmup=settings.warmup)
     return fit(
         model,
         optimizer,
         scheduler,
-        lambda epoch: text_batches(tokenizer, texts, labels, profile.text_batch_size, profile.seed + epoch),
-        profile.text_epochs,
+        lambda epoch: text_batches(tokenizer, texts, labels, settings.batch_size, settings.seed + epoch),
+        settings.epochs,
         steps,
         checkpoint,
         description,

@@ -57,9 +57,9 @@ def test_repository_layout_and_manifest(trained: tuple[Path, Path]) -> None:
         assert (repo / spec.tokenizer_dir / "tokenizer.json").is_file()
     assert image.name == "image_efficientnet_lite0" and image.image_size == 64
     assert image.mean == [0.485, 0.456, 0.406] and image.std == [0.229, 0.224, 0.225]
-    for spec in (text, bow, image):
-        assert (repo / spec.name / "1" / "model.onnx").is_file()
-        config = (repo / spec.name / "config.pbtxt").read_text()
+    for model_name in (text.name, bow.name, image.name):
+        assert (repo / model_name / "1" / "model.onnx").is_file()
+        config = (repo / model_name / "config.pbtxt").read_text()
         assert 'backend: "onnxruntime"' in config and "kind: KIND_CPU" in config and "dims: [ 4 ]" in config
     assert manifest.fusion is not None and manifest.fusion.directory == "fusion/1"
     assert set(manifest.fusion.params["paths"]) == {"full", "text", "image"}
