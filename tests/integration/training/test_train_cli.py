@@ -153,6 +153,25 @@ def test_a_new_run_is_a_new_revision_and_keeps_the_old(trained: tuple[Path, Path
     assert (repo / "fusion" / "1").is_dir() and (repo / "fusion" / "2").is_dir()
 
 
+def test_rebalanced_run_reports_whether_it_helped(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    data, repo = trained
+    args = ["--profile", "tiny", "--triton-kind", "KIND_CPU", "--rebalance"]
+    result = catalog("train", "--data", str(data), "--out", str(repo), *args)
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(repo)
+    assert manifest.training["rebalance"] is True
+    result = evaluate(data, repo, tmp_path)
+    assert result.returncode == 0, result.stderr
+    effect = json.loads((tmp_path / "r.json").read_text())["rebalance"]
+    assert (
+        effect["enabled"] is True
+        and effect["compared_with"] == read_manifest(repo, manifest.revision - 1).version
+    )
+    assert effect["helped"] == (
+        effect["weighted_f1_with_rebalance"] > effect["weighted_f1_without_rebalance"]
+    )
+
+
 def test_text_only_training_and_inference_only_data(tmp_path: Path) -> None:
     data = write_catalog(tmp_path / "data", n=48, seed=3)
     repo = tmp_path / "repo"
