@@ -66,13 +66,13 @@ def ensure_model(settings: Settings, options: DemoOptions) -> None:
         "(the default profile takes about half an hour on 2 cores)"
     )
     from training.pipeline import TrainRequest, train
-    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASE, get_profile
+    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, get_profile
 
     train(
         TrainRequest(
             data_dir=train_dir,
             out=settings.model_repository,
-            text_bases=[DEFAULT_TEXT_BASE],
+            text_bases=list(DEFAULT_TEXT_BASES),
             image_bases=[DEFAULT_IMAGE_BASE],
             profile=get_profile(options.profile),
             instance_kind="KIND_CPU",

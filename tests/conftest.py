@@ -72,14 +72,14 @@ def synthetic_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model_repository(synthetic_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model repository trained once per session with the tiny profile (CPU instance groups)."""
     from training.pipeline import TrainRequest, train
-    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASE, get_profile
+    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, get_profile
 
     out = tmp_path_factory.mktemp("tiny-model-repository")
     train(
         TrainRequest(
             data_dir=synthetic_catalog,
             out=out,
-            text_bases=[DEFAULT_TEXT_BASE],
+            text_bases=list(DEFAULT_TEXT_BASES),
             image_bases=[DEFAULT_IMAGE_BASE],
             profile=get_profile("tiny"),
             instance_kind="KIND_CPU",
