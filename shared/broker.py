@@ -39,6 +39,7 @@ from redis.exceptions import ResponseError
 
 from shared.config import Settings, get_settings
 from shared.contract import DeadLetter, Stream
+from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
 from shared.redis_conn import resolve_redis_url
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ class WorkerApp:
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._janitor: asyncio.Task[None] | None = None
+        self._metrics_server: Any = None
         self.app.on_startup(self._before_start)
         self.app.after_startup(self._after_start)
         self.app.on_shutdown(self._before_stop)
@@ -172,6 +174,12 @@ class WorkerApp:
 
     async def _after_start(self) -> None:
         self._janitor = asyncio.create_task(self._janitor_loop())
+        if self.settings.metrics_port is not None and self._metrics_server is None:
+            from prometheus_client import start_http_server
+
+            self._metrics_server, _ = start_http_server(
+                self.settings.metrics_port, addr=self.settings.metrics_host
+            )
         log.info(
             "worker started",
             extra={"worker": self.name, "consumer": self.consumer, "streams": self._streams},
@@ -180,6 +188,10 @@ class WorkerApp:
     async def _before_stop(self) -> None:
         if self._janitor is not None:
             self._janitor.cancel()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
         for fn in self._shutdown:
             await fn()
 
@@ -291,9 +303,12 @@ class WorkerApp:
         if not events:
             return
         started = time.perf_counter()
+        labels = {"worker": self.name, "stream": str(stream)}
+        BATCH_SIZE.labels(**labels).observe(len(events))
         try:
             outcomes = await handler(events)
         except Exception as exc:
+            MESSAGES.labels(**labels, outcome="failed").inc(len(events))
             error = f"{type(exc).__name__}: {exc}"
             await self._remember_error(key, [r.message_id for r in raws], error)
             log.warning(
@@ -309,6 +324,9 @@ class WorkerApp:
             )
             raise
         await self._publish_outcomes(stream, key, outcomes, raw_of, attempts)
+        rejected = sum(isinstance(o, Reject) for o in outcomes)
+        MESSAGES.labels(**labels, outcome="processed").inc(len(events) - rejected)
+        BATCH_SECONDS.labels(**labels).observe(time.perf_counter() - started)
         log.debug(
             "batch processed",
             extra={
@@ -359,6 +377,8 @@ class WorkerApp:
             payload=raw.payload.decode("utf-8", errors="replace"),
         )
         await publish_pipelined(self.broker, self.settings, [(Stream.DEAD, letter)])
+        outcome = "invalid" if reason == "invalid_payload" else "dead"
+        MESSAGES.labels(worker=self.name, stream=str(stream), outcome=outcome).inc()
         if ack and raw.message_id:
             # Acked on its own: the rest of its batch may still fail and be retried.
             await self.redis.xack(key, self.name, raw.message_id)

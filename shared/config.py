@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     classify_timeout_s: float = Field(5.0, description="Timeout of the synchronous classify path.")
 
     # --- observability -----------------------------------------------------------------------
+    metrics_port: int | None = Field(
+        None,
+        description="Port of each worker's Prometheus endpoint (unset: none); "
+        "`catalog up` gives its children consecutive ports from this base.",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Bind address of the workers' metrics.")
     log_level: str = Field("INFO", description="Log level.")
     log_format: Literal["json", "console"] = Field("console", description="Log format.")
 

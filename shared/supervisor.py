@@ -53,7 +53,12 @@ class Supervisor:
 
     def _start(self, spec: ProcessSpec) -> None:
         cmd = [sys.executable, "-m", "shared.cli.main", *spec.args]
-        spec.process = subprocess.Popen(cmd, env=self.env)
+        env = self.env
+        if self.settings.metrics_port is not None:
+            # One metrics port per child, stable across restarts.
+            index = self.specs.index(spec)
+            env = {**self.env, "CATALOG_METRICS_PORT": str(self.settings.metrics_port + index)}
+        spec.process = subprocess.Popen(cmd, env=env)
         spec.started_at = time.monotonic()
         log.info("started", extra={"child": spec.name, "pid": spec.process.pid})
 

@@ -1,0 +1,29 @@
+"""Prometheus metrics of the workers (the API has its own registry and ``/metrics`` route).
+
+Each worker process serves them on ``CATALOG_METRICS_PORT`` when set (``catalog up`` gives each
+child its own port from that base).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+MESSAGES = Counter(
+    "catalog_worker_messages_total",
+    "Messages handled by a worker, by outcome: processed, failed (left pending for the "
+    "reclaimer), invalid (dead-lettered at once), dead (dead-lettered after max deliveries or "
+    "rejected by the handler).",
+    ["worker", "stream", "outcome"],
+)
+BATCH_SECONDS = Histogram(
+    "catalog_worker_batch_seconds",
+    "Handler time per batch, publishing of its outputs included.",
+    ["worker", "stream"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+BATCH_SIZE = Histogram(
+    "catalog_worker_batch_size",
+    "Valid events per handler call.",
+    ["worker", "stream"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
