@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from shared.config import Settings
 from shared.contract import DeadLetter, ListingPrepared, ListingSubmitted, Stream
 from tests.conftest import REDIS_URL
 from tests.integration.broker.crashy_worker import create_worker
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -32,15 +32,6 @@ def settings_for(prefix: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-async def wait_for(predicate, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def start_worker_process(settings: Settings) -> subprocess.Popen[bytes]:
@@ -66,7 +57,7 @@ async def test_killed_worker_message_is_processed_once_by_another_consumer(redis
         async with EventPublisher(settings) as pub:
             await pub.publish(Stream.SUBMITTED, [event])
         # The first process is now in the middle of the message: kill it there.
-        await wait_for(lambda: client.llen(settings.key("hanging")), timeout_s=60)
+        await eventually(lambda: client.llen(settings.key("hanging")), timeout_s=60)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         pending = await client.xpending(settings.key(Stream.SUBMITTED), "crashy")
@@ -76,7 +67,7 @@ async def test_killed_worker_message_is_processed_once_by_another_consumer(redis
         out = await read_events(settings, Stream.PREPARED, ListingPrepared, count=1, timeout_s=60)
         assert [e.submission_id for e in out] == [event.submission_id]
 
-        await wait_for(lambda: _pending_is(client, settings, 0), timeout_s=30)
+        await eventually(lambda: _pending_is(client, settings, 0), timeout_s=30)
         await asyncio.sleep(2 * settings.reclaim_idle_ms / 1000)  # a duplicate would show now
         completions = await client.lrange(settings.key("completions"), 0, -1)
         assert completions == [str(event.submission_id).encode()]

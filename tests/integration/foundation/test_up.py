@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import redis
 
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -21,15 +21,6 @@ def consumers(client: redis.Redis, key: str, group: str) -> set[str]:
         return {c["name"].decode() for c in client.xinfo_consumers(key, group)}
     except redis.ResponseError:
         return set()
-
-
-def wait_until(predicate, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def test_up_restarts_a_crashed_worker_and_stops_cleanly_on_ctrl_c(redis_prefix: str, tmp_path: Path) -> None:
@@ -59,13 +50,13 @@ def test_up_restarts_a_crashed_worker_and_stops_cleanly_on_ctrl_c(redis_prefix: 
     client = redis.Redis.from_url(REDIS_URL)
     key = f"{redis_prefix}listings.submitted"
     try:
-        wait_until(lambda: len(consumers(client, key, "language")) == 2)
+        eventually_sync(lambda: len(consumers(client, key, "language")) == 2, timeout_s=60)
         first = consumers(client, key, "language")
         children = subprocess.run(["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()
         assert len(children) == 2
         os.kill(int(children[0]), signal.SIGKILL)
         # The supervisor starts a replacement: a new consumer name joins the group.
-        wait_until(lambda: len(consumers(client, key, "language") - first) == 1)
+        eventually_sync(lambda: len(consumers(client, key, "language") - first) == 1, timeout_s=60)
 
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=60) == 0

@@ -3,15 +3,13 @@ invalid payloads and hopeless translations dead-lettered, outages survived."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from services.language.app import create_worker
 from services.language.standin import StandinTranslator
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import DeadLetter, ListingPrepared, ListingSubmitted, Stream
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually
 
 ENGLISH = "Brand new box never opened, complete with the manual and the game."
 
@@ -28,13 +26,6 @@ def worker_settings(prefix: str, url: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-async def wait_until(predicate, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_submitted_to_prepared_with_dead_letter_for_invalid_payload(
@@ -81,7 +72,9 @@ async def test_outage_with_retry_policy_keeps_messages_until_the_provider_is_bac
     async with EventPublisher(settings) as pub:
         await pub.publish(Stream.SUBMITTED, [event])
         async with create_worker(settings).running():
-            await wait_until(lambda: standin.state.failures >= 2)  # tried, left pending, reclaimed
+            await eventually(
+                lambda: standin.state.failures >= 2, timeout_s=20, interval_s=0.02
+            )  # tried, left pending, reclaimed
             assert await pub.redis.xlen(settings.key(Stream.PREPARED)) == 0
             standin.state.down = False
             prepared = await read_events(settings, Stream.PREPARED, ListingPrepared, count=1, timeout_s=20)

@@ -12,9 +12,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,6 +31,9 @@ from shared.db.models import Prediction, ReclassificationJob
 from shared.db.session import session_scope, upgrade
 from shared.db.store import upsert_listings
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually
+
+RECLASSIFY_WAIT = {"timeout_s": 60.0, "interval_s": 0.1}
 
 LISTINGS = 60
 
@@ -76,14 +78,6 @@ def job_row(url: str, job_id: uuid.UUID | None = None) -> ReclassificationJob:
         return get_job(s, job_id) if job_id else list_jobs(s, 1)[0]
 
 
-async def wait_until(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
-
-
 def predictions_of(url: str, job_id: uuid.UUID) -> dict[str, int]:
     with session_scope(url) as s:
         rows = s.execute(
@@ -115,7 +109,7 @@ async def test_sigkilled_job_resumes_and_completes_every_listing_once(settings: 
     runner = reclassify_cli(settings, "--max-in-flight", "10", "--stall-timeout", "120")
     try:
         # nothing classifies yet: the job publishes max-in-flight offers and waits
-        await wait_until(lambda: bool(list_jobs_now(url)) and job_row(url).published == 10)
+        await eventually(lambda: bool(list_jobs_now(url)) and job_row(url).published == 10, **RECLASSIFY_WAIT)
         await asyncio.sleep(1.0)  # it would have published more by now if it did not throttle
         assert job_row(url).published == 10
         runner.send_signal(signal.SIGKILL)
@@ -126,7 +120,7 @@ async def test_sigkilled_job_resumes_and_completes_every_listing_once(settings: 
     job = job_row(url)
     assert (job.status, job.cursor) == ("running", "R0009")  # left as it was when killed
     async with pipeline(settings):
-        await wait_until(lambda: job_row(url, job.id).completed == 10)
+        await eventually(lambda: job_row(url, job.id).completed == 10, **RECLASSIFY_WAIT)
         resumed = reclassify_cli(settings, "--resume", str(job.id))
         _, stderr = await asyncio.to_thread(resumed.communicate, timeout=120)
         assert resumed.returncode == 0, stderr.decode()[-2000:]
@@ -184,7 +178,7 @@ async def test_job_created_through_the_api_runs_in_the_api_process(settings: Set
             def finished() -> bool:
                 return bool(client.get(f"/v1/jobs/{job_id}").json()["status"] == "completed")
 
-            await wait_until(finished)
+            await eventually(finished, **RECLASSIFY_WAIT)
             view = client.get(f"/v1/jobs/{job_id}").json()
     assert (view["published"], view["completed"], view["in_flight"], view["progress"]) == (60, 60, 0, 1.0)
     assert predictions_of(url, job_id) == {f"R{i:04d}": 1 for i in range(LISTINGS)}
@@ -212,7 +206,7 @@ async def test_a_live_offer_waits_behind_at_most_max_in_flight_bulk_offers(setti
         job = create_job(s, JobFilter(), max_in_flight=10)
     runner = asyncio.create_task(run_job(settings, job.id, RunOptions(page_size=4, poll_interval_s=0.05)))
     try:
-        await wait_until(lambda: job_row(url, job.id).published >= 10)
+        await eventually(lambda: job_row(url, job.id).published >= 10, **RECLASSIFY_WAIT)
         live = ListingSubmitted.new("LIVE-1", title="Console de jeux")
         async with EventPublisher(settings) as pub:
             await pub.publish(Stream.SUBMITTED, [live])
@@ -221,7 +215,7 @@ async def test_a_live_offer_waits_behind_at_most_max_in_flight_bulk_offers(setti
         assert queued == 11  # the live offer is behind exactly max_in_flight bulk offers
         async with pipeline(settings):
             final = await asyncio.wait_for(runner, timeout=60)
-            await wait_until(lambda: "LIVE-1" in predictions_of_live(url))
+            await eventually(lambda: "LIVE-1" in predictions_of_live(url), **RECLASSIFY_WAIT)
     finally:
         runner.cancel()
     assert final["status"] == "completed"
