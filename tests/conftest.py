@@ -35,22 +35,10 @@ def redis_prefix() -> Iterator[str]:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database of our own, dropped afterwards."""
-    from sqlalchemy import create_engine, text
+    from shared.db.session import scratch_database
 
-    name = f"catalog_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with scratch_database(POSTGRES_ADMIN_URL, "catalog_test") as url:
         yield url
-    finally:
-        from shared.db.session import engine_for
-
-        engine_for.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

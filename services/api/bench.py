@@ -7,18 +7,17 @@ import os
 import platform
 import statistics
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from shared.contract import utcnow
 from shared.db import queries
 from shared.db.models import Prediction
-from shared.db.session import engine_for, session_scope, upgrade
+from shared.db.session import engine_for, scratch_database, session_scope, upgrade
 
 from .seed import seed_database
 
@@ -79,12 +78,7 @@ def run_bench(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Create a database, seed it, time every query, drop it; the JSON result."""
-    name = f"catalog_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with scratch_database(admin_url, "catalog_bench") as url:
         upgrade(url)
         started = time.perf_counter()
         seed_database(url, n_predictions, progress=progress)
@@ -97,12 +91,6 @@ def run_bench(
         load_before = os.getloadavg()[0]
         results = time_cases(url, dashboard_cases(threshold), repeats)
         load_after = os.getloadavg()[0]
-    finally:
-        engine_for(url).dispose()
-        engine_for.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     return {
         "benchmark": "dashboard queries",
         "goal_ms": GOAL_MS,
