@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 TRITON_STAMP := .venv-triton/.installed
 
-$(TRITON_STAMP): deploy/triton/requirements.txt deploy/triton/make_venv.sh
+$(TRITON_STAMP): deploy/triton/requirements.txt deploy/triton/make_venv.sh deploy/triton/install_backend.py services/standins/tritonserver/onnxruntime_backend/model.py
 	deploy/triton/make_venv.sh .venv-triton
 
 install: $(STAMP) ## create or reuse .venv with the pinned dependencies

@@ -1,4 +1,6 @@
-"""The broker helper: the one module that knows Redis Streams delivery semantics (DESIGN §3).
+"""The broker helper: the one module that knows Redis Streams delivery semantics.
+
+See docs/architecture.md, "Delivery rules".
 
 Workers declare typed handlers; this module gives them:
 
@@ -13,6 +15,11 @@ Workers declare typed handlers; this module gives them:
 - pipelined publishing of a handler's output, before the ack (so effects are at least once and
   every side effect downstream is idempotent by ``submission_id``);
 - removal of stale consumers (idle, nothing pending).
+
+A worker kind is declared as data (:class:`WorkerSpec`): its name, its module-level handlers
+(plain ``async (events, deps) -> outcomes`` functions, testable without Redis) and how its
+dependencies are built once at start. The composition root (``services.cli.registry``) lists
+the specs; the supervisor, the AsyncAPI document and the deployment manifests derive from it.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from faststream import FastStream
 from faststream.redis import RedisBroker, StreamSub
@@ -45,6 +52,7 @@ from shared.redis_conn import resolve_redis_url
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=BaseModel)
+D = TypeVar("D")
 DATA_KEY = b"__data__"
 LAST_ERROR_TTL_S = 7 * 86400
 
@@ -67,6 +75,35 @@ class Reject:
 
 Outcome = Emit | Reject
 Handler = Callable[[list[E]], Awaitable[Sequence[Outcome]]]
+BoundHandler = Callable[[list[E], D], Awaitable[Sequence[Outcome]]]
+
+
+@dataclass(frozen=True)
+class Consumer(Generic[E, D]):
+    """One stream a worker kind reads, the event type on it and its module-level handler."""
+
+    stream: Stream
+    event_type: type[E]
+    handler: BoundHandler[E, D]
+    batch: bool = True
+
+
+@dataclass(frozen=True)
+class WorkerSpec(Generic[D]):
+    """A worker kind, as data: the single source of the list of workers and their streams.
+
+    ``open`` builds the handlers' dependencies once, after Redis is connected; ``close``
+    releases them. ``image`` names the container image the kind runs in (``slim``: no torch;
+    ``inference``: the inference client and preprocessing).
+    """
+
+    name: str
+    consumes: tuple[Consumer[Any, D], ...]
+    publishes: tuple[Stream, ...]
+    open: Callable[[Settings, Redis], Awaitable[D]]
+    close: Callable[[D], Awaitable[None]] | None = None
+    image: str = "slim"
+    description: str = ""
 
 
 @dataclass
@@ -133,27 +170,72 @@ async def remove_stale_consumers(
 class WorkerApp:
     """A FastStream app for one worker kind: typed handlers, Redis semantics hidden."""
 
-    def __init__(self, name: str, settings: Settings | None = None) -> None:
+    def __init__(
+        self, name: str, settings: Settings | None = None, broker: RedisBroker | None = None
+    ) -> None:
         self.name = name
         self.settings = settings or get_settings()
         self.consumer = consumer_name(name)
         self.redis_url = resolve_redis_url(self.settings)
-        self.broker = RedisBroker(self.redis_url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG)
+        self.broker = broker or RedisBroker(
+            self.redis_url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG
+        )
         self.app = FastStream(self.broker, logger=log)
         self._streams: list[str] = []
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._janitor: asyncio.Task[None] | None = None
         self._metrics_server: Any = None
+        self._redis: Redis | None = None
+        self._documentation = False
         self.app.on_startup(self._before_start)
         self.app.after_startup(self._after_start)
         self.app.on_shutdown(self._before_stop)
 
     # --- lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    def from_spec(
+        cls,
+        spec: WorkerSpec[D],
+        settings: Settings | None = None,
+        open_deps: Callable[[Settings, Redis], Awaitable[D]] | None = None,
+        broker: RedisBroker | None = None,
+        documentation: bool = False,
+    ) -> WorkerApp:
+        """The running form of ``spec``: its handlers bound to dependencies built at start.
+
+        ``open_deps`` replaces ``spec.open`` (tests inject a backend). With ``documentation``,
+        the same subscriptions are declared on ``broker`` with the event type as their payload,
+        for FastStream's AsyncAPI generator (the running subscribers read raw entries so that one
+        undecodable entry is dead-lettered alone instead of failing its batch).
+        """
+        app = cls(spec.name, settings, broker=broker)
+        app._documentation = documentation
+        holder: dict[str, Any] = {}
+        opener = open_deps or spec.open
+
+        async def build() -> None:
+            holder["deps"] = await opener(app.settings, app.redis)
+
+        async def release() -> None:
+            deps = holder.pop("deps", None)
+            if deps is not None and spec.close is not None:
+                await spec.close(deps)
+
+        app.on_startup(build)
+        app.on_shutdown(release)
+        for consumer in spec.consumes:
+            app._register(
+                consumer.stream, consumer.event_type, _bind(consumer.handler, holder), consumer.batch
+            )
+        return app
+
     @property
     def redis(self) -> Redis:
-        """The broker's connected Redis client (after start)."""
-        return cast(Redis, self.broker._connection)
+        """This worker's own Redis client (connected at start) for acks, groups and publishing."""
+        if self._redis is None:
+            raise RuntimeError(f"worker {self.name} is not started: no Redis connection yet")
+        return self._redis
 
     def on_startup(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         self._startup.append(fn)
@@ -165,6 +247,8 @@ class WorkerApp:
 
     async def _before_start(self) -> None:
         await self.broker.connect()
+        if self._redis is None:
+            self._redis = Redis.from_url(self.redis_url)
         for key in self._streams:
             await ensure_group(self.redis, key, self.name)
             # Visible in `catalog status` from the start, not only after a first message.
@@ -194,6 +278,9 @@ class WorkerApp:
             self._metrics_server = None
         for fn in self._shutdown:
             await fn()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
 
     async def _janitor_loop(self) -> None:
         idle_ms = self.settings.consumer_stale_after_s * 1000
@@ -251,6 +338,9 @@ class WorkerApp:
             max_records=reads,
             polling_interval=200,
         )
+        if self._documentation:
+            self._declare_for_documentation(main, stream, event_type, description)
+            return
         reclaimer = StreamSub(
             key,
             group=self.name,
@@ -281,6 +371,17 @@ class WorkerApp:
                 await self._dead_letter(stream, key, raw, "max_deliveries", error, attempts - 1)
                 return
             await self._process(stream, key, event_type, handler, [raw], attempts=attempts)
+
+    def _declare_for_documentation(
+        self, sub: StreamSub, stream: Stream, event_type: type[E], description: str
+    ) -> None:
+        async def consume(event: BaseModel) -> None:
+            """The payload of one entry (the handler receives them in batches)."""
+
+        # Resolved annotation (this module uses postponed annotations): the event's own schema.
+        consume.__annotations__ = {"event": event_type, "return": None}
+
+        self.broker.subscriber(stream=sub, title=f"{self.name}:{stream}", description=description)(consume)
 
     async def _process(
         self,
@@ -347,7 +448,9 @@ class WorkerApp:
     ) -> None:
         emits = [o for o in outcomes if isinstance(o, Emit)]
         if emits:
-            await publish_pipelined(self.broker, self.settings, [(e.stream, e.event) for e in emits])
+            await publish_pipelined(
+                self.broker, self.redis, self.settings, [(e.stream, e.event) for e in emits]
+            )
         for outcome in outcomes:
             if isinstance(outcome, Reject):
                 raw = by_event.get(id(outcome.event)) or _Raw("", outcome.event.model_dump_json().encode())
@@ -376,7 +479,7 @@ class WorkerApp:
             attempts=attempts,
             payload=raw.payload.decode("utf-8", errors="replace"),
         )
-        await publish_pipelined(self.broker, self.settings, [(Stream.DEAD, letter)])
+        await publish_pipelined(self.broker, self.redis, self.settings, [(Stream.DEAD, letter)])
         outcome = "invalid" if reason == "invalid_payload" else "dead"
         MESSAGES.labels(worker=self.name, stream=str(stream), outcome=outcome).inc()
         if ack and raw.message_id:
@@ -412,11 +515,24 @@ class WorkerApp:
         return value.decode() if isinstance(value, bytes) else value
 
 
+def _bind(handler: BoundHandler[E, D], holder: dict[str, Any]) -> Handler[E]:
+    """``handler`` with the worker's dependencies (built at start) as its second argument."""
+
+    async def bound(events: list[E]) -> Sequence[Outcome]:
+        return await handler(events, holder["deps"])
+
+    bound.__doc__ = handler.__doc__
+    bound.__name__ = getattr(handler, "__name__", "handler")
+    return bound
+
+
 async def publish_pipelined(
-    broker: RedisBroker, settings: Settings, items: Sequence[tuple[Stream, BaseModel]]
+    broker: RedisBroker, redis: Redis, settings: Settings, items: Sequence[tuple[Stream, BaseModel]]
 ) -> None:
-    """Publish events in one Redis round trip (``publish_batch`` does not support streams)."""
-    redis = cast(Redis, broker._connection)
+    """Publish events in one Redis round trip (``publish_batch`` does not support streams).
+
+    FastStream encodes each event (its binary envelope with headers); the pipeline is ours.
+    """
     async with redis.pipeline(transaction=False) as pipe:
         for stream, event in items:
             await broker.publish(
@@ -432,20 +548,28 @@ class EventPublisher:
         self.settings = settings or get_settings()
         self.broker = RedisBroker(resolve_redis_url(self.settings), logger=log)
 
+        self._redis: Redis | None = None
+
     async def __aenter__(self) -> EventPublisher:
         await self.broker.connect()
+        self._redis = Redis.from_url(resolve_redis_url(self.settings))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
         await self.broker.stop()
 
     @property
     def redis(self) -> Redis:
-        return cast(Redis, self.broker._connection)
+        if self._redis is None:
+            raise RuntimeError("EventPublisher is not open: use `async with EventPublisher(...)`")
+        return self._redis
 
     async def publish(self, stream: Stream, events: Sequence[BaseModel]) -> None:
         if events:
-            await publish_pipelined(self.broker, self.settings, [(stream, e) for e in events])
+            await publish_pipelined(self.broker, self.redis, self.settings, [(stream, e) for e in events])
 
 
 class EventReader(Generic[E]):

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
         120.0, description="How long `catalog triton` waits for the server and models to be ready."
     )
 
-    # --- delivery (DESIGN §3) ----------------------------------------------------------------
+    # --- delivery (docs/architecture.md §3) ----------------------------------------------------------------
     max_deliveries: int = Field(5, ge=1, description="Deliveries before a failing message is dead-lettered.")
     reclaim_idle_ms: int = Field(
         60_000,

@@ -1,4 +1,4 @@
-"""The stream contract: every stream and every event that crosses Redis (DESIGN §2).
+"""The stream contract: every stream and every event that crosses Redis (docs/architecture.md §2).
 
 Each event carries ``submission_id`` (set once by the publisher), ``listing_id``, ``origin`` and
 the timestamps of every stage it went through, so that latency can be broken down per stage.
@@ -317,13 +317,4 @@ EVENT_OF_STREAM: dict[Stream, type[BaseModel]] = {
     Stream.IMAGE_FEATURES: ImageFeatures,
     Stream.CLASSIFIED: ListingClassified,
     Stream.DEAD: DeadLetter,
-}
-
-# Which worker kind (consumer group) reads which stream: the pipeline of DESIGN §2.
-CONSUMERS: dict[str, list[Stream]] = {
-    "language": [Stream.SUBMITTED],
-    "image-encoder": [Stream.SUBMITTED],
-    "text-encoder": [Stream.PREPARED],
-    "fusion": [Stream.TEXT_FEATURES, Stream.IMAGE_FEATURES],
-    "writer": [Stream.CLASSIFIED],
 }

@@ -1,4 +1,4 @@
-"""The fusion meta-model at inference time: booster MLP (numpy) then LightGBM (DESIGN §4).
+"""The fusion meta-model at inference time: booster MLP (numpy) then LightGBM (docs/architecture.md §4).
 
 Files of one revision (``fusion/<revision>/``), named in ``manifest.fusion.files``:
 

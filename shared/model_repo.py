@@ -1,4 +1,6 @@
-"""The model repository contract (DESIGN §4): what training writes, what workers and Triton load.
+"""The model repository contract: what training writes, what workers and Triton load.
+
+See docs/architecture.md §4.
 
 Layout (Triton's, plus manifests)::
 

@@ -1,4 +1,4 @@
-"""Reading a catalog in the challenge layout (DESIGN §8) and splitting it reproducibly.
+"""Reading a catalog in the challenge layout (docs/architecture.md §8) and splitting it reproducibly.
 
 Robust by design: empty descriptions, HTML and entities are cleaned by the same function the
 language worker uses (shared.text.clean_offer_text); a missing image is recorded as such (a

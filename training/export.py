@@ -1,4 +1,4 @@
-"""Triton configuration of exported models (DESIGN §4; layout in shared.model_repo)."""
+"""Triton configuration of exported models (docs/architecture.md §4; layout in shared.model_repo)."""
 
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ def export_text_model(model: nn.Module, tokenizer_src: Path, model_dir: Path, sp
     mask = torch.ones((2, 8), dtype=torch.long)
     path = model_dir / "model.onnx"
     with warnings.catch_warnings():
-        # Legacy exporter chosen on purpose (DESIGN §7); its tracer warnings are expected.
+        # Legacy exporter chosen on purpose (docs/architecture.md §7); its tracer warnings are expected.
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,

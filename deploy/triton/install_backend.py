@@ -14,6 +14,8 @@ from pathlib import Path
 import pytriton  # type: ignore[import-not-found]
 
 HERE = Path(__file__).resolve().parent
+# The ONNX Runtime shim is a stand-in for laptops and tests (services/standins), never deployed.
+SHIM = HERE.parents[1] / "services" / "standins" / "tritonserver" / "onnxruntime_backend" / "model.py"
 dist = Path(pytriton.__file__).parent / "tritonserver"
 target = Path(sys.prefix) / "triton" / "backends"
 if target.exists():
@@ -22,5 +24,5 @@ shutil.copytree(dist / "backends" / "python", target / "python", ignore=shutil.i
 stub = dist / "python_backend_stubs" / f"{sys.version_info[0]}.{sys.version_info[1]}"
 shutil.copy2(stub / "triton_python_backend_stub", target / "python" / "triton_python_backend_stub")
 (target / "onnxruntime").mkdir()
-shutil.copy2(HERE / "onnxruntime_backend" / "model.py", target / "onnxruntime" / "model.py")
+shutil.copy2(SHIM, target / "onnxruntime" / "model.py")
 print(f"backends ready under {target}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create the local Triton environment (.venv-triton): the tritonserver binary shipped in
 # nvidia-pytriton 0.7.0 (Triton 2.51.0, Python backend only) plus ONNX Runtime for our Python-based
-# `onnxruntime` backend. Kept apart from .venv because pytriton pins numpy<2 (DESIGN §5).
+# `onnxruntime` backend. Kept apart from .venv because pytriton pins numpy<2 (docs/architecture.md §5).
 # Usage: deploy/triton/make_venv.sh [VENV_DIR]   (idempotent; re-run after editing this file)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"

@@ -26,11 +26,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.broker import EventPublisher
 from shared.config import Settings
-from shared.db.session import engine_for
-from shared.db.store import migrate
+from shared.db.session import engine_for, migrate
 
 from . import routes_dashboard, routes_listings
-from .state import ApiState, Classifier
+from .state import ApiState, Classifier, ClassifierFactory, JobRunner
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -53,9 +52,22 @@ def _validation_message(errors: list[Any]) -> str:
     return "Invalid request: " + "; ".join(parts) + more
 
 
-def create_app(settings: Settings, classifier: Classifier | None = None) -> FastAPI:
-    """The API for ``settings``; ``classifier`` overrides the inference package's (embedding)."""
-    state = ApiState(settings=settings, classifier=classifier)
+def create_app(
+    settings: Settings,
+    classifier: Classifier | None = None,
+    *,
+    build_classifier: ClassifierFactory | None = None,
+    run_job: JobRunner | None = None,
+) -> FastAPI:
+    """The API for ``settings``.
+
+    Its collaborators come from the composition root (``services.cli.wiring``): the online
+    classifier (or a factory building it on first use) and the reclassification job runner.
+    Without them, ``/v1/classify`` answers 503 and jobs are only recorded.
+    """
+    state = ApiState(
+        settings=settings, classifier=classifier, build_classifier=build_classifier, run_job=run_job
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.contract import ListingSubmitted, Stream
+from shared.db.listings import upsert_listings
 from shared.db.models import Prediction
-from shared.db.session import session_scope
-from shared.db.store import migrate, upsert_listings
+from shared.db.session import migrate, session_scope
 
 X_FILES = ("X_train_update.csv", "X_test_update.csv")
 Y_FILE = "Y_train_CVw08PX.csv"

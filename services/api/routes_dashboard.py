@@ -6,15 +6,15 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from services.reclassify.jobs import (
+from shared.contract import utcnow
+from shared.db.jobs import (
     JobFilter,
     JobNotFound,
     cancel_job,
@@ -23,18 +23,15 @@ from services.reclassify.jobs import (
     job_view,
     list_jobs,
 )
-from services.reclassify.runner import RunOptions, run_job
-from shared.contract import utcnow
-from shared.db import queries
-from shared.db.session import session_scope
 from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 
+from . import queries
+from .deps import DbSession
 from .schemas import ErrorOut, JobIn, JobOut
 from .state import ApiState, State, WriteAccess
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
-T = TypeVar("T")
 
 Since = Annotated[datetime | None, Query(description="Only predictions classified at or after (ISO 8601).")]
 Until = Annotated[datetime | None, Query(description="Only predictions classified before (ISO 8601).")]
@@ -42,43 +39,34 @@ OriginQ = Annotated[Literal["ingest", "reclassify"] | None, Query(description="L
 VersionQ = Annotated[str | None, Query(max_length=64, description="Only this model version.")]
 
 
-async def in_session(state: ApiState, fn: Callable[[Session], T]) -> T:
-    """Run ``fn(session)`` in one transaction on a worker thread."""
-
-    def call() -> T:
-        with session_scope(state.settings.effective_database_url) as session:
-            return fn(session)
-
-    return await run_in_threadpool(call)
-
-
 @router.get("/stats/distribution", summary="Predictions per category")
-async def distribution(
-    state: State,
+def distribution(
+    session: DbSession,
     since: Since = None,
     until: Until = None,
     origin: OriginQ = None,
     model_version: VersionQ = None,
 ) -> dict[str, Any]:
     flt = queries.PredictionFilter(since=since, until=until, origin=origin, model_version=model_version)
-    return await in_session(state, lambda s: queries.category_distribution(s, flt))
+    return queries.category_distribution(session, flt)
 
 
 @router.get("/stats/review-queue", summary="Listings whose current category is not confident enough")
-async def review_queue(
+def review_queue(
     state: State,
+    session: DbSession,
     threshold: Annotated[float | None, Query(ge=0, le=1, description="Default: the configured one.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     model_version: VersionQ = None,
 ) -> dict[str, Any]:
     cut = state.settings.low_confidence_threshold if threshold is None else threshold
-    return await in_session(state, lambda s: queries.review_queue(s, cut, limit, offset, model_version))
+    return queries.review_queue(session, cut, limit, offset, model_version)
 
 
 @router.get("/stats/throughput", summary="Predictions per time bucket, end-to-end and per-stage lag")
-async def throughput(
-    state: State,
+def throughput(
+    session: DbSession,
     since: Since = None,
     until: Until = None,
     origin: OriginQ = None,
@@ -89,22 +77,22 @@ async def throughput(
 ) -> dict[str, Any]:
     start = since or utcnow() - timedelta(hours=1)
     flt = queries.PredictionFilter(since=start, until=until, origin=origin, model_version=model_version)
-    return await in_session(state, lambda s: queries.throughput_and_lag(s, flt, bucket_s))
+    return queries.throughput_and_lag(session, flt, bucket_s)
 
 
 @router.get("/stats/agreement", summary="Agreement between two model versions on the same listings")
-async def agreement(
-    state: State,
+def agreement(
+    session: DbSession,
     version_a: Annotated[str, Query(max_length=64, description="The older version.")],
     version_b: Annotated[str, Query(max_length=64, description="The newer version.")],
     top: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
-    return await in_session(state, lambda s: queries.version_agreement(s, version_a, version_b, top))
+    return queries.version_agreement(session, version_a, version_b, top)
 
 
 @router.get("/stats/versions", summary="Model versions present in stored predictions")
-async def versions(state: State) -> list[dict[str, Any]]:
-    return await in_session(state, queries.model_versions_seen)
+def versions(session: DbSession) -> list[dict[str, Any]]:
+    return queries.model_versions_seen(session)
 
 
 def read_models(repository: Any) -> dict[str, Any]:
@@ -145,7 +133,10 @@ async def models(state: State) -> dict[str, Any]:
 
 
 def _start_job(state: ApiState, job_id: uuid.UUID, page_size: int) -> None:
-    task = asyncio.create_task(run_job(state.settings, job_id, RunOptions(page_size=page_size)))
+    if state.run_job is None:
+        log.warning("no job runner in this API: the job waits for `catalog reclassify --resume`")
+        return
+    task = asyncio.create_task(state.run_job(state.settings, job_id, page_size))
     state.jobs[job_id] = task
 
     def done(t: asyncio.Task[Any]) -> None:
@@ -164,36 +155,40 @@ def _start_job(state: ApiState, job_id: uuid.UUID, page_size: int) -> None:
     responses={401: {"model": ErrorOut}},
     summary="Create (and start) a bulk reclassification job",
 )
-async def post_job(body: JobIn, state: State) -> dict[str, Any]:
+async def post_job(body: JobIn, state: State, session: DbSession) -> dict[str, Any]:
     """Counts the matching listings and, with ``start`` (default), runs the job in this
     process; it can be resumed anywhere with ``catalog reclassify --resume JOB_ID``."""
     flt = JobFilter(category=body.category, since=body.since, model_version=body.model_version)
-    view = await in_session(state, lambda s: job_view(create_job(s, flt, body.max_in_flight)))
+    view = await run_in_threadpool(_create_job, session, flt, body.max_in_flight)
     if body.start:
         _start_job(state, uuid.UUID(view["job_id"]), body.page_size)
     return view
 
 
+def _create_job(session: Session, flt: JobFilter, max_in_flight: int) -> dict[str, Any]:
+    # Committed before the runner starts (the runner reads the job in its own session).
+    view = job_view(create_job(session, flt, max_in_flight))
+    session.commit()
+    return view
+
+
 @router.get("/jobs", response_model=list[JobOut], summary="Reclassification jobs, newest first")
-async def get_jobs(state: State, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
-    return await in_session(state, lambda s: [job_view(j) for j in list_jobs(s, limit)])
+def get_jobs(session: DbSession, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    return [job_view(j) for j in list_jobs(session, limit)]
 
 
-def _job_or_404(state: ApiState, fn: Callable[[Session], Any]) -> Any:
-    async def call() -> Any:
-        try:
-            return await in_session(state, fn)
-        except JobNotFound as exc:
-            raise HTTPException(404, f"{exc}: list jobs with GET /v1/jobs.") from exc
-
-    return call()
+def _not_found(exc: JobNotFound) -> HTTPException:
+    return HTTPException(404, f"{exc}: list jobs with GET /v1/jobs.")
 
 
 @router.get(
     "/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}}, summary="A job's progress"
 )
-async def get_one_job(job_id: uuid.UUID, state: State) -> dict[str, Any]:
-    return await _job_or_404(state, lambda s: job_view(get_job(s, job_id)))  # type: ignore[no-any-return]
+def get_one_job(job_id: uuid.UUID, session: DbSession) -> dict[str, Any]:
+    try:
+        return job_view(get_job(session, job_id))
+    except JobNotFound as exc:
+        raise _not_found(exc) from exc
 
 
 @router.post(
@@ -203,5 +198,8 @@ async def get_one_job(job_id: uuid.UUID, state: State) -> dict[str, Any]:
     responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
     summary="Cancel a job (its runner stops before its next page)",
 )
-async def post_cancel(job_id: uuid.UUID, state: State) -> dict[str, Any]:
-    return await _job_or_404(state, lambda s: job_view(cancel_job(s, job_id)))  # type: ignore[no-any-return]
+def post_cancel(job_id: uuid.UUID, session: DbSession) -> dict[str, Any]:
+    try:
+        return job_view(cancel_job(session, job_id))
+    except JobNotFound as exc:
+        raise _not_found(exc) from exc

@@ -10,14 +10,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from shared.categories import label_of
 from shared.contract import ListingSubmitted, Stream
-from shared.db.queries import listing_detail
-from shared.db.session import session_scope
-from shared.db.store import upsert_listings
+from shared.db.listings import upsert_listings
 from shared.inference.backend import InferenceError
 
+from .deps import DbSession
+from .queries import listing_detail
 from .schemas import (
     ClassifyIn,
     ClassifyOut,
@@ -32,18 +33,19 @@ from .state import ApiState, ClassifierUnavailable, State, WriteAccess
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
 
-def store_offers(database_url: str, events: list[ListingSubmitted]) -> None:
-    with session_scope(database_url) as session:
-        upsert_listings(session, events)
+def store_offers(session: Session, events: list[ListingSubmitted]) -> None:
+    """Upsert and commit: the content is durable before the offer is published."""
+    upsert_listings(session, events)
+    session.commit()
 
 
-async def submit_offers(state: ApiState, offers: list[OfferIn]) -> list[ListingSubmitted]:
+async def submit_offers(state: ApiState, session: Session, offers: list[OfferIn]) -> list[ListingSubmitted]:
     """Store each offer's content (for later bulk reclassification), then publish it."""
     events = [
         ListingSubmitted.new(o.listing_id, title=o.title, description=o.description, image_uri=o.image_uri)
         for o in offers
     ]
-    await run_in_threadpool(store_offers, state.settings.effective_database_url, events)
+    await run_in_threadpool(store_offers, session, events)
     if state.publisher is None:
         raise HTTPException(503, "The API is not connected to Redis yet; retry in a moment.")
     await state.publisher.publish(Stream.SUBMITTED, events)
@@ -59,12 +61,12 @@ async def submit_offers(state: ApiState, offers: list[OfferIn]) -> list[ListingS
     responses={401: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="Submit one or many offers for classification",
 )
-async def post_listings(body: OfferIn | OffersIn, state: State) -> SubmittedOut:
+async def post_listings(body: OfferIn | OffersIn, state: State, session: DbSession) -> SubmittedOut:
     """Validates the offers, stores their content and publishes them to ``listings.submitted``.
     Returns at once (202) with one submission id per offer; the category arrives in
     ``GET /v1/listings/{listing_id}`` when the pipeline has classified it."""
     offers = body.offers if isinstance(body, OffersIn) else [body]
-    events = await submit_offers(state, offers)
+    events = await submit_offers(state, session, offers)
     return SubmittedOut(
         accepted=len(events),
         submissions=[SubmissionOut(listing_id=e.listing_id, submission_id=e.submission_id) for e in events],
@@ -173,18 +175,13 @@ async def classify_upload(
     return await classify_now(state, title, description, data or None)
 
 
-def _detail(database_url: str, listing_id: str) -> dict[str, Any] | None:
-    with session_scope(database_url) as session:
-        return listing_detail(session, listing_id)
-
-
 @router.get(
     "/listings/{listing_id}",
     responses={404: {"model": ErrorOut}},
     summary="A listing: content, current category and prediction history",
 )
-async def get_listing(listing_id: str, state: State) -> dict[str, Any]:
-    detail = await run_in_threadpool(_detail, state.settings.effective_database_url, listing_id)
+def get_listing(listing_id: str, session: DbSession) -> dict[str, Any]:
+    detail = listing_detail(session, listing_id)
     if detail is None:
         raise HTTPException(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")
     return detail

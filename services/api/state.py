@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
@@ -20,9 +21,16 @@ log = logging.getLogger(__name__)
 
 
 class Classifier(Protocol):
-    """The synchronous path's model (``shared.inference.OnlineClassifier``)."""
+    """The synchronous path's model (built by the composition root: ``services.cli.online``)."""
 
     async def classify(self, title: str, description: str | None, image: bytes | None) -> Any: ...
+
+
+ClassifierFactory = Callable[[Settings], Awaitable[Classifier]]
+"""Builds the classifier on first use (the API starts before a model exists)."""
+
+JobRunner = Callable[[Settings, uuid.UUID, int], Coroutine[Any, Any, Any]]
+"""Runs one reclassification job to its end: ``(settings, job_id, page_size)``."""
 
 
 class ClassifierUnavailable(RuntimeError):
@@ -65,6 +73,8 @@ class ApiState:
     metrics: Metrics = field(default_factory=Metrics)
     publisher: EventPublisher | None = None
     classifier: Classifier | None = None
+    build_classifier: ClassifierFactory | None = None
+    run_job: JobRunner | None = None
     classifier_error: str | None = None
     jobs: dict[uuid.UUID, asyncio.Task[Any]] = field(default_factory=dict)
     _classifier_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -75,21 +85,16 @@ class ApiState:
             return self.classifier
         async with self._classifier_lock:
             if self.classifier is None:
+                if self.build_classifier is None:
+                    raise ClassifierUnavailable("this API was started without a classifier")
                 try:
-                    self.classifier = await build_classifier(self.settings)
+                    self.classifier = await self.build_classifier(self.settings)
                     self.classifier_error = None
                 except Exception as exc:  # no model yet, backend down: say so, retry next time
                     self.classifier_error = f"{type(exc).__name__}: {exc}"
                     log.warning("classifier unavailable", extra={"error": self.classifier_error})
                     raise ClassifierUnavailable(self.classifier_error) from exc
         return self.classifier
-
-
-async def build_classifier(settings: Settings) -> Classifier:
-    """The inference package's online classifier for these settings."""
-    from shared.inference.online import OnlineClassifier
-
-    return OnlineClassifier(settings)
 
 
 def api_state(request: Request) -> ApiState:

@@ -1,17 +1,27 @@
-"""deep-translator clients for each provider, pointed at ``translator_url`` when it is set.
+"""Translation clients: deep-translator for the public providers, a small httpx client for a
+self-hosted one (``CATALOG_TRANSLATOR_URL``).
 
-deep-translator calls ``requests.get/post`` without a timeout; each client module's ``requests``
-name is replaced by a thin wrapper that adds one (connect and read), so a hung provider frees
-its thread instead of leaking it. Everything else is the unchanged client.
+Why two clients: deep-translator 1.11.4's public API cannot be pointed at another server for
+Google or MyMemory (their constructors take no URL), and none of its clients takes a timeout
+(they call ``requests.get/post`` without one). Reaching a self-hosted provider therefore used to
+mean setting private attributes and replacing the library's module-level ``requests``. Instead,
+a configured URL is served by :class:`HTTPTranslator`, which speaks the same three HTTP
+protocols with httpx and a timeout on every socket operation. ``LibreTranslator`` does accept
+``custom_url``, but it would still run without a timeout, and a self-hosted LibreTranslate is
+exactly the provider whose hangs we must survive, so it goes through :class:`HTTPTranslator` too.
+
+Without a URL, the public endpoints are called through deep-translator's public classes only;
+their calls are bounded by the caller (``asyncio.wait_for`` in ``translate.py``), and a hung
+call keeps its pool thread until the operating system drops the connection.
 """
 
 from __future__ import annotations
 
-import contextvars
 from dataclasses import dataclass
-from typing import Any
+from html.parser import HTMLParser
+from typing import Any, Protocol
 
-import requests
+import httpx
 from deep_translator import GoogleTranslator, LibreTranslator, MyMemoryTranslator
 from deep_translator import exceptions as dt_errors
 from deep_translator.constants import (
@@ -22,10 +32,21 @@ from deep_translator.constants import (
 
 TARGET = "fr"
 
-REQUEST_TIMEOUT: contextvars.ContextVar[float] = contextvars.ContextVar(
-    "translation_request_timeout", default=30.0
-)
-"""Timeout of one HTTP call, set per call by the translator (threads get a copied context)."""
+DEFAULT_TIMEOUT_S = 30.0
+"""Timeout of one HTTP operation when the caller names none (one-off clients, the CLI)."""
+
+
+class ProviderError(Exception):
+    """A self-hosted provider answered something other than a translation (worth retrying)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}" if detail else f"HTTP {status}")
+        self.status = status
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request itself (4xx other than 408/429): retrying cannot help."""
+
 
 NON_RETRYABLE: tuple[type[BaseException], ...] = (
     dt_errors.NotValidPayload,
@@ -34,37 +55,18 @@ NON_RETRYABLE: tuple[type[BaseException], ...] = (
     dt_errors.InvalidSourceOrTargetLanguage,
     dt_errors.ApiKeyException,
     dt_errors.AuthorizationException,
+    ProviderRejected,
 )
 """Errors that another attempt cannot fix (bad input or configuration)."""
 
-
-class _RequestsWithTimeout:
-    """``requests`` as the client modules see it, with a default timeout."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(requests, name)
-
-    @staticmethod
-    def get(url: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", REQUEST_TIMEOUT.get())
-        return requests.get(url, **kwargs)
-
-    @staticmethod
-    def post(url: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", REQUEST_TIMEOUT.get())
-        return requests.post(url, **kwargs)
+RETRYABLE_STATUS = frozenset({408, 429})
+"""4xx answers that mean "later" (request timeout, rate limited) rather than "never"."""
 
 
-def _install_timeouts() -> None:
-    import deep_translator.google
-    import deep_translator.libre
-    import deep_translator.mymemory
+class Translator(Protocol):
+    """What the translation loop needs of a client: one blocking call per text."""
 
-    for module in (deep_translator.google, deep_translator.libre, deep_translator.mymemory):
-        module.requests = _RequestsWithTimeout()  # type: ignore[attr-defined]
-
-
-_install_timeouts()
+    def translate(self, text: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -104,21 +106,146 @@ def source_code(provider: str, language: str) -> str:
     return language if language in PROVIDERS[provider].languages else "auto"
 
 
-def build_client(provider: str, language: str, base_url: str | None, api_key: str | None) -> Any:
-    """A fresh client (they keep per-call state, so one per call is the thread-safe choice)."""
+class _GooglePageParser(HTMLParser):
+    """Text of the result ``<div>`` of Google's mobile page (``t0``, else ``result-container``),
+    the same elements deep-translator reads."""
+
+    CLASSES = ("t0", "result-container")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: dict[str, list[str]] = {}
+        self._open: str | None = None
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "div":
+            return
+        if self._open is not None:
+            self._depth += 1
+            return
+        classes = next((v or "" for k, v in attrs if k == "class"), "").split()
+        name = next((c for c in self.CLASSES if c in classes and c not in self.found), None)
+        if name is not None:
+            self._open, self._depth = name, 1
+            self.found[name] = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div" and self._open is not None:
+            self._depth -= 1
+            if self._depth == 0:
+                self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self.found[self._open].append(data)
+
+    def result(self) -> str | None:
+        for name in self.CLASSES:
+            if name in self.found:
+                return "".join(self.found[name]).strip()
+        return None
+
+
+class HTTPTranslator:
+    """A self-hosted provider at ``base_url``, speaking Google's mobile page, LibreTranslate's
+    ``POST /translate`` or MyMemory's ``GET ?langpair=`` protocol.
+
+    Requests mirror deep-translator's (same parameters, same result elements), so a server that
+    works with the public client works here. Errors: transport failures become the built-in
+    ``ConnectionError`` / ``TimeoutError`` (the reason logged says what happened, whatever the
+    HTTP library); an HTTP error answer becomes :class:`ProviderError`, or
+    :class:`ProviderRejected` when retrying cannot help.
+
+    ``http`` is a shared, thread-safe ``httpx.Client`` (its timeout applies to connect, read and
+    write separately); without one, each call opens and closes its own.
+    """
+
+    def __init__(
+        self,
+        protocol: str,
+        base_url: str,
+        source: str,
+        target: str,
+        api_key: str | None = None,
+        http: httpx.Client | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if protocol not in PROVIDERS:
+            raise ValueError(f"unknown translation provider {protocol!r}")
+        self.protocol = protocol
+        self.base_url = base_url
+        self.source, self.target = source, target
+        self.api_key = api_key
+        self.http = http
+        self.timeout_s = timeout_s
+
+    def translate(self, text: str) -> str:
+        if not text.strip():
+            return text
+        if self.http is not None:
+            return self._translate(self.http, text)
+        with httpx.Client(timeout=self.timeout_s) as http:
+            return self._translate(http, text)
+
+    def _translate(self, http: httpx.Client, text: str) -> str:
+        if self.protocol == "libre":
+            form = {"q": text, "source": self.source, "target": self.target, "format": "text"}
+            if self.api_key:
+                form["api_key"] = self.api_key
+            response = self._send(http, "POST", self.base_url.rstrip("/") + "/translate", data=form)
+            return str(response.json()["translatedText"])
+        if self.protocol == "mymemory":
+            params = {"langpair": f"{self.source}|{self.target}", "q": text}
+            data = self._send(http, "GET", self.base_url, params=params).json()
+            translation = (data.get("responseData") or {}).get("translatedText")
+            if translation:
+                return str(translation)
+            matches = data.get("matches") or []
+            if not matches:
+                raise ProviderError(200, "no translation in the answer")
+            return str(matches[0]["translation"])
+        params = {"tl": self.target, "sl": self.source, "q": text}
+        parser = _GooglePageParser()
+        parser.feed(self._send(http, "GET", self.base_url, params=params).text)
+        translation = parser.result()
+        if translation is None:
+            raise ProviderError(200, "no translation element in the page")
+        return translation
+
+    def _send(self, http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = http.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(f"{self.protocol} at {url} timed out: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise ConnectionError(f"cannot reach {self.protocol} at {url}: {exc}") from exc
+        if response.status_code >= 400:
+            detail = response.text[:200].strip()
+            if response.status_code < 500 and response.status_code not in RETRYABLE_STATUS:
+                raise ProviderRejected(response.status_code, detail)
+            raise ProviderError(response.status_code, detail)
+        return response
+
+
+def build_client(
+    provider: str,
+    language: str,
+    base_url: str | None,
+    api_key: str | None,
+    http: httpx.Client | None = None,
+) -> Translator:
+    """A fresh client for one call (deep-translator's keep per-call state, so one per call is the
+    thread-safe choice); :class:`HTTPTranslator` when ``base_url`` names a self-hosted provider."""
+    if provider not in PROVIDERS:
+        raise ValueError(f"unknown translation provider {provider!r}")
     source = source_code(provider, language)
     target = PROVIDERS[provider].target
-    client: Any
-    if provider == "google":
-        client = GoogleTranslator(source=source, target=target)
-    elif provider == "mymemory":
-        client = MyMemoryTranslator(source=source, target=target)
-    elif provider == "libre":
-        url = base_url.rstrip("/") + "/" if base_url else None
-        # Self-hosted LibreTranslate without keys ignores the key; the client insists on one.
-        return LibreTranslator(source=source, target=target, api_key=api_key or "-", custom_url=url)
-    else:
-        raise ValueError(f"unknown translation provider {provider!r}")
     if base_url:
-        client._base_url = base_url  # the client has no constructor argument for it
-    return client
+        return HTTPTranslator(provider, base_url, source, target, api_key, http=http)
+    if provider == "google":
+        return GoogleTranslator(source=source, target=target)
+    if provider == "mymemory":
+        return MyMemoryTranslator(source=source, target=target)
+    # The public free instance ignores the key, but the client refuses to start without one.
+    return LibreTranslator(source=source, target=target, api_key=api_key or "-")

@@ -1,28 +1,38 @@
 """Translation to French: chunking, cache, rate limit, timeouts, retries with backoff and jitter.
 
-Calls go through deep-translator's blocking clients in a thread pool. A Redis cache keyed by
-text hash + provider + target means bulk reclassification never pays twice for the same text.
+Calls go through blocking clients (``providers.py``) in a thread pool; retries are tenacity's.
+A Redis cache keyed by text hash + provider + target means bulk reclassification never pays
+twice for the same text.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import hashlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    RetryError,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
 from shared.config import Settings
 from shared.logging import log_event
 
 from .chunking import chunk_text
-from .providers import NON_RETRYABLE, PROVIDERS, REQUEST_TIMEOUT, build_client
+from .providers import NON_RETRYABLE, PROVIDERS, HTTPTranslator, build_client
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +80,18 @@ class RateLimiter:
             await self._sleep(delay)
 
 
-def backoff_delay(attempt: int, base_s: float, rng: random.Random) -> float:
-    """Exponential backoff with equal jitter: half fixed, half random (spreads retry storms)."""
-    step = min(MAX_BACKOFF_S, base_s * (2**attempt))
-    return step / 2 + rng.uniform(0, step / 2)
+def backoff_wait(base_s: float) -> wait_base:
+    """Exponential backoff with equal jitter, as a tenacity wait: the n-th retry waits between
+    half and all of ``base_s * 2**(n-1)`` (capped at :data:`MAX_BACKOFF_S`). The fixed half keeps
+    the delay growing; the random half spreads the retries of many callers (no retry storms)."""
+    half, cap = base_s / 2, MAX_BACKOFF_S / 2
+    return wait_exponential(multiplier=half, max=cap) + wait_random_exponential(multiplier=half, max=cap)
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Every failure but bad input or configuration; never cancellation (tenacity sees
+    ``BaseException`` too, and a cancelled task must stop, not retry)."""
+    return isinstance(exc, Exception) and not isinstance(exc, NON_RETRYABLE)
 
 
 def _reason(exc: BaseException) -> str:
@@ -90,7 +108,6 @@ class TextTranslator:
         settings: Settings,
         redis: Any | None = None,
         concurrency: int = 8,
-        rng: random.Random | None = None,
     ) -> None:
         if settings.translator not in PROVIDERS:
             raise ValueError(f"translator {settings.translator!r} does not translate")
@@ -102,7 +119,10 @@ class TextTranslator:
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self._limiter = RateLimiter(settings.translation_rate_limit_per_s)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="translate")
-        self._rng = rng or random.Random()
+        self._http: httpx.Client | None = None
+        if settings.translator_url:  # one pool of keep-alive connections, timeouts on every socket
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            self._http = httpx.Client(timeout=settings.translation_timeout_s, limits=limits)
         self.calls = 0
         """HTTP calls made (attempts included), for benchmarks and logs."""
 
@@ -169,45 +189,59 @@ class TextTranslator:
         return TranslationResult(" ".join(t.result().strip() for t in tasks), "translated")
 
     async def _call_with_retries(self, chunk: str, language: str) -> str:
-        retries = self.settings.translation_max_retries
-        for attempt in range(retries + 1):
-            try:
-                async with self._semaphore():
-                    await self._limiter.acquire()
-                    return await self._call(chunk, language)
-            except NON_RETRYABLE as exc:
-                raise TranslationError(_reason(exc)) from exc
-            except Exception as exc:
-                if attempt >= retries:
-                    raise TranslationError(
-                        f"{self.provider} failed after {attempt + 1} attempts: {_reason(exc)}"
-                    ) from exc
-                delay = backoff_delay(attempt, self.settings.translation_backoff_s, self._rng)
-                log_event(
-                    log,
-                    "translation attempt failed",
-                    logging.WARNING,
-                    provider=self.provider,
-                    attempt=attempt + 1,
-                    retry_in_s=round(delay, 3),
-                    error=_reason(exc),
-                )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        """``_call`` with up to ``translation_max_retries`` retries (5xx, 429, timeouts, network),
+        spaced by :func:`backoff_wait`; bad input or configuration fails at once."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.translation_max_retries + 1),
+            wait=backoff_wait(self.settings.translation_backoff_s),
+            retry=retry_if_exception(_retryable),
+            before_sleep=self._log_retry,
+        )
+        try:
+            return await retrying(self._attempt, chunk, language)
+        except RetryError as exc:
+            last = exc.last_attempt
+            error = last.exception()
+            raise TranslationError(
+                f"{self.provider} failed after {last.attempt_number} attempts: {_reason(error or exc)}"
+            ) from error
+        except NON_RETRYABLE as exc:
+            raise TranslationError(_reason(exc)) from exc
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log_event(
+            log,
+            "translation attempt failed",
+            logging.WARNING,
+            provider=self.provider,
+            attempt=state.attempt_number,
+            retry_in_s=round(state.next_action.sleep if state.next_action else 0.0, 3),
+            error=_reason(error) if error else None,
+        )
+
+    async def _attempt(self, chunk: str, language: str) -> str:
+        async with self._semaphore():
+            await self._limiter.acquire()
+            return await self._call(chunk, language)
 
     async def _call(self, chunk: str, language: str) -> str:
-        """One HTTP call in a worker thread, bounded by the timeout twice over: on the socket
-        (so the thread is freed) and here (so the event loop never waits longer)."""
+        """One HTTP call in a worker thread. A self-hosted provider's socket has its own timeout
+        (so the thread is freed) and this wait is only a safety net; deep-translator's clients
+        take no timeout, so for them this wait is the bound (the thread lingers until the call
+        returns)."""
         self.calls += 1
         timeout = self.settings.translation_timeout_s
         client = build_client(
-            self.provider, language, self.settings.translator_url, self.settings.translator_api_key
+            self.provider,
+            language,
+            self.settings.translator_url,
+            self.settings.translator_api_key,
+            http=self._http,
         )
-        context = contextvars.copy_context()
-        context.run(REQUEST_TIMEOUT.set, timeout)
-        call = functools.partial(context.run, client.translate, chunk)
-        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
-        result = await asyncio.wait_for(future, timeout=2 * timeout + 1)
+        bound = 2 * timeout + 1 if isinstance(client, HTTPTranslator) else timeout
+        future = asyncio.get_running_loop().run_in_executor(self._executor, client.translate, chunk)
+        result = await asyncio.wait_for(future, timeout=bound)
         if not isinstance(result, str) or not result.strip():
             raise ValueError("provider returned no translation")
         return result
@@ -237,3 +271,5 @@ class TextTranslator:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._http is not None:
+            self._http.close()

@@ -21,9 +21,8 @@ from redis.asyncio import Redis
 from shared.broker import EventPublisher, payload_of
 from shared.config import Settings
 from shared.contract import Stream
+from shared.db.jobs import get_job, job_view, next_page, record_page, set_status
 from shared.db.session import session_scope
-
-from .jobs import get_job, job_view, next_page, record_page, set_status
 
 log = logging.getLogger(__name__)
 

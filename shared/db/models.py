@@ -1,4 +1,4 @@
-"""SQL schema of stored predictions (DESIGN §6). Alembic migrations mirror these tables.
+"""SQL schema of stored predictions (docs/architecture.md §6). Alembic migrations mirror these tables.
 
 ``predictions`` holds every classification ever made (unique per ``submission_id``: the
 idempotency key), ``listings`` the current state of each offer, ``reclassification_jobs`` the

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -95,3 +96,28 @@ def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+_MIGRATION_LOCK = 7_311_552_019  # PostgreSQL advisory lock key: one migrating process at a time
+
+
+def migrate(url: str) -> None:
+    """``upgrade(url)`` serialized across processes (the API and every writer replica migrate
+    at start; two concurrent Alembic runs would race on CREATE TABLE)."""
+    if url.startswith("postgresql"):
+        with engine_for(url).connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            try:
+                upgrade(url)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                conn.commit()
+        return
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        lock_path = Path(url.removeprefix("sqlite:///") + ".migrate.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            upgrade(url)
+        return
+    upgrade(url)

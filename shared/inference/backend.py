@@ -1,8 +1,11 @@
-"""One inference interface, two implementations (DESIGN §5).
+"""One inference interface, two implementations (docs/architecture.md §5).
 
 ``local`` runs ONNX Runtime in-process on the repository's files (the embedded default);
 ``triton`` sends the same tensors to a Triton server. Both address a model by its repository name
 and the Triton version directory the manifest names, so a prediction never mixes revisions.
+
+This module holds the interface (and the local implementation); ``shared/inference/triton.py``
+builds on it, and ``shared/inference/factory.py`` picks one of the two, so imports run one way.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shared.config import Settings
 from shared.model_repo import Manifest
 
 log = logging.getLogger(__name__)
@@ -113,12 +115,3 @@ class LocalBackend:
 
     async def close(self) -> None:
         self._sessions.clear()
-
-
-def create_backend(settings: Settings) -> InferenceBackend:
-    """The backend ``settings.inference_backend`` names."""
-    if settings.inference_backend == "triton":
-        from shared.inference.triton import TritonBackend
-
-        return TritonBackend(settings.triton_url, settings.triton_protocol, settings.inference_timeout_s)
-    return LocalBackend(settings.model_repository, threads=settings.inference_threads)

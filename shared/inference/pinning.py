@@ -8,6 +8,7 @@ One Redis round trip per batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -33,3 +34,19 @@ async def pin_versions(
     results = await pipe.execute()
     pinned = results[len(submission_ids) :]
     return [v.decode() if isinstance(v, bytes) else (v or version) for v in pinned]
+
+
+class VersionPins(Protocol):
+    """Where the encoders agree on one model version per submission (a handler dependency)."""
+
+    async def pin(self, submission_ids: Sequence[UUID], version: str) -> list[str]: ...
+
+
+class RedisVersionPins:
+    """:func:`pin_versions` on the worker's Redis: the production :class:`VersionPins`."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis, self.settings = redis, settings
+
+    async def pin(self, submission_ids: Sequence[UUID], version: str) -> list[str]:
+        return await pin_versions(self.redis, self.settings, submission_ids, version)

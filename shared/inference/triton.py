@@ -13,6 +13,14 @@ import logging
 from typing import Any
 
 import numpy as np
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_incrementing,
+)
 
 from shared.inference.backend import InferenceError, manifest_models
 from shared.model_repo import Manifest
@@ -40,6 +48,9 @@ class TritonBackend:
         self._client: Any = None
         self._load_lock = asyncio.Lock()
         self.load_attempts = 6
+        """``load_model`` calls before a model version counts as unloadable."""
+        self.load_wait_s = 0.5
+        """Wait after the first failed load; each later wait is that much longer (0.5, 1, 1.5 s...)."""
 
     @property
     def module(self) -> Any:
@@ -93,18 +104,26 @@ class TritonBackend:
             return False
 
     async def _load(self, model: str, version: int) -> None:
-        """load_model until ``version`` is ready (a new version directory may lag a moment)."""
-        error: Exception | None = None
-        for attempt in range(self.load_attempts):
-            try:
-                await self.client.load_model(model)
-                if await self._ready(model, version):
-                    return
-            except Exception as exc:  # tritonclient raises per-protocol exception types
-                error = exc
-            if attempt + 1 < self.load_attempts:
-                await asyncio.sleep(0.5 * (attempt + 1))
-        raise InferenceError(f"Triton could not load {model} version {version}: {error or 'not ready'}")
+        """load_model until ``version`` is ready: a new version directory may lag a moment behind
+        the manifest (the repository view is synced, files are still being written), so a
+        failed load or a version not ready yet is retried, with linearly growing waits."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.load_attempts),
+            wait=wait_incrementing(start=self.load_wait_s, increment=self.load_wait_s),
+            # tritonclient raises per-protocol exception types; a falsy result means "not ready"
+            retry=retry_if_exception_type(Exception) | retry_if_result(lambda ready: not ready),
+        )
+        try:
+            await retrying(self._load_once, model, version)
+        except RetryError as exc:
+            error = exc.last_attempt.exception()
+            raise InferenceError(
+                f"Triton could not load {model} version {version}: {error or 'not ready'}"
+            ) from error
+
+    async def _load_once(self, model: str, version: int) -> bool:
+        await self.client.load_model(model)
+        return await self._ready(model, version)
 
     async def ready(self) -> bool:
         try:

@@ -33,7 +33,7 @@ def test_demo_once_classifies_every_offer_on_embedded_defaults(
         COLUMNS="200",
     )
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "demo", "--once", "--n", "40", "--seed", "5"],
+        [sys.executable, "-m", "services.cli.main", "demo", "--once", "--n", "40", "--seed", "5"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

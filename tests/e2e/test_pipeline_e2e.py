@@ -18,20 +18,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from services.fusion.app import create_worker as fusion_worker
-from services.image_encoder.app import create_worker as image_worker
-from services.language.app import create_worker as language_worker
-from services.text_encoder.app import create_worker as text_worker
+from services.fusion.worker import create_worker as fusion_worker
+from services.image_encoder.worker import create_worker as image_worker
+from services.language.worker import create_worker as language_worker
+from services.standins.tritonserver.launcher import LocalTritonServer
+from services.text_encoder.worker import create_worker as text_worker
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted, Stream
-from shared.inference.triton_server import LocalTritonServer
 from tests.conftest import REDIS_URL
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 
 pytestmark = [pytest.mark.slow, pytest.mark.triton]
 
-CATALOG = [sys.executable, "-m", "shared.cli.main"]
+CATALOG = [sys.executable, "-m", "services.cli.main"]
 N_OFFERS = 200
 
 

@@ -1,4 +1,4 @@
-"""Writes a synthetic catalog in the challenge's file layout (DESIGN §8), deterministic per seed.
+"""Writes a synthetic catalog in the challenge layout (docs/architecture.md §8), deterministic per seed.
 
 Every offer draws from its own random streams seeded by (seed, row), so the same seed gives the
 same files byte for byte whatever else changes in the run.

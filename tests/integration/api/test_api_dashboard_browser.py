@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.api.seed import seed_database
-from services.reclassify.jobs import JobFilter, create_job
+from services.cli.seed import seed_database
+from shared.db.jobs import JobFilter, create_job
 from shared.db.session import session_scope, upgrade
 from tests.conftest import REDIS_URL
 
@@ -43,7 +43,7 @@ def serve_api(database_url: str, prefix: str, port: int) -> subprocess.Popen[byt
         "CATALOG_STREAM_PREFIX": prefix,
         "CATALOG_LOG_LEVEL": "WARNING",
     }
-    cmd = [sys.executable, "-m", "shared.cli.main", "api", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "services.cli.main", "api", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

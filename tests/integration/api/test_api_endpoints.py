@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
-from services.api.seed import classified_event, seed_database
-from services.writer.app import write_batch
+from services.cli.seed import classified_event, seed_database
+from services.cli.wiring import api_app
+from services.writer.worker import write_batch
 from shared.broker import read_events
 from shared.config import Settings
 from shared.contract import CategoryScore, ListingSubmitted, Stream, utcnow
@@ -53,7 +53,7 @@ def settings(redis_prefix: str, postgres_url: str, tmp_path: Any) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    with TestClient(api_app(settings)) as c:
         yield c
 
 
@@ -162,10 +162,10 @@ def test_classify_without_a_model_says_so(client: TestClient) -> None:
 
 def test_classify_times_out_and_answers_top3(settings: Settings) -> None:
     slow, fast = SlowClassifier(delay_s=5.0), SlowClassifier(delay_s=0.0)
-    with TestClient(create_app(settings, classifier=slow)) as c:
+    with TestClient(api_app(settings, classifier=slow)) as c:
         late = c.post("/v1/classify", json={"title": "Console PS4"})
     assert late.status_code == 504 and late.json()["error"] == "timeout"
-    with TestClient(create_app(settings, classifier=fast)) as c:
+    with TestClient(api_app(settings, classifier=fast)) as c:
         photo = b"\xff\xd8\xff fake jpeg bytes"
         ok = c.post("/v1/classify", json={"image_base64": base64.b64encode(photo).decode()})
         upload = c.post("/v1/classify/upload", data={"title": "Lego"}, files={"image": ("a.jpg", photo)})
@@ -180,7 +180,7 @@ def test_redis_down_gives_json_503s(sqlite_url: str) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", database_url=sqlite_url)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(api_app(settings)) as c:
         health = c.get("/health")
         posted = c.post("/v1/listings", json={"listing_id": "a", "title": "x"})
     assert health.status_code == 503 and health.json()["status"] == "down"
@@ -197,7 +197,7 @@ def test_models_lists_every_manifest_and_marks_the_current_one(settings: Setting
             Manifest(version=f"r{revision}-test", revision=revision, created_at=utcnow(), labels=labels,
                      metrics={"weighted_f1": 0.5 + revision / 10}),
         )  # fmt: skip
-    with TestClient(create_app(settings)) as c:
+    with TestClient(api_app(settings)) as c:
         body = c.get("/v1/models").json()
     assert body["current"] == "r2-test"
     assert [(m["version"], m["current"], m["labels"]) for m in body["models"]] == [

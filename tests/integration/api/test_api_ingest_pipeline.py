@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.app import create_app
 from services.api.ingest import read_offers
-from services.fusion.app import create_worker as fusion_worker
-from services.image_encoder.app import create_worker as image_worker
-from services.language.app import create_worker as language_worker
-from services.text_encoder.app import create_worker as text_worker
-from services.writer.app import create_worker as writer_worker
+from services.cli.wiring import api_app
+from services.fusion.worker import create_worker as fusion_worker
+from services.image_encoder.worker import create_worker as image_worker
+from services.language.worker import create_worker as language_worker
+from services.text_encoder.worker import create_worker as text_worker
+from services.writer.worker import create_worker as writer_worker
 from shared.config import Settings
 from tests.conftest import REDIS_URL
 
@@ -54,7 +54,7 @@ def ingest_cli(settings: Settings, data_dir: Path, out: Path) -> subprocess.Comp
         "CATALOG_REDIS_URL": REDIS_URL,
         "CATALOG_STREAM_PREFIX": settings.stream_prefix,
     }
-    cmd = [sys.executable, "-m", "shared.cli.main", "ingest", str(data_dir), "--limit", str(N), "--wait",
+    cmd = [sys.executable, "-m", "services.cli.main", "ingest", str(data_dir), "--limit", str(N), "--wait",
            "--timeout", "300", "--json", str(out)]  # fmt: skip
     return subprocess.run(cmd, env=env, capture_output=True, timeout=400, check=False)
 
@@ -74,7 +74,7 @@ async def test_ingest_wait_stores_n_predictions_and_distribution_sums_to_n(
     assert "weighted F1:" in done.stdout.decode()
 
     offers = read_offers(synthetic_catalog, limit=N)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(api_app(settings)) as client:
         dist = client.get("/v1/stats/distribution").json()
         assert dist["total"] == N == sum(c["count"] for c in dist["categories"])
         listing = client.get(f"/v1/listings/{offers[0].event.listing_id}").json()

@@ -9,10 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from services.api.seed import seed_database
-from shared.contract import utcnow
-from shared.db.models import Listing, Prediction
-from shared.db.queries import (
+from services.api.queries import (
     PredictionFilter,
     category_distribution,
     listing_detail,
@@ -21,8 +18,11 @@ from shared.db.queries import (
     throughput_and_lag,
     version_agreement,
 )
+from services.cli.seed import seed_database
+from shared.contract import utcnow
+from shared.db.listings import as_utc
+from shared.db.models import Listing, Prediction
 from shared.db.session import session_scope, upgrade
-from shared.db.store import as_utc
 
 N, LISTINGS = 240, 120
 

@@ -1,4 +1,4 @@
-"""Delivery guarantees of the broker helper against the machine's real Redis (DESIGN §3)."""
+"""Delivery guarantees of the broker helper against the machine's real Redis (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import redis.asyncio as aredis
 
+from services.cli.operations import collect_status, list_dead_letters, replay_dead_letters
 from shared.broker import EventPublisher, ensure_group, read_events, remove_stale_consumers
 from shared.config import Settings
 from shared.contract import DeadLetter, ListingPrepared, ListingSubmitted, Stream
-from shared.ops import collect_status, list_dead_letters, replay_dead_letters
 from tests.conftest import REDIS_URL
 from tests.integration.broker.crashy_worker import create_worker
 

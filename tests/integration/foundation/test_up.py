@@ -35,7 +35,7 @@ def test_up_restarts_a_crashed_worker_and_stops_cleanly_on_ctrl_c(redis_prefix: 
         [
             sys.executable,
             "-m",
-            "shared.cli.main",
+            "services.cli.main",
             "up",
             "--only",
             "language",

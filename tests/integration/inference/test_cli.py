@@ -16,7 +16,7 @@ import pytest
 from shared.model_repo import Manifest
 from tests.integration.inference.helpers import free_port_triple
 
-CATALOG = [sys.executable, "-m", "shared.cli.main"]
+CATALOG = [sys.executable, "-m", "services.cli.main"]
 
 
 def env_for(repo: Path, **extra: str) -> dict[str, str]:
@@ -93,7 +93,7 @@ def test_triton_command_serves_and_stops(
 ORPHAN_SCRIPT = """
 import os, sys
 from pathlib import Path
-from shared.inference.triton_server import LocalTritonServer
+from services.standins.tritonserver.launcher import LocalTritonServer
 server = LocalTritonServer(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
 server.start()
 print(server.process.pid, flush=True)

@@ -7,11 +7,11 @@ import asyncio
 import shutil
 from uuid import uuid4
 
-from services.fusion.app import create_worker as fusion_worker
+from services.fusion.join import join_key
+from services.fusion.worker import create_worker as fusion_worker
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import DeadLetter, ImageFeatures, ListingClassified, ModelOutput, Stream, TextFeatures
-from shared.inference.join import join_key
 from tests.unit.inference.repo_fixture import build_repository
 
 

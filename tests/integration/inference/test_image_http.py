@@ -12,8 +12,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from services.image_encoder.images import ImageProblem, load_images
 from shared.config import Settings
-from shared.inference.images import ImageProblem, load_images
 
 
 def jpeg() -> bytes:

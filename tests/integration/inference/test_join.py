@@ -6,9 +6,9 @@ from uuid import uuid4
 
 from redis.asyncio import Redis
 
+from services.fusion.join import join_batch, join_key
 from shared.config import Settings
 from shared.contract import ImageFeatures, ModelOutput, TextFeatures
-from shared.inference.join import join_batch, join_key
 from shared.inference.pinning import pin_key
 from tests.conftest import REDIS_URL
 

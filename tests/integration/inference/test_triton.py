@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from services.image_encoder.encode import encode_images
+from services.text_encoder.encode import encode_texts
 from shared.contract import ListingSubmitted
 from shared.inference.backend import InferenceBackend, LocalBackend
-from shared.inference.encoders import encode_images, encode_texts
 from shared.inference.store import ModelStore
 from shared.inference.triton import TritonBackend
 from shared.model_repo import Manifest

@@ -11,16 +11,16 @@ import pytest
 from PIL import Image
 from redis.asyncio import Redis
 
-from services.fusion.app import create_worker as fusion_worker
-from services.image_encoder.app import create_worker as image_worker
-from services.language.app import create_worker as language_worker
-from services.text_encoder.app import create_worker as text_worker
+from services.cli.online import OnlineClassifier
+from services.fusion.worker import create_worker as fusion_worker
+from services.image_encoder.worker import create_worker as image_worker
+from services.language.worker import create_worker as language_worker
+from services.standins.tritonserver.launcher import LocalTritonServer
+from services.text_encoder.worker import create_worker as text_worker
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import ImageFeatures, ListingClassified, ListingSubmitted, Stream, TextFeatures
-from shared.inference.online import OnlineClassifier
 from shared.inference.pinning import pin_key
-from shared.inference.triton_server import LocalTritonServer
 from shared.model_repo import Manifest
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 from tests.unit.inference.repo_fixture import build_repository

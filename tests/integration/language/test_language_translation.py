@@ -1,14 +1,20 @@
-"""The real deep-translator clients against the local stand-in server (real HTTP, real Redis
-for the cache): chunking, retries, cache, outage in both failure modes, timeouts."""
+"""The translation clients against the local stand-in server (real HTTP, real Redis for the
+cache): chunking, retries, cache, outage in both failure modes, timeouts. A configured
+``translator_url`` is served by the httpx client of ``providers.py``."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
+import deep_translator.google
+import deep_translator.libre
+import deep_translator.mymemory
 import pytest
+import requests
 
 from services.language.logic import Preparer, TranslationUnavailable
-from services.language.standin import StandinTranslator
+from services.standins.translator import StandinTranslator
 from shared.config import Settings
 from shared.contract import ListingSubmitted
 from tests.conftest import REDIS_URL
@@ -83,6 +89,30 @@ async def test_transient_failures_are_retried(standin: StandinTranslator) -> Non
     prepared = await prepare_one(settings_for(standin.url, translation_max_retries=2), ENGLISH)
     assert prepared.translation.status == "translated"
     assert (standin.state.calls, standin.state.failures) == (3, 2)
+
+
+async def test_retries_wait_with_backoff_then_succeed(standin: StandinTranslator) -> None:
+    standin.state.fail_next, standin.state.fail_status = 2, 500
+    settings = settings_for(standin.url, translation_backoff_s=0.2, translation_max_retries=3)
+    started = time.monotonic()
+    prepared = await prepare_one(settings, ENGLISH)
+    assert prepared.translation.status == "translated"
+    assert (standin.state.calls, standin.state.failures) == (3, 2)
+    assert time.monotonic() - started >= 0.1 + 0.2  # at least half of 0.2 s, then of 0.4 s
+
+
+async def test_rejected_requests_are_not_retried(standin: StandinTranslator) -> None:
+    standin.state.fail_next, standin.state.fail_status = 1, 400
+    prepared = await prepare_one(settings_for(standin.url, translation_max_retries=3), ENGLISH)
+    assert prepared.translation.status == "failed"
+    assert "ProviderRejected: HTTP 400" in (prepared.translation.reason or "")
+    assert standin.state.calls == 1
+
+
+def test_deep_translator_is_left_as_published() -> None:
+    """No replaced module attributes: the library's own ``requests`` is what it calls."""
+    for module in (deep_translator.google, deep_translator.libre, deep_translator.mymemory):
+        assert module.requests is requests
 
 
 async def test_rate_limited_answers_are_retried(standin: StandinTranslator) -> None:

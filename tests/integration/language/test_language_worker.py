@@ -3,8 +3,8 @@ invalid payloads and hopeless translations dead-lettered, outages survived."""
 
 from __future__ import annotations
 
-from services.language.app import create_worker
-from services.language.standin import StandinTranslator
+from services.language.worker import create_worker
+from services.standins.translator import StandinTranslator
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import DeadLetter, ListingPrepared, ListingSubmitted, Stream

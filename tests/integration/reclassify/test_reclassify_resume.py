@@ -20,16 +20,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from services.api.seed import classified_event
-from services.reclassify.jobs import JobFilter, cancel_job, create_job, get_job, list_jobs, next_page
+from services.cli.seed import classified_event
 from services.reclassify.runner import RunOptions, run_job
-from services.writer.app import create_worker
+from services.writer.worker import create_worker
 from shared.broker import Emit, EventPublisher, Reject, WorkerApp, read_events
 from shared.config import Settings
 from shared.contract import ListingSubmitted, Stream
+from shared.db.jobs import JobFilter, cancel_job, create_job, get_job, list_jobs, next_page
+from shared.db.listings import upsert_listings
 from shared.db.models import Prediction, ReclassificationJob
 from shared.db.session import session_scope, upgrade
-from shared.db.store import upsert_listings
 from tests.conftest import REDIS_URL
 from tests.waiting import eventually
 
@@ -100,7 +100,7 @@ def reclassify_cli(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
         "CATALOG_REDIS_URL": REDIS_URL,
         "CATALOG_STREAM_PREFIX": settings.stream_prefix,
     }
-    cmd = [sys.executable, "-m", "shared.cli.main", "reclassify", "--page-size", "5", *args]
+    cmd = [sys.executable, "-m", "services.cli.main", "reclassify", "--page-size", "5", *args]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -167,11 +167,11 @@ async def test_cancel_stops_the_runner_and_filters_select_listings(settings: Set
 async def test_job_created_through_the_api_runs_in_the_api_process(settings: Settings) -> None:
     from fastapi.testclient import TestClient
 
-    from services.api.app import create_app
+    from services.cli.wiring import api_app
 
     url = settings.effective_database_url
     async with pipeline(settings):
-        with TestClient(create_app(settings)) as client:
+        with TestClient(api_app(settings)) as client:
             created = client.post("/v1/jobs", json={"max_in_flight": 15, "page_size": 10}).json()
             job_id = uuid.UUID(created["job_id"])
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-CATALOG = [sys.executable, "-m", "shared.cli.main"]
+CATALOG = [sys.executable, "-m", "services.cli.main"]
 
 
 def test_synth_command_writes_the_challenge_layout(tmp_path: Path) -> None:

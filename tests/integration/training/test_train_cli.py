@@ -18,7 +18,7 @@ from tests.unit.training.catalog import write_catalog
 from training.data import load_catalog
 from training.scoring import onnx_session
 
-CATALOG = [sys.executable, "-m", "shared.cli.main"]
+CATALOG = [sys.executable, "-m", "services.cli.main"]
 
 
 def catalog(*args: str) -> subprocess.CompletedProcess[str]:
@@ -193,7 +193,7 @@ def test_text_only_training_and_inference_only_data(tmp_path: Path) -> None:
 def test_errors_say_what_to_do(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from shared.cli.main import app
+    from services.cli.main import app
 
     runner = CliRunner()
     result = runner.invoke(

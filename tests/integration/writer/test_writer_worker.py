@@ -10,14 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select, text
 
-from services.api.seed import classified_event
-from services.writer.app import create_worker, write_batch
+from services.cli.seed import classified_event
+from services.writer.worker import create_worker, write_batch
 from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.contract import Origin, Stream, utcnow
 from shared.db.models import Listing, Prediction, ReclassificationJob
-from shared.db.session import session_scope, upgrade
-from shared.db.store import migrate
+from shared.db.session import migrate, session_scope, upgrade
 from tests.conftest import REDIS_URL
 
 

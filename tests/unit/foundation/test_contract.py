@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from services.cli.main import app
 from shared.broker import payload_of
-from shared.cli.main import app
 from shared.config import Settings
 from shared.contract import EVENT_OF_STREAM, ListingSubmitted, Origin, Stream
 

@@ -11,17 +11,21 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from shared.cli.main import app
+from services.cli.main import app
+from services.cli.registry import WORKERS
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_every_worker_kind_and_backing_service_is_deployed() -> None:
-    services = set(COMPOSE["services"])
-    assert {"redis", "postgres", "triton", "migrate", "api"} <= services
-    assert {"language", "image-encoder", "text-encoder", "fusion", "writer"} <= services
+def test_every_registered_worker_kind_and_backing_service_is_deployed() -> None:
+    """The worker list comes from the one registry: a new kind cannot be forgotten here."""
+    services = COMPOSE["services"]
+    assert {"redis", "postgres", "triton", "migrate", "api"} <= set(services)
+    for name in WORKERS:
+        assert name in services, f"worker {name} has no compose service"
+        assert services[name]["command"] == ["worker", name]
 
 
 @pytest.mark.parametrize("name", [n for n, s in COMPOSE["services"].items() if "build" in s])

@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from services.cli.online import OnlineClassifier
+from services.fusion.classify import Pair, classify_pairs
+from services.image_encoder.encode import encode_images
+from services.image_encoder.images import ImageProblem
+from services.text_encoder.encode import encode_texts
 from shared.config import Settings
 from shared.contract import ListingSubmitted
 from shared.inference.backend import LocalBackend
-from shared.inference.classify import Pair, classify_pairs
-from shared.inference.encoders import encode_images, encode_texts, group_by_version
-from shared.inference.images import ImageProblem
-from shared.inference.online import OnlineClassifier
+from shared.inference.batching import group_by_version
 from shared.inference.store import ModelStore
 from shared.model_repo import Manifest
 from tests.unit.inference.repo_fixture import build_repository

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from services.image_encoder.images import ImageProblem, fetch_image_bytes, load_images, resolve_file
 from shared.config import Settings
-from shared.inference.images import ImageProblem, fetch_image_bytes, load_images, resolve_file
 
 
 def jpeg(size: tuple[int, int] = (40, 30), color: str = "red") -> bytes:

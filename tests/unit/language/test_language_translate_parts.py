@@ -1,26 +1,39 @@
-"""Pure parts of translation: backoff, rate limiter arithmetic, provider codes."""
+"""Pure parts of translation: backoff, rate limiter arithmetic, provider codes, clients."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
+from tenacity import AsyncRetrying, RetryCallState
 
-from services.language.providers import PROVIDERS, source_code
-from services.language.translate import MAX_BACKOFF_S, RateLimiter, backoff_delay
+from services.language.providers import PROVIDERS, HTTPTranslator, build_client, source_code
+from services.language.translate import MAX_BACKOFF_S, RateLimiter, backoff_wait
+
+
+def delay_after(failures: int, base_s: float) -> float:
+    """The wait tenacity would apply after the ``failures``-th failed attempt."""
+    state = RetryCallState(AsyncRetrying(), None, (), {})
+    state.attempt_number = failures
+    return backoff_wait(base_s)(state)
 
 
 def test_backoff_grows_exponentially_with_jitter() -> None:
-    rng = random.Random(1)
-    for attempt in range(8):
-        step = min(MAX_BACKOFF_S, 0.5 * 2**attempt)
-        delays = {backoff_delay(attempt, 0.5, rng) for _ in range(50)}
+    for failures in range(1, 9):  # the first retry waits between base/2 and base
+        step = min(MAX_BACKOFF_S, 0.5 * 2 ** (failures - 1))
+        delays = {delay_after(failures, 0.5) for _ in range(50)}
         assert all(step / 2 <= d <= step for d in delays)
         assert len(delays) > 1  # jittered
 
 
 def test_backoff_is_capped() -> None:
-    assert backoff_delay(30, 1.0, random.Random(0)) <= MAX_BACKOFF_S
+    assert delay_after(31, 1.0) <= MAX_BACKOFF_S
+
+
+def test_a_configured_url_gets_the_http_client_else_deep_translator() -> None:
+    client = build_client("google", "de", "http://127.0.0.1:1/", None)
+    assert isinstance(client, HTTPTranslator) and (client.source, client.target) == ("de", "fr")
+    assert type(build_client("google", "de", None, None)).__name__ == "GoogleTranslator"
+    assert type(build_client("libre", "de", None, None)).__name__ == "LibreTranslator"
+    assert type(build_client("mymemory", "de", None, None)).__name__ == "MyMemoryTranslator"
 
 
 class FakeClock:

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from services.api.seed import classified_event
-from services.reclassify.jobs import (
+from services.cli.seed import classified_event
+from services.writer.store import write_predictions
+from shared.contract import ListingSubmitted, utcnow
+from shared.db.jobs import (
     JobFilter,
     cancel_job,
     create_job,
@@ -19,9 +21,8 @@ from services.reclassify.jobs import (
     set_status,
     submission_id_for,
 )
-from shared.contract import ListingSubmitted, utcnow
+from shared.db.listings import upsert_listings
 from shared.db.session import session_scope, upgrade
-from shared.db.store import upsert_listings, write_predictions
 
 
 @pytest.fixture

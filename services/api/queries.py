@@ -1,0 +1,332 @@
+"""Dashboard queries over stored predictions (docs/architecture.md §1 users 3), PostgreSQL and SQLite.
+
+Each returns plain JSON-ready dicts; the API serves them and ``catalog bench queries`` times
+them on 100k predictions. Time arithmetic differs per dialect and is isolated in
+:func:`_epoch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.orm import Session, aliased
+
+from shared.db.listings import as_utc
+from shared.db.models import Category, Listing, Prediction, PredictionMinute
+
+
+@dataclass(frozen=True)
+class PredictionFilter:
+    """Common filters of the dashboard: a time window on ``classified_at``, origin, version."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    origin: str | None = None
+    model_version: str | None = None
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.since is not None:
+            query = query.where(Prediction.classified_at >= as_utc(self.since))
+        if self.until is not None:
+            query = query.where(Prediction.classified_at < as_utc(self.until))
+        if self.origin is not None:
+            query = query.where(Prediction.origin == self.origin)
+        if self.model_version is not None:
+            query = query.where(Prediction.model_version == self.model_version)
+        return query
+
+
+def _epoch(session: Session, column: Any) -> ColumnElement[float]:
+    """Seconds since 1970 of a timestamp column (or of an ISO-8601 string on SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_part("epoch", column)  # double precision (EXTRACT is numeric: slow)
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+def _labels(session: Session) -> dict[int, str]:
+    return {
+        int(code): str(label) for code, label in session.execute(select(Category.prdtypecode, Category.label))
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    converted = as_utc(value)
+    return converted.isoformat() if converted else None
+
+
+def category_distribution(session: Session, flt: PredictionFilter) -> dict[str, Any]:
+    """Predictions per category in the window (largest first), with labels and shares."""
+    query = flt.apply(
+        select(Prediction.prdtypecode, func.count().label("n"), func.avg(Prediction.confidence)).group_by(
+            Prediction.prdtypecode
+        )
+    )
+    rows = session.execute(query).all()
+    labels = _labels(session)
+    total = sum(int(n) for _, n, _ in rows)
+    items = [
+        {
+            "prdtypecode": int(code),
+            "label": labels.get(code, str(code)),
+            "count": int(n),
+            "share": round(int(n) / total, 6) if total else 0.0,
+            "mean_confidence": round(float(conf or 0.0), 4),
+        }
+        for code, n, conf in sorted(rows, key=lambda r: (-int(r[1]), int(r[0])))
+    ]
+    return {"total": total, "categories": items}
+
+
+def review_queue(
+    session: Session,
+    threshold: float,
+    limit: int = 50,
+    offset: int = 0,
+    model_version: str | None = None,
+) -> dict[str, Any]:
+    """Listings whose current prediction is below ``threshold``, least confident first."""
+    base = select(Listing).where(Listing.current_confidence < threshold)
+    if model_version is not None:
+        base = base.where(Listing.current_model_version == model_version)
+    total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    rows = session.execute(
+        base.add_columns(Category.label)
+        .join(Category, Category.prdtypecode == Listing.current_prdtypecode)
+        .order_by(Listing.current_confidence, Listing.listing_id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    items = [
+        {
+            "listing_id": listing.listing_id,
+            "title": listing.title,
+            "image_uri": listing.image_uri,
+            "prdtypecode": listing.current_prdtypecode,
+            "label": label,
+            "confidence": round(float(listing.current_confidence or 0.0), 4),
+            "model_version": listing.current_model_version,
+            "submission_id": str(listing.current_submission_id),
+            "classified_at": _iso(listing.classified_at),
+        }
+        for listing, label in rows
+    ]
+    return {"threshold": threshold, "total": total, "items": items}
+
+
+def throughput_and_lag(session: Session, flt: PredictionFilter, bucket_s: int = 60) -> dict[str, Any]:
+    """Per time bucket: predictions written, end-to-end lag (submitted -> classified, mean and
+    max) and writer lag; plus mean time per stage over the whole window.
+
+    Reads the writer's per-minute sums (``prediction_minutes``), so its cost grows with the
+    window's minutes, not with the predictions; buckets are whole minutes.
+    """
+    bucket_s = max(60, bucket_s - bucket_s % 60)
+    m = PredictionMinute
+    where: list[ColumnElement[bool]] = []
+    if flt.since is not None:
+        where.append(m.bucket_start >= _utc_minute(flt.since))
+    if flt.until is not None:
+        where.append(m.bucket_start < as_utc(flt.until))
+    if flt.origin is not None:
+        where.append(m.origin == flt.origin)
+    if flt.model_version is not None:
+        where.append(m.model_version == flt.model_version)
+    bucket = func.floor(_epoch(session, m.bucket_start) / bucket_s).label("bucket")
+    per_bucket = select(
+        bucket, func.sum(m.count), func.sum(m.latency_sum), func.sum(m.latency_n), func.max(m.latency_max),
+        func.sum(m.writer_sum),
+    ).group_by(bucket).order_by(bucket)  # fmt: skip
+    rows = session.execute(per_bucket.where(*where)).all()
+    points = [
+        {
+            "t": datetime.fromtimestamp(float(b) * bucket_s, UTC).isoformat(),
+            "count": int(n),
+            "per_s": round(int(n) / bucket_s, 4),
+            "lag_mean_s": _ratio(lat_sum, lat_n),
+            "lag_max_s": _round(lat_max),
+            "writer_lag_mean_s": _ratio(writer, n),
+        }
+        for b, n, lat_sum, lat_n, lat_max, writer in rows
+    ]
+    names = ("language", "text", "image", "fusion", "latency")
+    totals = select(
+        *(func.sum(getattr(m, f"{name}_sum")) for name in names),
+        *(func.sum(getattr(m, f"{name}_n")) for name in names),
+        func.sum(m.writer_sum),
+        func.sum(m.count),
+    )
+    row = session.execute(totals.where(*where)).one()
+    sums, counts = row[: len(names)], row[len(names) : 2 * len(names)]
+    means = {name: _ratio(total, n) for name, total, n in zip(names, sums, counts, strict=True)}
+    stages = {
+        "language": means["language"],
+        "text_encoder": means["text"],
+        "image_encoder": means["image"],
+        "fusion": means["fusion"],
+        "writer": _ratio(row[-2], row[-1]),
+        "total": means["latency"],
+    }
+    return {"bucket_s": bucket_s, "points": points, "stage_mean_s": stages}
+
+
+def _utc_minute(value: datetime) -> datetime:
+    converted = as_utc(value)
+    assert converted is not None
+    return converted.replace(second=0, microsecond=0)
+
+
+def _ratio(total: Any, n: Any) -> float | None:
+    return None if not n or total is None else round(float(total) / float(n), 4)
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def version_agreement(session: Session, version_a: str, version_b: str, top: int = 10) -> dict[str, Any]:
+    """How often two model versions agree on the same listings (latest prediction of each),
+    and the most frequent disagreements (a's code -> b's code)."""
+
+    rows: Sequence[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        rows = _pairs_postgresql(session, version_a, version_b)
+    else:
+
+        def latest(version: str) -> Any:
+            return (
+                select(Prediction.listing_id, func.max(Prediction.id).label("pid"))
+                .where(Prediction.model_version == version)
+                .group_by(Prediction.listing_id)
+                .subquery()
+            )
+
+        la, lb = latest(version_a), latest(version_b)
+        pa, pb = aliased(Prediction), aliased(Prediction)
+        rows = session.execute(
+            select(pa.prdtypecode, pb.prdtypecode, func.count())
+            .select_from(la)
+            .join(lb, lb.c.listing_id == la.c.listing_id)
+            .join(pa, pa.id == la.c.pid)
+            .join(pb, pb.id == lb.c.pid)
+            .group_by(pa.prdtypecode, pb.prdtypecode)
+        ).all()
+    labels = _labels(session)
+    compared = sum(int(n) for _, _, n in rows)
+    agreed = sum(int(n) for a, b, n in rows if a == b)
+    changes = sorted(
+        ((int(n), int(a), int(b)) for a, b, n in rows if a != b), key=lambda r: (-r[0], r[1], r[2])
+    )
+    return {
+        "version_a": version_a,
+        "version_b": version_b,
+        "compared": compared,
+        "agreed": agreed,
+        "agreement": round(agreed / compared, 6) if compared else None,
+        "top_changes": [
+            {
+                "from": a,
+                "from_label": labels.get(a, str(a)),
+                "to": b,
+                "to_label": labels.get(b, str(b)),
+                "count": n,
+            }
+            for n, a, b in changes[:top]
+        ],
+    }
+
+
+def _pairs_postgresql(session: Session, version_a: str, version_b: str) -> list[Any]:
+    """(code under a, code under b, listings) with DISTINCT ON over the covering index
+    ``ix_predictions_version_listing`` (an index-only scan per version, then a merge join)."""
+
+    def latest(version: str) -> Any:
+        return (
+            select(Prediction.listing_id, Prediction.prdtypecode)
+            .where(Prediction.model_version == version)
+            .order_by(Prediction.listing_id.desc(), Prediction.id.desc())
+            .ext(distinct_on(Prediction.listing_id))
+            .subquery()
+        )
+
+    la, lb = latest(version_a), latest(version_b)
+    query = (
+        select(la.c.prdtypecode, lb.c.prdtypecode, func.count())
+        .select_from(la)
+        .join(lb, lb.c.listing_id == la.c.listing_id)
+        .group_by(la.c.prdtypecode, lb.c.prdtypecode)
+    )
+    return list(session.execute(query).all())
+
+
+def model_versions_seen(session: Session) -> list[dict[str, Any]]:
+    """Versions present in predictions, with counts and time span (for the dashboard filters)."""
+    rows = session.execute(
+        select(
+            Prediction.model_version,
+            func.count(),
+            func.min(Prediction.classified_at),
+            func.max(Prediction.classified_at),
+        ).group_by(Prediction.model_version)
+    ).all()
+    return [
+        {"model_version": v, "count": int(n), "first": _iso(first), "last": _iso(last)}
+        for v, n, first, last in sorted(rows, key=lambda r: str(r[3]), reverse=True)
+    ]
+
+
+def listing_detail(session: Session, listing_id: str, history: int = 50) -> dict[str, Any] | None:
+    """A listing's content, current category and prediction history (newest first)."""
+    listing = session.get(Listing, listing_id)
+    if listing is None:
+        return None
+    preds = session.scalars(
+        select(Prediction)
+        .where(Prediction.listing_id == listing_id)
+        .order_by(Prediction.classified_at.desc(), Prediction.id.desc())
+        .limit(history)
+    ).all()
+    label = session.get(Category, listing.current_prdtypecode) if listing.current_prdtypecode else None
+    return {
+        "listing_id": listing.listing_id,
+        "title": listing.title,
+        "description": listing.description,
+        "image_uri": listing.image_uri,
+        "created_at": _iso(listing.created_at),
+        "updated_at": _iso(listing.updated_at),
+        "current": None
+        if listing.current_prdtypecode is None
+        else {
+            "prdtypecode": listing.current_prdtypecode,
+            "label": label.label if label else str(listing.current_prdtypecode),
+            "confidence": listing.current_confidence,
+            "model_version": listing.current_model_version,
+            "submission_id": str(listing.current_submission_id),
+            "classified_at": _iso(listing.classified_at),
+        },
+        "history": [prediction_view(p) for p in preds],
+    }
+
+
+def prediction_view(p: Prediction) -> dict[str, Any]:
+    return {
+        "submission_id": str(p.submission_id),
+        "origin": p.origin,
+        "job_id": str(p.job_id) if p.job_id else None,
+        "prdtypecode": p.prdtypecode,
+        "confidence": p.confidence,
+        "top_k": p.top_k,
+        "modalities": [m for m in p.modalities.split(",") if m],
+        "model_version": p.model_version,
+        "model_versions": p.model_versions,
+        "language": p.language,
+        "translation_status": p.translation_status,
+        "image_missing_reason": p.image_missing_reason,
+        "submitted_at": _iso(p.submitted_at),
+        "classified_at": _iso(p.classified_at),
+        "written_at": _iso(p.written_at),
+    }

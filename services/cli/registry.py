@@ -1,0 +1,46 @@
+"""The one list of worker kinds. Everything that enumerates workers derives from it.
+
+``catalog worker NAME``, ``catalog up`` (the supervisor), ``catalog status``, the AsyncAPI
+document (built from the workers' real subscribers), docker-compose and the Kubernetes
+manifests (``deploy/scripts/render_deploy.py``) all read :data:`WORKERS`; a test checks that
+every registered kind is present in each deployment file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.fusion import worker as fusion
+from services.image_encoder import worker as image_encoder
+from services.language import worker as language
+from services.text_encoder import worker as text_encoder
+from services.writer import worker as writer
+from shared.broker import WorkerApp, WorkerSpec
+from shared.config import Settings
+from shared.contract import Stream
+
+# Pipeline order: a submitted offer passes them in this order (language and image-encoder in parallel).
+_MODULES = (language, image_encoder, text_encoder, fusion, writer)
+
+WORKERS: dict[str, WorkerSpec[object]] = {m.SPEC.name: m.SPEC for m in _MODULES}
+FACTORIES: dict[str, Callable[[Settings], WorkerApp]] = {m.SPEC.name: m.create_worker for m in _MODULES}
+
+
+def worker_names() -> list[str]:
+    return list(WORKERS)
+
+
+def consumers_of(stream: Stream) -> list[str]:
+    """Consumer groups (worker kinds) reading ``stream``."""
+    return [spec.name for spec in WORKERS.values() if any(c.stream == stream for c in spec.consumes)]
+
+
+def streams_of(name: str) -> list[Stream]:
+    return [c.stream for c in WORKERS[name].consumes]
+
+
+def create_worker(name: str, settings: Settings) -> WorkerApp:
+    """The worker app of kind ``name`` (``KeyError`` names the known kinds)."""
+    if name not in FACTORIES:
+        raise KeyError(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
+    return FACTORIES[name](settings)

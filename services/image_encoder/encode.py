@@ -1,0 +1,71 @@
+"""Image encoding of a batch: one inference request per (batch, model, version).
+
+Plain async functions over a backend and a :class:`ModelStore`; the worker and the online
+classifier call the same code, and preprocessing is ``shared.preprocess`` (training's own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from shared.contract import Envelope, ImageFeatures
+from shared.inference.backend import InferenceBackend
+from shared.inference.batching import group_by_version, model_outputs
+from shared.inference.store import ModelStore
+from shared.model_repo import ImageModelSpec, Manifest
+from shared.preprocess import prepare_image
+
+from .images import ImageProblem
+
+
+async def image_logits(
+    backend: InferenceBackend, manifest: Manifest, images: list[Image.Image]
+) -> dict[str, np.ndarray]:
+    """[len(images), labels] logits of every image model of ``manifest``."""
+    out: dict[str, np.ndarray] = {}
+    for spec in manifest.image_models:
+        batch = await asyncio.to_thread(_stack, images, spec)
+        inputs = {spec.input_name: batch}
+        out[spec.name] = await backend.infer(spec.name, spec.triton_version, inputs, spec.output_name)
+    return out
+
+
+def _stack(images: list[Image.Image], spec: ImageModelSpec) -> np.ndarray:
+    return np.stack([prepare_image(image, spec) for image in images])
+
+
+async def encode_images(
+    backend: InferenceBackend,
+    store: ModelStore,
+    envelopes: Sequence[Envelope],
+    images: Sequence[Image.Image | ImageProblem],
+    versions: Sequence[str],
+) -> list[ImageFeatures]:
+    """ImageFeatures per offer; an :class:`ImageProblem` gives status ``missing`` + reason."""
+    results: list[ImageFeatures | None] = [None] * len(envelopes)
+    for version, rows in group_by_version(versions).items():
+        manifest = await store.by_version(version)
+        usable = [i for i in rows if not isinstance(images[i], ImageProblem)]
+        decoded = [images[i] for i in usable]
+        logits = (
+            await image_logits(backend, manifest, [im for im in decoded if isinstance(im, Image.Image)])
+            if usable
+            else {}
+        )
+        position = {row: k for k, row in enumerate(usable)}
+        for i in rows:
+            base = envelopes[i].stamped("image_encoded").envelope()
+            image = images[i]
+            if isinstance(image, ImageProblem):
+                results[i] = ImageFeatures(
+                    **base, model_version=version, status="missing", reason=image.reason, detail=image.detail
+                )
+            else:
+                results[i] = ImageFeatures(
+                    **base, model_version=version, outputs=model_outputs(logits, position[i])
+                )
+    return [r for r in results if r is not None]

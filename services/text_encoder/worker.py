@@ -1,0 +1,81 @@
+"""The text-encoder worker: ``listings.prepared`` -> ``features.text`` (``catalog worker text-encoder``).
+
+Per batch: one Redis round trip to pin each submission's model version (shared with the
+image-encoder), then one inference request per text model and version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from shared.broker import Consumer, Emit, Outcome, WorkerApp, WorkerSpec
+from shared.config import Settings
+from shared.contract import ListingPrepared, Stream
+from shared.inference.backend import InferenceBackend
+from shared.inference.factory import create_backend
+from shared.inference.pinning import RedisVersionPins, VersionPins
+from shared.inference.store import ModelStore, warm_up
+
+from .encode import encode_texts
+
+
+@dataclass
+class Deps:
+    """Built once per process: the inference backend and the model store over it."""
+
+    settings: Settings
+    pins: VersionPins
+    backend: InferenceBackend
+    store: ModelStore
+    owns_backend: bool = True
+
+
+async def encode(events: list[ListingPrepared], deps: Deps) -> list[Outcome]:
+    """Tokenizes the French text and runs every text model of the pinned version."""
+    current = await deps.store.current()
+    ids = [e.submission_id for e in events]
+    versions = await deps.pins.pin(ids, current.version)
+    features = await encode_texts(
+        deps.backend,
+        deps.store,
+        events,
+        [e.text_fr or e.text for e in events],
+        versions,
+        languages=[e.language.code for e in events],
+        translations=[e.translation.status for e in events],
+    )
+    return [Emit(Stream.TEXT_FEATURES, f) for f in features]
+
+
+async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend | None = None) -> Deps:
+    runtime = backend or create_backend(settings)
+    store = ModelStore(settings.model_repository, runtime, ("text",), settings.model_poll_interval_s)
+    await warm_up(store)
+    return Deps(settings, RedisVersionPins(redis, settings), runtime, store, owns_backend=backend is None)
+
+
+async def close_deps(deps: Deps) -> None:
+    if deps.owns_backend:
+        await deps.backend.close()
+
+
+SPEC = WorkerSpec(
+    name="text-encoder",
+    consumes=(Consumer(Stream.PREPARED, ListingPrepared, encode),),
+    publishes=(Stream.TEXT_FEATURES,),
+    open=open_deps,
+    close=close_deps,
+    image="inference",
+    description="Runs every text model of the pinned model version on the prepared French text.",
+)
+
+
+def create_worker(settings: Settings, backend: InferenceBackend | None = None) -> WorkerApp:
+    """A worker encoding prepared text in batches of ``settings.batch_size``."""
+
+    async def opener(s: Settings, redis: Redis) -> Deps:
+        return await open_deps(s, redis, backend)
+
+    return WorkerApp.from_spec(SPEC, settings, open_deps=opener)

@@ -1,0 +1,206 @@
+"""Reclassification jobs in SQL: creation, keyset pages, the persisted cursor, cancel.
+
+A job re-publishes stored listings in ``listing_id`` order. After each page is published, the
+job's ``cursor`` (last listing id) and ``published`` counter are committed together, so a job
+that dies resumes after its last committed page: at most one page is published twice, and that
+is harmless because a listing's submission id within a job is deterministic
+(:func:`submission_id_for`) and every side effect downstream is idempotent by submission id.
+
+The results-writer adds to ``completed``; ``published - completed`` is what is in flight.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from shared.contract import ListingSubmitted, Origin, utcnow
+from shared.db.listings import as_utc
+from shared.db.models import Listing, ReclassificationJob
+
+# Job states: running (being published or drained), completed, cancelled, failed.
+ACTIVE = ("pending", "running")
+TERMINAL = ("completed", "cancelled", "failed")
+_NAMESPACE = uuid.UUID("7d4a2b8e-3f61-4c0a-9b7e-5a1c2d3e4f50")
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which listings a job re-runs (every condition optional)."""
+
+    category: int | None = None
+    since: datetime | None = None
+    model_version: str | None = None
+
+
+def submission_id_for(job_id: uuid.UUID, listing_id: str) -> uuid.UUID:
+    """The same listing in the same job always gets the same submission id."""
+    return uuid.uuid5(_NAMESPACE, f"{job_id}:{listing_id}")
+
+
+def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
+    if flt.category is not None:
+        query = query.where(Listing.current_prdtypecode == flt.category)
+    if flt.since is not None:
+        query = query.where(Listing.updated_at >= as_utc(flt.since))
+    if flt.model_version is not None:
+        query = query.where(Listing.current_model_version == flt.model_version)
+    return query
+
+
+def job_filter(job: ReclassificationJob) -> JobFilter:
+    return JobFilter(category=job.category, since=job.since, model_version=job.only_model_version)
+
+
+def create_job(
+    session: Session,
+    flt: JobFilter,
+    max_in_flight: int,
+    *,
+    job_id: uuid.UUID | None = None,
+    status: str = "pending",
+    total: int | None = None,
+) -> ReclassificationJob:
+    """A new job; ``total`` is the number of listings matching the filter now."""
+    now = utcnow()
+    if total is None:
+        total = int(session.scalar(_filtered(select(func.count()).select_from(Listing), flt)) or 0)
+    job = ReclassificationJob(
+        id=job_id or uuid.uuid4(),
+        status=status,
+        category=flt.category,
+        since=as_utc(flt.since),
+        only_model_version=flt.model_version,
+        max_in_flight=max_in_flight,
+        total=total,
+        published=0,
+        completed=0,
+        cursor=None,
+        error=None,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: uuid.UUID) -> ReclassificationJob:
+    job = session.get(ReclassificationJob, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(f"No reclassification job {job_id}")
+    return job
+
+
+def list_jobs(session: Session, limit: int = 50) -> list[ReclassificationJob]:
+    query = select(ReclassificationJob).order_by(ReclassificationJob.created_at.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def next_page(session: Session, job: ReclassificationJob, size: int) -> list[ListingSubmitted]:
+    """The next ``size`` listings after the job's cursor, as events carrying the job id."""
+    query = _filtered(select(Listing), job_filter(job)).order_by(Listing.listing_id).limit(size)
+    if job.cursor is not None:
+        query = query.where(Listing.listing_id > job.cursor)
+    origin = Origin(kind="reclassify", job_id=job.id)
+    events = []
+    for listing in session.scalars(query):
+        event = ListingSubmitted.new(
+            listing.listing_id,
+            title=listing.title or "",
+            description=listing.description,
+            image_uri=listing.image_uri,
+            origin=origin,
+        )
+        events.append(
+            event.model_copy(update={"submission_id": submission_id_for(job.id, listing.listing_id)})
+        )
+    return events
+
+
+def record_page(session: Session, job_id: uuid.UUID, after: str | None, cursor: str, count: int) -> bool:
+    """Persist the cursor after publishing ``count`` listings read after the cursor ``after``.
+
+    False if the job is no longer running, or if another runner of the same job moved the
+    cursor meanwhile: that page was then a harmless duplicate publish (same submission ids)
+    and is not counted twice.
+    """
+    moved_from = (
+        ReclassificationJob.cursor.is_(None) if after is None else ReclassificationJob.cursor == after
+    )
+    query = update(ReclassificationJob).where(
+        ReclassificationJob.id == job_id, ReclassificationJob.status == "running", moved_from
+    )
+    result = session.execute(
+        query.values(
+            cursor=cursor,
+            published=ReclassificationJob.published + count,
+            updated_at=utcnow(),
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def set_status(
+    session: Session,
+    job_id: uuid.UUID,
+    status: str,
+    *,
+    error: str | None = None,
+    only_from: tuple[str, ...] = ACTIVE,
+) -> bool:
+    """Move a job to ``status`` if it is in one of ``only_from``; True if it moved."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status in TERMINAL:
+        values["finished_at"] = now
+    if error is not None:
+        values["error"] = error
+    result = session.execute(
+        update(ReclassificationJob)
+        .where(ReclassificationJob.id == job_id, ReclassificationJob.status.in_(only_from))
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_job(session: Session, job_id: uuid.UUID) -> ReclassificationJob:
+    """Cancel an active job (its runner stops before its next page); terminal jobs stay."""
+    get_job(session, job_id)
+    set_status(session, job_id, "cancelled", only_from=ACTIVE)
+    return get_job(session, job_id)
+
+
+def job_view(job: ReclassificationJob) -> dict[str, Any]:
+    """A job as the API and CLI show it."""
+    in_flight = max(0, job.published - job.completed)
+    return {
+        "job_id": str(job.id),
+        "status": job.status,
+        "filter": {
+            "category": job.category,
+            "since": as_utc(job.since).isoformat() if job.since else None,  # type: ignore[union-attr]
+            "model_version": job.only_model_version,
+        },
+        "max_in_flight": job.max_in_flight,
+        "total": job.total,
+        "published": job.published,
+        "completed": job.completed,
+        "in_flight": in_flight,
+        "progress": round(job.completed / job.total, 4) if job.total else 1.0,
+        "cursor": job.cursor,
+        "error": job.error,
+        "created_at": as_utc(job.created_at).isoformat(),  # type: ignore[union-attr]
+        "updated_at": as_utc(job.updated_at).isoformat(),  # type: ignore[union-attr]
+        "finished_at": as_utc(job.finished_at).isoformat() if job.finished_at else None,  # type: ignore[union-attr]
+    }
