@@ -19,7 +19,13 @@ def create_worker(settings: Settings, backend: InferenceBackend | None = None) -
     """A worker encoding prepared text in batches of ``settings.batch_size``."""
     worker = WorkerApp("text-encoder", settings)
     runtime = backend or create_backend(settings)
-    store = ModelStore(settings.model_repository, runtime, ("text",), settings.model_poll_interval_s)
+    store = ModelStore(
+        settings.model_repository,
+        runtime,
+        ("text",),
+        settings.model_poll_interval_s,
+        translated=settings.translator != "none",
+    )
 
     @worker.on_startup
     async def load() -> None:
