@@ -197,6 +197,21 @@ def train_text_model(
     )
 
 
+@torch.no_grad()
+def torch_text_logits(
+    model: nn.Module, tokenizer: TextTokenizer, texts: list[str], batch: int = 64
+) -> np.ndarray:
+    """PyTorch logits of raw texts (checks the ONNX export)."""
+    model.eval()
+    out = []
+    for start in range(0, len(texts), batch):
+        encoded = tokenizer.encode(texts[start : start + batch])
+        out.append(
+            model(torch.from_numpy(encoded["input_ids"]), torch.from_numpy(encoded["attention_mask"])).numpy()
+        )
+    return np.concatenate(out).astype(np.float32)
+
+
 def export_text_model(model: nn.Module, tokenizer_src: Path, model_dir: Path, spec: TextModelSpec) -> Path:
     """``model_dir/model.onnx`` with dynamic batch and sequence axes, tokenizer files beside it."""
     model_dir.mkdir(parents=True, exist_ok=True)
