@@ -7,6 +7,10 @@ Files of one revision (``fusion/<revision>/``), named in ``manifest.fusion.files
 
 ``<path>`` is ``full`` (every text and image model), ``text`` (text models only) or ``image``
 (image models only): an offer missing one modality uses the path of the other, trained for it.
+
+``params.blend.<path>`` (optional) = ``{"model", "weight_meta"}``: the path serves
+``weight_meta * meta + (1 - weight_meta) * softmax(logits of model)``; training chose the weight
+by cross-validation, so a path never serves a meta-model that scored below its best input.
 No torch here: the fusion worker stays light.
 """
 
@@ -66,6 +70,8 @@ class _Path:
     models: list[str]
     booster: dict[str, np.ndarray]
     lgbm: Any | None
+    blend_model: str | None = None
+    weight_meta: float = 1.0
 
 
 class FusionModel:
@@ -95,7 +101,10 @@ class FusionModel:
                 import lightgbm
 
                 lgbm = lightgbm.Booster(model_file=str(directory / lgbm_file))
-            paths[name] = _Path(list(models), booster, lgbm)
+            blend = manifest.fusion.params.get("blend", {}).get(name) or {}
+            paths[name] = _Path(
+                list(models), booster, lgbm, blend.get("model"), float(blend.get("weight_meta", 1.0))
+            )
         if not paths:
             raise ValueError(f"Fusion of {manifest.version} has no usable path in {directory}.")
         return cls(len(manifest.labels), paths)
@@ -121,4 +130,8 @@ class FusionModel:
             meta = np.concatenate([features, probs], axis=1)
             probs = np.asarray(path.lgbm.predict(meta), dtype=np.float64).reshape(len(features), -1)
         probs = np.clip(probs, 0.0, None)
-        return probs / probs.sum(axis=1, keepdims=True)
+        probs = probs / probs.sum(axis=1, keepdims=True)
+        if path.blend_model is not None and path.weight_meta < 1.0:
+            single = softmax(np.asarray(logits[path.blend_model], dtype=np.float64))
+            probs = path.weight_meta * probs + (1.0 - path.weight_meta) * single
+        return probs

@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.subword import SubwordSpec
+
 MANIFEST = "manifest.json"
 MANIFESTS_DIR = "manifests"
 
@@ -49,6 +51,11 @@ class TextModelSpec(BaseModel):
         description="ONNX inputs, int64 [batch, sequence].",
     )
     output_name: str = Field("logits", description="ONNX output, float32 [batch, labels].")
+    subword: SubwordSpec | None = Field(
+        None,
+        description="Set for fastText-style models: texts become hashed n-gram ids "
+        "(shared.subword) instead of going through tokenizer files.",
+    )
 
 
 class ImageModelSpec(BaseModel):

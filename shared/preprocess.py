@@ -61,23 +61,32 @@ class TextTokenizer:
     """The tokenizer saved next to a text model (``tokenizer.json``), without transformers.
 
     Uses the ``tokenizers`` library directly: the same fast tokenizer transformers would run,
-    but light enough for the text-encoder worker.
+    but light enough for the text-encoder worker. A fastText-style model (``spec.subword``)
+    is featurized by shared.subword instead: same call, same output names, so the workers and
+    both inference backends need not know which kind of text model they run.
     """
 
     def __init__(self, repository: Path, spec: TextModelSpec) -> None:
+        self.spec = spec
+        self.pad_id = 0
+        if spec.subword is not None:
+            return
         from tokenizers import Tokenizer
 
         path = Path(repository) / spec.tokenizer_dir / "tokenizer.json"
         if not path.is_file():
             raise FileNotFoundError(f"No tokenizer.json at {path}: the model repository is incomplete.")
-        self.spec = spec
         self._tokenizer = Tokenizer.from_file(str(path))
         self._tokenizer.enable_truncation(max_length=spec.max_length)
-        pad_id, pad_token = _pad_token(path.parent, self._tokenizer)
-        self._tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+        self.pad_id, pad_token = _pad_token(path.parent, self._tokenizer)
+        self._tokenizer.enable_padding(pad_id=self.pad_id, pad_token=pad_token)
 
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         """int64 [batch, longest] arrays named as ``spec.input_names``."""
+        if self.spec.subword is not None:
+            from shared.subword import encode_batch
+
+            return encode_batch(texts, self.spec.subword)
         encodings = self._tokenizer.encode_batch([text or "" for text in texts])
         fields = {
             "input_ids": [e.ids for e in encodings],

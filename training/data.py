@@ -2,14 +2,12 @@
 
 Robust by design: empty descriptions, HTML and entities are cleaned by the same function the
 language worker uses (shared.text.clean_offer_text); a missing image is recorded as such (a
-corrupt one is found when decoded); identical texts stay on one side of every split, so a
-duplicated offer cannot leak from training into evaluation.
+corrupt one is found when decoded). Splitting lives in training.split.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,88 +120,6 @@ def load_catalog(data_dir: Path, max_chars: int = 5000, require_labels: bool = F
         fingerprint=fingerprint_files([x_path, y_path]),
         stats=stats,
     )
-
-
-def grouped_stratified_split(
-    labels: list[int], texts: list[str], fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(keep, held_out) row indices: ``fraction`` of each class held out, identical texts together.
-
-    Groups are the casefolded texts (empty texts are each their own group); a group's class is
-    that of its first row. A class with a single group stays on the keep side.
-    """
-    groups: dict[str, list[int]] = {}
-    for index, text in enumerate(texts):
-        key = text.casefold() if text else f"\0{index}"
-        groups.setdefault(key, []).append(index)
-    by_class: dict[int, list[list[int]]] = {}
-    for members in groups.values():
-        by_class.setdefault(labels[members[0]], []).append(members)
-    rng = np.random.default_rng(seed)
-    held: list[int] = []
-    for code in sorted(by_class):
-        class_groups = by_class[code]
-        order = rng.permutation(len(class_groups))
-        n_held = round(len(class_groups) * fraction) if len(class_groups) > 1 else 0
-        if len(class_groups) > 1:
-            n_held = min(max(n_held, 1), len(class_groups) - 1)
-        for position in order[:n_held]:
-            held.extend(class_groups[position])
-    held_set = set(held)
-    keep = np.array([i for i in range(len(labels)) if i not in held_set], dtype=np.int64)
-    return keep, np.array(sorted(held_set), dtype=np.int64)
-
-
-@dataclass
-class Split:
-    """Row indices: base models train on ``base``, fusion on ``fusion``, evaluation uses ``test``."""
-
-    base: np.ndarray
-    fusion: np.ndarray
-    test: np.ndarray
-    seed: int
-    test_fraction: float
-    fusion_fraction: float
-
-    def to_json(self, catalog: Catalog) -> dict[str, object]:
-        return {
-            "seed": self.seed,
-            "test_fraction": self.test_fraction,
-            "fusion_fraction": self.fusion_fraction,
-            "fingerprint": catalog.fingerprint,
-            "base": [catalog.row_ids[i] for i in self.base],
-            "fusion": [catalog.row_ids[i] for i in self.fusion],
-            "test": [catalog.row_ids[i] for i in self.test],
-        }
-
-    def save(self, path: Path, catalog: Catalog) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(catalog)), "utf-8")
-
-
-def make_split(
-    catalog: Catalog, seed: int = 42, test_fraction: float = 0.15, fusion_fraction: float = 0.25
-) -> Split:
-    """The fixed held-out split (``test_fraction``), then the fusion slice out of the rest."""
-    labels = catalog.labels
-    if labels is None:
-        raise ValueError("Cannot split a catalog without labels.")
-    keep, test = grouped_stratified_split(labels, catalog.texts, test_fraction, seed)
-    sub_labels = [labels[i] for i in keep]
-    sub_texts = [catalog.texts[i] for i in keep]
-    base_pos, fusion_pos = grouped_stratified_split(sub_labels, sub_texts, fusion_fraction, seed + 1)
-    return Split(keep[base_pos], keep[fusion_pos], test, seed, test_fraction, fusion_fraction)
-
-
-def load_test_rows(split_file: Path, catalog: Catalog) -> np.ndarray | None:
-    """Indices of the saved held-out rows when ``catalog`` is the data the split was made on."""
-    if not split_file.is_file():
-        return None
-    saved = json.loads(split_file.read_text("utf-8"))
-    if saved.get("fingerprint") != catalog.fingerprint:
-        return None
-    position = {row: i for i, row in enumerate(catalog.row_ids)}
-    return np.array([position[row] for row in saved["test"] if row in position], dtype=np.int64)
 
 
 def rebalance(

@@ -17,8 +17,10 @@ import numpy as np
 
 from shared.fusion import FusionModel, class_prior
 from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
-from training.data import Catalog, load_catalog, load_test_rows
+from shared.text_preparation import TextPreparer, Untranslated, check_text_preparation
+from training.data import Catalog, load_catalog
 from training.scoring import Scores, fuse, score
+from training.split import load_test_rows
 
 __all__ = ["Report", "class_prior", "evaluate_data", "evaluate_rows"]
 
@@ -175,10 +177,19 @@ def evaluate_data(
     predictions_csv: Path | None = None,
     all_rows: bool = False,
     max_pixels: int = 40_000_000,
+    text_preparer: TextPreparer | None = None,
 ) -> dict[str, Any]:
-    """The full evaluation report (JSON), confusion PNG next to it, optional per-offer CSV."""
+    """The full evaluation report (JSON), confusion PNG next to it, optional per-offer CSV.
+
+    Texts go through ``text_preparer`` (the serving language step); it must be the step the
+    model was trained with (TextPreparationMismatch otherwise), so evaluated = served.
+    """
     manifest = read_manifest(repository)
+    preparer = text_preparer or Untranslated()
+    check_text_preparation(manifest, bool(preparer.describe().get("translated")))
     catalog = load_catalog(data_dir, int(manifest.training.get("profile", {}).get("max_chars", 5000)))
+    if manifest.text_models:
+        catalog.texts = preparer.prepare(catalog.texts).texts
     rows = (
         None
         if all_rows

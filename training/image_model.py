@@ -19,7 +19,7 @@ from torch import nn
 
 from shared.model_repo import ImageModelSpec
 from shared.preprocess import decode_image, prepare_image
-from training.loop import Batch, fit, linear_schedule
+from training.loop import Batch, FitResult, Validator, fit, linear_schedule
 from training.profiles import Profile
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -155,6 +155,17 @@ def _batches(
         yield (_augment(images, generator),), torch.from_numpy(sorted_labels).long()
 
 
+def validation_loss(pixels: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> Validator:
+    """Cross-entropy of un-augmented ``pixels[rows]``: what the early stopping watches."""
+
+    def loss(model: nn.Module) -> float:
+        logits = torch.from_numpy(torch_image_logits(model, pixels[np.sort(rows)]))  # type: ignore[arg-type]
+        target = torch.from_numpy(labels[np.argsort(rows)]).long()
+        return float(nn.functional.cross_entropy(logits, target))
+
+    return loss
+
+
 def train_image_model(
     model: ImageClassifier,
     pixels: np.ndarray,
@@ -163,8 +174,11 @@ def train_image_model(
     profile: Profile,
     checkpoint: Path,
     description: str,
-) -> list[float]:
-    """Fine-tune on ``pixels[rows]`` (labels aligned with ``rows``)."""
+    val_rows: np.ndarray | None = None,
+    val_labels: np.ndarray | None = None,
+) -> FitResult:
+    """Fine-tune on ``pixels[rows]`` (labels aligned with ``rows``), early-stopped on the
+    validation loss of ``val_rows`` when given."""
     frozen = freeze_early(model, profile.image_freeze_fraction)
     steps = -(-len(rows) // profile.image_batch_size)
     if profile.image_max_steps_per_epoch is not None:
@@ -187,6 +201,12 @@ def train_image_model(
         checkpoint,
         description,
         train_mode=keep_frozen_eval,
+        validate=(
+            validation_loss(pixels, val_rows, val_labels)
+            if val_rows is not None and val_labels is not None and len(val_rows)
+            else None
+        ),
+        patience=profile.patience,
     )
 
 

@@ -1,14 +1,23 @@
-"""One resumable training loop for every base model (checkpoint after each epoch).
+"""One resumable training loop for every base model, with validation, early stopping and the
+best checkpoint.
 
-An interrupted ``catalog train`` rerun with the same data, profile and work dir resumes from
-the last finished epoch of the model it was training; finished models are not retrained.
+Why validation: the last epoch is not the best one (a linear model over hashed n-grams overfits
+label noise within a few epochs; a fine-tuned backbone may not have converged). After each
+epoch the loop scores a held-aside validation slice (never trained on) and keeps the weights of
+the best epoch; it stops after ``patience`` epochs without improvement. The model that is
+exported, scored and fused is the best checkpoint.
+
+Checkpoints (``checkpoint``: the last epoch, to resume; ``best.pt`` beside it: the best) make an
+interrupted ``catalog train`` resume where it stopped; finished models are not retrained.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,6 +34,8 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 Batch = tuple[Sequence[torch.Tensor], torch.Tensor]
+Validator = Callable[[nn.Module], float]
+"""Validation loss of a model (lower is better); the loop calls it after each epoch."""
 
 
 def progress_bar() -> Progress:
@@ -51,6 +62,25 @@ def linear_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+@dataclass
+class FitResult:
+    """What one training run did: per-epoch losses, the kept epoch and why it stopped."""
+
+    losses: list[float]
+    val_losses: list[float]
+    best_epoch: int
+    stopped_early: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "epochs_run": len(self.losses),
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            "train_loss": [round(v, 4) for v in self.losses],
+            "val_loss": [round(v, 4) for v in self.val_losses],
+        }
+
+
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -61,23 +91,34 @@ def fit(
     checkpoint: Path,
     description: str,
     train_mode: Callable[[nn.Module], None] | None = None,
-) -> list[float]:
-    """Train ``epochs`` epochs of cross-entropy, resuming from ``checkpoint``; mean loss per epoch."""
+    validate: Validator | None = None,
+    patience: int = 2,
+    clip_norm: float | None = 1.0,
+) -> FitResult:
+    """Cross-entropy for up to ``epochs`` epochs, resuming from ``checkpoint``; the model ends
+    with the weights of the epoch of lowest validation loss (the last one without ``validate``)."""
+    best_file = checkpoint.with_name("best.pt")
     losses: list[float] = []
-    start = 0
+    val_losses: list[float] = []
+    start, best_epoch, stopped = 0, 0, False
     if checkpoint.is_file():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, losses = int(state["epoch"]), list(state["losses"])
+        val_losses, best_epoch = list(state.get("val_losses", [])), int(state.get("best_epoch", start))
+        stopped = bool(state.get("stopped", False))
         log.info("resuming training", extra={"model": description, "epoch": start})
-    if start >= epochs:
-        return losses
+    best_state = (
+        torch.load(best_file, map_location="cpu", weights_only=False) if best_file.is_file() else None
+    )
     loss_fn = nn.CrossEntropyLoss()
     with progress_bar() as bar:
-        task = bar.add_task(description, total=(epochs - start) * steps_per_epoch, info="")
+        task = bar.add_task(description, total=max(0, epochs - start) * steps_per_epoch, info="")
         for epoch in range(start, epochs):
+            if stopped:
+                break
             model.train()
             if train_mode is not None:
                 train_mode(model)
@@ -88,42 +129,53 @@ def fit(
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(model(*inputs), labels)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                if clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 optimizer.step()
                 scheduler.step()
                 total, count = total + loss.item(), count + 1
                 bar.update(task, advance=1, info=f"epoch {epoch + 1}/{epochs} loss {total / count:.3f}")
             losses.append(total / max(1, count))
-            _save(checkpoint, model, optimizer, scheduler, epoch + 1, losses)
+            if validate is not None:
+                model.eval()
+                val_losses.append(float(validate(model)))
+                if val_losses[-1] <= min(val_losses):
+                    best_epoch, best_state = epoch + 1, copy.deepcopy(model.state_dict())
+                    _atomic_save(best_file, best_state)
+                stopped = epoch + 1 - best_epoch >= patience
+            else:
+                best_epoch, best_state = epoch + 1, None
+            _atomic_save(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch + 1,
+                    "losses": losses,
+                    "val_losses": val_losses,
+                    "best_epoch": best_epoch,
+                    "stopped": stopped,
+                },
+            )
             log.info(
                 "epoch finished",
                 extra={
                     "model": description,
                     "epoch": epoch + 1,
-                    "epochs": epochs,
                     "loss": round(losses[-1], 4),
+                    "val_loss": round(val_losses[-1], 4) if val_losses else None,
+                    "best_epoch": best_epoch,
                 },
             )
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
-    return losses
+    return FitResult(losses, val_losses, best_epoch, stopped and len(losses) < epochs)
 
 
-def _save(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    epoch: int,
-    losses: list[float],
-) -> None:
+def _atomic_save(path: Path, state: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "epoch": epoch,
-        "losses": losses,
-    }
     torch.save(state, tmp)
     os.replace(tmp, path)

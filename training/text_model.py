@@ -19,7 +19,7 @@ from torch import nn
 
 from shared.model_repo import TextModelSpec
 from shared.preprocess import TextTokenizer
-from training.loop import Batch, fit, linear_schedule
+from training.loop import Batch, FitResult, Validator, fit, linear_schedule
 from training.profiles import Profile
 
 
@@ -68,24 +68,72 @@ def build_text_model(base: str, n_labels: int, tokenizer_dir: Path) -> TextClass
     return TextClassifier(model)
 
 
+class EncodedTexts:
+    """Every text encoded once (ids per row), batched by padding: folds and epochs reuse it.
+
+    Why: cross-fitting trains each text model several times over the same rows; encoding a
+    text (hashing its n-grams, or running the word-piece tokenizer) once instead of once per
+    epoch and fold keeps the text stage cheap. Padding matches TextTokenizer.encode (same pad
+    id, mask 0), so a batch equals what serving would feed.
+    """
+
+    def __init__(self, tokenizer: TextTokenizer, texts: list[str]) -> None:
+        self.pad_id = tokenizer.pad_id
+        self.ids: list[np.ndarray] = []
+        for start in range(0, len(texts), 256):
+            encoded = tokenizer.encode(texts[start : start + 256])
+            for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"], strict=True):
+                self.ids.append(ids[mask.astype(bool)].copy())
+
+    def batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max([1, *(len(self.ids[i]) for i in rows)])
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for k, i in enumerate(rows):
+            ids[k, : len(self.ids[i])] = self.ids[i]
+            mask[k, : len(self.ids[i])] = 1
+        return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
 def text_batches(
-    tokenizer: TextTokenizer, texts: list[str], labels: np.ndarray, batch_size: int, seed: int
+    encoded: EncodedTexts, rows: np.ndarray, labels: np.ndarray, batch_size: int, seed: int
 ) -> Iterator[Batch]:
     """Shuffled batches of similar lengths (less padding: fewer wasted FLOPs on CPU)."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(texts))
+    order = rng.permutation(len(rows))
     chunk = batch_size * 16
     batches: list[np.ndarray] = []
     for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: len(texts[i]))
+        part = sorted(order[start : start + chunk], key=lambda k: len(encoded.ids[rows[k]]))
         batches += [np.array(part[s : s + batch_size]) for s in range(0, len(part), batch_size)]
     for position in rng.permutation(len(batches)):
-        rows = batches[position]
-        encoded = tokenizer.encode([texts[i] for i in rows])
-        yield (
-            (torch.from_numpy(encoded["input_ids"]), torch.from_numpy(encoded["attention_mask"])),
-            torch.from_numpy(labels[rows]).long(),
-        )
+        chosen = batches[position]
+        yield encoded.batch(rows[chosen]), torch.from_numpy(labels[chosen]).long()
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, encoded: EncodedTexts, rows: np.ndarray, batch: int = 128) -> np.ndarray:
+    """PyTorch logits of ``rows`` (out-of-fold scores, validation, the ONNX check)."""
+    model.eval()
+    order = sorted(range(len(rows)), key=lambda k: len(encoded.ids[rows[k]]))
+    out = np.zeros((len(rows), 0), dtype=np.float32)
+    parts: dict[int, np.ndarray] = {}
+    for start in range(0, len(order), batch):
+        chosen = order[start : start + batch]
+        result = model(*encoded.batch(rows[chosen])).numpy()
+        for k, row in zip(chosen, result, strict=True):
+            parts[k] = row
+    if parts:
+        out = np.stack([parts[k] for k in range(len(rows))]).astype(np.float32)
+    return out
+
+
+def validation_loss(encoded: EncodedTexts, rows: np.ndarray, labels: np.ndarray) -> Validator:
+    def loss(model: nn.Module) -> float:
+        logits = torch.from_numpy(logits_of(model, encoded, rows))
+        return float(nn.functional.cross_entropy(logits, torch.from_numpy(labels).long()))
+
+    return loss
 
 
 @dataclass(frozen=True)
@@ -99,6 +147,7 @@ class TextTraining:
     warmup: float
     max_steps_per_epoch: int | None
     seed: int
+    patience: int = 2
 
 
 def transformer_training(profile: Profile) -> TextTraining:
@@ -115,27 +164,36 @@ def transformer_training(profile: Profile) -> TextTraining:
 
 def train_text_model(
     model: nn.Module,
-    tokenizer: TextTokenizer,
-    texts: list[str],
+    encoded: EncodedTexts,
+    rows: np.ndarray,
     labels: np.ndarray,
+    val_rows: np.ndarray,
+    val_labels: np.ndarray,
     settings: TextTraining,
     checkpoint: Path,
     description: str,
-) -> list[float]:
-    steps = -(-len(texts) // settings.batch_size)
+    optimizer: torch.optim.Optimizer | None = None,
+) -> FitResult:
+    """Train on ``rows`` (labels aligned), early-stopped on the loss of ``val_rows``."""
+    steps = -(-len(rows) // settings.batch_size)
     if settings.max_steps_per_epoch is not None:
         steps = min(steps, settings.max_steps_per_epoch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    sparse = optimizer is not None
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = linear_schedule(optimizer, steps * settings.epochs, warmup=settings.warmup)
     return fit(
         model,
         optimizer,
         scheduler,
-        lambda epoch: text_batches(tokenizer, texts, labels, settings.batch_size, settings.seed + epoch),
+        lambda epoch: text_batches(encoded, rows, labels, settings.batch_size, settings.seed + epoch),
         settings.epochs,
         steps,
         checkpoint,
         description,
+        validate=validation_loss(encoded, val_rows, val_labels) if len(val_rows) else None,
+        patience=settings.patience,
+        clip_norm=None if sparse else 1.0,
     )
 
 
@@ -143,7 +201,7 @@ def train_text_model(
 def torch_text_logits(
     model: nn.Module, tokenizer: TextTokenizer, texts: list[str], batch: int = 64
 ) -> np.ndarray:
-    """PyTorch logits (used to check the ONNX export)."""
+    """PyTorch logits of raw texts (checks the ONNX export)."""
     model.eval()
     out = []
     for start in range(0, len(texts), batch):

@@ -15,6 +15,20 @@ from shared.logging import configure_logging
 console = Console(stderr=True)
 
 
+def text_preparer(settings: object, translation: str) -> object:
+    """The language step training (and evaluation) applies: the composition root builds it from
+    services.language so that training itself never imports services. ``auto`` follows
+    CATALOG_TRANSLATOR, as the serving language worker does."""
+    from shared.text_preparation import Untranslated
+
+    translate = translation == "on" or (translation == "auto" and settings.translator != "none")  # type: ignore[attr-defined]
+    if not translate:
+        return Untranslated()
+    from services.language.training import LanguageStepPreparer
+
+    return LanguageStepPreparer(settings)  # type: ignore[arg-type]
+
+
 def train(
     data: Annotated[
         Path, typer.Option("--data", help="Catalog in the challenge layout (X/Y CSVs + images/).")
@@ -24,7 +38,8 @@ def train(
         list[str] | None,
         typer.Option(
             "--text-base",
-            help="HF model dir or name, or bow (word-piece linear model); repeatable. Default: minilm, bow.",
+            help="subword (fastText-style), bow (word-piece linear model), minilm, or a HF model "
+            "dir; repeatable. Default: subword, bow.",
         ),
     ] = None,
     image_base: Annotated[
@@ -47,6 +62,13 @@ def train(
     triton_kind: Annotated[
         str, typer.Option(help="instance_group kind in config.pbtxt: KIND_GPU or KIND_CPU.")
     ] = "KIND_GPU",
+    translation: Annotated[
+        str,
+        typer.Option(
+            help="Language step on training text: auto (translate iff CATALOG_TRANSLATOR is not none, "
+            "as serving does), on or off. Recorded in the manifest; serving refuses a mismatch."
+        ),
+    ] = "auto",
 ) -> None:
     """Fine-tune text and image models, fuse them, evaluate on the held-out split, publish a revision.
 
@@ -63,6 +85,8 @@ def train(
         raise typer.BadParameter("--profile is tiny or default")
     if triton_kind not in {"KIND_GPU", "KIND_CPU"}:
         raise typer.BadParameter("--triton-kind is KIND_GPU or KIND_CPU")
+    if translation not in {"auto", "on", "off"}:
+        raise typer.BadParameter("--translation is auto, on or off")
     from training.pipeline import TrainRequest
     from training.pipeline import train as run_training
 
@@ -77,6 +101,7 @@ def train(
         max_pixels=settings.image_max_pixels,
     )
     try:
+        request.text_preparer = text_preparer(settings, translation)  # type: ignore[assignment]
         manifest = run_training(request)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         console.print(f"[red]training failed:[/red] {exc}")
@@ -103,11 +128,20 @@ def evaluate(
     """
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    from shared.model_repo import read_manifest
+    from shared.text_preparation import trained_translated
     from training.evaluate import evaluate_data
 
     try:
+        translated = trained_translated(read_manifest(model_repository))
         body = evaluate_data(
-            data, model_repository, json_out, predictions_csv, all_rows, settings.image_max_pixels
+            data,
+            model_repository,
+            json_out,
+            predictions_csv,
+            all_rows,
+            settings.image_max_pixels,
+            text_preparer(settings, "on" if translated else "off"),  # type: ignore[arg-type]
         )
     except (FileNotFoundError, ValueError, KeyError, LookupError) as exc:
         console.print(f"[red]evaluation failed:[/red] {exc}")

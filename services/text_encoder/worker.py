@@ -51,7 +51,13 @@ async def encode(events: list[ListingPrepared], deps: Deps) -> list[Outcome]:
 
 async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend | None = None) -> Deps:
     runtime = backend or create_backend(settings)
-    store = ModelStore(settings.model_repository, runtime, ("text",), settings.model_poll_interval_s)
+    store = ModelStore(
+        settings.model_repository,
+        runtime,
+        ("text",),
+        settings.model_poll_interval_s,
+        translated=settings.translator != "none",
+    )
     await warm_up(store)
     return Deps(settings, RedisVersionPins(redis, settings), runtime, store, owns_backend=backend is None)
 

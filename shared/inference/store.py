@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.model_repo import MANIFEST, Manifest, TextModelSpec, find_manifest_by_version, read_manifest
+from shared.text_preparation import TextPreparationMismatch, check_text_preparation
 
 if TYPE_CHECKING:
     from shared.inference.backend import InferenceBackend
@@ -33,8 +34,13 @@ class ModelStore:
         backend: InferenceBackend | None = None,
         kinds: tuple[str, ...] = (),
         poll_interval_s: float = 10.0,
+        translated: bool | None = None,
     ) -> None:
+        """``translated``: whether this process's text comes translated (CATALOG_TRANSLATOR is
+        not none); a model trained under the other rule is refused (shared.text_preparation).
+        None skips the check (processes that never feed text)."""
         self.repository = Path(repository)
+        self.translated = translated
         self.backend = backend
         self.kinds = kinds
         self.poll_interval_s = poll_interval_s
@@ -66,6 +72,16 @@ class ModelStore:
         if self._current is not None and stamp == self._stamp:
             return self._current
         manifest = read_manifest(self.repository)
+        if self.translated is not None:
+            try:
+                check_text_preparation(manifest, self.translated)
+            except TextPreparationMismatch as exc:
+                if self._current is None:
+                    raise
+                # Keep serving the revision that matched; say loudly why the new one is not used.
+                log.error("model version refused", extra={"version": manifest.version, "error": str(exc)})
+                self._stamp = stamp
+                return self._current
         if self.backend is not None and self.kinds:
             await self.backend.ensure_loaded(manifest, self.kinds)
         if self._current is None or manifest.version != self._current.version:

@@ -1,9 +1,11 @@
 """The whole pipeline on real Redis and a real local tritonserver equals offline evaluation.
 
-The suite's tiny model (``tiny_model_repository``, trained once); 200 unseen synthetic offers go
-through the language (translator none), text-encoder, image-encoder and fusion workers with
-the ``triton`` backend; each of the 200 ``listings.classified`` codes must equal what
-``catalog evaluate --predictions-csv`` predicts offline for the same offer.
+A tiny model trained **with translation on** (the stand-in translator through the Redis
+translation cache, as the language worker translates); 200 unseen synthetic offers go through
+the language (same translator), text-encoder, image-encoder and fusion workers with the
+``triton`` backend; each of the 200 ``listings.classified`` codes *and probabilities* must equal
+what ``catalog evaluate --predictions-csv`` computes offline for the same offer (no train/serve
+skew: training, evaluation and serving all read the translated text).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import pytest
 from services.fusion.worker import create_worker as fusion_worker
 from services.image_encoder.worker import create_worker as image_worker
 from services.language.worker import create_worker as language_worker
+from services.standins.translator import running_standin
 from services.standins.tritonserver.launcher import LocalTritonServer
 from services.text_encoder.worker import create_worker as text_worker
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted, Stream
+from shared.model_repo import read_manifest
 from tests.conftest import REDIS_URL
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 
@@ -35,8 +39,8 @@ CATALOG = [sys.executable, "-m", "services.cli.main"]
 N_OFFERS = 200
 
 
-def catalog(*args: str | Path | int) -> None:
-    env = {**os.environ, "CATALOG_LOG_LEVEL": "WARNING"}
+def catalog(*args: str | Path | int, **env_extra: str) -> None:
+    env = {**os.environ, "CATALOG_LOG_LEVEL": "WARNING", **env_extra}
     subprocess.run([*CATALOG, *map(str, args)], check=True, env=env, stdin=subprocess.DEVNULL)
 
 
@@ -46,11 +50,11 @@ def triton_venv() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(tiny_model_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(the suite's tiny model repository, 200 unseen offers)."""
-    offers = tmp_path_factory.mktemp("e2e") / "offers"
-    catalog("synth", "--out", offers, "--n", N_OFFERS, "--seed", 12, "--quiet")
-    return tiny_model_repository, offers
+def offers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 unseen offers."""
+    out = tmp_path_factory.mktemp("e2e") / "offers"
+    catalog("synth", "--out", out, "--n", N_OFFERS, "--seed", 12, "--quiet")
+    return out
 
 
 def submissions(data: Path) -> list[ListingSubmitted]:
@@ -67,7 +71,9 @@ def submissions(data: Path) -> list[ListingSubmitted]:
     ]
 
 
-def offline_codes(repo: Path, data: Path, out: Path) -> dict[str, int]:
+def offline_predictions(
+    repo: Path, data: Path, out: Path, env: dict[str, str]
+) -> dict[str, tuple[int, float]]:
     catalog(
         "evaluate",
         "--data",
@@ -79,26 +85,60 @@ def offline_codes(repo: Path, data: Path, out: Path) -> dict[str, int]:
         "--predictions-csv",
         out / "predictions.csv",
         "--all",
+        **env,
     )
     with (out / "predictions.csv").open(encoding="utf-8") as handle:
-        return {row["productid"]: int(row["prdtypecode"]) for row in csv.DictReader(handle)}
+        return {
+            row["productid"]: (int(row["prdtypecode"]), float(row["probability"]))
+            for row in csv.DictReader(handle)
+        }
 
 
 async def test_pipeline_matches_offline_evaluation(
-    trained: tuple[Path, Path],
+    synthetic_catalog: Path,
+    offers: Path,
     triton_venv: Path,
     redis_prefix: str,
     tmp_path: Path,
 ) -> None:
-    repo, data = trained
+    data = offers
+    repo = tmp_path / "repo"
     url = f"127.0.0.1:{free_port_triple()}"
+    with running_standin() as server:
+        env = {
+            "CATALOG_REDIS_URL": REDIS_URL,
+            "CATALOG_STREAM_PREFIX": redis_prefix,
+            "CATALOG_TRANSLATOR": "google",
+            "CATALOG_TRANSLATOR_URL": server.url,
+        }
+        await _run(synthetic_catalog, data, repo, url, env, triton_venv, redis_prefix, tmp_path, server)
+
+
+async def _run(
+    train_data: Path,
+    data: Path,
+    repo: Path,
+    url: str,
+    env: dict[str, str],
+    triton_venv: Path,
+    redis_prefix: str,
+    tmp_path: Path,
+    server: object,
+) -> None:
+    catalog(
+        "train", "--data", train_data, "--out", repo, "--profile", "tiny", "--triton-kind", "KIND_CPU", **env
+    )
+    manifest = read_manifest(repo)
+    preparation = manifest.training["text_preparation"]
+    assert preparation["translated"] is True and preparation["translated"] + preparation["cached"] > 0
     settings = Settings(
         redis_url=REDIS_URL,
         stream_prefix=redis_prefix,
         model_repository=repo,
         inference_backend="triton",
         triton_url=url,
-        translator="none",
+        translator="google",
+        translator_url=server.url,  # type: ignore[attr-defined]
         image_roots=[data],
         batch_size=32,
     )
@@ -116,10 +156,15 @@ async def test_pipeline_matches_offline_evaluation(
             classified = await read_events(settings, Stream.CLASSIFIED, ListingClassified, N_OFFERS, 400)
     assert len(classified) == N_OFFERS
     assert len({c.submission_id for c in classified}) == N_OFFERS
-    served = {c.listing_id: c.prdtypecode for c in classified}
-    offline = offline_codes(repo, data, tmp_path)
+    assert any(c.translation_status in {"translated", "cached"} for c in classified)
+    served = {c.listing_id: (c.prdtypecode, c.confidence) for c in classified}
+    offline = offline_predictions(repo, data, tmp_path, env)
     assert served.keys() == offline.keys()
-    mismatches = {k: (served[k], offline[k]) for k in served if served[k] != offline[k]}
+    mismatches = {
+        k: (served[k], offline[k])
+        for k in served
+        if served[k][0] != offline[k][0] or abs(served[k][1] - offline[k][1]) > 1e-4
+    }
     assert not mismatches
     assert any(c.image_missing_reason for c in classified)  # synth has missing/corrupt photos
     assert all(c.modalities for c in classified)

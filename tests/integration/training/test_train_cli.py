@@ -49,15 +49,14 @@ def test_repository_layout_and_manifest(trained: tuple[Path, Path]) -> None:
     assert manifest.revision == 1 and (repo / "manifests" / "1.json").is_file()
     assert manifest.codes == [10, 40, 1300, 2583]  # from the training data, in logit order
     assert manifest.labels[0].name == "Livres"
-    text, bow = manifest.text_models
+    subword, bow = manifest.text_models
     (image,) = manifest.image_models
-    assert text.name == "text_minilm" and text.max_length == 32 and text.triton_version == 1
+    assert subword.name == "text_subword" and subword.subword is not None and subword.triton_version == 1
     assert bow.name == "text_bow" and bow.max_length == 64
-    for spec in manifest.text_models:
-        assert (repo / spec.tokenizer_dir / "tokenizer.json").is_file()
+    assert (repo / bow.tokenizer_dir / "tokenizer.json").is_file()
     assert image.name == "image_efficientnet_lite0" and image.image_size == 64
     assert image.mean == [0.485, 0.456, 0.406] and image.std == [0.229, 0.224, 0.225]
-    for model_name in (text.name, bow.name, image.name):
+    for model_name in (subword.name, bow.name, image.name):
         assert (repo / model_name / "1" / "model.onnx").is_file()
         config = (repo / model_name / "config.pbtxt").read_text()
         assert 'backend: "onnxruntime"' in config and "kind: KIND_CPU" in config and "dims: [ 4 ]" in config
@@ -71,6 +70,12 @@ def test_repository_layout_and_manifest(trained: tuple[Path, Path]) -> None:
     assert all(gap < 1e-3 for gap in training["onnx_max_abs_diff"].values())
     split = json.loads((repo / training["split_file"]).read_text())
     assert split["seed"] == 42 and len(split["test"]) == manifest.metrics["evaluated_rows"] > 0
+    assert len(split["folds"]) == len(split["train"]) == training["split"]["train"]
+    assert training["text_preparation"]["translated"] is False
+    assert manifest.metrics["baseline_tfidf_svm"]["n"] > 0
+    for path, blend in manifest.fusion.params["blend"].items():
+        assert path in manifest.fusion.params["paths"] and 0.0 <= blend["weight_meta"] <= 1.0
+    assert set(training["base_model_runs"]["text_subword"]) == {"fold0", "fold1", "fold2", "full"}
     for key in ("models", "modalities", "fusion"):
         assert key in manifest.metrics
     assert 0.0 <= manifest.metrics["fusion"]["weighted_f1"] <= 1.0
@@ -147,8 +152,8 @@ def test_a_new_run_is_a_new_revision_and_keeps_the_old(trained: tuple[Path, Path
     assert result.returncode == 0, result.stderr
     manifest = read_manifest(repo)
     assert manifest.revision == 2 and read_manifest(repo, 1).revision == 1
-    assert (repo / "text_minilm" / "1" / "model.onnx").is_file() and (
-        repo / "text_minilm" / "2" / "model.onnx"
+    assert (repo / "text_subword" / "1" / "model.onnx").is_file() and (
+        repo / "text_subword" / "2" / "model.onnx"
     ).is_file()
     assert (repo / "fusion" / "1").is_dir() and (repo / "fusion" / "2").is_dir()
 
@@ -188,6 +193,20 @@ def test_text_only_training_and_inference_only_data(tmp_path: Path) -> None:
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert len(rows) == 16 and {int(r["prdtypecode"]) for r in rows} <= set(manifest.codes)
     assert rows[9]["modalities"] == "none"  # empty text and no image model: the class prior
+
+
+def test_photo_only_catalog_gets_a_held_out_split_and_a_report(tmp_path: Path) -> None:
+    from tests.unit.training.test_split import photo_only_catalog
+
+    data = photo_only_catalog(tmp_path / "data", n=80)  # every title "article", no description
+    repo = tmp_path / "repo"
+    result = catalog(
+        "train", "--data", str(data), "--out", str(repo), "--profile", "tiny", "--modalities", "image"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = read_manifest(repo)
+    assert manifest.training["split_group_by"] == "photo"
+    assert manifest.metrics["evaluated_rows"] >= 8 and "image" in manifest.metrics["modalities"]
 
 
 def test_errors_say_what_to_do(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Catalog loading and the reproducible held-out split."""
+"""Catalog loading and the reproducible held-out split (training.split)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.unit.training.catalog import write_catalog
-from training.data import grouped_stratified_split, load_catalog, load_test_rows, make_split, rebalance
+from training.data import load_catalog, rebalance
+from training.split import grouped_stratified_split, load_test_rows, make_split
 
 
 @pytest.fixture
@@ -47,14 +48,15 @@ def test_split_is_reproducible_disjoint_and_stratified(catalog_dir: Path) -> Non
     catalog = load_catalog(catalog_dir)
     first, again = make_split(catalog, seed=3), make_split(catalog, seed=3)
     other = make_split(catalog, seed=4)
-    for a, b in ((first.base, again.base), (first.fusion, again.fusion), (first.test, again.test)):
+    for a, b in ((first.train, again.train), (first.folds, again.folds), (first.test, again.test)):
         assert np.array_equal(a, b)
     assert not np.array_equal(first.test, other.test)
-    parts = [set(first.base.tolist()), set(first.fusion.tolist()), set(first.test.tolist())]
+    parts = [set(first.train.tolist()), set(first.test.tolist())]
     assert sum(len(p) for p in parts) == 64 and len(set.union(*parts)) == 64
+    assert len(first.folds) == len(first.train) and set(first.folds.tolist()) == set(range(5))
     labels = np.array(catalog.labels)
     for code in catalog.codes():  # every class is on every side
-        assert (labels[first.test] == code).any() and (labels[first.base] == code).any()
+        assert (labels[first.test] == code).any() and (labels[first.train] == code).any()
 
 
 def test_identical_texts_stay_on_one_side() -> None:

@@ -51,6 +51,57 @@ def test_bow_onnx_matches_pytorch(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
+def test_subword_onnx_matches_pytorch_and_serving_featurizes_alike(tmp_path: Path) -> None:
+    from shared.subword import SubwordSpec
+    from training import subword_model
+
+    sub = SubwordSpec(buckets=4096, max_features=64)
+    spec = TextModelSpec(
+        name="text_subword", base="subword", triton_version=1, tokenizer_dir="x", max_length=64, subword=sub
+    )
+    model = subword_model.SubwordClassifier(4096, 8, 5)
+    for parameter in model.parameters():
+        torch.nn.init.normal_(parameter)
+    path = subword_model.export_subword_model(model, tmp_path / "text_subword" / "1", spec)
+    tokenizer = TextTokenizer(tmp_path, spec)  # no files needed: the spec carries the featurizer
+    texts = [*TEXTS, ""]
+    encoded = text_model.EncodedTexts(tokenizer, texts)
+    expected = text_model.logits_of(model, encoded, np.arange(len(texts)))
+    got = onnx_session(path).run(["logits"], tokenizer.encode(texts))[0]  # type: ignore[attr-defined]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert tokenizer.encode(["ÉTÉ"])["input_ids"].tolist() == tokenizer.encode(["été"])["input_ids"].tolist()
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    val = iter([3.0, 1.0, 2.0, 2.5, 0.5])  # best at epoch 2, no gain for 2 epochs: stop after 4
+
+    def validate(m: nn.Module) -> float:
+        with torch.no_grad():
+            m.bias.fill_(float(len(scores)))  # type: ignore[operator]
+        scores.append(next(val))
+        return scores[-1]
+
+    scores: list[float] = []
+    x, y = torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)
+    result = fit(
+        model,
+        optimizer,
+        linear_schedule(optimizer, 10),
+        lambda e: [((x,), y)],
+        5,
+        1,
+        tmp_path / "c.pt",
+        "t",
+        validate=validate,
+        patience=2,
+    )
+    assert result.best_epoch == 2 and result.stopped_early and len(result.losses) == 4
+    assert model.bias.tolist() == [1.0, 1.0]  # the weights of epoch 2, not the last
+    assert (tmp_path / "best.pt").is_file()
+
+
 def test_image_onnx_matches_pytorch_and_normalises_inside(tmp_path: Path) -> None:
     model, mean, std = image_model.build_image_model("efficientnet_lite0", 5)
     assert mean == [0.485, 0.456, 0.406]
@@ -102,7 +153,7 @@ def test_training_resumes_from_the_last_epoch(tmp_path: Path) -> None:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         return fit(
             model, optimizer, linear_schedule(optimizer, 10), batches, epochs, 1, tmp_path / "c.pt", "t"
-        )
+        ).losses
 
     assert len(run(2)) == 2 and seen == [0, 1]
     losses = run(3)  # an interrupted 3-epoch run rerun: only epoch 2 is trained

@@ -99,3 +99,25 @@ def test_inference_does_not_import_torch() -> None:
         ).stdout.strip()
         == "False"
     )
+
+
+def test_a_path_blends_with_its_best_single_model_by_cv_score(
+    fused: tuple[FusionModel, dict[str, np.ndarray], np.ndarray],
+) -> None:
+    from shared.fusion import softmax
+    from training.fusion_train import choose_blend
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, N_LABELS, size=200)
+    strong = _logits(labels, 0.5, rng)
+    wrong_meta = np.eye(N_LABELS)[(labels + 1) % N_LABELS]  # a confidently wrong meta-model
+    blend = choose_blend(wrong_meta, {"text_a": strong}, ["text_a"], labels)
+    assert blend["model"] == "text_a" and blend["weight_meta"] == 0.0  # falls back to the single model
+    model, test, _ = fused
+    path = model._paths["text"]
+    path.blend_model, path.weight_meta = "text_a", 0.0
+    try:
+        probs = model.predict_proba({"text_a": test["text_a"]}, None)
+        np.testing.assert_allclose(probs, softmax(test["text_a"].astype(np.float64)), atol=1e-9)
+    finally:
+        path.blend_model, path.weight_meta = None, 1.0

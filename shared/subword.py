@@ -1,0 +1,78 @@
+"""fastText-style features of a text: hashed words, word n-grams and character n-grams of words.
+
+Why: the offline pretrained transformer is English and its word-piece vocabulary splits French,
+German or Spanish words into meaningless pieces; character n-grams of whole words
+(``<chaussure>`` -> ``<ch``, ``cha``, ... ``ure>``) share evidence between inflections, compounds
+and languages, with no vocabulary to ship. Hashing into a fixed number of buckets keeps the
+model a plain embedding table (exported to ONNX like any text model).
+
+Training and every serving path (local ONNX Runtime and Triton) featurize through this one
+function (via shared.preprocess.TextTokenizer), so the ids a model saw in training are the ids it
+gets in production. ``zlib.crc32`` is the hash: stable across processes and Python versions.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_WORD_CHARS = 40
+"""Longer "words" are hashes, URLs or serial numbers: their n-grams only add noise and cost."""
+
+
+class SubwordSpec(BaseModel):
+    """How texts become bucket ids (recorded in the manifest; serving reads it from there)."""
+
+    buckets: int = Field(2**20, description="Hash buckets shared by all feature kinds.")
+    min_n: int = Field(2, description="Shortest character n-gram of a word (with < > marks).")
+    max_n: int = Field(5, description="Longest character n-gram of a word.")
+    word_ngrams: int = Field(2, description="1: words only; 2: words and word bigrams; ...")
+    max_features: int = Field(2048, description="Ids per text (truncation, in text order).")
+
+
+def normalise(text: str) -> str:
+    """NFKC + casefold: "ÉTÉ", "été" and "e\u0301te\u0301" give the same features."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _hash(kind: str, token: str, buckets: int) -> int:
+    # ids start at 1: 0 is padding
+    return 1 + zlib.crc32(f"{kind}{token}".encode()) % (buckets - 1)
+
+
+def text_ids(text: str, spec: SubwordSpec) -> list[int]:
+    """Bucket ids of one text: per word its id and char n-grams, then its word n-grams."""
+    words = [w[:MAX_WORD_CHARS] for w in _WORD.findall(normalise(text))]
+    ids: list[int] = []
+    limit, buckets = spec.max_features, spec.buckets
+    for position, word in enumerate(words):
+        ids.append(_hash("w", word, buckets))
+        marked = f"<{word}>"
+        for n in range(spec.min_n, spec.max_n + 1):
+            if n >= len(marked):
+                break
+            ids.extend(_hash("c", marked[i : i + n], buckets) for i in range(len(marked) - n + 1))
+        for n in range(2, spec.word_ngrams + 1):
+            if position + 1 >= n:
+                ids.append(_hash(f"g{n}", " ".join(words[position + 1 - n : position + 1]), buckets))
+        if len(ids) >= limit:
+            return ids[:limit]
+    return ids
+
+
+def encode_batch(texts: Sequence[str], spec: SubwordSpec) -> dict[str, np.ndarray]:
+    """``input_ids`` and ``attention_mask``, int64 [batch, longest] (at least one column)."""
+    rows = [text_ids(text or "", spec) for text in texts]
+    width = max([1, *(len(r) for r in rows)])
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return {"input_ids": ids, "attention_mask": mask}

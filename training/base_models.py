@@ -1,0 +1,223 @@
+"""Cross-fitting and export of every base model (text and image) of one training run.
+
+Each base model is trained K times on the other folds (out-of-fold logits for the fusion) and
+once on all non-test rows (exported to ONNX for serving); see training.oof for why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shared.model_repo import ImageModelSpec, TextModelSpec
+from shared.preprocess import TextTokenizer
+from training import bow_model, image_model, subword_model, text_model
+from training.export import write_config
+from training.loop import FitResult
+from training.oof import CrossFit, Inner, cross_fit
+from training.profiles import Profile
+from training.scoring import onnx_session
+
+
+@dataclass
+class BaseRun:
+    """Inputs shared by all base models of one run."""
+
+    out: Path
+    work: Path
+    revision: int
+    profile: Profile
+    labels: np.ndarray
+    n_labels: int
+    rows: np.ndarray
+    folds: np.ndarray
+    inner: Inner
+    instance_kind: str
+
+
+@dataclass
+class Trained:
+    """Specs of the exported models, their out-of-fold logits and diagnostics."""
+
+    text_specs: list[TextModelSpec] = field(default_factory=list)
+    image_specs: list[ImageModelSpec] = field(default_factory=list)
+    oof: dict[str, CrossFit] = field(default_factory=dict)
+    onnx_gap: dict[str, float] = field(default_factory=dict)
+    runs: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
+
+
+def _text_spec(base: str, run: BaseRun) -> tuple[TextModelSpec, str]:
+    profile = run.profile
+    if subword_model.is_subword(base):
+        name = "text_subword"
+        return TextModelSpec(
+            name=name,
+            base="subword",
+            triton_version=run.revision,
+            tokenizer_dir=f"{name}/{run.revision}",
+            max_length=profile.subword_max_features,
+            subword=subword_model.subword_spec(profile),
+        ), "subword"
+    if bow_model.is_bow(base):
+        kind, name, length = "bow", "text_bow", profile.bow_max_length
+    else:
+        kind, name, length = "transformer", text_model.resolve_text_base(base)[1], profile.text_max_length
+    spec = TextModelSpec(
+        name=name,
+        base=base,
+        triton_version=run.revision,
+        tokenizer_dir=f"{name}/{run.revision}/tokenizer",
+        max_length=length,
+    )
+    return spec, kind
+
+
+def train_text_models(run: BaseRun, bases: list[str], texts: list[str], trained: Trained) -> None:
+    """Cross-fit, refit and export every text base over the rows that have text."""
+    has_text = np.array([bool(texts[i]) for i in run.rows], dtype=bool)
+    for base in bases:
+        _train_text_model(run, base, texts, run.rows[has_text], run.folds[has_text], trained)
+
+
+def _train_text_model(
+    run: BaseRun, base: str, texts: list[str], rows: np.ndarray, folds: np.ndarray, trained: Trained
+) -> None:
+    profile = run.profile
+    spec, kind = _text_spec(base, run)
+    name = spec.name
+    tokenizer_dir = run.work / name / "tokenizer"
+
+    def build() -> torch.nn.Module:
+        torch.manual_seed(profile.seed)
+        if kind == "subword":
+            return subword_model.build_subword_model(profile, run.n_labels)
+        if kind == "bow":
+            return bow_model.build_bow_model(run.n_labels, tokenizer_dir, profile.bow_buckets)
+        return text_model.build_text_model(base, run.n_labels, tokenizer_dir)
+
+    first = build()
+    work_spec = spec.model_copy(update={"tokenizer_dir": f"{name}/tokenizer"})
+    tokenizer = TextTokenizer(run.work, work_spec)
+    encoded = text_model.EncodedTexts(tokenizer, texts)
+    settings = {
+        "subword": subword_model.subword_training,
+        "bow": bow_model.bow_training,
+        "transformer": text_model.transformer_training,
+    }[kind](profile)
+    models = iter([first])
+
+    def train_one(fit_rows: np.ndarray, val_rows: np.ndarray, tag: str) -> tuple[object, FitResult]:
+        model = next(models, None) or build()
+        optimizer = (
+            subword_model.subword_optimizer(model, profile)  # type: ignore[arg-type]
+            if kind == "subword"
+            else None
+        )
+        result = text_model.train_text_model(
+            model,
+            encoded,
+            fit_rows,
+            run.labels[fit_rows],
+            val_rows,
+            run.labels[val_rows],
+            settings,
+            run.work / name / tag / "checkpoint.pt",
+            f"{name} {tag}",
+            optimizer,
+        )
+        return model, result
+
+    def predict(model: object, rows: np.ndarray) -> np.ndarray:
+        return text_model.logits_of(model, encoded, rows)  # type: ignore[arg-type]
+
+    fitted = cross_fit(rows, folds, profile.oof_folds, run.n_labels, run.inner, train_one, predict, name)
+    model = fitted.model
+    model_dir = run.out / name / str(run.revision)
+    if kind == "subword":
+        onnx_path = subword_model.export_subword_model(model, model_dir, spec)  # type: ignore[arg-type]
+    else:
+        onnx_path = text_model.export_text_model(model, tokenizer_dir, model_dir, spec)  # type: ignore[arg-type]
+    write_config(run.out, spec, profile.max_batch_size, run.instance_kind)
+    sample = rows[:16]
+    if len(sample):
+        reference = predict(model, sample)
+        served = TextTokenizer(run.out, spec).encode([texts[i] for i in sample])
+        exported = onnx_session(onnx_path).run([spec.output_name], served)[0]  # type: ignore[attr-defined]
+        trained.onnx_gap[name] = float(np.abs(reference - exported).max())
+    trained.text_specs.append(spec)
+    trained.oof[name] = fitted
+    trained.runs[name] = fitted.runs
+
+
+def _image_logits(model: image_model.ImageClassifier, pixels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    parts = [
+        image_model.torch_image_logits(model, np.ascontiguousarray(pixels[rows[s : s + 256]]))
+        for s in range(0, len(rows), 256)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+def train_image_models(
+    run: BaseRun, bases: list[str], image_paths: list[Path | None], max_pixels: int, trained: Trained
+) -> None:
+    """Cross-fit (``image_oof_folds``), refit and export every image base over readable photos."""
+    for base in bases:
+        _train_image_model(run, base, image_paths, max_pixels, trained)
+
+
+def _train_image_model(
+    run: BaseRun, base: str, image_paths: list[Path | None], max_pixels: int, trained: Trained
+) -> None:
+    profile = run.profile
+    arch, _, name = image_model.resolve_image_base(base)
+    _, mean, std = image_model.build_image_model(base, run.n_labels)
+    spec = ImageModelSpec(
+        name=name,
+        base=arch,
+        triton_version=run.revision,
+        image_size=profile.image_size,
+        mean=mean,
+        std=std,
+    )
+    pixels, valid = image_model.image_cache(
+        image_paths, spec, max_pixels, run.work / f"images_{spec.image_size}_{spec.resize}"
+    )
+    usable = valid[run.rows]
+    rows, folds = run.rows[usable], run.folds[usable] % profile.image_oof_folds
+
+    def train_one(fit_rows: np.ndarray, val_rows: np.ndarray, tag: str) -> tuple[object, FitResult]:
+        torch.manual_seed(profile.seed)
+        model, _, _ = image_model.build_image_model(base, run.n_labels)
+        result = image_model.train_image_model(
+            model,
+            pixels,
+            fit_rows,
+            run.labels[fit_rows],
+            profile,
+            run.work / name / tag / "checkpoint.pt",
+            f"{name} {tag}",
+            val_rows,
+            run.labels[val_rows],
+        )
+        return model, result
+
+    def predict(model: object, rows: np.ndarray) -> np.ndarray:
+        return _image_logits(model, pixels, rows)  # type: ignore[arg-type]
+
+    fitted = cross_fit(
+        rows, folds, profile.image_oof_folds, run.n_labels, run.inner, train_one, predict, name
+    )
+    model = fitted.model
+    onnx_path = image_model.export_image_model(model, run.out / name / str(run.revision), spec)  # type: ignore[arg-type]
+    write_config(run.out, spec, profile.max_batch_size, run.instance_kind)
+    sample = np.ascontiguousarray(pixels[rows[:8]])
+    if len(sample):
+        reference = image_model.torch_image_logits(model, sample)  # type: ignore[arg-type]
+        exported = onnx_session(onnx_path).run([spec.output_name], {spec.input_name: sample})[0]  # type: ignore[attr-defined]
+        trained.onnx_gap[name] = float(np.abs(reference - exported).max())
+    trained.image_specs.append(spec)
+    trained.oof[name] = fitted
+    trained.runs[name] = fitted.runs
