@@ -46,7 +46,7 @@ from redis.exceptions import ResponseError
 
 from shared.config import Settings, get_settings
 from shared.contract import DeadLetter, Stream
-from shared.health import Health, serve
+from shared.health import Health, record_group_gauges, serve
 from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
 from shared.redis_conn import resolve_redis_url
 
@@ -317,7 +317,12 @@ class WorkerApp:
         async def redis_ping() -> None:
             await self.redis.ping()
 
+        async def group_gauges() -> None:
+            for key in self._streams:
+                await record_group_gauges(self.redis, key, self.name)
+
         self.health.add_check("redis", redis_ping)
+        self.health.add_check("streams", group_gauges)
         self._metrics_server = serve(self.health, host, port)
         self._tasks.append(asyncio.create_task(self.health.run()))
 

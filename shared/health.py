@@ -22,6 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from redis.asyncio import Redis
+
+from shared.metrics import GROUP_LAG, GROUP_PENDING, PENDING_OLDEST_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,24 @@ class Health:
         failing = {name: error for name, error in results.items() if error is not None}
         body["checks"] = {name: error or "ok" for name, error in results.items()}
         return live and not failing, body
+
+
+async def record_group_gauges(redis: Redis, key: str, group: str) -> None:
+    """Lag, pending count and oldest pending age of ``group`` on ``key``, as gauges (alerts)."""
+    groups: Any = await redis.xinfo_groups(key)
+    for info in groups:
+        name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+        if name != group:
+            continue
+        GROUP_LAG.labels(stream=key, group=group).set(int(info.get("lag") or 0))
+        GROUP_PENDING.labels(stream=key, group=group).set(int(info.get("pending") or 0))
+    summary: Any = await redis.xpending(key, group)
+    oldest = summary.get("min") if summary and summary.get("pending") else None
+    age = 0.0
+    if oldest:
+        oldest_id = oldest.decode() if isinstance(oldest, bytes) else str(oldest)
+        age = max(0.0, time.time() - int(oldest_id.split("-")[0]) / 1000)
+    PENDING_OLDEST_SECONDS.labels(stream=key, group=group).set(age)
 
 
 def serve(health: Health, host: str, port: int) -> ThreadingHTTPServer:
