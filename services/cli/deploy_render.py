@@ -232,8 +232,20 @@ def settings_documents() -> list[dict[str, Any]]:
         "metadata": {"name": "catalog-redis", "labels": LABELS},
         "spec": {"secretTargetRef": [{"parameter": "password", "name": SECRET, "key": "redis-password"}]},
     }
-    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "catalog-settings", "labels": LABELS}}
-    return [{**configmap, "data": config}, auth]
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("catalog-settings", "settings")}
+    # Pods of catalog accept traffic from this namespace only (Prometheus, the API's clients
+    # through an Ingress controller are allowed by the overlay).
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta("catalog-same-namespace", "network"),
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "catalog"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+        },
+    }
+    return [{**configmap, "data": config}, auth, policy]
 
 
 def api_documents() -> list[dict[str, Any]]:
@@ -307,7 +319,10 @@ def triton_documents() -> list[dict[str, Any]]:
             "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["name"]} for p in ports],
         },
     }
-    skip = {"CKV_K8S_14": "NVIDIA's release tag; pinned by digest in the overlay at release"}
+    skip = {
+        "CKV_K8S_14": "NVIDIA's release tag; pinned by digest in the overlay at release",
+        "CKV_K8S_40": "uid 1000 is the triton-server user NVIDIA's image is built for",
+    }
     return [_deployment("catalog-triton", "triton", pod, 1, skip), _pdb("catalog-triton", "triton"), service]
 
 
