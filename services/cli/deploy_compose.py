@@ -10,9 +10,7 @@ from services.cli.registry import WORKERS
 
 BEGIN = "  # --- generated workers (deploy/scripts/render_deploy.py from services/cli/registry.py) ---\n"
 END = "  # --- end of generated workers ---\n"
-READY = (
-    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/readyz', timeout=3)"
-)
+READY = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/readyz', timeout=3)"
 
 
 def worker_services() -> str:

@@ -90,11 +90,14 @@ def _catalog_container(
     name: str, image: str, args: list[str], *, models: bool, writable_models: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A container of our image and its volumes (writable /tmp and var dir, models if needed)."""
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "var", "mountPath": "/app/var"}]
+    mounts: list[dict[str, Any]] = [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "var", "mountPath": "/app/var"},
+    ]
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}, {"name": "var", "emptyDir": {}}]
     if models:
         mounts.append({"name": "models", "mountPath": "/models", "readOnly": not writable_models})
-        claim = {"claimName": "catalog-model-repository", "readOnly": not writable_models}
+        claim: dict[str, Any] = {"claimName": "catalog-model-repository", "readOnly": not writable_models}
         volumes.append({"name": "models", "persistentVolumeClaim": claim})
     container = {
         "name": name,
@@ -134,7 +137,10 @@ def _deployment(
             "replicas": replicas,
             "revisionHistoryLimit": 3,
             "selector": _selector(component),
-            "template": {"metadata": {"labels": {**LABELS, "app.kubernetes.io/component": component}}, "spec": pod},
+            "template": {
+                "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": component}},
+                "spec": pod,
+            },
         },
     }
 
@@ -182,7 +188,9 @@ def worker_documents(spec: WorkerSpec[Any], settings: Settings) -> list[dict[str
 
 def scaled_object(spec: WorkerSpec[Any], settings: Settings) -> dict[str, Any]:
     """KEDA redis-streams triggers, one per consumed stream, on the kind's consumer group lag."""
-    per_replica = settings.batch_size * 4 if any(c.batch for c in spec.consumes) else settings.max_records * 25
+    per_replica = (
+        settings.batch_size * 4 if any(c.batch for c in spec.consumes) else settings.max_records * 25
+    )
     triggers = [
         {
             "type": "redis-streams",
@@ -200,7 +208,10 @@ def scaled_object(spec: WorkerSpec[Any], settings: Settings) -> dict[str, Any]:
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": {"name": f"catalog-{spec.name}", "labels": {**LABELS, "app.kubernetes.io/component": spec.name}},
+        "metadata": {
+            "name": f"catalog-{spec.name}",
+            "labels": {**LABELS, "app.kubernetes.io/component": spec.name},
+        },
         "spec": {
             "scaleTargetRef": {"name": f"catalog-{spec.name}"},
             # Never zero: a live offer must not wait for a pod start, and the reclaimer needs a consumer.
@@ -249,7 +260,9 @@ def settings_documents() -> list[dict[str, Any]]:
 
 
 def api_documents() -> list[dict[str, Any]]:
-    container, volumes = _catalog_container("api", "inference", ["api", "--host", "0.0.0.0", "--port", "8000"], models=True)
+    container, volumes = _catalog_container(
+        "api", "inference", ["api", "--host", "0.0.0.0", "--port", "8000"], models=True
+    )
     container["env"].append(_secret_env("CATALOG_API_TOKEN", "api-token"))
     container["ports"] = [{"name": "http", "containerPort": 8000}]
     container["livenessProbe"] = {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "failureThreshold": 3}
@@ -264,9 +277,16 @@ def api_documents() -> list[dict[str, Any]]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _meta("catalog-api", "api"),
-        "spec": {"selector": _selector("api")["matchLabels"], "ports": [{"name": "http", "port": 8000, "targetPort": "http"}]},
+        "spec": {
+            "selector": _selector("api")["matchLabels"],
+            "ports": [{"name": "http", "port": 8000, "targetPort": "http"}],
+        },
     }
-    return [_deployment("catalog-api", "api", _pod([container], volumes), 2), _pdb("catalog-api", "api"), service]
+    return [
+        _deployment("catalog-api", "api", _pod([container], volumes), 2),
+        _pdb("catalog-api", "api"),
+        service,
+    ]
 
 
 def triton_documents() -> list[dict[str, Any]]:
@@ -292,7 +312,11 @@ def triton_documents() -> list[dict[str, Any]]:
             "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
             "limits": {"cpu": "8", "memory": "16Gi", "nvidia.com/gpu": "1"},
         },
-        "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 5, "failureThreshold": 60},
+        "startupProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 60,
+        },
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10},
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5},
         "securityContext": _container_security(),
@@ -303,7 +327,10 @@ def triton_documents() -> list[dict[str, Any]]:
         ],
     }
     volumes = [
-        {"name": "models", "persistentVolumeClaim": {"claimName": "catalog-model-repository", "readOnly": True}},
+        {
+            "name": "models",
+            "persistentVolumeClaim": {"claimName": "catalog-model-repository", "readOnly": True},
+        },
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
         {"name": "tmp", "emptyDir": {}},
     ]
@@ -316,7 +343,9 @@ def triton_documents() -> list[dict[str, Any]]:
         "metadata": _meta("catalog-triton", "triton"),
         "spec": {
             "selector": _selector("triton")["matchLabels"],
-            "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["name"]} for p in ports],
+            "ports": [
+                {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"]} for p in ports
+            ],
         },
     }
     skip = {

@@ -32,6 +32,9 @@ DIRECT = ("tokenizers",)
 """Imported by our code (shared/preprocess.py) but pinned only as a dependency of transformers."""
 
 
+_ENVIRONMENT: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+
+
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -50,7 +53,7 @@ def _closure(roots: list[Requirement]) -> set[str]:
         for spec in metadata.requires(req.name) or []:
             dep = Requirement(spec)
             if dep.marker is not None and not any(
-                dep.marker.evaluate({**default_environment(), "extra": extra}) for extra in (extras or {""})
+                dep.marker.evaluate({**_ENVIRONMENT, "extra": extra}) for extra in (extras or {""})
             ):
                 continue
             todo.append((dep, frozenset(dep.extras)))
