@@ -46,6 +46,7 @@ from redis.exceptions import ResponseError
 
 from shared.config import Settings, get_settings
 from shared.contract import DeadLetter, Stream
+from shared.health import Health, record_group_gauges, serve
 from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
 from shared.redis_conn import resolve_redis_url
 
@@ -95,6 +96,10 @@ class WorkerSpec(Generic[D]):
     ``open`` builds the handlers' dependencies once, after Redis is connected; ``close``
     releases them. ``image`` names the container image the kind runs in (``slim``: no torch;
     ``inference``: the inference client and preprocessing).
+
+    ``ready`` raises while the opened dependencies cannot serve (an encoder's model not loaded):
+    the worker's ``/readyz`` says so. ``background`` is a loop run beside the consumers for the
+    worker's life (a kind that consumes no stream, e.g. the reclassify worker polling its table).
     """
 
     name: str
@@ -104,6 +109,8 @@ class WorkerSpec(Generic[D]):
     close: Callable[[D], Awaitable[None]] | None = None
     image: str = "slim"
     description: str = ""
+    ready: Callable[[D], Awaitable[None]] | None = None
+    background: Callable[[D], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -186,6 +193,8 @@ class WorkerApp:
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._janitor: asyncio.Task[None] | None = None
         self._metrics_server: Any = None
+        self.health = Health(name)
+        self._tasks: list[asyncio.Task[None]] = []
         self._redis: Redis | None = None
         self._documentation = False
         self.app.on_startup(self._before_start)
@@ -222,8 +231,22 @@ class WorkerApp:
             if deps is not None and spec.close is not None:
                 await spec.close(deps)
 
+        async def deps_ready() -> None:
+            if "deps" not in holder:
+                raise RuntimeError("dependencies not opened yet")
+            if spec.ready is not None:
+                await spec.ready(holder["deps"])
+
         app.on_startup(build)
         app.on_shutdown(release)
+        app.health.add_check("dependencies", deps_ready)
+        background = spec.background
+        if background is not None:
+
+            async def start_background() -> None:
+                app.run_in_background(lambda: background(holder["deps"]), spec.name)
+
+            app.on_startup(start_background)
         for consumer in spec.consumes:
             app._register(
                 consumer.stream, consumer.event_type, _bind(consumer.handler, holder), consumer.batch
@@ -259,11 +282,7 @@ class WorkerApp:
     async def _after_start(self) -> None:
         self._janitor = asyncio.create_task(self._janitor_loop())
         if self.settings.metrics_port is not None and self._metrics_server is None:
-            from prometheus_client import start_http_server
-
-            self._metrics_server, _ = start_http_server(
-                self.settings.metrics_port, addr=self.settings.metrics_host
-            )
+            self._start_health(self.settings.metrics_host, self.settings.metrics_port)
         log.info(
             "worker started",
             extra={"worker": self.name, "consumer": self.consumer, "streams": self._streams},
@@ -272,10 +291,7 @@ class WorkerApp:
     async def _before_stop(self) -> None:
         if self._janitor is not None:
             self._janitor.cancel()
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
-            self._metrics_server.server_close()
-            self._metrics_server = None
+        await self._stop_tasks()
         for fn in self._shutdown:
             await fn()
         if self._redis is not None:
@@ -293,6 +309,46 @@ class WorkerApp:
                 except Exception:
                     log.exception("stale consumer cleanup failed", extra={"stream": key})
             await asyncio.sleep(max(5.0, min(300.0, idle_ms / 4000)))
+
+    # --- health and background tasks (shared/health.py) ----------------------------------------
+    def _start_health(self, host: str, port: int) -> None:
+        """/metrics, /livez and /readyz on ``port``; the heartbeat task also pings Redis."""
+
+        async def redis_ping() -> None:
+            await self.redis.ping()
+
+        async def group_gauges() -> None:
+            for key in self._streams:
+                await record_group_gauges(self.redis, key, self.name)
+
+        self.health.add_check("redis", redis_ping)
+        self.health.add_check("streams", group_gauges)
+        self._metrics_server = serve(self.health, host, port)
+        self._tasks.append(asyncio.create_task(self.health.run()))
+
+    def run_in_background(self, fn: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``fn`` for the worker's life; if it dies, liveness fails (the pod restarts)."""
+
+        async def guarded() -> None:
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("background task died", extra={"worker": self.name, "task": what})
+                self.health.fail(f"background task {what} died: {type(exc).__name__}: {exc}")
+
+        self._tasks.append(asyncio.create_task(guarded()))
+
+    async def _stop_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[WorkerApp]:

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     )
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port.")
     triton_protocol: Literal["grpc", "http"] = Field("grpc", description="Protocol to Triton.")
+    model_keep_revisions: int = Field(
+        2,
+        ge=1,
+        description="Repository revisions `catalog rollout` keeps loaded on Triton (the newest N, "
+        "plus the current one); older versions are unloaded.",
+    )
     inference_timeout_s: float = Field(30.0, description="Timeout of one inference request.")
     model_poll_interval_s: float = Field(
         10.0, description="How often workers look for a new model repository version."
@@ -121,6 +127,15 @@ class Settings(BaseSettings):
     top_k: int = Field(3, ge=1, le=27, description="Categories listed in each prediction.")
     low_confidence_threshold: float = Field(
         0.6, description="Predictions below this confidence enter the review queue."
+    )
+    job_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A running reclassification job whose runner has not refreshed its heartbeat "
+        "for this long is taken over by a reclassify worker.",
+    )
+    job_poll_interval_s: float = Field(
+        2.0, gt=0, description="How often an idle reclassify worker looks for a runnable job."
     )
 
     # --- API ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from shared.config import Settings
 from shared.db.session import engine_for, migrate
 
 from . import routes_dashboard, routes_listings
-from .state import ApiState, Classifier, ClassifierFactory, JobRunner
+from .state import ApiState, Classifier, ClassifierFactory
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -57,17 +57,14 @@ def create_app(
     classifier: Classifier | None = None,
     *,
     build_classifier: ClassifierFactory | None = None,
-    run_job: JobRunner | None = None,
 ) -> FastAPI:
     """The API for ``settings``.
 
     Its collaborators come from the composition root (``services.cli.wiring``): the online
-    classifier (or a factory building it on first use) and the reclassification job runner.
-    Without them, ``/v1/classify`` answers 503 and jobs are only recorded.
+    classifier (or a factory building it on first use); without it ``/v1/classify`` answers
+    503. Reclassification jobs are only created here: the reclassify worker runs them.
     """
-    state = ApiState(
-        settings=settings, classifier=classifier, build_classifier=build_classifier, run_job=run_job
-    )
+    state = ApiState(settings=settings, classifier=classifier, build_classifier=build_classifier)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,8 +75,6 @@ def create_app(
                 yield
             finally:
                 state.publisher = None
-                for task in list(state.jobs.values()):
-                    task.cancel()  # the job stays "running": resume it with the CLI
                 closer = getattr(state.classifier, "close", None)
                 if closer is not None:
                     await closer()
@@ -88,7 +83,7 @@ def create_app(
         title="Catalog classification API",
         version="1.0",
         description="Submit marketplace offers, classify one offer synchronously, read predictions, "
-        "dashboard statistics and model versions, run bulk reclassification jobs. Write endpoints "
+        "dashboard statistics and model versions, create bulk reclassification jobs. Write endpoints "
         "need `Authorization: Bearer <CATALOG_API_TOKEN>` when a token is configured.",
         lifespan=lifespan,
     )

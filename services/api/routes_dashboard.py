@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -28,7 +27,7 @@ from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 from . import queries
 from .deps import DbSession
 from .schemas import ErrorOut, JobIn, JobOut
-from .state import ApiState, State, WriteAccess
+from .state import State, WriteAccess
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
@@ -132,42 +131,23 @@ async def models(state: State) -> dict[str, Any]:
 # --- reclassification jobs ------------------------------------------------------------------
 
 
-def _start_job(state: ApiState, job_id: uuid.UUID, page_size: int) -> None:
-    if state.run_job is None:
-        log.warning("no job runner in this API: the job waits for `catalog reclassify --resume`")
-        return
-    task = asyncio.create_task(state.run_job(state.settings, job_id, page_size))
-    state.jobs[job_id] = task
-
-    def done(t: asyncio.Task[Any]) -> None:
-        state.jobs.pop(job_id, None)
-        if not t.cancelled() and t.exception() is not None:
-            log.error("job runner failed", extra={"job_id": str(job_id), "error": repr(t.exception())})
-
-    task.add_done_callback(done)
-
-
 @router.post(
     "/jobs",
     status_code=201,
     response_model=JobOut,
     dependencies=[WriteAccess],
     responses={401: {"model": ErrorOut}},
-    summary="Create (and start) a bulk reclassification job",
+    summary="Create a bulk reclassification job (a reclassify worker runs it)",
 )
-async def post_job(body: JobIn, state: State, session: DbSession) -> dict[str, Any]:
-    """Counts the matching listings and, with ``start`` (default), runs the job in this
-    process; it can be resumed anywhere with ``catalog reclassify --resume JOB_ID``."""
+async def post_job(body: JobIn, session: DbSession) -> dict[str, Any]:
+    """Counts the matching listings and records a pending job; a reclassify worker
+    (``catalog worker reclassify``) claims and runs it, and takes it over if its runner dies."""
     flt = JobFilter(category=body.category, since=body.since, model_version=body.model_version)
-    view = await run_in_threadpool(_create_job, session, flt, body.max_in_flight)
-    if body.start:
-        _start_job(state, uuid.UUID(view["job_id"]), body.page_size)
-    return view
+    return await run_in_threadpool(_create_job, session, flt, body.max_in_flight, body.page_size)
 
 
-def _create_job(session: Session, flt: JobFilter, max_in_flight: int) -> dict[str, Any]:
-    # Committed before the runner starts (the runner reads the job in its own session).
-    view = job_view(create_job(session, flt, max_in_flight))
+def _create_job(session: Session, flt: JobFilter, max_in_flight: int, page_size: int) -> dict[str, Any]:
+    view = job_view(create_job(session, flt, max_in_flight, page_size=page_size))
     session.commit()
     return view
 

@@ -114,9 +114,6 @@ class JobIn(BaseModel):
     model_version: str | None = Field(None, description="Only listings last classified by this version.")
     max_in_flight: int = Field(1000, ge=1, le=1_000_000, description="Bound on offers queued at once.")
     page_size: int = Field(500, ge=1, le=10_000, description="Listings read and published per page.")
-    start: bool = Field(
-        True, description="Run it in the API process now (else: `catalog reclassify --resume`)."
-    )
 
 
 class JobOut(BaseModel):
@@ -134,6 +131,9 @@ class JobOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    page_size: int | None = None
+    runner: str | None = Field(None, description="The process running it (a reclassify worker, or the CLI).")
+    heartbeat_at: datetime | None = Field(None, description="Its runner's last heartbeat (its lease).")
 
 
 class ErrorOut(BaseModel):

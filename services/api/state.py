@@ -1,12 +1,11 @@
-"""What the API process holds: settings, the publisher, the classifier, metrics, running jobs."""
+"""What the API process holds: settings, the publisher, the classifier, metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
@@ -28,9 +27,6 @@ class Classifier(Protocol):
 
 ClassifierFactory = Callable[[Settings], Awaitable[Classifier]]
 """Builds the classifier on first use (the API starts before a model exists)."""
-
-JobRunner = Callable[[Settings, uuid.UUID, int], Coroutine[Any, Any, Any]]
-"""Runs one reclassification job to its end: ``(settings, job_id, page_size)``."""
 
 
 class ClassifierUnavailable(RuntimeError):
@@ -74,9 +70,7 @@ class ApiState:
     publisher: EventPublisher | None = None
     classifier: Classifier | None = None
     build_classifier: ClassifierFactory | None = None
-    run_job: JobRunner | None = None
     classifier_error: str | None = None
-    jobs: dict[uuid.UUID, asyncio.Task[Any]] = field(default_factory=dict)
     _classifier_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def get_classifier(self) -> Classifier:

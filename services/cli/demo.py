@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.registry import WORKERS
 from services.cli.supervisor import ProcessSpec, Supervisor
 from shared.config import Settings
 from shared.progress import progress_bar
@@ -119,10 +120,7 @@ def run_demo(settings: Settings, options: DemoOptions, once: bool) -> DemoResult
     )
     supervisor = Supervisor(
         settings,
-        [
-            ProcessSpec(kind, ["worker", kind])
-            for kind in ("language", "image-encoder", "text-encoder", "fusion", "writer")
-        ]
+        [ProcessSpec(kind, ["worker", kind]) for kind in WORKERS]
         + [ProcessSpec("api", ["api", "--host", settings.api_host, "--port", str(settings.api_port)])],
         extra_env={
             "CATALOG_TRANSLATOR": options.translator,

@@ -1,21 +1,18 @@
 """The composition root's factories: where services meet (the only place they may).
 
 Each ``services/<kind>`` package imports ``shared`` alone; whatever needs two of them (the API's
-synchronous classifier runs the language, encoder and fusion logic in-process; the API starts
-reclassification runs) is put together here and handed over as plain callables.
+synchronous classifier runs the language, encoder and fusion logic in-process) is put together
+here and handed over as plain callables. (Reclassification jobs are run by their own worker,
+``services.reclassify.worker``, not by the API.)
 """
 
 from __future__ import annotations
-
-import uuid
-from typing import Any
 
 from fastapi import FastAPI
 
 from services.api.app import create_app
 from services.api.state import Classifier
 from services.cli.online import OnlineClassifier
-from services.reclassify.runner import RunOptions, run_job
 from shared.config import Settings
 
 
@@ -24,16 +21,6 @@ async def build_online_classifier(settings: Settings) -> Classifier:
     return OnlineClassifier(settings)
 
 
-async def run_reclassification(settings: Settings, job_id: uuid.UUID, page_size: int) -> Any:
-    """One reclassification job run inside the API process (until a runner of its own exists)."""
-    return await run_job(settings, job_id, RunOptions(page_size=page_size))
-
-
 def api_app(settings: Settings, classifier: Classifier | None = None) -> FastAPI:
     """The HTTP API with every collaborator wired (``catalog api``, the demo, tests)."""
-    return create_app(
-        settings,
-        classifier,
-        build_classifier=build_online_classifier,
-        run_job=run_reclassification,
-    )
+    return create_app(settings, classifier, build_classifier=build_online_classifier)

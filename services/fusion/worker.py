@@ -15,6 +15,7 @@ from shared.broker import Consumer, Emit, Outcome, Reject, WorkerApp, WorkerSpec
 from shared.config import Settings
 from shared.contract import ImageFeatures, ListingClassified, Stream, TextFeatures
 from shared.inference.store import ModelStore
+from shared.metrics import JOINS
 
 from .classify import Pair, classify_pairs
 from .join import Half, Joiner, RedisJoiner
@@ -32,6 +33,8 @@ class Deps:
 async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
     """Records each half; classifies the submissions whose other half is already there."""
     joined = await deps.joiner.join(events)
+    for r in joined:
+        JOINS.labels(result=r.status).inc()  # waiting - complete over time: the join backlog
     complete = [(event, r) for event, r in zip(events, joined, strict=True) if r.status == "complete"]
     results = await classify_pairs(
         deps.store, [Pair(r.text, r.image) for _, r in complete], deps.settings.top_k

@@ -68,6 +68,11 @@ async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend 
     )
 
 
+async def model_ready(deps: Deps) -> None:
+    """Ready once a model revision is served (``current`` raises until then)."""
+    await deps.store.current()
+
+
 async def close_deps(deps: Deps) -> None:
     await deps.http.aclose()
     if deps.owns_backend:
@@ -80,6 +85,7 @@ SPEC = WorkerSpec(
     publishes=(Stream.IMAGE_FEATURES,),
     open=open_deps,
     close=close_deps,
+    ready=model_ready,
     image="inference",
     description="Fetches and decodes each offer's photo and runs every image model of the pinned version.",
 )

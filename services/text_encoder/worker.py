@@ -62,6 +62,11 @@ async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend 
     return Deps(settings, RedisVersionPins(redis, settings), runtime, store, owns_backend=backend is None)
 
 
+async def model_ready(deps: Deps) -> None:
+    """Ready once a model revision is served (``current`` raises until then)."""
+    await deps.store.current()
+
+
 async def close_deps(deps: Deps) -> None:
     if deps.owns_backend:
         await deps.backend.close()
@@ -73,6 +78,7 @@ SPEC = WorkerSpec(
     publishes=(Stream.TEXT_FEATURES,),
     open=open_deps,
     close=close_deps,
+    ready=model_ready,
     image="inference",
     description="Runs every text model of the pinned model version on the prepared French text.",
 )

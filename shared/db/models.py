@@ -127,7 +127,12 @@ class PredictionMinute(Base):
 
 
 class ReclassificationJob(Base):
-    """A bulk re-run of stored listings; ``cursor`` makes it resumable (keyset paging)."""
+    """A bulk re-run of stored listings; ``cursor`` makes it resumable (keyset paging).
+
+    ``runner`` and ``heartbeat_at`` are its lease: the process running it refreshes the
+    heartbeat, and a running job whose heartbeat is older than the lease is taken over by a
+    reclassify worker (its runner died).
+    """
 
     __tablename__ = "reclassification_jobs"
 
@@ -145,3 +150,6 @@ class ReclassificationJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    page_size: Mapped[int | None] = mapped_column(Integer)
+    runner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

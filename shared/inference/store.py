@@ -1,9 +1,10 @@
 """The model repository as running workers see it: current manifest, older revisions, caches.
 
 Workers never restart for a new model: every batch asks :meth:`ModelStore.current`, which
-re-reads ``manifest.json`` when it changed (checked at most every ``poll_interval_s``), loads the
-new revision into the backend first, and only then makes it current. Older revisions stay
-reachable by version string (:meth:`by_version`) for events pinned to them.
+re-reads ``manifest.json`` when it changed (checked at most every ``poll_interval_s``), checks
+that the backend serves the new revision (the local backend loads it; on Triton the rollout
+controller does), and only then makes it current; until then the previous revision stays
+current. Older revisions stay reachable by version string (:meth:`by_version`) for events pinned to them.
 """
 
 from __future__ import annotations
@@ -83,7 +84,16 @@ class ModelStore:
                 self._stamp = stamp
                 return self._current
         if self.backend is not None and self.kinds:
-            await self.backend.ensure_loaded(manifest, self.kinds)
+            try:
+                await self.backend.ensure_loaded(manifest, self.kinds)
+            except Exception as exc:
+                if self._current is None:
+                    raise
+                log.warning(
+                    "new model revision not served yet; staying on the current one",
+                    extra={"version": manifest.version, "current": self._current.version, "error": str(exc)},
+                )
+                return self._current  # the stamp is not updated: checked again next poll
         if self._current is None or manifest.version != self._current.version:
             log.info(
                 "model version active",

@@ -127,11 +127,11 @@ def test_dashboard_endpoints_on_a_seeded_database(client: TestClient, settings: 
 
 def test_jobs_create_list_cancel(client: TestClient, settings: Settings) -> None:
     seed_database(settings.effective_database_url, 20, n_listings=20, versions=("r1",))
-    assert client.post("/v1/jobs", json={"start": False}).status_code == 401
-    created = client.post("/v1/jobs", json={"start": False, "category": None}, headers=AUTH)
+    assert client.post("/v1/jobs", json={}).status_code == 401
+    created = client.post("/v1/jobs", json={"category": None, "page_size": 50}, headers=AUTH)
     assert created.status_code == 201
     job = created.json()
-    assert (job["status"], job["total"]) == ("pending", 20)
+    assert (job["status"], job["total"], job["page_size"], job["runner"]) == ("pending", 20, 50, None)
     assert [j["job_id"] for j in client.get("/v1/jobs").json()] == [job["job_id"]]
     cancelled = client.post(f"/v1/jobs/{job['job_id']}/cancel", headers=AUTH).json()
     assert cancelled["status"] == "cancelled" and cancelled["finished_at"]
