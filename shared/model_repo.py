@@ -75,6 +75,24 @@ class FusionSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="Fusion hyper-parameters.")
 
 
+class DriftReference(BaseModel):
+    """What training saw, for drift monitoring (shared.drift); absent from older manifests."""
+
+    class_shares: dict[str, float] = Field(
+        default_factory=dict, description="prdtypecode -> share of the training rows."
+    )
+    confidence_edges: list[float] = Field(
+        default_factory=list, description="Bin edges of the top-1 confidence histogram."
+    )
+    confidence_shares: list[float] = Field(
+        default_factory=list, description="Share of held-out predictions per confidence bin."
+    )
+    no_photo_share: float | None = Field(None, description="Held-out offers without a usable photo.")
+    languages: dict[str, float] = Field(
+        default_factory=dict, description="Language code -> share, when training knew it."
+    )
+
+
 class Manifest(BaseModel):
     """One published version of the whole repository."""
 
@@ -89,6 +107,7 @@ class Manifest(BaseModel):
         default_factory=dict, description="Profile, data fingerprint, split, timings."
     )
     metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out evaluation.")
+    reference: DriftReference | None = Field(None, description="Training distributions (drift).")
 
     @property
     def codes(self) -> list[int]:
@@ -132,12 +151,36 @@ def next_revision(repository: Path) -> int:
     return max(revisions, default=0) + 1
 
 
-def publish_manifest(repository: Path, manifest: Manifest) -> None:
-    """Record ``manifest`` and make it current, atomically (workers poll manifest.json)."""
+def publish_manifest(repository: Path, manifest: Manifest, *, make_current: bool | None = None) -> bool:
+    """Record ``manifest`` as a candidate revision; returns whether it became current.
+
+    A published revision goes live only through the promotion gate (shared.lifecycle), except
+    the very first one (nothing is current yet) or with ``make_current=True`` (tests, tools).
+    Workers follow ``manifest.json``, never the newest file under ``manifests/``.
+    """
     (repository / MANIFESTS_DIR).mkdir(parents=True, exist_ok=True)
     body = manifest.model_dump_json(indent=2)
     _atomic_write(repository / MANIFESTS_DIR / f"{manifest.revision}.json", body)
-    _atomic_write(repository / MANIFEST, body)
+    current = make_current if make_current is not None else not (repository / MANIFEST).is_file()
+    if current:
+        _atomic_write(repository / MANIFEST, body)
+    return current
+
+
+def list_manifests(repository: Path) -> list[Manifest]:
+    """Every published revision, oldest first (unreadable files are skipped)."""
+    found: list[Manifest] = []
+    for path in (repository / MANIFESTS_DIR).glob("*.json"):
+        try:
+            found.append(Manifest.model_validate_json(path.read_text("utf-8")))
+        except ValueError:
+            continue
+    return sorted(found, key=lambda m: m.revision)
+
+
+def atomic_write(path: Path, body: str) -> None:
+    """Write ``body`` to ``path`` so that readers see the old or the new file, never half."""
+    _atomic_write(path, body)
 
 
 def _atomic_write(path: Path, body: str) -> None:

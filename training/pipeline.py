@@ -1,6 +1,7 @@
 """`catalog train`: base models -> ONNX -> fusion on the held-out slice -> evaluation -> manifest.
 
-Every run publishes a new revision (shared.model_repo); earlier revisions stay. Checkpoints live
+Every run publishes a new revision (shared.model_repo): a candidate that goes live through
+``catalog promote`` (the first one excepted); earlier revisions stay. Checkpoints live
 in a work dir keyed by data fingerprint, profile and bases, so an interrupted run resumes.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from shared.categories import label_of
+from shared.drift import training_reference
 from shared.model_repo import (
     ImageModelSpec,
     LabelSpec,
@@ -235,6 +237,14 @@ def train(request: TrainRequest) -> Manifest:
     timings["total_s"] = round(time.monotonic() - started, 1)
     manifest.training["timings"] = timings
     manifest.metrics = report.summary()
-    publish_manifest(request.out, manifest)
-    log.info("model published", extra={"version": manifest.version, "repository": str(request.out)})
+    manifest.reference = training_reference(
+        {str(code): int(n) for code, n in zip(codes, counts, strict=True)},
+        report.probabilities.max(axis=1) if len(report.rows) else np.zeros(0),
+        report.scores.has_image if image_specs else None,
+    )
+    current = publish_manifest(request.out, manifest)  # a candidate, unless nothing is current yet
+    log.info(
+        "model published",
+        extra={"version": manifest.version, "repository": str(request.out), "current": current},
+    )
     return manifest
