@@ -13,10 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.contract import utcnow
+from shared.db.models import Category
 from shared.db.quality import (
     LabelError,
     live_quality,
@@ -55,6 +57,12 @@ def post_label(listing_id: str, body: LabelIn, session: DbSession) -> dict[str, 
         )
     except LabelError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
+
+
+@router.get("/categories", summary="Product type codes a reviewer can choose")
+def categories(session: DbSession) -> list[dict[str, Any]]:
+    rows = session.execute(select(Category.prdtypecode, Category.label).order_by(Category.prdtypecode))
+    return [{"prdtypecode": int(code), "label": label} for code, label in rows]
 
 
 @router.get("/stats/quality", summary="Live quality per model version over reviewer-labelled listings")

@@ -62,7 +62,10 @@ def test_corrected_listings_refuse_a_candidate_and_force_records_who(tmp_path: P
     report = refused.value.report
     assert report["held_out"]["status"] == "passed"
     assert report["corrected"]["status"] == "failed" and report["corrected"]["listings"] == 40
-    assert report["corrected"]["current"]["accuracy"] == 0.9 and report["corrected"]["candidate"]["accuracy"] == 0.5
+    assert (
+        report["corrected"]["current"]["accuracy"] == 0.9
+        and report["corrected"]["candidate"]["accuracy"] == 0.5
+    )
     assert report["shadow"]["compared"] == 40 and report["shadow"]["agreement"] == pytest.approx(20 / 40)
     assert read_manifest(repo).version == r1.version
 
