@@ -5,15 +5,17 @@ See docs/architecture.md §4.
 Layout (Triton's, plus manifests)::
 
     model_repository/
-      manifest.json                 the current version (written last, atomically)
+      manifest.json                 the current version (written last, atomically); workers follow it
       manifests/<revision>.json     every version ever published (kept for in-flight events)
       text_<name>/config.pbtxt      version_policy all; <revision>/model.onnx + tokenizer/
       image_<name>/config.pbtxt     <revision>/model.onnx (uint8 NHWC input)
       fusion/<revision>/            booster + LightGBM files (run by the fusion worker)
 
-A training run publishes revision ``n+1`` of every model it trains; a manifest names, for each
-model, the Triton version directory it uses. Old revisions stay until pruned, so that features
-computed by revision ``n`` can still be fused by revision ``n``: no prediction mixes versions.
+A training run publishes revision ``n+1`` of every model it trains, as a candidate: only a
+promotion (shared.lifecycle, shared.promotion) makes it current, except the very first one. A
+manifest names, for each model, the Triton version directory it uses. Old revisions stay until
+pruned, so that features computed by revision ``n`` can still be fused by revision ``n``: no
+prediction mixes versions.
 """
 
 from __future__ import annotations

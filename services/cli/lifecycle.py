@@ -145,7 +145,9 @@ def models_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> Non
         return
     table = Table("version", "revision", "status", "held-out wF1", "created")
     for r in rows:
-        table.add_row(*(str(r[k]) for k in ("version", "revision", "status", "held_out_weighted_f1", "created_at")))
+        table.add_row(
+            *(str(r[k]) for k in ("version", "revision", "status", "held_out_weighted_f1", "created_at"))
+        )
     out.print(table)
 
 

@@ -7,6 +7,8 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
+
 from services.cli.seed import classified_event
 from services.writer.store import write_predictions
 from shared.categories import reference_categories
@@ -28,8 +30,8 @@ def seed_lifecycle(database_url: str, repo: Path, n: int = 240, seed: int = 3) -
     for revision, version, f1 in ((1, "r1", 0.86), (3, "r3", 0.88)):
         reference = training_reference(
             {str(c): int(1000 * w / total) for c, w in zip(codes, weights, strict=True)},
-            __import__("numpy").random.default_rng(0).beta(6, 2, 400),
-            __import__("numpy").array([True] * 340 + [False] * 60),
+            np.random.default_rng(0).beta(6, 2, 400),
+            np.array([True] * 340 + [False] * 60),
         )
         manifest = Manifest(
             version=version, revision=revision, created_at=utcnow(),
@@ -47,8 +49,10 @@ def seed_lifecycle(database_url: str, repo: Path, n: int = 240, seed: int = 3) -
         event = classified_event(
             listing_id, code, round(rng.betavariate(6, 2), 3), model_version="r1",
             submitted_at=now - timedelta(seconds=3300 * (n - i) / n), latency_s=0.8,
-        ).model_copy(update={"language": rng.choices(["fr", "en", "ja"], [0.7, 0.1, 0.2])[0],
-                             "image_missing_reason": "no_image" if rng.random() < 0.15 else None})  # fmt: skip
+        )  # fmt: skip
+        language = rng.choices(["fr", "en", "ja"], [0.7, 0.1, 0.2])[0]
+        missing = "no_image" if rng.random() < 0.15 else None
+        event = event.model_copy(update={"language": language, "image_missing_reason": missing})
         live.append(event)
         if i % 4 == 0:
             other = code if rng.random() < 0.87 else rng.choice(codes)
