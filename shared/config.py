@@ -138,6 +138,34 @@ class Settings(BaseSettings):
         2.0, gt=0, description="How often an idle reclassify worker looks for a runnable job."
     )
 
+    # --- model lifecycle -----------------------------------------------------------------------
+    promotion_tolerance: float = Field(
+        0.01,
+        ge=0.0,
+        description="`catalog promote` refuses a candidate whose weighted F1 (held-out, corrected "
+        "listings) is below the current one's by more than this.",
+    )
+    promotion_min_labels: int = Field(
+        30, ge=1, description="Labelled listings both versions predicted before the gate compares them."
+    )
+    shadow_share: float = Field(
+        0.1, gt=0.0, le=1.0, description="Default share of live offers a shadow candidate runs on."
+    )
+    drift_window_s: int = Field(3600, ge=60, description="Window of recent predictions drift looks at.")
+    drift_baseline_s: int = Field(
+        7 * 86400,
+        ge=60,
+        description="Period before the windows used as reference when the manifest has none.",
+    )
+    drift_interval_s: float = Field(
+        300.0, ge=0.0, description="How often the API recomputes drift and quality gauges (0: never)."
+    )
+    drift_warn_psi: float = Field(0.1, gt=0.0, description="PSI from which a drift signal is `warn`.")
+    drift_alert_psi: float = Field(0.25, gt=0.0, description="PSI from which a drift signal is `alert`.")
+    drift_min_samples: int = Field(
+        50, ge=1, description="Predictions a window needs before its drift is scored."
+    )
+
     # --- API ---------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="API bind address.")
     api_port: int = Field(8000, description="API port.")

@@ -180,6 +180,13 @@ class ModelOutput(BaseModel):
     logits: list[float] = Field(..., description="One logit per label, in the manifest's order.")
 
 
+class ShadowOutputs(BaseModel):
+    """Logits of the shadow candidate for the same offer (sampled live offers only)."""
+
+    model_version: str = Field(..., description="The shadow revision's version.")
+    outputs: list[ModelOutput] = Field(..., description="Per model logits of that revision.")
+
+
 class TextFeatures(Envelope):
     """Logits of every text model (``features.text``)."""
 
@@ -200,6 +207,7 @@ class TextFeatures(Envelope):
     outputs: list[ModelOutput] = Field(default_factory=list, description="Per text model logits.")
     language: str | None = Field(None, description="Detected language, carried for reporting.")
     translation_status: str | None = Field(None, description="Carried for reporting.")
+    shadow: ShadowOutputs | None = Field(None, description="The shadow candidate's logits, if sampled.")
 
 
 ImageMissingReason = Literal[
@@ -226,6 +234,7 @@ class ImageFeatures(Envelope):
     reason: ImageMissingReason | None = Field(None, description="Why the image is missing.")
     detail: str | None = Field(None, description="Human-readable detail of the reason.")
     outputs: list[ModelOutput] = Field(default_factory=list, description="Per image model logits.")
+    shadow: ShadowOutputs | None = Field(None, description="The shadow candidate's logits, if sampled.")
 
 
 class CategoryScore(BaseModel):
@@ -270,6 +279,10 @@ class ListingClassified(Envelope):
     image_missing_reason: str | None = Field(None, description="Why the image was not used.")
     language: str | None = Field(None, description="Detected language of the text.")
     translation_status: str | None = Field(None, description="Translation outcome.")
+    shadow: bool = Field(
+        False, description="A shadow candidate's prediction: stored, compared, never current."
+    )
+    shadow_of: UUID | None = Field(None, description="The live submission a shadow prediction shadows.")
 
 
 class DeadLetter(BaseModel):

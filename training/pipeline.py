@@ -1,9 +1,10 @@
 """`catalog train`: split -> language step -> cross-fitted base models -> ONNX -> fusion on
 out-of-fold logits -> evaluation (with a TF-IDF + SVM baseline) -> manifest.
 
-Every run publishes a new revision (shared.model_repo); earlier revisions stay. Checkpoints live
-in a work dir keyed by data fingerprint, profile, bases and text preparation, so an interrupted
-run resumes. The split is checked before anything is trained (training.split).
+Every run publishes a new revision (shared.model_repo): a candidate that goes live through
+``catalog promote`` (the first one excepted); earlier revisions stay. Checkpoints live in a work
+dir keyed by data fingerprint, profile, bases and text preparation, so an interrupted run
+resumes. The split is checked before anything is trained (training.split).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from shared.categories import label_of
+from shared.drift import training_reference
 from shared.model_repo import LabelSpec, Manifest, next_revision, publish_manifest
 from shared.text_preparation import KEY as TEXT_PREPARATION
 from shared.text_preparation import TextPreparer, Untranslated
@@ -184,6 +186,14 @@ def train(request: TrainRequest) -> Manifest:
     timings["total_s"] = round(time.monotonic() - started, 1)
     manifest.training["timings"] = timings
     manifest.metrics = report.summary()
-    publish_manifest(request.out, manifest)
-    log.info("model published", extra={"version": manifest.version, "repository": str(request.out)})
+    manifest.reference = training_reference(
+        {str(code): int(n) for code, n in zip(codes, counts, strict=True)},
+        report.probabilities.max(axis=1) if len(report.rows) else np.zeros(0),
+        report.scores.has_image if trained.image_specs else None,
+    )
+    current = publish_manifest(request.out, manifest)  # a candidate, unless nothing is current yet
+    log.info(
+        "model published",
+        extra={"version": manifest.version, "repository": str(request.out), "current": current},
+    )
     return manifest

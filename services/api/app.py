@@ -28,7 +28,7 @@ from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.db.session import engine_for, migrate
 
-from . import routes_dashboard, routes_listings
+from . import routes_dashboard, routes_lifecycle, routes_listings
 from .state import ApiState, Classifier, ClassifierFactory
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(migrate, settings.effective_database_url)
+        monitor = (
+            asyncio.create_task(routes_lifecycle.monitor_forever(state))
+            if settings.drift_interval_s > 0
+            else None
+        )
         async with EventPublisher(settings) as publisher:
             state.publisher = publisher
             try:
                 yield
             finally:
                 state.publisher = None
+                if monitor is not None:
+                    monitor.cancel()
                 closer = getattr(state.classifier, "close", None)
                 if closer is not None:
                     await closer()
@@ -90,6 +97,7 @@ def create_app(
     app.state.api = state
     app.include_router(routes_listings.router, tags=["listings"])
     app.include_router(routes_dashboard.router, tags=["dashboard"])
+    app.include_router(routes_lifecycle.router, tags=["model lifecycle"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)

@@ -22,6 +22,7 @@ from shared.db.jobs import (
     job_view,
     list_jobs,
 )
+from shared.lifecycle import read_state, statuses
 from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 
 from . import queries
@@ -109,14 +110,21 @@ def read_models(repository: Any) -> dict[str, Any]:
         found[manifest.revision] = manifest
     if current is not None:
         found.setdefault(current.revision, current)
+    lifecycle = read_state(repository) if repository.exists() else None
+    status = statuses(repository) if repository.exists() else {}
     return {
         "repository": str(repository),
         "current": current.version if current else None,
+        "shadow": lifecycle.shadow.model_dump(mode="json") if lifecycle and lifecycle.shadow else None,
+        "changes": [c.model_dump(mode="json", exclude={"gate"}) for c in lifecycle.changes]
+        if lifecycle
+        else [],
         "models": [
             {
-                **json.loads(m.model_dump_json(exclude={"labels"})),
+                **json.loads(m.model_dump_json(exclude={"labels", "reference"})),
                 "labels": len(m.labels),
-                "current": current is not None and m.revision == current.revision,
+                "current": current is not None and m.version == current.version,
+                "status": status.get(m.version, "candidate"),
             }
             for m in sorted(found.values(), key=lambda m: m.revision, reverse=True)
         ],

@@ -142,3 +142,28 @@ class ErrorOut(BaseModel):
     error: str = Field(..., description="Short machine-readable code, e.g. not_found.")
     message: str = Field(..., description="What went wrong and what to do.")
     details: list[Any] | None = Field(None, description="Validation errors, when any.")
+
+
+class LabelIn(BaseModel):
+    """A reviewer's category for a listing: accepts its prediction or corrects it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"prdtypecode": 1280, "reviewer": "alice", "note": "toy, not a game"}]
+        },
+    )
+
+    prdtypecode: int = Field(..., description="The right product type code.")
+    reviewer: str = Field(..., min_length=1, max_length=128, description="Who reviewed it.")
+    note: str | None = Field(None, max_length=2000, description="Optional comment.")
+    submission_id: UUID | None = Field(
+        None, description="The prediction reviewed (default: the listing's current one)."
+    )
+
+    @field_validator("reviewer")
+    @classmethod
+    def _reviewer_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("reviewer must not be blank")
+        return value.strip()

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.broker import EventPublisher
 from shared.config import Settings
@@ -61,6 +61,39 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.drift_psi = Gauge(
+            "catalog_drift_psi",
+            "PSI of the latest drift window per signal (warn >= CATALOG_DRIFT_WARN_PSI, "
+            "alert >= CATALOG_DRIFT_ALERT_PSI).",
+            ["signal"],
+            registry=self.registry,
+        )
+        self.drift_score = Gauge(
+            "catalog_drift_score", "Largest PSI of the latest drift window.", registry=self.registry
+        )
+        self.drift_alert = Gauge(
+            "catalog_drift_alert",
+            "1 when the drift score reaches the alert threshold.",
+            registry=self.registry,
+        )
+        self.live_f1 = Gauge(
+            "catalog_live_weighted_f1",
+            "Weighted F1 per model version over reviewer-labelled listings.",
+            ["model_version"],
+            registry=self.registry,
+        )
+        self.live_labelled = Gauge(
+            "catalog_live_labelled",
+            "Labelled listings a model version predicted.",
+            ["model_version"],
+            registry=self.registry,
+        )
+        self.shadow_agreement = Gauge(
+            "catalog_shadow_agreement",
+            "Share of live submissions on which the shadow candidate agrees with the live model.",
+            ["live_version", "shadow_version"],
+            registry=self.registry,
+        )
 
 
 @dataclass
@@ -71,6 +104,7 @@ class ApiState:
     classifier: Classifier | None = None
     build_classifier: ClassifierFactory | None = None
     classifier_error: str | None = None
+    last_drift: dict[str, Any] | None = None
     _classifier_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def get_classifier(self) -> Classifier:

@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "services.cli.synth",
     "services.cli.inference",
     "services.cli.rollout",
+    "services.cli.lifecycle",
 ]
 
 for _module in COMMAND_MODULES:

@@ -69,10 +69,17 @@ def train(
             "as serving does), on or off. Recorded in the manifest; serving refuses a mismatch."
         ),
     ] = "auto",
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Then promote it through the gate (`catalog promote`).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --promote: override a refusing gate.")] = False,
+    by: Annotated[str | None, typer.Option("--by", help="With --promote: who promotes.")] = None,
 ) -> None:
     """Fine-tune text and image models, fuse them, evaluate on the held-out split, publish a revision.
 
-    An interrupted run resumes from its last finished epoch when rerun with the same arguments.
+    The revision is a candidate (the first one of a repository excepted): it goes live through
+    `catalog promote` or --promote. An interrupted run resumes from its last finished epoch when
+    rerun with the same arguments.
     """
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -106,8 +113,25 @@ def train(
     except (FileNotFoundError, ValueError, KeyError) as exc:
         console.print(f"[red]training failed:[/red] {exc}")
         raise typer.Exit(2) from exc
-    console.print(f"[green]published[/green] {manifest.version} in {out}")
+    from shared.lifecycle import current_version
+
+    live = current_version(out) == manifest.version
+    console.print(
+        f"[green]published[/green] {manifest.version} in {out} ({'current' if live else 'candidate'})"
+    )
     console.print_json(json.dumps(manifest.metrics.get("fusion", {})))
+    if promote and not live:
+        from services.cli.lifecycle import run_promotion
+
+        code = run_promotion(
+            settings.model_copy(update={"model_repository": out}),
+            manifest.version,
+            by=by,
+            reason="catalog train --promote",
+            force=force,
+        )
+        if code:
+            raise typer.Exit(code)
 
 
 def evaluate(

@@ -7,6 +7,7 @@ when a modality is missing. One Redis pipeline per batch for the join.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -19,6 +20,9 @@ from shared.metrics import JOINS
 
 from .classify import Pair, classify_pairs
 from .join import Half, Joiner, RedisJoiner
+from .shadow import as_shadow, shadow_pair
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,12 +44,32 @@ async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
         deps.store, [Pair(r.text, r.image) for _, r in complete], deps.settings.top_k
     )
     outcomes: list[Outcome] = []
-    for (event, _), result in zip(complete, results, strict=True):
+    shadowed: list[tuple[Pair, ListingClassified]] = []
+    for (event, r), result in zip(complete, results, strict=True):
         if isinstance(result, ListingClassified):
             outcomes.append(Emit(Stream.CLASSIFIED, result))
+            candidate = shadow_pair(Pair(r.text, r.image))
+            if candidate is not None:
+                shadowed.append((candidate, result))
         else:
             outcomes.append(Reject(event, error=result))
-    return outcomes
+    return outcomes + await _shadow_outcomes(deps, shadowed)
+
+
+async def _shadow_outcomes(deps: Deps, shadowed: list[tuple[Pair, ListingClassified]]) -> list[Outcome]:
+    """The shadow candidate's predictions of the shadowed pairs (never fails the live batch)."""
+    if not shadowed:
+        return []
+    try:
+        results = await classify_pairs(deps.store, [pair for pair, _ in shadowed], deps.settings.top_k)
+    except Exception as exc:  # an experiment must not hold up live predictions
+        log.warning("shadow fusion skipped", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return []
+    return [
+        Emit(Stream.CLASSIFIED, as_shadow(result, live.submission_id))
+        for result, (_, live) in zip(results, shadowed, strict=True)
+        if isinstance(result, ListingClassified)
+    ]
 
 
 async def on_text(events: list[TextFeatures], deps: Deps) -> list[Outcome]:

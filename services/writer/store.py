@@ -59,6 +59,8 @@ def prediction_row(event: ListingClassified, written_at: datetime) -> dict[str, 
         "classified_at": classified_at_of(event, written_at),
         "written_at": written_at,
         "stage_timestamps": {k: to_utc(v).isoformat() for k, v in event.timestamps.items()},
+        "shadow": event.shadow,
+        "shadow_of": event.shadow_of,
     }
 
 
@@ -96,8 +98,10 @@ def write_predictions(
     """Store a batch of predictions idempotently, in the caller's transaction.
 
     1. insert predictions, skipping submission ids already stored;
-    2. for the new ones, move each listing's current category forward if the prediction is
-       newer than the listing's current one (a late, older prediction only joins the history);
+    2. for the new live ones, move each listing's current category forward if the prediction
+       is newer than the listing's current one (a late, older prediction only joins the
+       history); a shadow candidate's prediction never moves a listing (nor the throughput
+       sums, nor job progress): it is only stored for comparison;
     3. add the new reclassify predictions to their job's ``completed`` counter.
     """
     result = WriteResult()
@@ -119,6 +123,7 @@ def write_predictions(
     inserted = [unique[sid] for sid in inserted_ids]
     result.inserted = len(inserted)
     result.duplicates = len(events) - len(inserted)
+    inserted = [event for event in inserted if not event.shadow]
     if not inserted:
         return result
     result.listings_updated = _advance_listings(session, newest_per_listing(inserted, written_at), written_at)

@@ -1,8 +1,9 @@
 """SQL schema of stored predictions (docs/architecture.md §6). Alembic migrations mirror these tables.
 
 ``predictions`` holds every classification ever made (unique per ``submission_id``: the
-idempotency key), ``listings`` the current state of each offer, ``reclassification_jobs`` the
-bulk jobs and their resumable cursor.
+idempotency key; shadow candidates' ones flagged ``shadow``), ``listings`` the current state of
+each offer, ``listing_labels`` reviewers' labels (the ground truth of live quality),
+``reclassification_jobs`` the bulk jobs and their resumable cursor.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -80,6 +83,7 @@ class Prediction(Base):
         Index("ix_predictions_version_listing", "model_version", "listing_id", "id", "prdtypecode"),
         Index("ix_predictions_classified_at", "classified_at"),
         Index("ix_predictions_job", "job_id"),
+        Index("ix_predictions_shadow_of", "shadow_of"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
@@ -100,6 +104,27 @@ class Prediction(Base):
     classified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stage_timestamps: Mapped[dict[str, str]] = mapped_column(JSON)
+    shadow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    shadow_of: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class ListingLabel(Base):
+    """A reviewer's category for a listing: who, when, and which prediction it accepts or
+    corrects. The latest label of a listing is its ground truth."""
+
+    __tablename__ = "listing_labels"
+    __table_args__ = (Index("ix_listing_labels_listing_time", "listing_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    listing_id: Mapped[str] = mapped_column(ForeignKey("listings.listing_id"))
+    prdtypecode: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    corrects_submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    corrects_prdtypecode: Mapped[int | None] = mapped_column(Integer)
+    corrects_model_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class PredictionMinute(Base):

@@ -63,12 +63,88 @@ function renderThroughput(data) {
     `<text x="6" y="14" font-size="12" fill="#1d2330">max ${maxCount}/bucket · lag up to ${maxLag.toFixed(2)} s</text>`;
 }
 
+let categories = [];
+
+function reviewButtons(r) {
+  const alternatives = (r.top_k || []).filter((c) => c.prdtypecode !== r.prdtypecode).slice(0, 2);
+  const id = encodeURIComponent(r.listing_id);
+  const options = categories.map((c) => `<option value="${c.prdtypecode}">${c.prdtypecode} ${esc(c.label)}</option>`).join("");
+  return `<button class="review accept" data-listing="${id}" data-code="${r.prdtypecode}" data-sub="${esc(r.submission_id)}">✓ accept</button>` +
+    alternatives.map((c) => `<button class="review" data-listing="${id}" data-code="${c.prdtypecode}" data-sub="${esc(r.submission_id)}">→ ${c.prdtypecode}</button>`).join("") +
+    `<select class="review" data-listing="${id}" data-sub="${esc(r.submission_id)}"><option value="">other…</option>${options}</select>`;
+}
+
 function renderReview(data) {
   $("review-total").textContent = data.total;
   $("threshold-note").textContent = `(confidence < ${data.threshold})`;
   rows($("review").tBodies[0], data.items.map((r) =>
-    `<tr><td><a href="/v1/listings/${encodeURIComponent(r.listing_id)}">${esc(r.listing_id)}</a></td><td>${esc(r.title).slice(0, 80)}</td>` +
-    `<td>${r.prdtypecode} ${esc(r.label)}</td><td class="num">${r.confidence.toFixed(3)}</td><td>${esc(r.model_version)}</td></tr>`), 5);
+    `<tr><td><a href="/v1/listings/${encodeURIComponent(r.listing_id)}">${esc(r.listing_id)}</a></td><td>${esc(r.title).slice(0, 60)}</td>` +
+    `<td>${r.prdtypecode} ${esc(r.label)}</td><td class="num">${r.confidence.toFixed(3)}</td><td>${esc(r.model_version)}</td>` +
+    `<td>${reviewButtons(r)}</td></tr>`), 6);
+}
+
+async function label(listing, code, submission) {
+  const reviewer = $("reviewer").value.trim();
+  if (!reviewer) { $("review-msg").textContent = "enter your name first"; return; }
+  localStorage.setItem("reviewer", reviewer);
+  localStorage.setItem("token", $("token").value);
+  const headers = { "Content-Type": "application/json" };
+  if ($("token").value) headers.Authorization = `Bearer ${$("token").value}`;
+  const response = await fetch(`/v1/listings/${listing}/label`, {
+    method: "POST", headers, body: JSON.stringify({ prdtypecode: Number(code), reviewer, submission_id: submission }),
+  });
+  const body = await response.json();
+  $("review-msg").textContent = response.ok ? `${body.action}: ${decodeURIComponent(listing)} → ${body.prdtypecode}` : `failed: ${body.message}`;
+  refresh();
+}
+
+$("review").addEventListener("click", (event) => {
+  const b = event.target.closest("button.review");
+  if (b) label(b.dataset.listing, b.dataset.code, b.dataset.sub);
+});
+$("review").addEventListener("change", (event) => {
+  const s = event.target.closest("select.review");
+  if (s && s.value) label(s.dataset.listing, s.value, s.dataset.sub);
+});
+
+function ci(values) {
+  return values ? ` <span class="muted">[${values[0].toFixed(2)}, ${values[1].toFixed(2)}]</span>` : "";
+}
+
+function renderQuality(q) {
+  $("labels-note").textContent = `(${q.labels} labels: ${q.accepted} accepted, ${q.corrected} corrected)`;
+  rows($("quality").tBodies[0], q.versions.map((v) =>
+    `<tr><td>${esc(v.model_version)}${v.shadow ? ' <span class="badge">shadow</span>' : ""}</td><td class="num">${v.n}</td>` +
+    `<td class="num">${v.accuracy == null ? "–" : v.accuracy.toFixed(3)}${ci(v.accuracy_ci95)}</td>` +
+    `<td class="num">${v.weighted_f1 == null ? "–" : v.weighted_f1.toFixed(3)}${ci(v.weighted_f1_ci95)}</td></tr>`), 4);
+  rows($("recent-labels").tBodies[0], q.recent.slice(0, 5).map((l) =>
+    `<tr><td>${esc(l.listing_id)}</td><td>${esc(l.reviewer)}</td><td>${esc(l.action)}</td>` +
+    `<td>${l.corrects ? l.corrects.prdtypecode : "–"}</td><td>${l.prdtypecode}</td></tr>`), 5);
+}
+
+function renderDrift(d) {
+  $("drift-note").textContent = `(${esc(d.model_version || "no model")}, last ${Math.round(d.window_s / 60)} min)`;
+  $("warn-psi").textContent = d.thresholds.warn;
+  $("alert-psi").textContent = d.thresholds.alert;
+  const badge = $("drift-badge");
+  const worst = Object.values(d.signals).map((s) => s.status);
+  const level = d.alert ? "alert" : worst.includes("warn") ? "warn" : d.score == null ? "" : "ok";
+  badge.className = `badge ${level}`;
+  badge.textContent = d.score == null ? "not enough data" : `score ${d.score.toFixed(3)} · ${level}`;
+  rows($("drift").tBodies[0], Object.entries(d.signals).map(([name, s]) =>
+    `<tr><td>${esc(name)}</td><td class="num">${s.psi.toFixed(3)}</td><td class="st-${esc(s.status)}">${esc(s.status)}</td>` +
+    `<td>${esc(s.reference)}</td><td class="num">${s.n}</td>` +
+    `<td class="muted">${Object.entries(s.recent).slice(0, 3).map(([k, v]) => `${esc(k)} ${(100 * v).toFixed(0)}%`).join(", ")}</td></tr>`), 6);
+}
+
+function renderShadow(sh) {
+  $("shadow-note").textContent = sh.shadow
+    ? `(${sh.shadow.version} on ${Math.round(100 * sh.shadow.share)}% of live offers, current ${sh.current})`
+    : `(no shadow candidate; current ${sh.current || "–"})`;
+  rows($("shadow").tBodies[0], sh.agreement.map((p) =>
+    `<tr><td>${esc(p.live_version)}</td><td>${esc(p.shadow_version)}</td><td class="num">${p.compared}</td>` +
+    `<td class="num">${p.agreement == null ? "–" : (100 * p.agreement).toFixed(1) + "%"}</td>` +
+    `<td class="muted">${p.top_changes.slice(0, 3).map((c) => `${c.from}→${c.to} (${c.count})`).join(", ")}</td></tr>`), 5);
 }
 
 function renderJobs(jobs) {
@@ -91,19 +167,26 @@ async function refreshVersions() {
 async function refresh() {
   const params = filters();
   const bucket = bucketFor(Number($("window").value));
-  const review = new URLSearchParams({ limit: "15" });
+  const review = new URLSearchParams({ limit: "8" });
   if ($("version").value) review.set("model_version", $("version").value);
   try {
-    const [dist, tput, queue, jobs] = await Promise.all([
+    if (!categories.length) categories = await getJSON("/v1/categories");
+    const [dist, tput, queue, jobs, quality, drift, shadow] = await Promise.all([
       getJSON(`/v1/stats/distribution?${params}`),
       getJSON(`/v1/stats/throughput?${params}&bucket_s=${bucket}`),
       getJSON(`/v1/stats/review-queue?${review}`),
       getJSON("/v1/jobs?limit=10"),
+      getJSON("/v1/stats/quality"),
+      getJSON("/v1/stats/drift"),
+      getJSON("/v1/stats/shadow"),
     ]);
     renderDistribution(dist);
     renderThroughput(tput);
     renderReview(queue);
     renderJobs(jobs);
+    renderQuality(quality);
+    renderDrift(drift);
+    renderShadow(shadow);
     await refreshVersions();
     $("status").textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.loaded = "true";
@@ -113,5 +196,7 @@ async function refresh() {
 }
 
 for (const id of ["window", "origin", "version"]) $(id).addEventListener("change", refresh);
+$("reviewer").value = localStorage.getItem("reviewer") || "";
+$("token").value = localStorage.getItem("token") || "";
 refresh();
 setInterval(refresh, REFRESH_MS);

@@ -188,7 +188,7 @@ def test_redis_down_gives_json_503s(sqlite_url: str) -> None:
     assert posted.status_code == 503 and "Redis is unavailable" in posted.json()["message"]
 
 
-def test_models_lists_every_manifest_and_marks_the_current_one(settings: Settings) -> None:
+def test_models_lists_every_manifest_with_its_status(settings: Settings) -> None:
     repo = settings.model_repository
     labels = [LabelSpec(prdtypecode=10, name="Livres"), LabelSpec(prdtypecode=40, name="Jeux")]
     for revision in (1, 2):
@@ -199,9 +199,9 @@ def test_models_lists_every_manifest_and_marks_the_current_one(settings: Setting
         )  # fmt: skip
     with TestClient(api_app(settings)) as c:
         body = c.get("/v1/models").json()
-    assert body["current"] == "r2-test"
-    assert [(m["version"], m["current"], m["labels"]) for m in body["models"]] == [
-        ("r2-test", True, 2),
-        ("r1-test", False, 2),
+    assert body["current"] == "r1-test"  # a later revision is a candidate until promoted
+    assert [(m["version"], m["current"], m["status"], m["labels"]) for m in body["models"]] == [
+        ("r2-test", False, "candidate", 2),
+        ("r1-test", True, "current", 2),
     ]
     assert body["models"][0]["metrics"] == {"weighted_f1": 0.7}
