@@ -28,13 +28,13 @@ from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.db.session import engine_for, migrate
 
-from . import routes_dashboard, routes_listings
-from .state import ApiState, Classifier, ClassifierFactory, JobRunner
+from . import routes_dashboard, routes_explain, routes_listings
+from .state import ApiState, Classifier, ClassifierFactory, ExplainerFactory, JobRunner
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               413: "too_large", 422: "invalid_input", 500: "internal", 503: "unavailable",
+               409: "conflict", 413: "too_large", 422: "invalid_input", 500: "internal", 503: "unavailable",
                504: "timeout"}  # fmt: skip
 
 
@@ -58,15 +58,21 @@ def create_app(
     *,
     build_classifier: ClassifierFactory | None = None,
     run_job: JobRunner | None = None,
+    build_explainer: ExplainerFactory | None = None,
 ) -> FastAPI:
     """The API for ``settings``.
 
     Its collaborators come from the composition root (``services.cli.wiring``): the online
-    classifier (or a factory building it on first use) and the reclassification job runner.
-    Without them, ``/v1/classify`` answers 503 and jobs are only recorded.
+    classifier (or a factory building it on first use), the explainer's factory and the
+    reclassification job runner. Without them, ``/v1/classify`` and explanations answer 503 and
+    jobs are only recorded.
     """
     state = ApiState(
-        settings=settings, classifier=classifier, build_classifier=build_classifier, run_job=run_job
+        settings=settings,
+        classifier=classifier,
+        build_classifier=build_classifier,
+        run_job=run_job,
+        build_explainer=build_explainer,
     )
 
     @asynccontextmanager
@@ -80,9 +86,10 @@ def create_app(
                 state.publisher = None
                 for task in list(state.jobs.values()):
                     task.cancel()  # the job stays "running": resume it with the CLI
-                closer = getattr(state.classifier, "close", None)
-                if closer is not None:
-                    await closer()
+                for part in (state.explainer, state.classifier):
+                    closer = getattr(part, "close", None)
+                    if closer is not None:
+                        await closer()
 
     app = FastAPI(
         title="Catalog classification API",
@@ -94,6 +101,7 @@ def create_app(
     )
     app.state.api = state
     app.include_router(routes_listings.router, tags=["listings"])
+    app.include_router(routes_explain.router, tags=["listings"])
     app.include_router(routes_dashboard.router, tags=["dashboard"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.api.app import create_app
-from services.api.state import Classifier
+from services.api.state import Classifier, Explainer
+from services.cli.explaining import OnlineExplainer
 from services.cli.online import OnlineClassifier
 from services.reclassify.runner import RunOptions, run_job
 from shared.config import Settings
@@ -22,6 +23,11 @@ from shared.config import Settings
 async def build_online_classifier(settings: Settings) -> Classifier:
     """The in-process classifier of ``/v1/classify`` (language + encoders + fusion)."""
     return OnlineClassifier(settings)
+
+
+async def build_online_explainer(settings: Settings, classifier: Classifier) -> Explainer:
+    """The explainer of ``/v1/listings/{id}/explanation``, sharing the classifier's backend and models."""
+    return OnlineExplainer(settings, classifier if isinstance(classifier, OnlineClassifier) else None)
 
 
 async def run_reclassification(settings: Settings, job_id: uuid.UUID, page_size: int) -> Any:
@@ -36,4 +42,5 @@ def api_app(settings: Settings, classifier: Classifier | None = None) -> FastAPI
         classifier,
         build_classifier=build_online_classifier,
         run_job=run_reclassification,
+        build_explainer=build_online_explainer,
     )
