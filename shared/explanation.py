@@ -2,8 +2,9 @@
 
 Shared because both its producer (``services.explain``, wired by the composition root) and its
 consumer (the API, which caches and serves it) must agree on it without importing each other.
-Every weight is a change of the *fused* probability of the predicted category, measured by
-occlusion through the served models, so it reads "this much of the confidence came from here".
+Word and photo weights are changes of the *fused* log-odds of the predicted category, measured
+by occlusion through the served models ("this much of the confidence came from here"); the
+modality split is in probability.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ class WordWeight(BaseModel):
     word: str = Field(..., description="A distinct word of the text the model saw (lower case).")
     weight: float = Field(
         ...,
-        description="Fused probability of the predicted category minus that probability with every "
+        description="Fused log-odds of the predicted category minus its log-odds with every "
         "occurrence of the word removed: > 0 pushed for the category, < 0 against it.",
     )
 
@@ -27,8 +28,8 @@ class Heatmap(BaseModel):
     cols: int = Field(..., description="Grid columns over the photo.")
     weights: list[list[float]] = Field(
         ...,
-        description="Per cell (row-major): fused probability of the predicted category minus that "
-        "probability with the cell greyed out.",
+        description="Per cell (row-major): fused log-odds of the predicted category minus its "
+        "log-odds with the cell greyed out.",
     )
     png_base64: str = Field(..., description="A thumbnail of the photo with the heat-map overlaid (PNG).")
 

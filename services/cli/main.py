@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "services.cli.training",
     "services.cli.synth",
     "services.cli.inference",
+    "services.cli.explain_cmd",
 ]
 
 for _module in COMMAND_MODULES:

@@ -2,8 +2,9 @@
 
 The offer is perturbed (each distinct word removed; each grid cell of the photo greyed out),
 every copy goes through the served encoders in batched requests, and all copies are fused in
-one call. A weight is the drop of the predicted category's fused probability when its piece is
-hidden, so what is explained is the served decision, whatever the models inside.
+one call. A weight is the drop of the predicted category's fused log-odds when its piece is
+hidden (log-odds rather than probability, which saturates near 1 and would hide everything in a
+confident decision), so what is explained is the served decision, whatever the models inside.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def _shapley(p_both: float, p_text: float | None, p_image: float | None, p_none:
     )
 
 
+def log_odds(p: Any) -> Any:
+    """log(p / (1 - p)), bounded: unlike p itself, it still moves when a category is near-certain."""
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
+
+
 def _r(value: float | None) -> Any:
     return None if value is None else round(float(value), 5)
 
@@ -132,18 +139,19 @@ async def explain_offer(
         p_text = float(p[0]) if has_text else None
         p_image = float(p[0]) if base_image is not None else None
     first_word = 4 if has_text and base_image is not None else 2
+    drop = log_odds(p[0]) - log_odds(p)  # what hiding each piece costs the predicted category
     word_weights = [
-        WordWeight(word=w, weight=round(float(p[0] - pw), 5))
-        for w, pw in zip(words, p[first_word : first_word + len(words)], strict=True)
+        WordWeight(word=w, weight=round(float(d), 4))
+        for w, d in zip(words, drop[first_word : first_word + len(words)], strict=True)
     ]
     heatmap = None
     if base_image is not None and image is not None:
-        cells = (p[0] - p[first_word + len(words) :]).reshape(opts.grid, opts.grid)
+        cells = drop[first_word + len(words) :].reshape(opts.grid, opts.grid)
         png = await asyncio.to_thread(heatmap_png, image, cells)
         heatmap = Heatmap(
             rows=opts.grid,
             cols=opts.grid,
-            weights=[[round(float(v), 5) for v in row] for row in cells],
+            weights=[[round(float(v), 4) for v in row] for row in cells],
             png_base64=png,
         )
     ranked = sorted(word_weights, key=lambda w: -w.weight)
