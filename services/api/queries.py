@@ -95,8 +95,9 @@ def review_queue(
         base = base.where(Listing.current_model_version == model_version)
     total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
     rows = session.execute(
-        base.add_columns(Category.label)
+        base.add_columns(Category.label, Prediction.top_k)
         .join(Category, Category.prdtypecode == Listing.current_prdtypecode)
+        .outerjoin(Prediction, Prediction.submission_id == Listing.current_submission_id)
         .order_by(Listing.current_confidence, Listing.listing_id)
         .limit(limit)
         .offset(offset)
@@ -112,8 +113,9 @@ def review_queue(
             "model_version": listing.current_model_version,
             "submission_id": str(listing.current_submission_id),
             "classified_at": _iso(listing.classified_at),
+            "top_k": top_k or [],
         }
-        for listing, label in rows
+        for listing, label, top_k in rows
     ]
     return {"threshold": threshold, "total": total, "items": items}
 

@@ -65,6 +65,8 @@ async def _chunked(
 
 def _shapley(p_both: float, p_text: float | None, p_image: float | None, p_none: float) -> ModalityShare:
     """Two-player Shapley split of ``p_both - p_none`` between text and image."""
+    text: float | None
+    image: float | None
     if p_text is not None and p_image is not None:
         text = ((p_text - p_none) + (p_both - p_image)) / 2
         image = ((p_image - p_none) + (p_both - p_text)) / 2
