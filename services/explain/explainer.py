@@ -89,7 +89,7 @@ def _shapley(p_both: float, p_text: float | None, p_image: float | None, p_none:
 
 def log_odds(p: Any) -> Any:
     """log(p / (1 - p)), bounded: unlike p itself, it still moves when a category is near-certain."""
-    q = np.clip(p, 1e-6, 1 - 1e-6)
+    q = np.clip(p, 1e-12, 1 - 1e-12)
     return np.log(q / (1 - q))
 
 

@@ -34,7 +34,8 @@ def heatmap_png(image: Image.Image, weights: np.ndarray, side: int = 192) -> str
     thumb = image.convert("RGB").copy()
     thumb.thumbnail((side, side))
     rows, cols = weights.shape
-    scale = float(np.abs(weights).max()) or 1.0
+    # Relative to the strongest cell, but never below half a log-odds: noise stays faint.
+    scale = max(float(np.abs(weights).max()), 0.5)
     overlay = Image.new("RGBA", thumb.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     boxes = cell_boxes(thumb.width, thumb.height, rows, cols)
