@@ -174,6 +174,18 @@ class Settings(BaseSettings):
     )
     classify_timeout_s: float = Field(5.0, description="Timeout of the synchronous classify path.")
 
+    # --- explanations ------------------------------------------------------------------------
+    explain_grid: int = Field(
+        5, ge=1, le=16, description="Occlusion grid side over the photo (grid x grid heat-map cells)."
+    )
+    explain_max_words: int = Field(
+        48, ge=1, description="Distinct words weighed per explanation (the first ones of the text)."
+    )
+    explain_timeout_s: float = Field(30.0, description="Timeout of one explanation in the API.")
+    explanation_cache_ttl_s: int = Field(
+        7 * 24 * 3600, ge=1, description="How long an explanation stays cached (Redis, per submission)."
+    )
+
     # --- observability -----------------------------------------------------------------------
     metrics_port: int | None = Field(
         None,

@@ -28,13 +28,13 @@ from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.db.session import engine_for, migrate
 
-from . import routes_dashboard, routes_lifecycle, routes_listings
-from .state import ApiState, Classifier, ClassifierFactory
+from . import routes_dashboard, routes_explain, routes_lifecycle, routes_listings
+from .state import ApiState, Classifier, ClassifierFactory, ExplainerFactory
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               413: "too_large", 422: "invalid_input", 500: "internal", 503: "unavailable",
+               409: "conflict", 413: "too_large", 422: "invalid_input", 500: "internal", 503: "unavailable",
                504: "timeout"}  # fmt: skip
 
 
@@ -57,14 +57,21 @@ def create_app(
     classifier: Classifier | None = None,
     *,
     build_classifier: ClassifierFactory | None = None,
+    build_explainer: ExplainerFactory | None = None,
 ) -> FastAPI:
     """The API for ``settings``.
 
     Its collaborators come from the composition root (``services.cli.wiring``): the online
-    classifier (or a factory building it on first use); without it ``/v1/classify`` answers
-    503. Reclassification jobs are only created here: the reclassify worker runs them.
+    classifier (or a factory building it on first use) and the explainer's factory; without
+    them ``/v1/classify`` and explanations answer 503. Reclassification jobs are only created
+    here: the reclassify worker runs them.
     """
-    state = ApiState(settings=settings, classifier=classifier, build_classifier=build_classifier)
+    state = ApiState(
+        settings=settings,
+        classifier=classifier,
+        build_classifier=build_classifier,
+        build_explainer=build_explainer,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,9 +89,10 @@ def create_app(
                 state.publisher = None
                 if monitor is not None:
                     monitor.cancel()
-                closer = getattr(state.classifier, "close", None)
-                if closer is not None:
-                    await closer()
+                for part in (state.explainer, state.classifier):
+                    closer = getattr(part, "close", None)
+                    if closer is not None:
+                        await closer()
 
     app = FastAPI(
         title="Catalog classification API",
@@ -96,6 +104,7 @@ def create_app(
     )
     app.state.api = state
     app.include_router(routes_listings.router, tags=["listings"])
+    app.include_router(routes_explain.router, tags=["listings"])
     app.include_router(routes_dashboard.router, tags=["dashboard"])
     app.include_router(routes_lifecycle.router, tags=["model lifecycle"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

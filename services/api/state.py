@@ -29,6 +29,16 @@ ClassifierFactory = Callable[[Settings], Awaitable[Classifier]]
 """Builds the classifier on first use (the API starts before a model exists)."""
 
 
+class Explainer(Protocol):
+    """Explains a stored listing (built by the composition root: ``services.cli.explaining``)."""
+
+    async def explain_listing(self, listing: dict[str, Any]) -> Any: ...
+
+
+ExplainerFactory = Callable[[Settings, Classifier], Awaitable[Explainer]]
+"""Builds the explainer on first use, around the API's classifier (one backend, one model store)."""
+
+
 class ClassifierUnavailable(RuntimeError):
     """No model is loaded (no repository yet, or the backend is down)."""
 
@@ -53,6 +63,12 @@ class Metrics:
             "catalog_api_classify_seconds",
             "Synchronous classification duration.",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+            registry=self.registry,
+        )
+        self.explain = Histogram(
+            "catalog_api_explain_seconds",
+            "Explanation duration (cache misses).",
+            buckets=(0.25, 0.5, 1, 2, 5, 10, 30),
             registry=self.registry,
         )
         self.classify_failures = Counter(
@@ -105,6 +121,9 @@ class ApiState:
     build_classifier: ClassifierFactory | None = None
     classifier_error: str | None = None
     last_drift: dict[str, Any] | None = None
+    explainer: Explainer | None = None
+    build_explainer: ExplainerFactory | None = None
+    explaining: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
     _classifier_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def get_classifier(self) -> Classifier:
@@ -123,6 +142,17 @@ class ApiState:
                     log.warning("classifier unavailable", extra={"error": self.classifier_error})
                     raise ClassifierUnavailable(self.classifier_error) from exc
         return self.classifier
+
+    async def get_explainer(self) -> Explainer:
+        """The explainer, built on first use around the classifier."""
+        if self.explainer is None:
+            if self.build_explainer is None:
+                raise ClassifierUnavailable("this API was started without an explainer")
+            classifier = await self.get_classifier()
+            async with self._classifier_lock:
+                if self.explainer is None:
+                    self.explainer = await self.build_explainer(self.settings, classifier)
+        return self.explainer
 
 
 def api_state(request: Request) -> ApiState:

@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "services.cli.inference",
     "services.cli.rollout",
     "services.cli.lifecycle",
+    "services.cli.explain_cmd",
 ]
 
 for _module in COMMAND_MODULES:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.api.app import create_app
-from services.api.state import Classifier
+from services.api.state import Classifier, Explainer
+from services.cli.explaining import OnlineExplainer
 from services.cli.online import OnlineClassifier
 from shared.config import Settings
 
@@ -21,6 +22,16 @@ async def build_online_classifier(settings: Settings) -> Classifier:
     return OnlineClassifier(settings)
 
 
+async def build_online_explainer(settings: Settings, classifier: Classifier) -> Explainer:
+    """The explainer of ``/v1/listings/{id}/explanation``, sharing the classifier's backend and models."""
+    return OnlineExplainer(settings, classifier if isinstance(classifier, OnlineClassifier) else None)
+
+
 def api_app(settings: Settings, classifier: Classifier | None = None) -> FastAPI:
     """The HTTP API with every collaborator wired (``catalog api``, the demo, tests)."""
-    return create_app(settings, classifier, build_classifier=build_online_classifier)
+    return create_app(
+        settings,
+        classifier,
+        build_classifier=build_online_classifier,
+        build_explainer=build_online_explainer,
+    )

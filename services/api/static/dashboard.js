@@ -63,6 +63,49 @@ function renderThroughput(data) {
     `<text x="6" y="14" font-size="12" fill="#1d2330">max ${maxCount}/bucket · lag up to ${maxLag.toFixed(2)} s</text>`;
 }
 
+// Explanations of review-queue offers: fetched one at a time (each costs the API ~1-2 s the first
+// time, then comes from its cache), kept here by submission so refreshes never re-ask.
+const explanations = new Map();
+const explainQueue = [];
+let explaining = false;
+
+function chips(words, cls) {
+  return words.length ? words.map((w) => `<span class="chip ${cls}" title="${w.weight.toFixed(3)} log-odds">${esc(w.word)}</span>`).join("") : '<span class="muted">none</span>';
+}
+
+function renderWhy(e) {
+  if (!e) return '<span class="muted">explaining…</span>';
+  if (e.error) return `<span class="muted">no explanation: ${esc(e.error)}</span>`;
+  const m = e.modalities;
+  const photo = e.heatmap
+    ? `<img class="heat" alt="photo heat-map" title="red: pushed for ${esc(e.label)}; blue: against" src="data:image/png;base64,${e.heatmap.png_base64}">`
+    : `<div class="heat none">no photo${e.image_missing_reason ? ` (${esc(e.image_missing_reason)})` : ""}</div>`;
+  return `<div class="why">${photo}<div>` +
+    `<div><b>for</b> ${chips(e.words_for, "for")}</div><div><b>against</b> ${chips(e.words_against, "against")}</div>` +
+    `<div class="share"><span style="width:${100 * m.share_text}%" class="text">text ${Math.round(100 * m.share_text)}%</span>` +
+    `<span style="width:${100 * m.share_image}%" class="image">photo ${Math.round(100 * m.share_image)}%</span></div></div></div>`;
+}
+
+async function explainNext() {
+  if (explaining || !explainQueue.length) return;
+  explaining = true;
+  const item = explainQueue.shift();
+  try {
+    explanations.set(item.submission_id, await getJSON(`/v1/listings/${encodeURIComponent(item.listing_id)}/explanation`));
+  } catch (err) {
+    explanations.set(item.submission_id, { error: err.message });
+  }
+  const cell = document.querySelector(`[data-why="${item.submission_id}"]`);
+  if (cell) cell.innerHTML = renderWhy(explanations.get(item.submission_id));
+  explaining = false;
+  explainNext();
+}
+
+function topK(r) {
+  const top = r.top_k.length ? r.top_k : [{ prdtypecode: r.prdtypecode, label: r.label, probability: r.confidence }];
+  return top.slice(0, 3).map((c) => `<div>${c.prdtypecode} ${esc(c.label)} <span class="muted">${c.probability.toFixed(2)}</span></div>`).join("");
+}
+
 let categories = [];
 
 function reviewButtons(r) {
@@ -78,9 +121,14 @@ function renderReview(data) {
   $("review-total").textContent = data.total;
   $("threshold-note").textContent = `(confidence < ${data.threshold})`;
   rows($("review").tBodies[0], data.items.map((r) =>
-    `<tr><td><a href="/v1/listings/${encodeURIComponent(r.listing_id)}">${esc(r.listing_id)}</a></td><td>${esc(r.title).slice(0, 60)}</td>` +
-    `<td>${r.prdtypecode} ${esc(r.label)}</td><td class="num">${r.confidence.toFixed(3)}</td><td>${esc(r.model_version)}</td>` +
-    `<td>${reviewButtons(r)}</td></tr>`), 6);
+    `<tr><td><a href="/v1/listings/${encodeURIComponent(r.listing_id)}">${esc(r.listing_id)}</a></td><td>${esc(r.title).slice(0, 80)}</td>` +
+    `<td>${topK(r)}</td><td class="num">${r.confidence.toFixed(3)}</td><td>${esc(r.model_version)}</td>` +
+    `<td data-why="${esc(r.submission_id)}">${renderWhy(explanations.get(r.submission_id))}</td>` +
+    `<td>${reviewButtons(r)}</td></tr>`), 7);
+  for (const r of data.items) {
+    if (!explanations.has(r.submission_id) && !explainQueue.some((q) => q.submission_id === r.submission_id)) explainQueue.push(r);
+  }
+  explainNext();
 }
 
 async function label(listing, code, submission) {
