@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,10 @@ class TrainRequest:
     work_dir: Path | None = None
     instance_kind: str = "KIND_GPU"
     max_pixels: int = 40_000_000
+    # False: return the evaluated manifest unpublished; the caller publishes it (or promotes it).
+    publish: bool = True
+    # Called with each stage's name as it starts (text, image, fusion, evaluate): progress reports.
+    on_stage: Callable[[str], None] | None = None
 
 
 def work_dir_for(request: TrainRequest, catalog: Catalog) -> Path:
@@ -174,10 +179,13 @@ def train(request: TrainRequest) -> Manifest:
     revision = next_revision(request.out)
     timings: dict[str, float] = {}
 
+    stage = request.on_stage or (lambda _name: None)
     mark = time.monotonic()
+    stage("text")
     text_specs, text_checks = _train_text(request, catalog, y, base_rows, revision, work)
     timings["text_s"] = round(time.monotonic() - mark, 1)
     mark = time.monotonic()
+    stage("image")
     image_specs, image_checks = _train_images(request, catalog, y, base_rows, revision, work)
     timings["image_s"] = round(time.monotonic() - mark, 1)
     if not text_specs and not image_specs:
@@ -205,6 +213,7 @@ def train(request: TrainRequest) -> Manifest:
         training=training_info,
     )
     mark = time.monotonic()
+    stage("fusion")
     fusion_scores = score(
         request.out,
         manifest,
@@ -230,11 +239,13 @@ def train(request: TrainRequest) -> Manifest:
     split_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "split.json", split_dir / "split.json")
     mark = time.monotonic()
+    stage("evaluate")
     report = evaluate_rows(request.out, manifest, catalog, split.test, request.max_pixels, split_dir)
     timings["evaluate_s"] = round(time.monotonic() - mark, 1)
     timings["total_s"] = round(time.monotonic() - started, 1)
     manifest.training["timings"] = timings
     manifest.metrics = report.summary()
-    publish_manifest(request.out, manifest)
-    log.info("model published", extra={"version": manifest.version, "repository": str(request.out)})
+    if request.publish:
+        publish_manifest(request.out, manifest)
+        log.info("model published", extra={"version": manifest.version, "repository": str(request.out)})
     return manifest

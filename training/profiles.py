@@ -1,4 +1,5 @@
-"""Training profiles: ``tiny`` (seconds, for tests and demos) and ``default`` (the real run).
+"""Training profiles: ``tiny`` (seconds, for tests), ``quick`` (the demo's first model, about a
+minute: bag-of-words text model and a small image head) and ``default`` (the real run).
 
 Sized for 2 CPU cores: the default profile fine-tunes MiniLM at 128 tokens for 2 epochs and
 the last stages of EfficientNet-Lite0 at 224x224 for 2 epochs (the early 60% of its tensors stay
@@ -16,6 +17,13 @@ DEFAULT_TEXT_BASE = "minilm"
 # The transformer plus the word-piece linear model (training.bow_model): fused like the seed's two.
 DEFAULT_TEXT_BASES = [DEFAULT_TEXT_BASE, "bow"]
 DEFAULT_IMAGE_BASE = "efficientnet_lite0"
+# Profiles that skip the transformer (bag of word pieces only): the fast first model of the demo.
+PROFILE_TEXT_BASES: dict[str, list[str]] = {"quick": ["bow"]}
+
+
+def text_bases_for(profile: str) -> list[str]:
+    """The text bases a profile trains when none are given (``quick`` skips the transformer)."""
+    return list(PROFILE_TEXT_BASES.get(profile, DEFAULT_TEXT_BASES))
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,23 @@ PROFILES: dict[str, Profile] = {
         lgbm_rounds=20,
         lgbm_num_leaves=7,
         max_batch_size=32,
+    ),
+    # The demo's first model: text_bow only (see PROFILE_TEXT_BASES) and the head plus the last
+    # stages of EfficientNet-Lite0 on small photos, one epoch: served while ``default`` trains.
+    "quick": Profile(
+        name="quick",
+        bow_max_length=128,
+        bow_epochs=4,
+        bow_buckets=2**16,
+        image_size=96,
+        image_epochs=1,
+        image_lr=2e-3,
+        image_freeze_fraction=0.85,
+        booster_hidden=64,
+        booster_epochs=100,
+        booster_folds=3,
+        lgbm_rounds=60,
+        lgbm_num_leaves=7,
     ),
 }
 
