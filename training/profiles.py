@@ -100,13 +100,13 @@ PROFILES: dict[str, Profile] = {
     # stages of EfficientNet-Lite0 on small photos, one epoch: served while ``default`` trains.
     "quick": Profile(
         name="quick",
-        bow_max_length=128,
-        bow_epochs=4,
+        bow_max_length=96,
+        bow_epochs=3,
         bow_buckets=2**16,
-        image_size=96,
+        image_size=64,
         image_epochs=1,
-        image_lr=2e-3,
-        image_freeze_fraction=0.85,
+        image_lr=3e-3,
+        image_freeze_fraction=0.9,
         booster_hidden=64,
         booster_epochs=100,
         booster_folds=3,

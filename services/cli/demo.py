@@ -15,6 +15,8 @@ import json
 import logging
 import statistics
 import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, replace
@@ -89,7 +91,7 @@ def ensure_model(settings: Settings, options: DemoOptions) -> Manifest:
         f"{options.first_train_size:,} synthetic offers; measured about "
         f"{_minutes(measured_total_s(profile))} on an idle 2-core machine, see README)"
     )
-    train_dir = settings.var_dir / "demo" / f"train-{profile}-{options.first_train_size}"
+    train_dir = settings.var_dir / "demo" / f"train-{options.first_train_size}"
     synthesize(train_dir, options.first_train_size, seed=1, label="synthetic training catalog")
     manifest = train_demo_model(train_dir, settings.model_repository, profile, settings.image_max_pixels)
     console.print(f"[green]published[/green] {manifest.version}: held-out F1 {_f1(manifest)}")
@@ -131,14 +133,7 @@ def run_demo(
     started = time.monotonic()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
-    first = ensure_model(settings, options)
-    upgrade_model = profile_of(first) != options.profile and (wait_for_default or not once)
-    sample_dir = synthesize(
-        settings.var_dir / "demo" / f"sample-{options.seed}-{options.n}",
-        options.n,
-        seed=options.seed,
-        label="synthetic offers to ingest",
-    )
+    sample_dir = settings.var_dir / "demo" / f"sample-{options.seed}-{options.n}"
     supervisor = Supervisor(
         settings,
         [
@@ -155,13 +150,23 @@ def run_demo(
         },
     )
     dashboard = f"http://{settings.api_host}:{settings.api_port}/dashboard"
+    health = f"http://{settings.api_host}:{settings.api_port}/health"
     trainer: subprocess.Popen[bytes] | None = None
-    supervisor.start_all()
+    sampler: subprocess.Popen[bytes] | None = None
     try:
-        if wait_http(f"http://{settings.api_host}:{settings.api_port}/health", 120):
-            answered = time.monotonic() - started
-            console.print(f"dashboard answering at {dashboard} ({answered:.0f} s after start)")
-        else:
+        # The dashboard and the sample's synthesis do not wait for the first model.
+        supervisor.start_all(only={"api"})
+        announce = threading.Thread(target=_announce, args=(health, dashboard, started), daemon=True)
+        announce.start()
+        sampler = _synthesize_in_background(sample_dir, options, supervisor.env)
+        first = ensure_model(settings, options)
+        if sampler is not None and sampler.wait() != 0:
+            raise RuntimeError(f"synthesizing the sample into {sample_dir} failed")
+        synthesize(sample_dir, options.n, seed=options.seed, label="synthetic offers to ingest")
+        upgrade_model = profile_of(first) != options.profile and (wait_for_default or not once)
+        supervisor.start_all()
+        announce.join(timeout=120)
+        if announce.is_alive():
             console.print("[yellow]the API did not answer within 120 s; continuing[/yellow]")
         offers = read_offers(sample_dir)
         result = ingest_and_wait(settings, offers, options, supervisor, dashboard, started=started)
@@ -170,7 +175,7 @@ def run_demo(
             trainer = start_background_training(
                 settings.var_dir,
                 options.profile,
-                settings.var_dir / "demo" / f"train-{options.profile}-{options.train_size}",
+                settings.var_dir / "demo" / f"train-{options.train_size}",
                 options.train_size,
                 supervisor.env,
             )
@@ -192,10 +197,29 @@ def run_demo(
             supervisor.run_forever(started=True)
         return result
     finally:
-        if trainer is not None and trainer.poll() is None:
-            trainer.terminate()
-            trainer.wait(timeout=20)
+        for child in (sampler, trainer):
+            if child is not None and child.poll() is None:
+                child.terminate()
+                child.wait(timeout=20)
         supervisor.stop_all()
+
+
+def _announce(health: str, dashboard: str, started: float) -> None:
+    """Print the dashboard's URL as soon as the API answers (while the first model trains)."""
+    if wait_http(health, 300):
+        elapsed = time.monotonic() - started
+        console.print(f"dashboard answering at [bold]{dashboard}[/bold] ({elapsed:.0f} s after start)")
+
+
+def _synthesize_in_background(
+    sample_dir: Path, options: DemoOptions, env: dict[str, str]
+) -> subprocess.Popen[bytes] | None:
+    """``catalog synth`` of the sample as a child process (it runs while the first model trains)."""
+    if (sample_dir / "Y_train_CVw08PX.csv").is_file():
+        return None
+    cmd = [sys.executable, "-m", "services.cli.main", "synth", "--quiet", "--out", str(sample_dir)]
+    cmd += ["--n", str(options.n), "--seed", str(options.seed)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
 
 def follow_training(

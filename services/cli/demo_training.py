@@ -38,7 +38,7 @@ MEASURED_STAGE_S: dict[str, dict[str, float]] = {
     "tiny": {"synth": 15.0, "text": 15.0, "image": 5.0, "fusion": 3.0, "evaluate": 3.0},
 }
 # Synthetic training offers per profile when the demo trains it.
-DEMO_CATALOG_SIZES = {"default": 6000, "quick": 1000, "tiny": 300}
+DEMO_CATALOG_SIZES = {"default": 6000, "quick": 600, "tiny": 300}
 # The background trainer runs at this niceness: the live pipeline keeps its CPU.
 TRAINER_NICE = 5
 
@@ -120,7 +120,9 @@ class ProgressReporter:
 
     def published(self, manifest: Manifest) -> None:
         self._stop.set()
-        metrics = {k: manifest.metrics[k] for k in ("fusion", "modalities") if k in manifest.metrics}
+        metrics: dict[str, object] = {
+            k: manifest.metrics[k] for k in ("fusion", "modalities") if k in manifest.metrics
+        }
         self._write("published", version=manifest.version, metrics=metrics)
 
     def failed(self, error: str) -> None:
