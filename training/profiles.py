@@ -105,7 +105,6 @@ PROFILES: dict[str, Profile] = {
         bow_buckets=2**16,
         image_size=64,
         image_epochs=1,
-        image_lr=3e-3,
         image_freeze_fraction=0.9,
         booster_hidden=64,
         booster_epochs=100,
