@@ -29,7 +29,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from services.cli.demo_training import (
-    measured_total_s,
+    measured_note,
+    slowdown_of,
     start_background_training,
     train_demo_model,
 )
@@ -88,8 +89,7 @@ def ensure_model(settings: Settings, options: DemoOptions) -> Manifest:
     profile = options.first_profile
     console.print(
         f"no model yet: training a first one (profile [bold]{profile}[/bold], "
-        f"{options.first_train_size:,} synthetic offers; measured about "
-        f"{_minutes(measured_total_s(profile))} on an idle 2-core machine, see README)"
+        f"{options.first_train_size:,} synthetic offers; {measured_note(profile)}, see README)"
     )
     train_dir = settings.var_dir / "demo" / f"train-{options.first_train_size}"
     synthesize(train_dir, options.first_train_size, seed=1, label="synthetic training catalog")
@@ -163,7 +163,8 @@ def run_demo(
         if sampler is not None and sampler.wait() != 0:
             raise RuntimeError(f"synthesizing the sample into {sample_dir} failed")
         synthesize(sample_dir, options.n, seed=options.seed, label="synthetic offers to ingest")
-        upgrade_model = profile_of(first) != options.profile and (wait_for_default or not once)
+        trained_with = profile_of(first)
+        upgrade_model = trained_with not in (None, options.profile) and (wait_for_default or not once)
         supervisor.start_all()
         announce.join(timeout=120)
         if announce.is_alive():
@@ -178,12 +179,13 @@ def run_demo(
                 settings.var_dir / "demo" / f"train-{options.train_size}",
                 options.train_size,
                 supervisor.env,
+                slowdown_of(first),
             )
             console.print(
                 f"dashboard: [bold]{dashboard}[/bold] (serving {result.model_version}); training the "
-                f"[bold]{options.profile}[/bold] profile in the background: measured "
-                f"{_minutes(measured_total_s(options.profile))} on an idle 2-core machine, longer on a "
-                "busy one (the estimate below adapts); the workers switch to it by themselves"
+                f"[bold]{options.profile}[/bold] profile in the background "
+                f"({measured_note(options.profile)}; the estimate below adapts to this machine); "
+                "the workers switch to it by themselves"
             )
             better = follow_training(trainer, settings, supervisor, options.profile)
             if better is not None:

@@ -31,11 +31,19 @@ STAGES = ("synth", "text", "image", "fusion", "evaluate")
 # default: docs/benchmarks/training.md, 2026-11-25, idle development machine (2 cores, 24 GiB):
 #   text 340 s (MiniLM + text_bow), image 119 s, fusion 32 s, evaluate 12 s; synth: 6,000 offers
 #   in 44 CPU-seconds (docs/benchmarks/synth.md).
-# quick and tiny: measured by `catalog demo` on the same machine, 2026-11-26 (see README).
+# quick: `catalog demo` on the same machine, 2026-11-30, shared with other engineers' jobs (load
+#   average 17-23 on 2 cores): 600 offers synthesized in 94 s, text 53 s, image 164 s, fusion
+#   30 s, evaluate 15 s (README, "First run").
+# tiny: a rough figure (tests only).
 MEASURED_STAGE_S: dict[str, dict[str, float]] = {
     "default": {"synth": 44.0, "text": 340.0, "image": 119.0, "fusion": 32.0, "evaluate": 12.0},
-    "quick": {"synth": 20.0, "text": 20.0, "image": 20.0, "fusion": 10.0, "evaluate": 5.0},
+    "quick": {"synth": 94.0, "text": 53.0, "image": 164.0, "fusion": 30.0, "evaluate": 15.0},
     "tiny": {"synth": 15.0, "text": 15.0, "image": 5.0, "fusion": 3.0, "evaluate": 3.0},
+}
+MEASURED_ON = {
+    "default": "an idle 2-core machine",
+    "quick": "a 2-core machine under load 20",
+    "tiny": "a 2-core machine",
 }
 # Synthetic training offers per profile when the demo trains it.
 DEMO_CATALOG_SIZES = {"default": 6000, "quick": 600, "tiny": 300}
@@ -55,17 +63,40 @@ def measured_total_s(profile: str) -> float:
     return sum(MEASURED_STAGE_S.get(profile, MEASURED_STAGE_S["default"]).values())
 
 
+def measured_note(profile: str) -> str:
+    """'about N min on <machine>' for the printed estimates."""
+    seconds = measured_total_s(profile)
+    span = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    return f"measured about {span} on {MEASURED_ON.get(profile, 'a 2-core machine')}"
+
+
+def slowdown_of(manifest: Manifest) -> float | None:
+    """How much slower than measured this machine trained ``manifest`` (None: unknown)."""
+    name = manifest.training.get("profile", {}).get("name")
+    timings = manifest.training.get("timings", {})
+    measured = MEASURED_STAGE_S.get(str(name))
+    if not measured or not timings.get("total_s"):
+        return None
+    planned = sum(v for k, v in measured.items() if k != "synth")
+    return float(timings["total_s"]) / planned if planned else None
+
+
 def estimate(
-    expected: dict[str, float], finished: dict[str, float], current: str | None, in_stage_s: float
+    expected: dict[str, float],
+    finished: dict[str, float],
+    current: str | None,
+    in_stage_s: float,
+    prior_slowdown: float = 1.0,
 ) -> tuple[float, float | None]:
     """(fraction done, seconds left) from measured stage times, scaled by how slow this run is.
 
     ``finished`` holds the actual durations of the finished stages: their ratio to the measured
-    ones (a busy machine is slower) scales the estimate of what is left.
+    ones (a busy machine is slower) scales the estimate of what is left; before any stage
+    finished, ``prior_slowdown`` (e.g. from the demo's first model) does.
     """
     total = sum(expected.values()) or 1.0
     planned = sum(expected.get(s, 0.0) for s in finished)
-    slowdown = max(0.5, sum(finished.values()) / planned) if planned > 0 else 1.0
+    slowdown = max(0.1, sum(finished.values()) / planned if planned > 0 else prior_slowdown)
     done = planned
     left = 0.0
     seen_current = False
@@ -91,6 +122,7 @@ class ProgressReporter:
     profile: str
     log_file: str | None = None
     interval_s: float = 2.0
+    prior_slowdown: float = 1.0
     expected: dict[str, float] = field(default_factory=dict)
     _finished: dict[str, float] = field(default_factory=dict)
     _stage: str = "synth"
@@ -138,7 +170,9 @@ class ProgressReporter:
     ) -> None:
         now = time.monotonic()
         if state == "running":
-            fraction, eta = estimate(self.expected, self._finished, self._stage, now - self._stage_started)
+            fraction, eta = estimate(
+                self.expected, self._finished, self._stage, now - self._stage_started, self.prior_slowdown
+            )
         else:
             fraction, eta = (1.0 if state == "published" else 0.0), None
         write_progress(
@@ -190,13 +224,20 @@ def train_demo_model(
 
 
 def run_background_training(
-    var_dir: Path, repository: Path, profile: str, data_dir: Path, size: int, max_pixels: int
+    var_dir: Path,
+    repository: Path,
+    profile: str,
+    data_dir: Path,
+    size: int,
+    max_pixels: int,
+    slowdown: float = 1.0,
 ) -> Manifest:
     """The body of ``catalog demo-train``: synthesize, train, publish, reporting progress."""
     from training.synth import generate_catalog
 
     os.nice(TRAINER_NICE)
-    reporter = ProgressReporter(progress_path(var_dir), profile, log_file=str(trainer_log(var_dir)))
+    log_file = str(trainer_log(var_dir))
+    reporter = ProgressReporter(progress_path(var_dir), profile, log_file=log_file, prior_slowdown=slowdown)
     reporter.start()
     try:
         if not (data_dir / "Y_train_CVw08PX.csv").is_file():
@@ -214,14 +255,14 @@ def trainer_log(var_dir: Path) -> Path:
 
 
 def start_background_training(
-    var_dir: Path, profile: str, data_dir: Path, size: int, env: dict[str, str]
+    var_dir: Path, profile: str, data_dir: Path, size: int, env: dict[str, str], slowdown: float | None = None
 ) -> subprocess.Popen[bytes]:
     """``catalog demo-train`` as a child process (it lowers its own priority) logging to the var dir."""
     log_path = trainer_log(var_dir)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     progress_path(var_dir).unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "services.cli.main", "demo-train", "--profile", profile]
-    cmd += ["--data", str(data_dir), "--size", str(size)]
+    cmd += ["--data", str(data_dir), "--size", str(size), "--slowdown", f"{slowdown or 1.0:.3f}"]
     with log_path.open("ab") as log:
         return subprocess.Popen(
             cmd,

@@ -279,6 +279,9 @@ def demo_train(
         "var/demo/train"
     ),
     size: Annotated[int, typer.Option(help="Offers to synthesize when --data is absent.", min=50)] = 6000,
+    slowdown: Annotated[
+        float, typer.Option(help="This machine's speed vs the measured one, until a stage finishes.")
+    ] = 1.0,
 ) -> None:
     """The demo's background training (started by `catalog demo`): progress under the var dir."""
     from services.cli.demo_training import run_background_training
@@ -286,7 +289,7 @@ def demo_train(
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     manifest = run_background_training(
-        settings.var_dir, settings.model_repository, profile, data, size, settings.image_max_pixels
+        settings.var_dir, settings.model_repository, profile, data, size, settings.image_max_pixels, slowdown
     )
     console.print(f"published {manifest.version} in {settings.model_repository}")
 

@@ -62,3 +62,8 @@ def test_reporter_records_a_failure(tmp_path: Path) -> None:
     reporter.failed("ValueError: no data")
     snapshot = read_progress(progress_path(tmp_path))
     assert snapshot is not None and (snapshot.state, snapshot.error) == ("failed", "ValueError: no data")
+
+
+def test_before_any_stage_finished_the_first_models_slowdown_is_used() -> None:
+    _, left = estimate(EXPECTED, {}, "synth", 0.0, prior_slowdown=3.0)
+    assert left == pytest.approx(300.0)
