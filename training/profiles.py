@@ -1,5 +1,5 @@
-"""Training profiles: ``tiny`` (seconds, for tests), ``quick`` (the demo's first model, about a
-minute: bag-of-words text model and a small image head) and ``default`` (the real run).
+"""Training profiles: ``tiny`` (seconds, for tests), ``quick`` (the demo's first model, a few
+minutes at most: bag-of-words text model and a small image head) and ``default`` (the real run).
 
 Sized for 2 CPU cores: the default profile fine-tunes MiniLM at 128 tokens for 2 epochs and
 the last stages of EfficientNet-Lite0 at 224x224 for 2 epochs (the early 60% of its tensors stay

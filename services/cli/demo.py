@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import statistics
+import signal
 import subprocess
 import sys
 import threading
@@ -21,13 +21,12 @@ import time
 import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-from rich.table import Table
 
+from services.cli.demo_report import fetch_versions, fmt, latency_percentiles, report, weighted_f1_of
 from services.cli.demo_training import (
     measured_note,
     slowdown_of,
@@ -130,6 +129,7 @@ def run_demo(
     from services.api.ingest import read_offers
     from shared.db.session import upgrade
 
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the children too (the finally below)
     started = time.monotonic()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
@@ -204,6 +204,10 @@ def run_demo(
                 child.terminate()
                 child.wait(timeout=20)
         supervisor.stop_all()
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _announce(health: str, dashboard: str, started: float) -> None:
@@ -322,7 +326,7 @@ def ingest_and_wait(
     return DemoResult(
         submitted=len(current),
         predicted=len(done),
-        weighted_f1=_weighted_f1(labelled),
+        weighted_f1=weighted_f1_of(labelled),
         accuracy=accuracy,
         latency_p50_ms=p50,
         latency_p95_ms=p95,
@@ -331,90 +335,10 @@ def ingest_and_wait(
     )
 
 
-def fetch_versions(url: str, ids: list[UUID]) -> dict[UUID, tuple[int, str]]:
-    """(code, model version) of the stored predictions among ``ids``."""
-    from sqlalchemy import select
-
-    from shared.db.models import Prediction
-    from shared.db.session import session_scope
-
-    found: dict[UUID, tuple[int, str]] = {}
-    with session_scope(url) as session:
-        for start in range(0, len(ids), 500):
-            query = select(Prediction.submission_id, Prediction.prdtypecode, Prediction.model_version).where(
-                Prediction.submission_id.in_(ids[start : start + 500])
-            )
-            found.update({sid: (int(code), str(v)) for sid, code, v in session.execute(query)})
-    return found
-
-
-def _weighted_f1(pairs: list[tuple[int | None, int]]) -> float | None:
-    if not pairs:
-        return None
-    from sklearn.metrics import f1_score
-
-    truth, pred = zip(*pairs, strict=True)
-    return float(f1_score(truth, pred, average="weighted"))
-
-
-def latency_percentiles(settings: Settings, ids: list[Any]) -> tuple[float | None, float | None]:
-    """Submitted -> classified latency of the demo's predictions."""
-    from sqlalchemy import select
-
-    from shared.db.models import Prediction
-    from shared.db.session import session_scope
-
-    with session_scope(settings.effective_database_url) as session:
-        rows = session.execute(
-            select(Prediction.submitted_at, Prediction.classified_at).where(Prediction.submission_id.in_(ids))
-        ).all()
-    lat = sorted((c - s).total_seconds() * 1000 for s, c in rows if s is not None and c is not None)
-    if not lat:
-        return None, None
-    return statistics.median(lat), lat[min(len(lat) - 1, int(0.95 * len(lat)))]
-
-
-def report(result: DemoResult, settings: Settings) -> None:
-    from sqlalchemy import func, select
-
-    from shared.db.models import Category, Prediction
-    from shared.db.session import session_scope
-
-    with session_scope(settings.effective_database_url) as session:
-        rows = session.execute(
-            select(Category.prdtypecode, Category.label, func.count(Prediction.id))
-            .join(Prediction, Prediction.prdtypecode == Category.prdtypecode)
-            .group_by(Category.prdtypecode, Category.label)
-            .order_by(func.count(Prediction.id).desc())
-        ).all()
-    table = Table(title="Predictions by category (all stored)")
-    table.add_column("code", justify="right")
-    table.add_column("category")
-    table.add_column("predictions", justify="right")
-    for code, label, count in rows:
-        table.add_row(str(code), label, str(count))
-    console.print(table)
-    summary = Table(title="Demo run", show_header=False)
-    summary.add_row("model version", result.model_version or "-")
-    summary.add_row("offers submitted", str(result.submitted))
-    summary.add_row("predictions stored", str(result.predicted))
-    summary.add_row("weighted F1", _fmt(result.weighted_f1))
-    summary.add_row("accuracy", _fmt(result.accuracy))
-    summary.add_row(
-        "latency p50 / p95 (ms)", f"{_fmt(result.latency_p50_ms, 0)} / {_fmt(result.latency_p95_ms, 0)}"
-    )
-    summary.add_row("dashboard", result.dashboard_url)
-    console.print(summary)
-
-
 def _f1(manifest: Manifest) -> str:
     fusion = manifest.metrics.get("fusion")
-    return _fmt(fusion.get("weighted_f1") if isinstance(fusion, dict) else None, 3)
+    return fmt(fusion.get("weighted_f1") if isinstance(fusion, dict) else None, 3)
 
 
 def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"

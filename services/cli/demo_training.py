@@ -1,6 +1,6 @@
 """The demo's models: the fast first model, the background run of the real one, and publishing.
 
-``catalog demo`` serves a model trained in about a minute (profile ``quick``), then trains the
+``catalog demo`` first serves a fast model (profile ``quick``, timings in README), then trains the
 default profile in a separate, niced process (``catalog demo-train``) that reports its progress to
 ``shared.training_progress`` (read by the terminal and by ``GET /v1/training`` for the
 dashboard). Running workers poll the manifest and switch to the new revision by themselves.

@@ -77,16 +77,21 @@ def test_demo_swaps_to_the_background_model_without_restarting_workers(tmp_path:
         "--train-size",
         "300",
     ]
-    result = subprocess.run(
+    demo = subprocess.Popen(
         [sys.executable, "-m", "services.cli.main", *args],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=900,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
+    try:
+        output, _ = demo.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        demo.terminate()  # SIGTERM: the demo stops its workers and trainer before exiting
+        output, _ = demo.communicate(timeout=60)
+        raise AssertionError("demo did not finish in 900 s: " + output[-4000:]) from None
+    assert demo.returncode == 0, output[-4000:]
     assert "restarting" not in output  # the supervisor never restarted a worker
 
     current = read_manifest(repository)
