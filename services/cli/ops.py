@@ -240,7 +240,7 @@ def demo(
 ) -> None:
     """The main job end to end on embedded defaults (embedded Redis, SQLite, local inference).
 
-    With no model in CATALOG_MODEL_REPOSITORY, trains a fast first model (about a minute), starts
+    With no model in CATALOG_MODEL_REPOSITORY, trains a fast first model (quick profile), starts
     every worker and the API, ingests a synthetic sample, prints results with weighted F1 and the
     dashboard URL; then trains the default profile in the background (progress in the terminal
     and on the dashboard), and the workers switch to it by themselves. Ctrl-C stops (or --once).
