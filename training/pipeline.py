@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,10 @@ class TrainRequest:
     max_pixels: int = 40_000_000
     text_preparer: TextPreparer = field(default_factory=Untranslated)
     """The serving language step (shared.text_preparation); the CLI injects services.language's."""
+    # False: return the evaluated manifest unpublished; the caller publishes it (or promotes it).
+    publish: bool = True
+    # Called with each stage's name as it starts (text, image, fusion, evaluate): progress reports.
+    on_stage: Callable[[str], None] | None = None
 
 
 def work_dir_for(request: TrainRequest, catalog: Catalog) -> Path:
@@ -117,10 +122,13 @@ def train(request: TrainRequest) -> Manifest:
         request.instance_kind,
     )
     trained = Trained()
+    stage = request.on_stage or (lambda _name: None)
     mark = time.monotonic()
+    stage("text")
     train_text_models(run, request.text_bases, catalog.texts, trained)
     timings["text_s"] = round(time.monotonic() - mark, 1)
     mark = time.monotonic()
+    stage("image")
     train_image_models(run, request.image_bases, catalog.image_paths, request.max_pixels, trained)
     timings["image_s"] = round(time.monotonic() - mark, 1)
 
@@ -150,6 +158,7 @@ def train(request: TrainRequest) -> Manifest:
         training=training_info,
     )
     mark = time.monotonic()
+    stage("fusion")
     rows = split.train
     has_text = np.zeros(len(rows), dtype=bool)
     has_image = np.zeros(len(rows), dtype=bool)
@@ -176,6 +185,7 @@ def train(request: TrainRequest) -> Manifest:
     split_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "split.json", split_dir / "split.json")
     mark = time.monotonic()
+    stage("evaluate")
     report = evaluate_rows(request.out, manifest, catalog, split.test, request.max_pixels, split_dir)
     timings["evaluate_s"] = round(time.monotonic() - mark, 1)
     if request.text_bases:
@@ -191,9 +201,10 @@ def train(request: TrainRequest) -> Manifest:
         report.probabilities.max(axis=1) if len(report.rows) else np.zeros(0),
         report.scores.has_image if trained.image_specs else None,
     )
-    current = publish_manifest(request.out, manifest)  # a candidate, unless nothing is current yet
-    log.info(
-        "model published",
-        extra={"version": manifest.version, "repository": str(request.out), "current": current},
-    )
+    if request.publish:
+        current = publish_manifest(request.out, manifest)  # a candidate, unless nothing is current yet
+        log.info(
+            "model published",
+            extra={"version": manifest.version, "repository": str(request.out), "current": current},
+        )
     return manifest

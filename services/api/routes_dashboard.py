@@ -24,6 +24,7 @@ from shared.db.jobs import (
 )
 from shared.lifecycle import read_state, statuses
 from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
+from shared.training_progress import progress_path, read_progress
 
 from . import queries
 from .deps import DbSession
@@ -134,6 +135,14 @@ def read_models(repository: Any) -> dict[str, Any]:
 @router.get("/models", summary="Model versions in the model repository (manifests)")
 async def models(state: State) -> dict[str, Any]:
     return await run_in_threadpool(read_models, state.settings.model_repository)
+
+
+@router.get("/training", summary="Progress of a background training run (the demo's), if any")
+async def training(state: State) -> dict[str, Any]:
+    """The last progress snapshot under the var dir, or ``{"state": "none"}`` when no background
+    training ever ran here (the dashboard's progress bar polls it)."""
+    snapshot = await run_in_threadpool(read_progress, progress_path(state.settings.var_dir))
+    return {"state": "none"} if snapshot is None else snapshot.model_dump(mode="json")
 
 
 # --- reclassification jobs ------------------------------------------------------------------

@@ -39,7 +39,7 @@ def train(
         typer.Option(
             "--text-base",
             help="subword (fastText-style), bow (word-piece linear model), minilm, or a HF model "
-            "dir; repeatable. Default: subword, bow.",
+            "dir; repeatable. Default: subword, bow (quick profile: bow).",
         ),
     ] = None,
     image_base: Annotated[
@@ -53,7 +53,7 @@ def train(
         str, typer.Option(help="Which modalities to train: text, image or text,image.")
     ] = "text,image",
     profile: Annotated[
-        str, typer.Option(help="tiny (seconds, tests) or default (the real run).")
+        str, typer.Option(help="tiny (seconds, tests), quick (the demo's first model) or default.")
     ] = "default",
     rebalance: Annotated[bool, typer.Option(help="Oversample small classes, cap large ones.")] = False,
     work_dir: Annotated[
@@ -83,13 +83,13 @@ def train(
     """
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, get_profile
+    from training.profiles import DEFAULT_IMAGE_BASE, PROFILES, get_profile, text_bases_for
 
     chosen = {m.strip() for m in modalities.split(",") if m.strip()}
     if not chosen or chosen - {"text", "image"}:
         raise typer.BadParameter("--modalities takes text, image or text,image")
-    if profile not in {"tiny", "default"}:
-        raise typer.BadParameter("--profile is tiny or default")
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"--profile is one of {', '.join(sorted(PROFILES))}")
     if triton_kind not in {"KIND_GPU", "KIND_CPU"}:
         raise typer.BadParameter("--triton-kind is KIND_GPU or KIND_CPU")
     if translation not in {"auto", "on", "off"}:
@@ -100,7 +100,7 @@ def train(
     request = TrainRequest(
         data_dir=data,
         out=out,
-        text_bases=(text_base or list(DEFAULT_TEXT_BASES)) if "text" in chosen else [],
+        text_bases=(text_base or text_bases_for(profile)) if "text" in chosen else [],
         image_bases=(image_base or [DEFAULT_IMAGE_BASE]) if "image" in chosen else [],
         profile=get_profile(profile, rebalance),
         work_dir=work_dir,

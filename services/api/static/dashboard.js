@@ -204,10 +204,45 @@ function renderJobs(jobs) {
   }), 6);
 }
 
-async function refreshVersions() {
+function f1(metrics, path) {
+  const value = path.reduce((m, key) => (m == null ? m : m[key]), metrics);
+  return value && value.weighted_f1 != null ? value.weighted_f1.toFixed(3) : "–";
+}
+
+function minutes(seconds) {
+  return seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
+}
+
+// Which version classified what, with each version's held-out F1 (GET /v1/models).
+function renderModels(models, seen) {
+  const counts = Object.fromEntries(seen.map((v) => [v.model_version, v.count]));
+  rows($("models").tBodies[0], models.models.map((m) =>
+    `<tr class="${m.current ? "current" : ""}" data-version="${esc(m.version)}"><td>${esc(m.version)}</td>` +
+    `<td>${esc(m.training && m.training.profile ? m.training.profile.name : "")}</td><td>${m.current ? "current" : ""}</td>` +
+    `<td class="num">${f1(m.metrics, ["fusion"])}</td><td class="num">${f1(m.metrics, ["modalities", "text"])}</td>` +
+    `<td class="num">${f1(m.metrics, ["modalities", "image"])}</td><td class="num count">${counts[m.version] || 0}</td></tr>`), 7);
+}
+
+// The background training's progress bar (GET /v1/training; state "none": hidden).
+function renderTraining(t) {
+  const box = $("training");
+  box.hidden = t.state === "none";
+  if (box.hidden) return;
+  const pct = Math.round(100 * t.fraction);
+  let text = `training the ${esc(t.profile)} model in the background: ${esc(t.stage)}, ${pct}%`;
+  if (t.state === "running" && t.eta_s != null) text += `, about ${minutes(t.eta_s)} left`;
+  if (t.state === "published") text = `${esc(t.profile)} model ${esc(t.version)} published after ${minutes(t.elapsed_s)}; the workers switched to it`;
+  if (t.state === "failed") text = `background training failed: ${esc(t.error)}`;
+  box.dataset.state = t.state;
+  $("training-text").innerHTML = text;
+  $("training-bar").style.width = `${pct}%`;
+  $("training-bar").className = `bar ${t.state === "published" ? "done" : ""}`;
+}
+
+async function refreshVersions(seen) {
   const select = $("version");
   const known = new Set([...select.options].map((o) => o.value));
-  for (const v of await getJSON("/v1/stats/versions")) {
+  for (const v of seen) {
     if (!known.has(v.model_version)) select.add(new Option(`${v.model_version} (${v.count})`, v.model_version));
   }
 }
@@ -219,7 +254,7 @@ async function refresh() {
   if ($("version").value) review.set("model_version", $("version").value);
   try {
     if (!categories.length) categories = await getJSON("/v1/categories");
-    const [dist, tput, queue, jobs, quality, drift, shadow] = await Promise.all([
+    const [dist, tput, queue, jobs, quality, drift, shadow, models, seen, training] = await Promise.all([
       getJSON(`/v1/stats/distribution?${params}`),
       getJSON(`/v1/stats/throughput?${params}&bucket_s=${bucket}`),
       getJSON(`/v1/stats/review-queue?${review}`),
@@ -227,6 +262,9 @@ async function refresh() {
       getJSON("/v1/stats/quality"),
       getJSON("/v1/stats/drift"),
       getJSON("/v1/stats/shadow"),
+      getJSON("/v1/models"),
+      getJSON("/v1/stats/versions"),
+      getJSON("/v1/training"),
     ]);
     renderDistribution(dist);
     renderThroughput(tput);
@@ -235,7 +273,9 @@ async function refresh() {
     renderQuality(quality);
     renderDrift(drift);
     renderShadow(shadow);
-    await refreshVersions();
+    renderModels(models, seen);
+    renderTraining(training);
+    await refreshVersions(seen);
     $("status").textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.loaded = "true";
   } catch (err) {

@@ -205,3 +205,16 @@ def test_models_lists_every_manifest_with_its_status(settings: Settings) -> None
         ("r1-test", True, "current", 2),
     ]
     assert body["models"][0]["metrics"] == {"weighted_f1": 0.7}
+
+
+def test_training_progress_is_served_for_the_dashboard(settings: Settings, tmp_path: Any) -> None:
+    from services.cli.demo_training import ProgressReporter
+    from shared.training_progress import progress_path
+
+    settings = settings.model_copy(update={"var_dir": tmp_path / "var"})
+    with TestClient(api_app(settings)) as c:
+        assert c.get("/v1/training").json() == {"state": "none"}
+        ProgressReporter(progress_path(settings.var_dir), "default").stage("image")
+        body = c.get("/v1/training").json()
+    assert (body["state"], body["profile"], body["stage"]) == ("running", "default", "image")
+    assert 0 < body["fraction"] < 1 and body["eta_s"] > 0
