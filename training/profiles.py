@@ -130,6 +130,7 @@ PROFILES: dict[str, Profile] = {
     # stages of EfficientNet-Lite0 on small photos, one epoch: served while ``default`` trains.
     "quick": Profile(
         name="quick",
+        oof_folds=2,  # the fewest cross-fitting runs: minutes matter more than the last point of F1
         bow_max_length=96,
         bow_epochs=3,
         bow_buckets=2**16,
