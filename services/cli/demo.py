@@ -128,6 +128,9 @@ def run_demo(settings: Settings, options: DemoOptions, once: bool) -> DemoResult
             "CATALOG_TRANSLATOR": options.translator,
             "CATALOG_IMAGE_ROOTS": json.dumps([str(sample_dir.resolve())]),
             "CATALOG_LOG_LEVEL": "WARNING",
+            # The local demo's dashboard and classify form work without a token, unless the
+            # operator configured one; anything else must set CATALOG_API_AUTH=off explicitly.
+            **({} if settings.api_token else {"CATALOG_API_AUTH": "off"}),
         },
     )
     dashboard = f"http://{settings.api_host}:{settings.api_port}/dashboard"

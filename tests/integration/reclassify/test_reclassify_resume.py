@@ -171,7 +171,8 @@ async def test_job_created_through_the_api_runs_in_the_api_process(settings: Set
 
     url = settings.effective_database_url
     async with pipeline(settings):
-        with TestClient(api_app(settings)) as client:
+        settings = settings.model_copy(update={"api_token": "jobs-token"})
+        with TestClient(api_app(settings), headers={"Authorization": "Bearer jobs-token"}) as client:
             created = client.post("/v1/jobs", json={"max_in_flight": 15, "page_size": 10}).json()
             job_id = uuid.UUID(created["job_id"])
 
