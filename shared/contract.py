@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 MAX_PRDTYPECODE = 2**31 - 1
 """Product type codes are stored as 32-bit integers."""
@@ -364,12 +364,19 @@ class DeadLetter(BaseModel):
     message_id: str | None = Field(None, description="Redis id of the original entry.")
     worker: str = Field(..., description="Worker kind that gave up.")
     consumer: str | None = Field(None, description="Consumer name that gave up.")
-    reason: Literal["invalid_payload", "max_deliveries", "handler_rejected"] = Field(
-        ..., description="Why the message is dead."
+    reason: Literal["invalid_payload", "max_deliveries", "handler_rejected", "join_expired"] = Field(
+        ...,
+        description="Why the message is dead (join_expired: a half waited past join_ttl_s and "
+        "could not be classified alone).",
     )
     error: str = Field(..., description="The error message (validation errors included).")
     attempts: int = Field(..., ge=0, description="Deliveries before giving up.")
-    payload: str = Field(..., description="The original payload, exactly as received.")
+    payload: str = Field(
+        ..., description="The original payload as received (bytes that are not UTF-8 replaced)."
+    )
+    payload_base64: str | None = Field(
+        None, description="The original payload's exact bytes, base64, when they are not UTF-8."
+    )
     dead_at: datetime = Field(default_factory=utcnow, description="When it was dead-lettered (UTC).")
 
 

@@ -25,9 +25,7 @@ def documented_openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, completed with the limits and auth answers every route may give."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     auth_off = app.state.api.settings.api_auth == "off"
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
