@@ -93,7 +93,10 @@ class Settings(BaseSettings):
         0.5, ge=0, description="First retry delay of a failed translation call; doubles, with jitter."
     )
     translation_rate_limit_per_s: float = Field(
-        20.0, gt=0, description="Maximum translation calls per second per worker."
+        20.0,
+        gt=0,
+        description="Maximum translation calls per second, shared by every language worker "
+        "through Redis (the provider's quota is per account).",
     )
     translation_on_failure: Literal["degrade", "retry"] = Field(
         "degrade",

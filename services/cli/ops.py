@@ -50,6 +50,9 @@ def up(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    from shared.redis_conn import warn_if_shadowed
+
+    warn_if_shadowed()
     counts = _parse_replicas(replicas or [])
     kinds = only or list(WORKERS)
     specs = [
