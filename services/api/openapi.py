@@ -27,10 +27,14 @@ def documented_openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     auth_off = app.state.api.settings.api_auth == "off"
+    upload_body = schema.get("paths", {}).get("/v1/classify/upload", {}).get("post", {}).get("requestBody")
+    if upload_body is not None:  # a form with nothing at all is refused like an empty one
+        upload_body["required"] = True
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             if "requestBody" in operation:
+                responses.setdefault("400", _error_response("The body is not JSON (or not a form)."))
                 responses.setdefault("413", _error_response("The body is larger than the limit."))
             if operation.get("security"):
                 if auth_off:
@@ -39,6 +43,18 @@ def documented_openapi(app: FastAPI) -> dict[str, Any]:
                     responses.setdefault("401", _error_response("Missing or wrong bearer token."))
     if auth_off:
         schema.get("components", {}).pop("securitySchemes", None)
+    upload = (
+        schema.get("components", {}).get("schemas", {}).get("Body_classify_upload_v1_classify_upload_post")
+    )
+    if upload is not None:  # the form needs some content too (FastAPI cannot say it for a form)
+        upload["anyOf"] = [
+            {"required": ["title"], "properties": {"title": {"type": "string", "pattern": r"\S"}}},
+            {
+                "required": ["description"],
+                "properties": {"description": {"type": "string", "pattern": r"\S"}},
+            },
+            {"required": ["image"], "properties": {"image": {"type": "string", "minLength": 1}}},
+        ]
     schema.setdefault("components", {}).setdefault("schemas", {})
     app.openapi_schema = schema
     return schema

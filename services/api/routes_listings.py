@@ -8,7 +8,7 @@ import binascii
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -180,11 +180,11 @@ async def classify_upload(
     state: State,
     title: Annotated[str, Form(max_length=1000)] = "",
     description: Annotated[str | None, Form(max_length=100_000)] = None,
-    image: Annotated[UploadFile | None, File(description="The photo (JPEG/PNG/WebP).")] = None,
+    image: Annotated[bytes | None, File(description="The photo (JPEG/PNG/WebP).")] = None,
 ) -> ClassifyOut:
-    """The same as ``POST /v1/classify`` for an HTML form upload."""
-    data = await image.read(state.settings.image_max_bytes + 1) if image is not None else None
-    return await classify_now(state, title, description, data or None)
+    """The same as ``POST /v1/classify`` for an HTML form upload (the body limit bounds the
+    photo before it is read)."""
+    return await classify_now(state, title, description, image or None)
 
 
 @router.get(

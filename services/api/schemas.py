@@ -13,44 +13,90 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from shared.contract import MAX_PRDTYPECODE, StorableStr, image_uri_problem
+from shared.contract import MAX_PRDTYPECODE, StorableStr, image_uri_problem, storable_text
 
 MAX_OFFERS_PER_REQUEST = 1000
 MAX_IMAGE_BASE64_CHARS = 14_000_000
 """About 10 MiB of image once decoded (``CATALOG_IMAGE_MAX_BYTES`` is checked after decoding)."""
 MAX_OFFSET = 10_000_000
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+_YEAR = r"(?:19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])"
+DATETIME_PATTERN = (
+    _YEAR + r"-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_RFC3339 = re.compile("^" + DATETIME_PATTERN)
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
 
 
 def _iso_string(value: Any) -> Any:
-    """Only ISO 8601 date-times (as documented): not Unix timestamps such as ``0.5``."""
+    """Only RFC 3339 date-times with an offset, years 1970-9998 (as documented): not Unix
+    timestamps such as ``0.5``, nor years whose time zone arithmetic overflows."""
     if isinstance(value, str) and not _RFC3339.match(value):
-        raise ValueError("must be an ISO 8601 date-time such as 2026-11-25T10:00:00Z")
+        raise ValueError(
+            "must be an RFC 3339 date-time with its offset, years 1970 to 9998, e.g. 2026-11-25T10:00:00Z"
+        )
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise ValueError("must be an ISO 8601 date-time, not a number")
     return value
 
 
 def _in_range(value: datetime) -> datetime:
-    """An aware UTC time between 1970 and 9999 (outside, time zone arithmetic overflows)."""
+    """The time in UTC; its year (as written) within 1970-9998, so conversion cannot overflow."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"year must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    try:
-        utc = aware.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("is out of range once converted to UTC") from exc
-    if not EARLIEST <= utc < LATEST:
-        raise ValueError("must be between 1970-01-01 and 9999-01-01 (UTC)")
-    return utc
+    return aware.astimezone(UTC)
 
 
-ApiDatetime = Annotated[datetime, BeforeValidator(_iso_string), AfterValidator(_in_range)]
-"""A date-time parameter: ISO 8601 only, 1970 to 9999 UTC (a clear 422 otherwise)."""
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+IMAGE_URI_PATTERN = (
+    r"^(?:file://(?:localhost)?/(?:[!-$&-~]|%(?:0[1-9A-Fa-f]|[1-9A-Fa-f][0-9A-Fa-f]))*"
+    rf"|https?://{_LABEL}(?:\.{_LABEL})*(?::(?:[1-9][0-9]{{0,3}}|[1-5][0-9]{{4}}))?(?:/[!-~]*)?)$"
+)
+"""What the API accepts as an image location, as the OpenAPI document states it: a file:// URI
+with an absolute path (printable ASCII, percent-escapes but ``%00``), or an http(s) URL with a
+host name and an optional port. Every such URI also parses in the image encoder."""
+
+
+ImageUri = Annotated[
+    str, StringConstraints(max_length=2048, pattern=IMAGE_URI_PATTERN), AfterValidator(storable_text)
+]
+Base64Str = Annotated[str, StringConstraints(max_length=MAX_IMAGE_BASE64_CHARS, pattern=BASE64_PATTERN)]
+
+
+def _json_int(value: Any) -> Any:
+    """An integer as JSON has it (``3`` or ``3.0``), not a string or a boolean."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+
+
+def _content_required(*fields: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """JSON Schema for "at least one of these fields with content" (stated in the document)."""
+    return {
+        "anyOf": [
+            {"required": [name], "properties": {name: {"type": "string", **rule}}} for name, rule in fields
+        ]
+    }
+
+
+ApiDatetime = Annotated[
+    datetime,
+    BeforeValidator(_iso_string),
+    AfterValidator(_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": "^" + DATETIME_PATTERN}),
+]
+"""A date-time parameter: RFC 3339 with offset, years 1970-9998 (a clear 422 otherwise)."""
 
 
 class OfferIn(BaseModel):
@@ -59,6 +105,11 @@ class OfferIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **_content_required(
+                ("title", {"pattern": r"\S"}),
+                ("description", {"pattern": r"\S"}),
+                ("image_uri", {"minLength": 1, "pattern": IMAGE_URI_PATTERN}),
+            ),
             "examples": [
                 {
                     "listing_id": "3804725264",
@@ -66,7 +117,7 @@ class OfferIn(BaseModel):
                     "description": "<p>Boîte neuve, jamais ouverte.</p>",
                     "image_uri": "https://images.example.com/3804725264.jpg",
                 }
-            ]
+            ],
         },
     )
 
@@ -81,9 +132,8 @@ class OfferIn(BaseModel):
     description: StorableStr | None = Field(
         None, max_length=100_000, description="Optional HTML description."
     )
-    image_uri: StorableStr | None = Field(
+    image_uri: ImageUri | None = Field(
         None,
-        max_length=2048,
         description="file:// absolute path (under an allowed root), or http(s) URL with a host: "
         "a URI that does not parse is refused here rather than failing in the image encoder.",
     )
@@ -136,14 +186,20 @@ class ClassifyIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"title": "Console PS4 Pro 1To noire"}]},
+        json_schema_extra={
+            **_content_required(
+                ("title", {"pattern": r"\S"}),
+                ("description", {"pattern": r"\S"}),
+                ("image_base64", {"minLength": 4, "pattern": BASE64_PATTERN}),
+            ),
+            "examples": [{"title": "Console PS4 Pro 1To noire"}],
+        },
     )
 
     title: StorableStr = Field("", max_length=1000)
     description: StorableStr | None = Field(None, max_length=100_000)
-    image_base64: str | None = Field(
+    image_base64: Base64Str | None = Field(
         None,
-        max_length=MAX_IMAGE_BASE64_CHARS,
         description="The photo (JPEG/PNG/WebP), base64-encoded.",
     )
 
@@ -166,16 +222,16 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    category: int | None = Field(
+    category: JsonInt | None = Field(
         None, ge=0, le=MAX_PRDTYPECODE, description="Only listings currently in this category."
     )
     since: ApiDatetime | None = Field(None, description="Only listings created or updated since then.")
     model_version: StorableStr | None = Field(
         None, max_length=64, description="Only listings last classified by this version."
     )
-    max_in_flight: int = Field(1000, ge=1, le=1_000_000, description="Bound on offers queued at once.")
-    page_size: int = Field(500, ge=1, le=10_000, description="Listings read and published per page.")
-    start: bool = Field(
+    max_in_flight: JsonInt = Field(1000, ge=1, le=1_000_000, description="Bound on offers queued at once.")
+    page_size: JsonInt = Field(500, ge=1, le=10_000, description="Listings read and published per page.")
+    start: StrictBool = Field(
         True, description="Run it in the API process now (else: `catalog reclassify --resume`)."
     )
 
