@@ -1,4 +1,3 @@
-
 """Bad-input corpus, stream side: every undecodable or invalid entry is dead-lettered at its
 first delivery with the reason (raw bytes kept), and the entries after it are processed
 (real Redis, the broker helper with a real worker). Also: trimming never drops unread work."""
