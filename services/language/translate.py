@@ -122,7 +122,7 @@ class TextTranslator:
         local = RateLimiter(settings.translation_rate_limit_per_s)
         self._limiter: RateLimiter | SharedRateLimiter = local
         if isinstance(redis, AsyncRedis):  # replicas share the provider's quota
-            key = settings.key(f"translation:rate:{self.provider}")
+            key = settings.key(f"ratelimit:translation:{self.provider}")
             self._limiter = SharedRateLimiter(redis, key, settings.translation_rate_limit_per_s, local)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="translate")
         self._http: httpx.Client | None = None
