@@ -118,3 +118,17 @@ def test_listing_ids_with_a_slash_are_readable(client: TestClient) -> None:
     for path in ("/v1/listings/shop/42", "/v1/listings/shop%2F42"):
         detail = client.get(path)
         assert detail.status_code == 200 and detail.json()["listing_id"] == "shop/42", detail.text
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off(client: TestClient) -> None:
+    """No Content-Length: the body is counted while it streams in and refused at the limit."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"listing_id": "C1", "title": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = client.post("/v1/listings", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"] == "too_large", response.text[:300]
+    assert client.post("/v1/listings", json=GOOD).status_code == 202
