@@ -66,7 +66,11 @@ host name and an optional port. Every such URI also parses in the image encoder.
 
 
 ImageUri = Annotated[
-    str, StringConstraints(max_length=2048, pattern=IMAGE_URI_PATTERN), AfterValidator(storable_text)
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(storable_text),
+    # The pattern is checked by OfferIn._valid_uri (with a readable message), stated here.
+    WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": IMAGE_URI_PATTERN}),
 ]
 Base64Str = Annotated[str, StringConstraints(max_length=MAX_IMAGE_BASE64_CHARS, pattern=BASE64_PATTERN)]
 
@@ -79,6 +83,9 @@ def _json_int(value: Any) -> Any:
 
 
 JsonInt = Annotated[int, BeforeValidator(_json_int)]
+
+
+_IMAGE_URI = re.compile(IMAGE_URI_PATTERN)
 
 
 def _content_required(*fields: tuple[str, dict[str, Any]]) -> dict[str, Any]:
@@ -151,6 +158,11 @@ class OfferIn(BaseModel):
         problem = image_uri_problem(value) if value else None
         if problem:
             raise ValueError(f"image_uri {problem}")
+        if value and not _IMAGE_URI.match(value):
+            raise ValueError(
+                "image_uri must look like file:///absolute/path or http(s)://host[:port]/path "
+                "(printable ASCII; see the pattern in the OpenAPI document)"
+            )
         return value or None
 
     @model_validator(mode="after")
