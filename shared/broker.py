@@ -25,6 +25,7 @@ the specs; the supervisor, the AsyncAPI document and the deployment manifests de
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import socket
@@ -49,6 +50,7 @@ from shared.contract import DeadLetter, Stream
 from shared.health import Health, record_group_gauges, serve
 from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
 from shared.redis_conn import resolve_redis_url
+from shared.trimming import groups_key, trim_acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,35 @@ def parse_event(event_type: type[E], payload: bytes) -> E:
     return event_type.model_validate_json(payload)
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def tolerant_parser(message: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's parser, made unable to fail on what an entry holds.
+
+    FastStream decodes every entry before the handler runs (and before the delivery count is
+    checked): an entry without ``__data__`` or with bytes that are not UTF-8 JSON made it raise
+    on every delivery, forever. Here such a batch is parsed from placeholders and the message
+    keeps the original entries as its ``raw_message``: the handler reads those, and dead-letters
+    the undecodable ones at their first delivery.
+    """
+    try:
+        return await original(message)
+    except Exception:
+        data = message.get("data")
+        placeholder: Any = (
+            [{DATA_KEY: b"null"} for _ in data] if isinstance(data, list) else {DATA_KEY: b"null"}
+        )
+        parsed = await original({**message, "data": placeholder})
+        parsed.raw_message = message
+        return parsed
+
+
 async def ensure_group(redis: Redis, stream_key: str, group: str) -> None:
     """Create ``group`` at the stream's start (idempotent), creating the stream if needed."""
     try:
@@ -192,6 +223,10 @@ class WorkerApp:
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._janitor: asyncio.Task[None] | None = None
+        self._trimmer: asyncio.Task[None] | None = None
+        self.expected_groups: dict[Stream, set[str]] = {}
+        """Every worker kind reading each stream (set by the composition root): no entry is
+        trimmed before all of them have a group and have acknowledged it."""
         self._metrics_server: Any = None
         self.health = Health(name)
         self._tasks: list[asyncio.Task[None]] = []
@@ -272,15 +307,19 @@ class WorkerApp:
         await self.broker.connect()
         if self._redis is None:
             self._redis = Redis.from_url(self.redis_url)
+        expected = {self.settings.key(stream): groups for stream, groups in self.expected_groups.items()}
         for key in self._streams:
             await ensure_group(self.redis, key, self.name)
             # Visible in `catalog status` from the start, not only after a first message.
             await self.redis.xgroup_createconsumer(key, self.name, self.consumer)
+            await self.redis.sadd(groups_key(self.settings, key), self.name, *expected.get(key, ()))
         for fn in self._startup:
             await fn()
 
     async def _after_start(self) -> None:
         self._janitor = asyncio.create_task(self._janitor_loop())
+        if self.settings.stream_trim:
+            self._trimmer = asyncio.create_task(self._trim_loop())
         if self.settings.metrics_port is not None and self._metrics_server is None:
             self._start_health(self.settings.metrics_host, self.settings.metrics_port)
         log.info(
@@ -289,8 +328,9 @@ class WorkerApp:
         )
 
     async def _before_stop(self) -> None:
-        if self._janitor is not None:
-            self._janitor.cancel()
+        for task in (self._janitor, self._trimmer):
+            if task is not None:
+                task.cancel()
         await self._stop_tasks()
         for fn in self._shutdown:
             await fn()
@@ -350,6 +390,25 @@ class WorkerApp:
             self._metrics_server.server_close()
             self._metrics_server = None
 
+    async def trim_streams(self) -> int:
+        """Trim each consumed stream below what every registered group still needs."""
+        trimmed = 0
+        for key in self._streams:
+            members = await self.redis.smembers(groups_key(self.settings, key))
+            required = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+            trimmed += await trim_acknowledged(self.redis, key, required | {self.name})
+        return trimmed
+
+    async def _trim_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stream_trim_interval_s)
+            try:
+                trimmed = await self.trim_streams()
+                if trimmed:
+                    log.debug("streams trimmed", extra={"worker": self.name, "entries": trimmed})
+            except Exception:
+                log.exception("stream trimming failed", extra={"worker": self.name})
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[WorkerApp]:
         """Run the worker in-process (tests, ``catalog classify``-style embedding)."""
@@ -405,7 +464,9 @@ class WorkerApp:
             polling_interval=min(1000, max(50, self.settings.reclaim_idle_ms // 4)),
         )
 
-        @self.broker.subscriber(stream=main, title=f"{self.name}:{stream}", description=description)
+        @self.broker.subscriber(
+            stream=main, title=f"{self.name}:{stream}", description=description, parser=tolerant_parser
+        )
         async def on_batch(msg: RedisBatchStreamMessage) -> None:
             raws = [
                 _Raw(mid.decode(), payload_of(fields))
@@ -417,6 +478,7 @@ class WorkerApp:
             stream=reclaimer,
             title=f"{self.name}:{stream}:reclaim",
             description=f"Re-runs {stream} messages left pending by a failed or dead consumer.",
+            parser=tolerant_parser,
         )
         async def on_reclaimed(msg: RedisStreamMessage) -> None:
             mid = msg.raw_message["message_ids"][0]
@@ -456,7 +518,10 @@ class WorkerApp:
                 events.append(event)
                 raw_of[id(event)] = raw
             except ValidationError as exc:
-                await self._dead_letter(stream, key, raw, "invalid_payload", str(exc), attempts)
+                await self._dead_letter(stream, key, raw, "invalid_payload", str(exc)[:4000], attempts)
+            except Exception as exc:  # anything else that cannot be read is as dead as invalid JSON
+                error = f"undecodable entry: {type(exc).__name__}: {exc}"[:4000]
+                await self._dead_letter(stream, key, raw, "invalid_payload", error, attempts)
         if not events:
             return
         started = time.perf_counter()
@@ -534,6 +599,8 @@ class WorkerApp:
             error=error,
             attempts=attempts,
             payload=raw.payload.decode("utf-8", errors="replace"),
+            # Bytes that are not UTF-8 are kept exactly, for inspection (replay needs JSON).
+            payload_base64=None if _is_utf8(raw.payload) else base64.b64encode(raw.payload).decode(),
         )
         await publish_pipelined(self.broker, self.redis, self.settings, [(Stream.DEAD, letter)])
         outcome = "invalid" if reason == "invalid_payload" else "dead"

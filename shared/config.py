@@ -72,7 +72,17 @@ class Settings(BaseSettings):
         3600, description="Consumers idle this long with nothing pending are removed from groups."
     )
     stream_maxlen: int | None = Field(
-        None, description="Approximate cap of stream length (None: never trim)."
+        None,
+        description="Hard approximate cap of stream length (None: no cap). Unlike stream_trim, "
+        "it may drop entries no group has read yet: leave it unset unless memory matters more.",
+    )
+    stream_trim: bool = Field(
+        True,
+        description="Trim each consumed stream below the oldest entry any group still has pending "
+        "or unread (XTRIM MINID): acknowledged work is dropped, unread work never.",
+    )
+    stream_trim_interval_s: float = Field(
+        30.0, gt=0, description="How often each worker trims the streams it consumes."
     )
 
     # --- language worker ---------------------------------------------------------------------
@@ -89,7 +99,10 @@ class Settings(BaseSettings):
         0.5, ge=0, description="First retry delay of a failed translation call; doubles, with jitter."
     )
     translation_rate_limit_per_s: float = Field(
-        20.0, gt=0, description="Maximum translation calls per second per worker."
+        20.0,
+        gt=0,
+        description="Maximum translation calls per second, shared by every language worker "
+        "through Redis (the provider's quota is per account).",
     )
     translation_on_failure: Literal["degrade", "retry"] = Field(
         "degrade",
@@ -112,6 +125,12 @@ class Settings(BaseSettings):
     image_max_bytes: int = Field(10 * 1024 * 1024, description="Largest image file accepted.")
     image_max_pixels: int = Field(40_000_000, description="Largest decoded image accepted.")
     image_fetch_timeout_s: float = Field(5.0, description="Timeout of one image download.")
+    image_batch_max_pixels: int = Field(
+        200_000_000,
+        ge=1,
+        description="Decoded pixels one image-encoder batch may hold at once; images past the "
+        "budget are reported too_large (bounds the encoder's memory whatever the batch size).",
+    )
 
     # --- fusion ------------------------------------------------------------------------------
     join_ttl_s: int = Field(
@@ -170,7 +189,19 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="API bind address.")
     api_port: int = Field(8000, description="API port.")
     api_token: str | None = Field(
-        None, description="Bearer token for write endpoints (unset: writes are open)."
+        None,
+        description="Bearer token every write and the classify endpoints require "
+        "(unset with api_auth=on: those endpoints answer 401 until one is set).",
+    )
+    api_auth: Literal["on", "off"] = Field(
+        "on",
+        description="off: no token checked at all (the embedded demo only); on: the token is "
+        "required for every write and for /v1/classify*.",
+    )
+    api_max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 before it is parsed or authenticated).",
     )
     classify_timeout_s: float = Field(5.0, description="Timeout of the synchronous classify path.")
 
@@ -222,6 +253,34 @@ def get_settings() -> Settings:
 
 
 SECRET_FIELDS = {"translator_api_key", "api_token"}
+URL_FIELDS = {"redis_url", "database_url", "translator_url"}
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (``redis://:pw@h`` -> ``redis://:***@h``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def redacted(settings: Settings) -> dict[str, object]:
+    """Every setting as JSON values, secrets and URL passwords replaced (safe to print or log)."""
+    values = settings.model_dump(mode="json")
+    for name in SECRET_FIELDS:
+        if values.get(name):
+            values[name] = "***"
+    for name in URL_FIELDS:
+        if values.get(name):
+            values[name] = redact_url(values[name])
+    return values
 
 
 def settings_table_markdown() -> str:

@@ -38,7 +38,10 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
             return upright.convert("RGB") if upright.mode != "RGB" else upright
     except ValueError:
         raise
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # PIL refuses the header's size itself: too large, not corrupt.
+        raise ValueError(f"image too large: {exc}") from exc
+    except (OSError, SyntaxError) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
 
 

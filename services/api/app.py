@@ -29,6 +29,8 @@ from shared.config import Settings
 from shared.db.session import engine_for, migrate
 
 from . import routes_dashboard, routes_explain, routes_lifecycle, routes_listings
+from .limits import BodyLimit
+from .openapi import allowed_methods, documented_openapi
 from .state import ApiState, Classifier, ClassifierFactory, ExplainerFactory
 
 log = logging.getLogger(__name__)
@@ -98,11 +100,21 @@ def create_app(
         title="Catalog classification API",
         version="1.0",
         description="Submit marketplace offers, classify one offer synchronously, read predictions, "
-        "dashboard statistics and model versions, create bulk reclassification jobs. Write endpoints "
-        "need `Authorization: Bearer <CATALOG_API_TOKEN>` when a token is configured.",
+        "dashboard statistics and model versions, create bulk reclassification jobs. Every write and "
+        "the classify endpoints need `Authorization: Bearer <CATALOG_API_TOKEN>` (unless the "
+        "operator set `CATALOG_API_AUTH=off`). Bodies larger than `CATALOG_API_MAX_BODY_BYTES` "
+        "get 413 before they are read.",
         lifespan=lifespan,
     )
     app.state.api = state
+    if settings.api_auth == "on" and not settings.api_token:
+        log.warning(
+            "CATALOG_API_TOKEN is not set: writes and classification answer 401 until it is "
+            "(CATALOG_API_AUTH=off opens them, for a local demo only)"
+        )
+    elif settings.api_auth == "off":
+        log.warning("CATALOG_API_AUTH=off: every write and classification is open to anyone")
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.include_router(routes_listings.router, tags=["listings"])
     app.include_router(routes_explain.router, tags=["listings"])
     app.include_router(routes_dashboard.router, tags=["dashboard"])
@@ -110,8 +122,11 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        return _error(exc.status_code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(RedisError)
     async def redis_error(_: Request, exc: RedisError) -> JSONResponse:
@@ -149,11 +164,22 @@ def create_app(
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC / "dashboard.html", media_type="text/html")
 
-    @app.get("/metrics", summary="Prometheus metrics", tags=["operations"])
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/health", summary="Redis, database and inference backend", tags=["operations"])
+    @app.get(
+        "/health",
+        summary="Redis, database and inference backend",
+        tags=["operations"],
+        responses={503: {"description": "Redis or the database is down (same body)."}},
+    )
     async def health() -> JSONResponse:
         checks = {
             "redis": await _check(_redis_ok(state)),
@@ -164,6 +190,7 @@ def create_app(
         status = "ok" if core_ok and checks["inference"]["ok"] else "degraded" if core_ok else "down"
         return JSONResponse({"status": status, "checks": checks}, status_code=200 if core_ok else 503)
 
+    app.openapi = lambda: documented_openapi(app)  # type: ignore[method-assign]
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -28,14 +28,16 @@ from shared.training_progress import progress_path, read_progress
 
 from . import queries
 from .deps import DbSession
-from .schemas import ErrorOut, JobIn, JobOut
+from .schemas import MAX_OFFSET, ApiDatetime, ErrorOut, JobIn, JobOut
 from .state import State, WriteAccess
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
-Since = Annotated[datetime | None, Query(description="Only predictions classified at or after (ISO 8601).")]
-Until = Annotated[datetime | None, Query(description="Only predictions classified before (ISO 8601).")]
+Since = Annotated[
+    ApiDatetime | None, Query(description="Only predictions classified at or after (ISO 8601).")
+]
+Until = Annotated[ApiDatetime | None, Query(description="Only predictions classified before (ISO 8601).")]
 OriginQ = Annotated[Literal["ingest", "reclassify"] | None, Query(description="Live or bulk predictions.")]
 VersionQ = Annotated[str | None, Query(max_length=64, description="Only this model version.")]
 
@@ -58,7 +60,7 @@ def review_queue(
     session: DbSession,
     threshold: Annotated[float | None, Query(ge=0, le=1, description="Default: the configured one.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     model_version: VersionQ = None,
 ) -> dict[str, Any]:
     cut = state.settings.low_confidence_threshold if threshold is None else threshold

@@ -160,24 +160,39 @@ def api_state(request: Request) -> ApiState:
 
 
 _bearer = HTTPBearer(auto_error=False, description="The API token (CATALOG_API_TOKEN).")
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Write endpoints need ``Authorization: Bearer <CATALOG_API_TOKEN>`` when a token is set."""
-    expected = api_state(request).settings.api_token
-    if not expected:
+    """Writes and classification need ``Authorization: Bearer <CATALOG_API_TOKEN>``.
+
+    Only ``CATALOG_API_AUTH=off`` opens them (the embedded demo). With auth on and no token
+    configured, nobody gets in: a forgotten setting must not leave the API open.
+    """
+    settings = api_state(request).settings
+    if settings.api_auth == "off":
         return
+    expected = settings.api_token
+    if not expected:
+        raise HTTPException(
+            status_code=401,
+            detail="This API has no token configured: set CATALOG_API_TOKEN (or CATALOG_API_AUTH=off "
+            "for a local demo).",
+            headers=UNAUTHORIZED,
+        )
     given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), expected.encode()):
+    # Constant time over bytes (compare_digest on str refuses non-ASCII input).
+    if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8")):
         raise HTTPException(
             status_code=401,
             detail="Missing or wrong bearer token: send 'Authorization: Bearer <CATALOG_API_TOKEN>'.",
-            headers={"WWW-Authenticate": "Bearer"},
+            headers=UNAUTHORIZED,
         )
 
 
 State = Annotated[ApiState, Depends(api_state)]
 WriteAccess = Depends(require_token)
+"""Every write and the classify endpoints (they run models and may call a paid translator)."""

@@ -145,6 +145,9 @@ def run_demo(
             "CATALOG_LOG_LEVEL": "WARNING",
             # The background model is picked up within seconds of its publication.
             "CATALOG_MODEL_POLL_INTERVAL_S": str(min(settings.model_poll_interval_s, 2.0)),
+            # The local demo's dashboard and classify form work without a token, unless the
+            # operator configured one; anything else must set CATALOG_API_AUTH=off explicitly.
+            **({} if settings.api_token else {"CATALOG_API_AUTH": "off"}),
         },
     )
     dashboard = f"http://{settings.api_host}:{settings.api_port}/dashboard"

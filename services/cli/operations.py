@@ -59,13 +59,30 @@ async def collect_status(settings: Settings) -> dict[str, Any]:
     return {"streams": streams, "dead_letters": dead, "model": model}
 
 
+def read_dead_letter(fields: Any) -> DeadLetter:
+    """The dead letter of a ``listings.dead`` entry; a malformed entry (written by hand or by
+    another version) is shown as what it is instead of stopping ``dlq list`` or ``replay``."""
+    raw = payload_of(fields)
+    try:
+        return DeadLetter.model_validate_json(raw)
+    except Exception as exc:
+        return DeadLetter(
+            stream="unknown",
+            worker="unknown",
+            reason="invalid_payload",
+            error=f"malformed dead letter: {type(exc).__name__}: {exc}"[:2000],
+            attempts=0,
+            payload=raw.decode("utf-8", errors="replace"),
+        )
+
+
 async def list_dead_letters(settings: Settings, limit: int = 50) -> list[tuple[str, DeadLetter]]:
     redis = Redis.from_url(resolve_redis_url(settings))
     try:
         entries: Any = await redis.xrevrange(settings.key(Stream.DEAD), count=limit)
     finally:
         await redis.aclose()
-    return [(_s(mid), DeadLetter.model_validate_json(payload_of(fields))) for mid, fields in entries]
+    return [(_s(mid), read_dead_letter(fields)) for mid, fields in entries]
 
 
 async def get_dead_letter(settings: Settings, entry_id: str) -> DeadLetter | None:
@@ -76,7 +93,7 @@ async def get_dead_letter(settings: Settings, entry_id: str) -> DeadLetter | Non
         await redis.aclose()
     if not entries:
         return None
-    return DeadLetter.model_validate_json(payload_of(entries[0][1]))
+    return read_dead_letter(entries[0][1])
 
 
 async def replay_dead_letters(
@@ -96,7 +113,7 @@ async def replay_dead_letters(
                 entries.extend(await pub.redis.xrange(dead_key, min=entry_id, max=entry_id))
         for mid, fields in entries:
             entry_id = _s(mid)
-            letter = DeadLetter.model_validate_json(payload_of(fields))
+            letter = read_dead_letter(fields)
             try:
                 stream = Stream(letter.stream)
                 event = EVENT_OF_STREAM[stream].model_validate_json(letter.payload)

@@ -50,6 +50,9 @@ def up(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    from shared.redis_conn import warn_if_shadowed
+
+    warn_if_shadowed()
     counts = _parse_replicas(replicas or [])
     kinds = only or list(WORKERS)
     specs = [
@@ -182,27 +185,24 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply Alembic migrations to CATALOG_DATABASE_URL (or the embedded SQLite file)."""
+    from shared.config import redact_url
     from shared.db.session import upgrade
 
     url = get_settings().effective_database_url
     upgrade(url, revision)
-    console.print(f"database at {revision}: {url.split('@')[-1]}")
+    console.print(f"database at {revision}: {redact_url(url)}")
 
 
 def config(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README settings table.")] = False,
 ) -> None:
     """Show the effective settings (secrets redacted), or every setting as a markdown table."""
-    from shared.config import SECRET_FIELDS, settings_table_markdown
+    from shared.config import redacted, settings_table_markdown
 
     if markdown:
         out.print(settings_table_markdown(), markup=False, highlight=False, soft_wrap=True)
         return
-    values = get_settings().model_dump(mode="json")
-    for name in SECRET_FIELDS:
-        if values.get(name):
-            values[name] = "***"
-    out.print_json(json.dumps(values))
+    out.print_json(json.dumps(redacted(get_settings())))
 
 
 def demo(

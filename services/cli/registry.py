@@ -45,4 +45,7 @@ def create_worker(name: str, settings: Settings) -> WorkerApp:
     """The worker app of kind ``name`` (``KeyError`` names the known kinds)."""
     if name not in FACTORIES:
         raise KeyError(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
-    return FACTORIES[name](settings)
+    app = FACTORIES[name](settings)
+    # Streams are trimmed only once every kind reading them has acknowledged an entry.
+    app.expected_groups = {c.stream: set(consumers_of(c.stream)) for c in WORKERS[name].consumes}
+    return app

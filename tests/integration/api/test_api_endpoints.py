@@ -154,18 +154,20 @@ def test_health_metrics_models_and_openapi(client: TestClient) -> None:
 
 
 def test_classify_without_a_model_says_so(client: TestClient) -> None:
-    unavailable = client.post("/v1/classify", json={"title": "Console PS4"})
+    assert client.post("/v1/classify", json={"title": "Console PS4"}).status_code == 401
+    unavailable = client.post("/v1/classify", json={"title": "Console PS4"}, headers=AUTH)
     assert unavailable.status_code == 503 and "No model" in unavailable.json()["message"]
-    assert client.post("/v1/classify", json={}).status_code == 422
-    assert client.post("/v1/classify", json={"image_base64": "@@@"}).json()["error"] == "invalid_input"
+    assert client.post("/v1/classify", json={}, headers=AUTH).status_code == 422
+    bad = client.post("/v1/classify", json={"image_base64": "@@@"}, headers=AUTH)
+    assert bad.json()["error"] == "invalid_input"
 
 
 def test_classify_times_out_and_answers_top3(settings: Settings) -> None:
     slow, fast = SlowClassifier(delay_s=5.0), SlowClassifier(delay_s=0.0)
-    with TestClient(api_app(settings, classifier=slow)) as c:
+    with TestClient(api_app(settings, classifier=slow), headers=AUTH) as c:
         late = c.post("/v1/classify", json={"title": "Console PS4"})
     assert late.status_code == 504 and late.json()["error"] == "timeout"
-    with TestClient(api_app(settings, classifier=fast)) as c:
+    with TestClient(api_app(settings, classifier=fast), headers=AUTH) as c:
         photo = b"\xff\xd8\xff fake jpeg bytes"
         ok = c.post("/v1/classify", json={"image_base64": base64.b64encode(photo).decode()})
         upload = c.post("/v1/classify/upload", data={"title": "Lego"}, files={"image": ("a.jpg", photo)})
@@ -179,13 +181,16 @@ def test_redis_down_gives_json_503s(sqlite_url: str) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", database_url=sqlite_url)
+    settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", database_url=sqlite_url, api_auth="off")
     with TestClient(api_app(settings)) as c:
         health = c.get("/health")
         posted = c.post("/v1/listings", json={"listing_id": "a", "title": "x"})
+        missing = c.get("/v1/listings/a")
     assert health.status_code == 503 and health.json()["status"] == "down"
     assert health.json()["checks"]["database"]["ok"] and not health.json()["checks"]["redis"]["ok"]
     assert posted.status_code == 503 and "Redis is unavailable" in posted.json()["message"]
+    # Nothing of an offer that never entered the pipeline stays in SQL.
+    assert missing.status_code == 404
 
 
 def test_models_lists_every_manifest_with_its_status(settings: Settings) -> None:

@@ -171,8 +171,9 @@ async def test_job_created_through_the_api_runs_in_the_reclassify_worker(setting
     from services.reclassify.worker import create_worker as reclassify_worker
 
     url = settings.effective_database_url
+    settings = settings.model_copy(update={"api_token": "jobs-token"})
     fast = settings.model_copy(update={"job_poll_interval_s": 0.1})
-    with TestClient(api_app(settings)) as client:
+    with TestClient(api_app(settings), headers={"Authorization": "Bearer jobs-token"}) as client:
         created = client.post("/v1/jobs", json={"max_in_flight": 15, "page_size": 10}).json()
         job_id = uuid.UUID(created["job_id"])
         assert created["status"] == "pending"  # the API only records it

@@ -8,6 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
 from services.cli.seed import classified_event
@@ -21,7 +22,6 @@ from tests.conftest import REDIS_URL
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
 
     return str(ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head())
 
