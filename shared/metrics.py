@@ -6,7 +6,7 @@ child its own port from that base).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "catalog_worker_messages_total",
@@ -26,4 +26,15 @@ BATCH_SIZE = Histogram(
     "Valid events per handler call.",
     ["worker", "stream"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+
+OVERDUE = Gauge(
+    "catalog_overdue_submissions",
+    "Submissions found overdue by the reconciler's last pass: no prediction and no dead letter "
+    "CATALOG_RECONCILE_AFTER_S after their last publication (re-published at once).",
+)
+RECONCILED = Counter(
+    "catalog_reconciled_submissions_total",
+    "Submissions handled by the reconciler, by action: republished, closed_predicted, closed_dead.",
+    ["action"],
 )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from shared.categories import label_of
 from shared.contract import ListingSubmitted, Stream
 from shared.db.listings import upsert_listings
+from shared.db.submissions import record_submissions
 from shared.inference.backend import InferenceError
 
 from .deps import DbSession
@@ -34,8 +35,10 @@ router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
 
 def store_offers(session: Session, events: list[ListingSubmitted]) -> None:
-    """Upsert and commit: the content is durable before the offer is published."""
+    """Upsert and commit: the content, and the submission (for the reconciler), are durable
+    before the offer is published."""
     upsert_listings(session, events)
+    record_submissions(session, events)
     session.commit()
 
 
