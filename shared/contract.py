@@ -268,6 +268,12 @@ class ListingClassified(Envelope):
         default_factory=dict, description="Exact version of every model that contributed."
     )
     image_missing_reason: str | None = Field(None, description="Why the image was not used.")
+    degraded: str | None = Field(
+        None,
+        max_length=64,
+        description="Why the prediction used less than the offer had, e.g. join_expired:image "
+        "(the image half never arrived before join_ttl_s).",
+    )
     language: str | None = Field(None, description="Detected language of the text.")
     translation_status: str | None = Field(None, description="Translation outcome.")
 

@@ -67,6 +67,9 @@ class Listing(Base):
     current_confidence: Mapped[float | None] = mapped_column(Float, index=True)
     current_model_version: Mapped[str | None] = mapped_column(String(64))
     classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    current_submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the current prediction's offer was submitted: a newer submission replaces it, an
+    older one classified later (slow or retried) only joins the history."""
 
 
 class Prediction(Base):
@@ -97,6 +100,7 @@ class Prediction(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     translation_status: Mapped[str | None] = mapped_column(String(16))
     image_missing_reason: Mapped[str | None] = mapped_column(String(32))
+    degraded: Mapped[str | None] = mapped_column(String(64))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     classified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
