@@ -14,6 +14,7 @@ the poisoned entries. The last line printed is the summary::
 
 from __future__ import annotations
 
+import logging
 import random
 import tempfile
 import threading
@@ -31,6 +32,8 @@ from services.cli.chaos_check import check_store, count_open, dead_letters
 from services.cli.chaos_cluster import WRITER_APP_NAME, Cluster, Ports, base_env
 from services.cli.registry import consumers_of, worker_names
 from shared.contract import Stream
+
+log = logging.getLogger(__name__)
 
 POISON_STREAMS = (Stream.SUBMITTED, Stream.PREPARED, Stream.TEXT_FEATURES, Stream.CLASSIFIED)
 
@@ -116,10 +119,15 @@ def _offers(workdir: Path, n: int, share: float, seed: int) -> list[dict[str, An
 class Submitter:
     """Posts the offers to the API in small batches at a steady pace; retries what fails."""
 
-    def __init__(self, port: int, offers: list[dict[str, Any]], duration_s: float, faults: Faults) -> None:
+    def __init__(
+        self, port: int, token: str, offers: list[dict[str, Any]], duration_s: float, faults: Faults
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}/v1/listings"
+        self.headers = {"Authorization": f"Bearer {token}"}
         self.offers, self.duration_s, self.faults = offers, duration_s, faults
         self.accepted: list[uuid.UUID] = []
+        self.last_error = ""
+        self.stop = threading.Event()
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -128,17 +136,20 @@ class Submitter:
         with httpx.Client(timeout=30) as client:
             for start in range(0, len(self.offers), batch):
                 body = {"offers": self.offers[start : start + batch]}
-                while True:
+                while not self.stop.is_set():
                     try:
-                        response = client.post(self.url, json=body)
+                        response = client.post(self.url, json=body, headers=self.headers)
                         if response.status_code == 202:
                             self.accepted += [
                                 uuid.UUID(s["submission_id"]) for s in response.json()["submissions"]
                             ]
                             break
-                    except httpx.HTTPError:
-                        pass
+                        self.last_error = f"{response.status_code} {response.text[:300]}"
+                    except httpx.HTTPError as exc:
+                        self.last_error = f"{type(exc).__name__}: {exc}"
                     self.faults.counts["api_retries"] += 1
+                    if self.faults.counts["api_retries"] % 50 == 0:
+                        log.warning("API refuses offers: %s", self.last_error)
                     time.sleep(0.5)
                 time.sleep(pause)
         self.done.set()
@@ -151,11 +162,12 @@ class FaultPlan:
         self.cluster, self.translator, self.faults = cluster, translator, faults
         self.window_s, self.rng = window_s, random.Random(seed)
         self.t0 = time.monotonic()
+        self.stop = threading.Event()
 
-    def at(self, share: float) -> None:
+    def at(self, share: float) -> bool:
+        """Wait until ``share`` of the window; False when the run is stopping."""
         delay = self.t0 + share * self.window_s - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        return not self.stop.wait(max(0.0, delay))
 
     def run(self) -> None:
         n_kills = max(5, int(self.window_s / 4))
@@ -173,7 +185,8 @@ class FaultPlan:
             (0.90, self.poison),
         ]
         for share, action in sorted(events, key=lambda e: e[0]):
-            self.at(share)
+            if not self.at(share):
+                return
             action()
 
     def kill_worker(self) -> None:
@@ -279,9 +292,11 @@ def _run(
     from services.standins.translator import StandinTranslator
 
     ports = Ports(options.port_base)
+    ports.check_free()
     prefix = f"chaos-{uuid.uuid4().hex[:8]}:"
     env = base_env(ports, db_url, prefix, repository, workdir / "offers")
     env["CATALOG_RECONCILE_AFTER_S"] = str(options.reconcile_after_s)
+    env["CATALOG_API_TOKEN"] = token = uuid.uuid4().hex
     cluster = Cluster(
         workdir, ports, env, db_url, repository, options.triton_venv, options.redis_server, worker_names()
     )
@@ -290,20 +305,23 @@ def _run(
     started = time.monotonic()
     try:
         cluster.start_redis()
-        cluster.start_triton()
+        cluster.start_triton(wait=False)  # workers start meanwhile: their inference waits for it
         for name in [*cluster.workers, "reconciler", "api"]:
             cluster.procs[name].start()
+        cluster.wait_triton()
         cluster.wait_api()
         cluster.start_watchdog()
         print_line(f"chaos: pipeline up in {time.monotonic() - started:.0f} s; {len(offers)} submissions")
         window = min(120.0, max(20.0, len(offers) / 20))
-        submitter = Submitter(ports.api, offers, window, faults)
+        submitter = Submitter(ports.api, token, offers, window, faults)
         plan = FaultPlan(cluster, translator, faults, window, options.seed)
         threads = [threading.Thread(target=t.run, daemon=True) for t in (submitter, plan)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=max(1.0, deadline - time.monotonic()))
+        submitter.stop.set()
+        plan.stop.set()
         expected_dead = sum(len(consumers_of(Stream(s))) for s, _ in faults.poisons)
         while time.monotonic() < deadline:  # until every submission is closed or the deadline
             if not submitter.done.is_set():
@@ -314,6 +332,8 @@ def _run(
             time.sleep(2.0)
         time.sleep(3.0)  # let a late duplicate (if any) land before counting
         verdict = check_store(db_url, ports.redis, prefix, submitter.accepted, faults.poisons)
+        if len(submitter.accepted) != len(offers):
+            verdict.problems.append(f"the API accepted {len(submitter.accepted)} of {len(offers)} offers")
     finally:
         cluster.close()
         translator.stop()

@@ -99,10 +99,9 @@ def check_store(
             )
         }
         per_id = Counter(sid for (sid,) in session.execute(select(Prediction.submission_id)))
-        v.republished = int(
-            session.execute(select(func.coalesce(func.sum(Submission.republished), 0))).scalar_one()
-        )
-        current = {lid: sid for lid, sid in session.execute(select(Listing.listing_id, Listing.current_submission_id))}
+        republished = select(func.coalesce(func.sum(Submission.republished), 0))
+        v.republished = int(session.execute(republished).scalar_one())
+        current = dict(session.execute(select(Listing.listing_id, Listing.current_submission_id)).all())
     v.submitted = len(recorded)
     v.stored = sum(1 for sid in recorded if sid in per_id)
     v.lost = v.submitted - v.stored

@@ -97,6 +97,21 @@ class Ports:
     def translator(self) -> int:
         return self.base + 5
 
+    def check_free(self) -> None:
+        """Fail clearly when a port is taken (a run killed with SIGKILL leaves its children)."""
+        import socket
+
+        for port in range(self.base, self.base + 6):
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError as exc:
+                    raise RuntimeError(
+                        f"port {port} is in use ({exc}); the suite needs {self.base}-{self.base + 5} "
+                        "(a killed run may have left processes: see `ps`)"
+                    ) from None
+
 
 @dataclass
 class Cluster:
@@ -156,6 +171,8 @@ class Cluster:
     def start_redis(self, timeout_s: float = 30.0) -> None:
         import redis
 
+        if self._stop.is_set():
+            return
         self.procs["redis"].start()
         client = redis.Redis(port=self.ports.redis, socket_timeout=2)
         deadline = time.monotonic() + timeout_s
@@ -184,6 +201,8 @@ class Cluster:
 
     # --- Triton ----------------------------------------------------------------------------------
     def start_triton(self, wait: bool = True, timeout_s: float = 180.0) -> None:
+        if self._stop.is_set():
+            return
         self.procs["triton"].start()
         if wait:
             self.wait_triton(timeout_s)
@@ -222,6 +241,8 @@ class Cluster:
         """Restart workers and the reconciler that exited and are not held down."""
         while not self._stop.wait(0.3):
             with self._lock:
+                if self._stop.is_set():
+                    return
                 for proc in self.procs.values():
                     if proc.keep_alive and not proc.held_down and proc.popen is not None and not proc.alive:
                         proc.crashes += 1
@@ -237,10 +258,12 @@ class Cluster:
         with self._lock:
             if proc.popen is not None:
                 proc.popen.wait(timeout=10)
-            proc.start()
+            if not self._stop.is_set():  # never start anything once the suite is closing
+                proc.start()
 
     def close(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
         order = [*self.workers, "reconciler", "api", "triton", "redis"]
         for name in order:
             try:

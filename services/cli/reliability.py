@@ -77,6 +77,9 @@ def chaos(
     ] = None,
     port_base: Annotated[int, typer.Option(help="First of the loopback ports the suite uses (10).")] = 18200,
     seed: Annotated[int, typer.Option(help="Seed of the offers and of the fault schedule.")] = 17,
+    reconcile_after: Annotated[
+        float, typer.Option(help="The reconciler's deadline (CATALOG_RECONCILE_AFTER_S) in the run.")
+    ] = 60.0,
     timeout: Annotated[float, typer.Option(help="Seconds the whole run may take.")] = 1500.0,
     postgres_admin_url: Annotated[
         str, typer.Option(help="PostgreSQL admin URL (a scratch database is created next to it).")
@@ -85,8 +88,14 @@ def chaos(
     """The fault-injection suite: the pipeline as separate processes on loopback, faults while
     offers flow, then SQL checks. Last line:
     `chaos: submitted=N stored=N duplicates=0 lost=0 dead_letters=K expected_dead=K`."""
+    import signal
+
     from services.cli.chaos import ChaosOptions, run_chaos
 
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt  # so that every child is stopped on the way out
+
+    signal.signal(signal.SIGTERM, interrupt)
     settings = get_settings()
     configure_logging("WARNING", settings.log_format)
     options = ChaosOptions(
@@ -98,6 +107,7 @@ def chaos(
         timeout_s=timeout,
         postgres_admin_url=postgres_admin_url,
         triton_venv=settings.triton_venv,
+        reconcile_after_s=reconcile_after,
     )
     ok = run_chaos(options, print_line=lambda line: print(line, flush=True))
     if not ok:

@@ -7,7 +7,8 @@ Each pass:
 2. closes open submissions that got their prediction;
 3. re-publishes, with their original ``submission_id``, open submissions last published more
    than ``older_than_s`` ago (Redis lost them, or a worker is stuck): every effect downstream
-   is idempotent by that id, so a submission that was only slow is stored once anyway.
+   is idempotent by that id, so a submission that was only slow is stored once anyway. The
+   next deadline of a re-published submission doubles each time (up to 16x).
 
 Plain functions; ``catalog reconcile`` runs them once or every few seconds.
 """
@@ -28,6 +29,7 @@ from shared.config import Settings
 from shared.contract import Stream
 from shared.db.session import migrate, session_scope
 from shared.db.submissions import (
+    Overdue,
     close_dead,
     close_orphans,
     close_predicted,
@@ -101,14 +103,14 @@ def _close(url: str, dead: dict[uuid.UUID, str]) -> tuple[int, int]:
         return close_dead(session, dead), close_predicted(session)
 
 
-def _overdue(url: str, older_than_s: float, limit: int) -> list[Any]:
+def _overdue(url: str, older_than_s: float, limit: int) -> list[Overdue]:
     with session_scope(url) as session:
         return overdue_submissions(session, older_than_s, limit)
 
 
-def _mark(url: str, republished: list[uuid.UUID], orphans: list[uuid.UUID]) -> None:
+def _mark(url: str, republished: list[Overdue], orphans: list[uuid.UUID], older_than_s: float) -> None:
     with session_scope(url) as session:
-        mark_republished(session, republished)
+        mark_republished(session, republished, older_than_s)
         close_orphans(session, orphans)
 
 
@@ -131,7 +133,8 @@ async def reconcile_once(
     orphans = [o.submission_id for o in overdue if o.event is None]
     if events:
         await publisher.publish(Stream.SUBMITTED, events)
-    await asyncio.to_thread(_mark, url, [e.submission_id for e in events], orphans)
+    republished = [o for o in overdue if o.event is not None]
+    await asyncio.to_thread(_mark, url, republished, orphans, older_than_s)
     report = PassReport(read, closed_dead, closed_predicted, len(overdue), len(events), len(orphans))
     OVERDUE.set(len(overdue))
     RECONCILED.labels(action="republished").inc(len(events))

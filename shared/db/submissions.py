@@ -116,6 +116,7 @@ class Overdue:
     submission_id: uuid.UUID
     listing_id: str
     event: ListingSubmitted | None
+    republished: int = 0
 
 
 def overdue_submissions(
@@ -145,20 +146,28 @@ def overdue_submissions(
                 description=listing.description,
                 image_uri=listing.image_uri,
             )
-        found.append(Overdue(submission.submission_id, submission.listing_id, event))
+        found.append(Overdue(submission.submission_id, submission.listing_id, event, submission.republished))
     return found
 
 
-def mark_republished(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:
-    """Restart the deadline of re-published submissions and count the re-publication."""
-    for start in range(0, len(submission_ids), _ROWS_PER_STATEMENT):
-        part = list(submission_ids[start : start + _ROWS_PER_STATEMENT])
-        session.execute(
-            update(Submission)
-            .where(Submission.submission_id.in_(part))
-            .values(published_at=to_utc(utcnow()), republished=Submission.republished + 1),
-            execution_options={"synchronize_session": False},
-        )
+def mark_republished(session: Session, overdue: Sequence[Overdue], older_than_s: float) -> None:
+    """Count the re-publication and restart the deadline, doubled at each re-publication of the
+    same submission (1x, 2x, 4x ... 16x ``older_than_s``): a long outage is not answered by
+    re-publishing everything in flight every ``older_than_s``."""
+    now = to_utc(utcnow())
+    by_count: dict[int, list[uuid.UUID]] = {}
+    for item in overdue:
+        by_count.setdefault(min(item.republished, 4), []).append(item.submission_id)
+    for count, ids in sorted(by_count.items()):
+        # published_at is pushed into the future so the one "published_at < cutoff" rule holds
+        due_from = now + timedelta(seconds=older_than_s * (2**count - 1))
+        for start in range(0, len(ids), _ROWS_PER_STATEMENT):
+            session.execute(
+                update(Submission)
+                .where(Submission.submission_id.in_(ids[start : start + _ROWS_PER_STATEMENT]))
+                .values(published_at=due_from, republished=Submission.republished + 1),
+                execution_options={"synchronize_session": False},
+            )
 
 
 def close_orphans(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:

@@ -2,7 +2,7 @@
 neither a prediction nor a dead letter (lost by Redis) and re-publishes them.
 
 Revision ID: 0003_submissions
-Revises: 0002
+Revises: 0003_reliability (cherry-picked from branch rel; the lead re-chains)
 Create Date: 2026-11-30 16:10:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_submissions"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_reliability"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
