@@ -255,7 +255,7 @@ class WorkerApp:
         # Redis down (or loading its data) at start: wait for it instead of exiting.
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError, OSError)),
-            wait=wait_exponential_jitter(initial=0.5, max=30.0),
+            wait=wait_exponential_jitter(multiplier=0.5, max=30.0),
             before_sleep=self._log_redis_retry,
             reraise=True,
         ):

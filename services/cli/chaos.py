@@ -264,7 +264,6 @@ class FaultPlan:
 
 def run_chaos(options: ChaosOptions, print_line: Callable[[str], None]) -> bool:
     """Run the suite; True when every check held."""
-    deadline = time.monotonic() + options.timeout_s
     with tempfile.TemporaryDirectory(prefix="catalog-chaos-") as tmp:
         workdir = options.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -273,6 +272,7 @@ def run_chaos(options: ChaosOptions, print_line: Callable[[str], None]) -> bool:
         repository = options.model_repository.resolve()
         _ensure_model(repository, workdir, options.seed)
         offers = _offers(workdir, options.n, options.resubmit_share, options.seed)
+        deadline = time.monotonic() + options.timeout_s  # the run itself, not training or synth
         from shared.db.session import migrate, scratch_database
 
         with scratch_database(options.postgres_admin_url, "catalog_chaos") as db_url:

@@ -80,7 +80,9 @@ def chaos(
     reconcile_after: Annotated[
         float, typer.Option(help="The reconciler's deadline (CATALOG_RECONCILE_AFTER_S) in the run.")
     ] = 60.0,
-    timeout: Annotated[float, typer.Option(help="Seconds the whole run may take.")] = 1500.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds the run may take (after training and data generation).")
+    ] = 1500.0,
     postgres_admin_url: Annotated[
         str, typer.Option(help="PostgreSQL admin URL (a scratch database is created next to it).")
     ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",

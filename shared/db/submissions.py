@@ -133,7 +133,7 @@ def overdue_submissions(
         .limit(limit)
     )
     found: list[Overdue] = []
-    for submission, listing in session.execute(query).tuples():
+    for submission, listing in session.execute(query).all():
         event = None
         if listing is not None:
             origin = Origin(kind=submission.origin, job_id=submission.job_id)  # type: ignore[arg-type]

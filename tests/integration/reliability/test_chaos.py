@@ -25,7 +25,8 @@ from tests.unit.inference.repo_fixture import build_repository
 pytestmark = [pytest.mark.slow, pytest.mark.triton, pytest.mark.chaos, pytest.mark.timeout(300)]
 
 SUMMARY = re.compile(
-    r"^chaos: submitted=(\d+) stored=(\d+) duplicates=(\d+) lost=(\d+) dead_letters=(\d+) expected_dead=(\d+)$"
+    r"^chaos: submitted=(\d+) stored=(\d+) duplicates=(\d+) lost=(\d+) "
+    r"dead_letters=(\d+) expected_dead=(\d+)$"
 )
 
 
