@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -14,6 +16,8 @@ from shared.config import Settings
 from shared.contract import EVENT_OF_STREAM, DeadLetter, Envelope, Stream
 from shared.model_repo import read_manifest
 from shared.redis_conn import resolve_redis_url
+
+log = logging.getLogger(__name__)
 
 
 def _s(value: Any) -> Any:
@@ -122,10 +126,19 @@ async def replay_dead_letters(
 
 
 def _reopen(settings: Settings, submission_ids: list[uuid.UUID]) -> None:
-    """Replayed submissions are watched by the reconciler again (they were closed as dead)."""
+    """Replayed submissions are watched by the reconciler again (they were closed as dead).
+
+    Best effort: a deployment without the database here (or not migrated yet) still replays."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from shared.db.session import session_scope
     from shared.db.submissions import reopen
 
-    if submission_ids:
-        with session_scope(settings.effective_database_url) as session:
+    url = settings.effective_database_url
+    if not submission_ids or (url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists()):
+        return
+    try:
+        with session_scope(url) as session:
             reopen(session, submission_ids)
+    except SQLAlchemyError as exc:
+        log.warning("replayed submissions not re-opened in the ledger: %s", exc)
