@@ -110,7 +110,9 @@ def _offers(workdir: Path, n: int, share: float, seed: int) -> list[dict[str, An
     ]
     rng = random.Random(seed)
     half = len(first) // 2
-    again = [{**offer, "title": offer["title"] + " (v2)"} for offer in rng.sample(first[:half], twice)]
+    again = [
+        {**offer, "title": (offer["title"] or "") + " (v2)"} for offer in rng.sample(first[:half], twice)
+    ]
     tail = first[half:] + again  # a second submission always comes after its first
     rng.shuffle(tail)
     return first[:half] + tail
