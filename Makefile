@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+N ?= 2000
 
-.PHONY: install triton-env policy-env system-deps test demo lint typecheck docs clean help readme deploy
+.PHONY: install triton-env policy-env system-deps test demo lint typecheck docs clean help readme deploy chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -51,6 +52,9 @@ test: install triton-env policy-env system-deps ## run the whole suite (pytest's
 
 demo: install ## train if needed, run the whole pipeline on a synthetic sample, serve the dashboard
 	$(BIN)/catalog demo
+
+chaos: install triton-env ## fault-injection suite on the whole pipeline (N=2000 submissions; `make chaos N=200`)
+	$(BIN)/catalog chaos --n $(N)
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check shared services training tests

@@ -43,7 +43,10 @@ from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMes
 from faststream.redis.parser import BinaryMessageFormatV1
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from shared.config import Settings, get_settings
 from shared.contract import DeadLetter, Stream
@@ -307,14 +310,61 @@ class WorkerApp:
         await self.broker.connect()
         if self._redis is None:
             self._redis = Redis.from_url(self.redis_url)
+        # Redis down (or loading its data) at start: wait for it instead of exiting.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError, OSError)),
+            wait=wait_exponential_jitter(multiplier=0.5, max=30.0),
+            before_sleep=self._log_redis_retry,
+            reraise=True,
+        ):
+            with attempt:
+                await self._join_groups()
+        for fn in self._startup:
+            await fn()
+
+    async def _join_groups(self) -> None:
         expected = {self.settings.key(stream): groups for stream, groups in self.expected_groups.items()}
         for key in self._streams:
             await ensure_group(self.redis, key, self.name)
             # Visible in `catalog status` from the start, not only after a first message.
             await self.redis.xgroup_createconsumer(key, self.name, self.consumer)
             await self.redis.sadd(groups_key(self.settings, key), self.name, *expected.get(key, ()))
-        for fn in self._startup:
-            await fn()
+
+    def _log_redis_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "Redis unreachable; worker %s retries in %.1f s (attempt %d): %s",
+            self.name,
+            state.upcoming_sleep,
+            state.attempt_number,
+            error,
+            extra={"worker": self.name, "attempt": state.attempt_number},
+        )
+
+    def _survive_group_loss(self, sub: Any, key: str) -> None:
+        """A group that vanished (Redis restarted without its data: NOGROUP) is recreated and
+        reading goes on; FastStream alone would stop the subscriber and exit the app. What was
+        lost with Redis is found by the reconciler (``catalog reconcile``)."""
+        read = sub._get_msgs
+
+        async def read_or_recreate(*args: Any) -> None:
+            try:
+                await read(*args)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning(
+                    "consumer group %s on %s is gone (Redis lost its data?); recreating it",
+                    self.name,
+                    key,
+                    extra={"worker": self.name, "stream": key},
+                )
+                await ensure_group(self.redis, key, self.name)
+                await self.redis.xgroup_createconsumer(key, self.name, self.consumer)
+                if hasattr(sub, "autoclaim_start_id"):
+                    sub.autoclaim_start_id = b"0-0"
+
+        sub._get_msgs = read_or_recreate
 
     async def _after_start(self) -> None:
         self._janitor = asyncio.create_task(self._janitor_loop())
@@ -464,9 +514,12 @@ class WorkerApp:
             polling_interval=min(1000, max(50, self.settings.reclaim_idle_ms // 4)),
         )
 
-        @self.broker.subscriber(
+        main_sub = self.broker.subscriber(
             stream=main, title=f"{self.name}:{stream}", description=description, parser=tolerant_parser
         )
+        self._survive_group_loss(main_sub, key)
+
+        @main_sub
         async def on_batch(msg: RedisBatchStreamMessage) -> None:
             raws = [
                 _Raw(mid.decode(), payload_of(fields))
@@ -474,12 +527,15 @@ class WorkerApp:
             ]
             await self._process(stream, key, event_type, handler, raws, attempts=1)
 
-        @self.broker.subscriber(
+        reclaim_sub = self.broker.subscriber(
             stream=reclaimer,
             title=f"{self.name}:{stream}:reclaim",
             description=f"Re-runs {stream} messages left pending by a failed or dead consumer.",
             parser=tolerant_parser,
         )
+        self._survive_group_loss(reclaim_sub, key)
+
+        @reclaim_sub
         async def on_reclaimed(msg: RedisStreamMessage) -> None:
             mid = msg.raw_message["message_ids"][0]
             raw = _Raw(mid.decode(), payload_of(msg.raw_message["data"]))

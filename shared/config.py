@@ -185,6 +185,17 @@ class Settings(BaseSettings):
         50, ge=1, description="Predictions a window needs before its drift is scored."
     )
 
+    # --- reconciliation ----------------------------------------------------------------------
+    reconcile_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A submission with neither a prediction nor a dead letter this long after its "
+        "last publication is overdue: `catalog reconcile` re-publishes it (same submission id).",
+    )
+    reconcile_interval_s: float = Field(
+        30.0, gt=0, description="Seconds between two passes of `catalog reconcile --every`."
+    )
+
     # --- API ---------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="API bind address.")
     api_port: int = Field(8000, description="API port.")

@@ -50,3 +50,13 @@ JOINS = Counter(
     "Fusion join results per arriving half: waiting (first half), complete, duplicate.",
     ["result"],
 )
+OVERDUE = Gauge(
+    "catalog_overdue_submissions",
+    "Submissions found overdue by the reconciler's last pass: no prediction and no dead letter "
+    "CATALOG_RECONCILE_AFTER_S after their last publication (re-published at once).",
+)
+RECONCILED = Counter(
+    "catalog_reconciled_submissions_total",
+    "Submissions handled by the reconciler, by action: republished, closed_predicted, closed_dead.",
+    ["action"],
+)

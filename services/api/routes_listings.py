@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from shared.categories import label_of
 from shared.contract import ListingSubmitted, Stream
 from shared.db.listings import upsert_listings
+from shared.db.submissions import record_submissions
 from shared.inference.backend import InferenceError
 
 from .deps import DbSession
@@ -34,8 +35,10 @@ router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
 
 def stage_offers(session: Session, events: list[ListingSubmitted]) -> None:
-    """Upsert each offer's content in the request's transaction (not committed yet)."""
+    """Upsert each offer's content and record its submission (for the reconciler) in the
+    request's transaction (not committed yet)."""
     upsert_listings(session, events)
+    record_submissions(session, events)
     session.flush()
 
 

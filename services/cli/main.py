@@ -31,6 +31,7 @@ COMMAND_MODULES: list[str] = [
     "services.cli.rollout",
     "services.cli.lifecycle",
     "services.cli.explain_cmd",
+    "services.cli.reliability",
 ]
 
 for _module in COMMAND_MODULES:

@@ -41,7 +41,7 @@ def up(
     ] = None,
     api: Annotated[bool, typer.Option(help="Also run the HTTP API.")] = True,
 ) -> None:
-    """Run every worker (and the API) in one supervised foreground run; Ctrl-C stops cleanly.
+    """Run every worker, the reconciler (without --only) and the API, supervised; Ctrl-C stops.
 
     Crashed processes are restarted with backoff. With CATALOG_REDIS_URL unset, the embedded
     Redis is started here and shared with every child.
@@ -58,6 +58,8 @@ def up(
     specs = [
         ProcessSpec(f"{kind}-{i + 1}", ["worker", kind]) for kind in kinds for i in range(counts.get(kind, 1))
     ]
+    if not only:  # the whole pipeline: also re-publish what Redis may lose
+        specs.append(ProcessSpec("reconciler", ["reconcile"]))
     if api:
         specs.append(ProcessSpec("api", ["api"]))
     Supervisor(settings, specs).run_forever()
@@ -100,6 +102,7 @@ def status(
             )
     out.print(table)
     out.print(f"dead letters: {report['dead_letters']}")
+    out.print(f"overdue submissions: {report['overdue']} (see `catalog reconcile`)")
     out.print(f"model: {report['model']}")
 
 

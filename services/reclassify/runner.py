@@ -27,6 +27,7 @@ from shared.config import Settings
 from shared.contract import Stream
 from shared.db.jobs import claim, get_job, heartbeat, job_view, next_page, record_page, set_status
 from shared.db.session import session_scope
+from shared.db.submissions import record_submissions
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,12 @@ def _next_page(url: str, job_id: uuid.UUID, size: int) -> tuple[str | None, list
 def _record(url: str, job_id: uuid.UUID, after: str | None, cursor: str, count: int) -> bool:
     with session_scope(url) as session:
         return record_page(session, job_id, after, cursor, count)
+
+
+def _record_submissions(url: str, page: list[Any]) -> None:
+    """Recorded before publishing, so the reconciler re-publishes a page Redis loses."""
+    with session_scope(url) as session:
+        record_submissions(session, page)
 
 
 def _finish(url: str, job_id: uuid.UUID, status: str, error: str | None = None) -> None:
@@ -152,6 +159,7 @@ async def run_job(
             size = min(opts.page_size, room)
             after, page = await asyncio.to_thread(_next_page, url, job_id, size) if room > 0 else (None, [])
             if page:
+                await asyncio.to_thread(_record_submissions, url, page)
                 await publisher.publish(Stream.SUBMITTED, page)
                 if not await asyncio.to_thread(_record, url, job_id, after, page[-1].listing_id, len(page)):
                     continue  # cancelled, or another runner moved on: the next snapshot tells

@@ -2,7 +2,8 @@
 
 ``predictions`` holds every classification ever made (unique per ``submission_id``: the
 idempotency key; shadow candidates' ones flagged ``shadow``), ``listings`` the current state of
-each offer, ``listing_labels`` reviewers' labels (the ground truth of live quality),
+each offer, ``submissions`` every offer published (so that one lost by Redis is found and
+re-published), ``listing_labels`` reviewers' labels (the ground truth of live quality),
 ``reclassification_jobs`` the bulk jobs and their resumable cursor.
 """
 
@@ -129,6 +130,31 @@ class ListingLabel(Base):
     corrects_prdtypecode: Mapped[int | None] = mapped_column(Integer)
     corrects_model_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Submission(Base):
+    """One published submission, recorded before it is published: the reconciler's ledger.
+
+    Open (``closed_at`` null) until the reconciler sees its prediction or a dead letter for it;
+    an open one still without a prediction some time after its last publication
+    (``published_at``) is overdue and re-published with the same id. Only open rows are
+    scanned, so a pass costs what is in flight, not the whole history.
+    """
+
+    __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_open", "closed_at", "published_at"),)
+
+    submission_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    listing_id: Mapped[str] = mapped_column(String(128))
+    origin: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    republished: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    """predicted, or dead (a dead letter names it)."""
+    dead_reason: Mapped[str | None] = mapped_column(String(64))
 
 
 class PredictionMinute(Base):
