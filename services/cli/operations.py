@@ -58,7 +58,7 @@ async def collect_status(settings: Settings) -> dict[str, Any]:
     finally:
         await redis.aclose()
     try:
-        from services.reconcile.reconciler import overdue_count
+        from services.reconciler.reconciler import overdue_count
 
         overdue: int | str = await asyncio.to_thread(overdue_count, settings)
     except Exception as exc:  # no database yet, or unreachable: say so, keep the Redis report

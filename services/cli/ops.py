@@ -41,7 +41,7 @@ def up(
     ] = None,
     api: Annotated[bool, typer.Option(help="Also run the HTTP API.")] = True,
 ) -> None:
-    """Run every worker, the reconciler (without --only) and the API, supervised; Ctrl-C stops.
+    """Run every worker (the reconciler and reclassify included) and the API, supervised; Ctrl-C stops.
 
     Crashed processes are restarted with backoff. With CATALOG_REDIS_URL unset, the embedded
     Redis is started here and shared with every child.
@@ -58,8 +58,6 @@ def up(
     specs = [
         ProcessSpec(f"{kind}-{i + 1}", ["worker", kind]) for kind in kinds for i in range(counts.get(kind, 1))
     ]
-    if not only:  # the whole pipeline: also re-publish what Redis may lose
-        specs.append(ProcessSpec("reconciler", ["reconcile"]))
     if api:
         specs.append(ProcessSpec("api", ["api"]))
     Supervisor(settings, specs).run_forever()

@@ -14,6 +14,7 @@ from services.fusion import worker as fusion
 from services.image_encoder import worker as image_encoder
 from services.language import worker as language
 from services.reclassify import worker as reclassify
+from services.reconciler import worker as reconciler
 from services.text_encoder import worker as text_encoder
 from services.writer import worker as writer
 from shared.broker import WorkerApp, WorkerSpec
@@ -21,8 +22,8 @@ from shared.config import Settings
 from shared.contract import Stream
 
 # Pipeline order: a submitted offer passes them in this order (language and image-encoder in
-# parallel); reclassify consumes no stream (it polls the jobs table and feeds the pipeline).
-_MODULES = (language, image_encoder, text_encoder, fusion, writer, reclassify)
+# parallel); reclassify and reconciler consume no stream (they poll SQL and feed the pipeline).
+_MODULES = (language, image_encoder, text_encoder, fusion, writer, reclassify, reconciler)
 
 WORKERS: dict[str, WorkerSpec[object]] = {m.SPEC.name: m.SPEC for m in _MODULES}
 FACTORIES: dict[str, Callable[[Settings], WorkerApp]] = {m.SPEC.name: m.create_worker for m in _MODULES}

@@ -44,7 +44,7 @@ def reconcile(
     once anyway: every effect is idempotent by that id). Serves
     `catalog_overdue_submissions` on CATALOG_METRICS_PORT when set.
     """
-    from services.reconcile.reconciler import PassReport, run
+    from services.reconciler.reconciler import PassReport, run
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.cli.seed import classified_event
-from services.reconcile.reconciler import overdue_count, reconcile_once
+from services.reconciler.reconciler import overdue_count, reconcile_once
 from services.writer.store import write_predictions
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings

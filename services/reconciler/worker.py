@@ -1,0 +1,67 @@
+"""The reconciler worker (``catalog worker reconciler``): finds submissions lost by Redis.
+
+Consumes no stream: every ``CATALOG_RECONCILE_INTERVAL_S`` it runs one pass of
+:func:`services.reconciler.reconciler.reconcile_once` (close what was predicted or dead-lettered,
+re-publish what is overdue with the same submission id). Registered like every worker, so
+``catalog up``, compose and Kubernetes run it; one replica is enough (passes are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from shared.broker import EventPublisher, WorkerApp, WorkerSpec
+from shared.config import Settings
+from shared.contract import Stream
+from shared.db.session import migrate
+
+from .reconciler import reconcile_once
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    publisher: EventPublisher
+
+
+async def open_deps(settings: Settings, redis: Redis) -> Deps:
+    await asyncio.to_thread(migrate, settings.effective_database_url)
+    publisher = EventPublisher(settings)
+    await publisher.__aenter__()
+    return Deps(settings, publisher)
+
+
+async def close_deps(deps: Deps) -> None:
+    await deps.publisher.__aexit__(None, None, None)
+
+
+async def reconcile_forever(deps: Deps) -> None:
+    """One pass per interval; a failed pass (Redis or the database down) is retried next tick."""
+    while True:
+        try:
+            await reconcile_once(deps.settings, deps.publisher, deps.settings.reconcile_after_s)
+        except Exception as exc:
+            log.warning("reconcile pass failed; retrying", extra={"error": f"{type(exc).__name__}: {exc}"})
+        await asyncio.sleep(deps.settings.reconcile_interval_s)
+
+
+SPEC = WorkerSpec(
+    name="reconciler",
+    consumes=(),
+    publishes=(Stream.SUBMITTED,),
+    open=open_deps,
+    close=close_deps,
+    background=reconcile_forever,
+    description="Re-publishes submissions that have neither a prediction nor a dead letter after a deadline.",
+)
+
+
+def create_worker(settings: Settings) -> WorkerApp:
+    """The reconciler: one pass every CATALOG_RECONCILE_INTERVAL_S."""
+    return WorkerApp.from_spec(SPEC, settings)
