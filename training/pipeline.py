@@ -28,6 +28,7 @@ from shared.text_preparation import TextPreparer, Untranslated
 from training.base_models import BaseRun, Trained, train_image_models, train_text_models
 from training.baseline import tfidf_svm_baseline
 from training.data import Catalog, load_catalog
+from training.device import resolve_device
 from training.evaluate import evaluate_rows
 from training.fusion_train import train_fusion
 from training.oof import Inner
@@ -49,6 +50,8 @@ class TrainRequest:
     max_pixels: int = 40_000_000
     text_preparer: TextPreparer = field(default_factory=Untranslated)
     """The serving language step (shared.text_preparation); the CLI injects services.language's."""
+    device: str = "auto"
+    """auto, cpu or cuda (training.device); not part of the work dir key: a run resumes anywhere."""
 
 
 def work_dir_for(request: TrainRequest, catalog: Catalog) -> Path:
@@ -79,6 +82,7 @@ def train(request: TrainRequest) -> Manifest:
     started = time.monotonic()
     torch.manual_seed(request.profile.seed)
     profile = request.profile
+    device = resolve_device(request.device)
     if not request.text_bases and not request.image_bases:
         raise ValueError("Nothing to train: give at least one text or image base.")
     catalog = load_catalog(request.data_dir, profile.max_chars, require_labels=True)
@@ -113,6 +117,7 @@ def train(request: TrainRequest) -> Manifest:
         split.folds,
         inner,
         request.instance_kind,
+        device,
     )
     trained = Trained()
     mark = time.monotonic()
@@ -126,6 +131,7 @@ def train(request: TrainRequest) -> Manifest:
     text_preparation = {**request.text_preparer.describe(), **(prepared.stats if prepared else {})}
     training_info: dict[str, object] = {
         "profile": profile.as_dict(),
+        "device": str(device),
         "data_dir": str(request.data_dir),
         "data_fingerprint": catalog.fingerprint,
         "data_stats": catalog.stats,

@@ -39,22 +39,31 @@ def train(
         typer.Option(
             "--text-base",
             help="subword (fastText-style), bow (word-piece linear model), minilm, or a HF model "
-            "dir; repeatable. Default: subword, bow.",
+            "dir or hub name (CamemBERT, FlauBERT...); repeatable. Default: the profile's, else "
+            "subword, bow.",
         ),
     ] = None,
     image_base: Annotated[
         list[str] | None,
         typer.Option(
             "--image-base",
-            help="timm architecture, optionally ARCH=WEIGHTS.pth (repeatable). Default: efficientnet_lite0.",
+            help="timm architecture, optionally ARCH=WEIGHTS.pth or ARCH=random (repeatable). "
+            "Default: the profile's, else efficientnet_lite0.",
         ),
     ] = None,
     modalities: Annotated[
         str, typer.Option(help="Which modalities to train: text, image or text,image.")
     ] = "text,image",
     profile: Annotated[
-        str, typer.Option(help="tiny (seconds, tests) or default (the real run).")
+        str,
+        typer.Option(
+            help="tiny (seconds, tests), default (2 CPU cores), production (the real catalog on "
+            "one GPU) or production-tiny (its shape at test size)."
+        ),
     ] = "default",
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA when present), cpu or cuda. bf16 autocast on CUDA.")
+    ] = "auto",
     rebalance: Annotated[bool, typer.Option(help="Oversample small classes, cap large ones.")] = False,
     work_dir: Annotated[
         Path | None, typer.Option(help="Checkpoints (resume); default OUT/.work/<data>-<profile>-<bases>.")
@@ -76,13 +85,15 @@ def train(
     """
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, get_profile
+    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, PROFILES, get_profile
 
     chosen = {m.strip() for m in modalities.split(",") if m.strip()}
     if not chosen or chosen - {"text", "image"}:
         raise typer.BadParameter("--modalities takes text, image or text,image")
-    if profile not in {"tiny", "default"}:
-        raise typer.BadParameter("--profile is tiny or default")
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"--profile is one of {', '.join(sorted(PROFILES))}")
+    if device not in {"auto", "cpu", "cuda"}:
+        raise typer.BadParameter("--device is auto, cpu or cuda")
     if triton_kind not in {"KIND_GPU", "KIND_CPU"}:
         raise typer.BadParameter("--triton-kind is KIND_GPU or KIND_CPU")
     if translation not in {"auto", "on", "off"}:
@@ -90,12 +101,16 @@ def train(
     from training.pipeline import TrainRequest
     from training.pipeline import train as run_training
 
+    chosen_profile = get_profile(profile, rebalance)
+    texts = text_base or list(chosen_profile.text_bases or DEFAULT_TEXT_BASES)
+    images = image_base or list(chosen_profile.image_bases or [DEFAULT_IMAGE_BASE])
     request = TrainRequest(
         data_dir=data,
         out=out,
-        text_bases=(text_base or list(DEFAULT_TEXT_BASES)) if "text" in chosen else [],
-        image_bases=(image_base or [DEFAULT_IMAGE_BASE]) if "image" in chosen else [],
-        profile=get_profile(profile, rebalance),
+        text_bases=texts if "text" in chosen else [],
+        image_bases=images if "image" in chosen else [],
+        profile=chosen_profile,
+        device=device,
         work_dir=work_dir,
         instance_kind=triton_kind,
         max_pixels=settings.image_max_pixels,
