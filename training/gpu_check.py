@@ -105,6 +105,13 @@ class Check:
             "offers_per_s": round(offers / seconds, 1) if seconds > 0 else None,
         }
 
+    def flush(self) -> None:
+        """The result so far to $OUT/gpu-check.partial.json: something comes back if killed."""
+        if os.environ.get("OUT"):
+            Path(os.environ["OUT"]).mkdir(parents=True, exist_ok=True)
+            partial = {**self.result, "elapsed_s": round(time.monotonic() - self.started, 1)}
+            (Path(os.environ["OUT"]) / "gpu-check.partial.json").write_text(json.dumps(partial, indent=2))
+
     def over_budget(self, name: str) -> bool:
         if time.monotonic() - self.started < self.budget_s:
             return False
@@ -130,6 +137,7 @@ class Check:
             "test_weighted_f1": _f1(self.y[self.test_rows], logits),
             **peak,
         }
+        self.flush()
 
     def text(self, name: str, kind: str, export: bool) -> None:
         """One text model: (random base written) -> train on the device -> score the test rows."""

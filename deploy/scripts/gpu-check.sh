@@ -15,5 +15,5 @@ if [ -d .whl ] && ! "$PY" -c "import pydantic_settings, lightgbm" 2>/dev/null; t
   "$PY" -m pip install --quiet --no-index --find-links .whl pydantic pydantic-settings lightgbm
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export TOKENIZERS_PARALLELISM=false
+export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 exec timeout "${GPU_CHECK_TIMEOUT_S:-420}" "$PY" -m training.gpu_check "$@"

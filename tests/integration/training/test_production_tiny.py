@@ -17,6 +17,7 @@ from training.data import load_catalog
 from training.random_bases import write_random_base
 
 CATALOG = [sys.executable, "-m", "services.cli.main"]
+pytestmark = pytest.mark.timeout(1500)  # a full (tiny) production run on 2 shared cores
 
 
 def catalog(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,7 +49,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     result = catalog(
         "train", "--data", str(data), "--out", str(repo), "--profile", "production-tiny",
         "--device", "auto", "--triton-kind", "KIND_CPU", "--translation", "off",
-        "--text-base", str(camembert), "--text-base", str(slow), "--text-base", "subword",
+        "--text-base", str(camembert), "--text-base", str(slow), "--image-base", "test_convnext=random",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return data, repo

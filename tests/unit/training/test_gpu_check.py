@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.timeout(1200)  # synthesis + six models on 2 shared cores
 # Installed here, absent on the GPU machine (it has torch, timm, transformers, onnx,
 # onnxruntime, numpy, pandas, pillow, scikit-learn + the carried pydantic*/lightgbm wheels).
 ABSENT = ["rich", "typer", "faststream", "redis", "sqlalchemy", "alembic", "psutil", "matplotlib",
