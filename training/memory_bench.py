@@ -55,7 +55,7 @@ def run(n: int, work: Path, size: int, side: int, pool: int, labels: int = 27) -
     )
     phases: dict[str, float] = {"start": _rss_mib()}
     store, valid = build_pixel_store(
-        paths, spec, 40_000_000, work / f"cache_{n}_{size}" / "images", workers=2
+        paths, spec, 40_000_000, work / f"cache_{n}_{size}_{side}" / "images", workers=2
     )
     phases["pixel_cache"] = _rss_mib()
     rows = np.flatnonzero(valid)
@@ -70,7 +70,7 @@ def run(n: int, work: Path, size: int, side: int, pool: int, labels: int = 27) -
     model(torch.zeros((1, size, size, 3), dtype=torch.uint8))
     logits = store_logits(model, store, rows)
     phases["oof_scoring"] = _rss_mib()
-    repo = work / f"repo_{n}_{size}"
+    repo = work / f"repo_{n}_{size}_{side}"
     export_image_model(model, repo / spec.name / "1", spec)
     from training.scoring import image_logits
 

@@ -61,12 +61,8 @@ def test_production_tiny_trains_every_base_on_the_device_path(trained: tuple[Pat
     assert manifest.training["device"] == "cpu"  # auto, on a machine without CUDA
     profile = manifest.training["profile"]
     assert profile["name"] == "production-tiny" and profile["image_freeze_fraction"] == 0.0
-    assert [m.name for m in manifest.text_models] == [
-        "text_camembert_tiny",
-        "text_slowbert_tiny",
-        "text_subword",
-    ]
-    assert [m.name for m in manifest.image_models] == ["image_test_convnext", "image_test_efficientnet"]
+    assert [m.name for m in manifest.text_models] == ["text_camembert_tiny", "text_slowbert_tiny"]
+    assert [m.name for m in manifest.image_models] == ["image_test_convnext"]
     slow = manifest.text_models[1]
     assert not (repo / slow.tokenizer_dir / "tokenizer.json").exists()
     assert (repo / slow.tokenizer_dir / "tokenizer_config.json").is_file()
