@@ -59,7 +59,9 @@ def build_text_model(base: str, n_labels: int, tokenizer_dir: Path) -> TextClass
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=n_labels, ignore_mismatched_sizes=True  # a fresh head for our labels
+            source,
+            num_labels=n_labels,
+            ignore_mismatched_sizes=True,  # a fresh head for our labels
         )
     except OSError as exc:
         raise ValueError(
