@@ -25,6 +25,7 @@ the specs; the supervisor, the AsyncAPI document and the deployment manifests de
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import socket
@@ -42,12 +43,17 @@ from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMes
 from faststream.redis.parser import BinaryMessageFormatV1
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from shared.config import Settings, get_settings
 from shared.contract import DeadLetter, Stream
+from shared.health import Health, record_group_gauges, serve
 from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
 from shared.redis_conn import resolve_redis_url
+from shared.trimming import groups_key, trim_acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,10 @@ class WorkerSpec(Generic[D]):
     ``open`` builds the handlers' dependencies once, after Redis is connected; ``close``
     releases them. ``image`` names the container image the kind runs in (``slim``: no torch;
     ``inference``: the inference client and preprocessing).
+
+    ``ready`` raises while the opened dependencies cannot serve (an encoder's model not loaded):
+    the worker's ``/readyz`` says so. ``background`` is a loop run beside the consumers for the
+    worker's life (a kind that consumes no stream, e.g. the reclassify worker polling its table).
     """
 
     name: str
@@ -104,6 +114,8 @@ class WorkerSpec(Generic[D]):
     close: Callable[[D], Awaitable[None]] | None = None
     image: str = "slim"
     description: str = ""
+    ready: Callable[[D], Awaitable[None]] | None = None
+    background: Callable[[D], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -134,6 +146,35 @@ def payload_of(fields: Any) -> bytes:
 
 def parse_event(event_type: type[E], payload: bytes) -> E:
     return event_type.model_validate_json(payload)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def tolerant_parser(message: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's parser, made unable to fail on what an entry holds.
+
+    FastStream decodes every entry before the handler runs (and before the delivery count is
+    checked): an entry without ``__data__`` or with bytes that are not UTF-8 JSON made it raise
+    on every delivery, forever. Here such a batch is parsed from placeholders and the message
+    keeps the original entries as its ``raw_message``: the handler reads those, and dead-letters
+    the undecodable ones at their first delivery.
+    """
+    try:
+        return await original(message)
+    except Exception:
+        data = message.get("data")
+        placeholder: Any = (
+            [{DATA_KEY: b"null"} for _ in data] if isinstance(data, list) else {DATA_KEY: b"null"}
+        )
+        parsed = await original({**message, "data": placeholder})
+        parsed.raw_message = message
+        return parsed
 
 
 async def ensure_group(redis: Redis, stream_key: str, group: str) -> None:
@@ -185,7 +226,13 @@ class WorkerApp:
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._janitor: asyncio.Task[None] | None = None
+        self._trimmer: asyncio.Task[None] | None = None
+        self.expected_groups: dict[Stream, set[str]] = {}
+        """Every worker kind reading each stream (set by the composition root): no entry is
+        trimmed before all of them have a group and have acknowledged it."""
         self._metrics_server: Any = None
+        self.health = Health(name)
+        self._tasks: list[asyncio.Task[None]] = []
         self._redis: Redis | None = None
         self._documentation = False
         self.app.on_startup(self._before_start)
@@ -222,8 +269,22 @@ class WorkerApp:
             if deps is not None and spec.close is not None:
                 await spec.close(deps)
 
+        async def deps_ready() -> None:
+            if "deps" not in holder:
+                raise RuntimeError("dependencies not opened yet")
+            if spec.ready is not None:
+                await spec.ready(holder["deps"])
+
         app.on_startup(build)
         app.on_shutdown(release)
+        app.health.add_check("dependencies", deps_ready)
+        background = spec.background
+        if background is not None:
+
+            async def start_background() -> None:
+                app.run_in_background(lambda: background(holder["deps"]), spec.name)
+
+            app.on_startup(start_background)
         for consumer in spec.consumes:
             app._register(
                 consumer.stream, consumer.event_type, _bind(consumer.handler, holder), consumer.batch
@@ -249,33 +310,78 @@ class WorkerApp:
         await self.broker.connect()
         if self._redis is None:
             self._redis = Redis.from_url(self.redis_url)
+        # Redis down (or loading its data) at start: wait for it instead of exiting.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError, OSError)),
+            wait=wait_exponential_jitter(multiplier=0.5, max=30.0),
+            before_sleep=self._log_redis_retry,
+            reraise=True,
+        ):
+            with attempt:
+                await self._join_groups()
+        for fn in self._startup:
+            await fn()
+
+    async def _join_groups(self) -> None:
+        expected = {self.settings.key(stream): groups for stream, groups in self.expected_groups.items()}
         for key in self._streams:
             await ensure_group(self.redis, key, self.name)
             # Visible in `catalog status` from the start, not only after a first message.
             await self.redis.xgroup_createconsumer(key, self.name, self.consumer)
-        for fn in self._startup:
-            await fn()
+            await self.redis.sadd(groups_key(self.settings, key), self.name, *expected.get(key, ()))
+
+    def _log_redis_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "Redis unreachable; worker %s retries in %.1f s (attempt %d): %s",
+            self.name,
+            state.upcoming_sleep,
+            state.attempt_number,
+            error,
+            extra={"worker": self.name, "attempt": state.attempt_number},
+        )
+
+    def _survive_group_loss(self, sub: Any, key: str) -> None:
+        """A group that vanished (Redis restarted without its data: NOGROUP) is recreated and
+        reading goes on; FastStream alone would stop the subscriber and exit the app. What was
+        lost with Redis is found by the reconciler (``catalog reconcile``)."""
+        read = sub._get_msgs
+
+        async def read_or_recreate(*args: Any) -> None:
+            try:
+                await read(*args)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning(
+                    "consumer group %s on %s is gone (Redis lost its data?); recreating it",
+                    self.name,
+                    key,
+                    extra={"worker": self.name, "stream": key},
+                )
+                await ensure_group(self.redis, key, self.name)
+                await self.redis.xgroup_createconsumer(key, self.name, self.consumer)
+                if hasattr(sub, "autoclaim_start_id"):
+                    sub.autoclaim_start_id = b"0-0"
+
+        sub._get_msgs = read_or_recreate
 
     async def _after_start(self) -> None:
         self._janitor = asyncio.create_task(self._janitor_loop())
+        if self.settings.stream_trim:
+            self._trimmer = asyncio.create_task(self._trim_loop())
         if self.settings.metrics_port is not None and self._metrics_server is None:
-            from prometheus_client import start_http_server
-
-            self._metrics_server, _ = start_http_server(
-                self.settings.metrics_port, addr=self.settings.metrics_host
-            )
+            self._start_health(self.settings.metrics_host, self.settings.metrics_port)
         log.info(
             "worker started",
             extra={"worker": self.name, "consumer": self.consumer, "streams": self._streams},
         )
 
     async def _before_stop(self) -> None:
-        if self._janitor is not None:
-            self._janitor.cancel()
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
-            self._metrics_server.server_close()
-            self._metrics_server = None
+        for task in (self._janitor, self._trimmer):
+            if task is not None:
+                task.cancel()
+        await self._stop_tasks()
         for fn in self._shutdown:
             await fn()
         if self._redis is not None:
@@ -293,6 +399,65 @@ class WorkerApp:
                 except Exception:
                     log.exception("stale consumer cleanup failed", extra={"stream": key})
             await asyncio.sleep(max(5.0, min(300.0, idle_ms / 4000)))
+
+    # --- health and background tasks (shared/health.py) ----------------------------------------
+    def _start_health(self, host: str, port: int) -> None:
+        """/metrics, /livez and /readyz on ``port``; the heartbeat task also pings Redis."""
+
+        async def redis_ping() -> None:
+            await self.redis.ping()
+
+        async def group_gauges() -> None:
+            for key in self._streams:
+                await record_group_gauges(self.redis, key, self.name)
+
+        self.health.add_check("redis", redis_ping)
+        self.health.add_check("streams", group_gauges)
+        self._metrics_server = serve(self.health, host, port)
+        self._tasks.append(asyncio.create_task(self.health.run()))
+
+    def run_in_background(self, fn: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``fn`` for the worker's life; if it dies, liveness fails (the pod restarts)."""
+
+        async def guarded() -> None:
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("background task died", extra={"worker": self.name, "task": what})
+                self.health.fail(f"background task {what} died: {type(exc).__name__}: {exc}")
+
+        self._tasks.append(asyncio.create_task(guarded()))
+
+    async def _stop_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
+
+    async def trim_streams(self) -> int:
+        """Trim each consumed stream below what every registered group still needs."""
+        trimmed = 0
+        for key in self._streams:
+            members = await self.redis.smembers(groups_key(self.settings, key))
+            required = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+            trimmed += await trim_acknowledged(self.redis, key, required | {self.name})
+        return trimmed
+
+    async def _trim_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stream_trim_interval_s)
+            try:
+                trimmed = await self.trim_streams()
+                if trimmed:
+                    log.debug("streams trimmed", extra={"worker": self.name, "entries": trimmed})
+            except Exception:
+                log.exception("stream trimming failed", extra={"worker": self.name})
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[WorkerApp]:
@@ -349,7 +514,12 @@ class WorkerApp:
             polling_interval=min(1000, max(50, self.settings.reclaim_idle_ms // 4)),
         )
 
-        @self.broker.subscriber(stream=main, title=f"{self.name}:{stream}", description=description)
+        main_sub = self.broker.subscriber(
+            stream=main, title=f"{self.name}:{stream}", description=description, parser=tolerant_parser
+        )
+        self._survive_group_loss(main_sub, key)
+
+        @main_sub
         async def on_batch(msg: RedisBatchStreamMessage) -> None:
             raws = [
                 _Raw(mid.decode(), payload_of(fields))
@@ -357,11 +527,15 @@ class WorkerApp:
             ]
             await self._process(stream, key, event_type, handler, raws, attempts=1)
 
-        @self.broker.subscriber(
+        reclaim_sub = self.broker.subscriber(
             stream=reclaimer,
             title=f"{self.name}:{stream}:reclaim",
             description=f"Re-runs {stream} messages left pending by a failed or dead consumer.",
+            parser=tolerant_parser,
         )
+        self._survive_group_loss(reclaim_sub, key)
+
+        @reclaim_sub
         async def on_reclaimed(msg: RedisStreamMessage) -> None:
             mid = msg.raw_message["message_ids"][0]
             raw = _Raw(mid.decode(), payload_of(msg.raw_message["data"]))
@@ -400,7 +574,10 @@ class WorkerApp:
                 events.append(event)
                 raw_of[id(event)] = raw
             except ValidationError as exc:
-                await self._dead_letter(stream, key, raw, "invalid_payload", str(exc), attempts)
+                await self._dead_letter(stream, key, raw, "invalid_payload", str(exc)[:4000], attempts)
+            except Exception as exc:  # anything else that cannot be read is as dead as invalid JSON
+                error = f"undecodable entry: {type(exc).__name__}: {exc}"[:4000]
+                await self._dead_letter(stream, key, raw, "invalid_payload", error, attempts)
         if not events:
             return
         started = time.perf_counter()
@@ -478,6 +655,8 @@ class WorkerApp:
             error=error,
             attempts=attempts,
             payload=raw.payload.decode("utf-8", errors="replace"),
+            # Bytes that are not UTF-8 are kept exactly, for inspection (replay needs JSON).
+            payload_base64=None if _is_utf8(raw.payload) else base64.b64encode(raw.payload).decode(),
         )
         await publish_pipelined(self.broker, self.redis, self.settings, [(Stream.DEAD, letter)])
         outcome = "invalid" if reason == "invalid_payload" else "dead"

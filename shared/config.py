@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     )
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port.")
     triton_protocol: Literal["grpc", "http"] = Field("grpc", description="Protocol to Triton.")
+    model_keep_revisions: int = Field(
+        2,
+        ge=1,
+        description="Repository revisions `catalog rollout` keeps loaded on Triton (the newest N, "
+        "plus the current one); older versions are unloaded.",
+    )
     inference_timeout_s: float = Field(30.0, description="Timeout of one inference request.")
     model_poll_interval_s: float = Field(
         10.0, description="How often workers look for a new model repository version."
@@ -66,7 +72,17 @@ class Settings(BaseSettings):
         3600, description="Consumers idle this long with nothing pending are removed from groups."
     )
     stream_maxlen: int | None = Field(
-        None, description="Approximate cap of stream length (None: never trim)."
+        None,
+        description="Hard approximate cap of stream length (None: no cap). Unlike stream_trim, "
+        "it may drop entries no group has read yet: leave it unset unless memory matters more.",
+    )
+    stream_trim: bool = Field(
+        True,
+        description="Trim each consumed stream below the oldest entry any group still has pending "
+        "or unread (XTRIM MINID): acknowledged work is dropped, unread work never.",
+    )
+    stream_trim_interval_s: float = Field(
+        30.0, gt=0, description="How often each worker trims the streams it consumes."
     )
 
     # --- language worker ---------------------------------------------------------------------
@@ -83,7 +99,10 @@ class Settings(BaseSettings):
         0.5, ge=0, description="First retry delay of a failed translation call; doubles, with jitter."
     )
     translation_rate_limit_per_s: float = Field(
-        20.0, gt=0, description="Maximum translation calls per second per worker."
+        20.0,
+        gt=0,
+        description="Maximum translation calls per second, shared by every language worker "
+        "through Redis (the provider's quota is per account).",
     )
     translation_on_failure: Literal["degrade", "retry"] = Field(
         "degrade",
@@ -106,6 +125,12 @@ class Settings(BaseSettings):
     image_max_bytes: int = Field(10 * 1024 * 1024, description="Largest image file accepted.")
     image_max_pixels: int = Field(40_000_000, description="Largest decoded image accepted.")
     image_fetch_timeout_s: float = Field(5.0, description="Timeout of one image download.")
+    image_batch_max_pixels: int = Field(
+        200_000_000,
+        ge=1,
+        description="Decoded pixels one image-encoder batch may hold at once; images past the "
+        "budget are reported too_large (bounds the encoder's memory whatever the batch size).",
+    )
 
     # --- fusion ------------------------------------------------------------------------------
     join_ttl_s: int = Field(
@@ -122,14 +147,86 @@ class Settings(BaseSettings):
     low_confidence_threshold: float = Field(
         0.6, description="Predictions below this confidence enter the review queue."
     )
+    job_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A running reclassification job whose runner has not refreshed its heartbeat "
+        "for this long is taken over by a reclassify worker.",
+    )
+    job_poll_interval_s: float = Field(
+        2.0, gt=0, description="How often an idle reclassify worker looks for a runnable job."
+    )
+
+    # --- model lifecycle -----------------------------------------------------------------------
+    promotion_tolerance: float = Field(
+        0.01,
+        ge=0.0,
+        description="`catalog promote` refuses a candidate whose weighted F1 (held-out, corrected "
+        "listings) is below the current one's by more than this.",
+    )
+    promotion_min_labels: int = Field(
+        30, ge=1, description="Labelled listings both versions predicted before the gate compares them."
+    )
+    shadow_share: float = Field(
+        0.1, gt=0.0, le=1.0, description="Default share of live offers a shadow candidate runs on."
+    )
+    drift_window_s: int = Field(3600, ge=60, description="Window of recent predictions drift looks at.")
+    drift_baseline_s: int = Field(
+        7 * 86400,
+        ge=60,
+        description="Period before the windows used as reference when the manifest has none.",
+    )
+    drift_interval_s: float = Field(
+        300.0, ge=0.0, description="How often the API recomputes drift and quality gauges (0: never)."
+    )
+    drift_warn_psi: float = Field(0.1, gt=0.0, description="PSI from which a drift signal is `warn`.")
+    drift_alert_psi: float = Field(0.25, gt=0.0, description="PSI from which a drift signal is `alert`.")
+    drift_min_samples: int = Field(
+        50, ge=1, description="Predictions a window needs before its drift is scored."
+    )
+
+    # --- reconciliation ----------------------------------------------------------------------
+    reconcile_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A submission with neither a prediction nor a dead letter this long after its "
+        "last publication is overdue: `catalog reconcile` re-publishes it (same submission id).",
+    )
+    reconcile_interval_s: float = Field(
+        30.0, gt=0, description="Seconds between two passes of `catalog reconcile --every`."
+    )
 
     # --- API ---------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="API bind address.")
     api_port: int = Field(8000, description="API port.")
     api_token: str | None = Field(
-        None, description="Bearer token for write endpoints (unset: writes are open)."
+        None,
+        description="Bearer token every write and the classify endpoints require "
+        "(unset with api_auth=on: those endpoints answer 401 until one is set).",
+    )
+    api_auth: Literal["on", "off"] = Field(
+        "on",
+        description="off: no token checked at all (the embedded demo only); on: the token is "
+        "required for every write and for /v1/classify*.",
+    )
+    api_max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 before it is parsed or authenticated).",
     )
     classify_timeout_s: float = Field(5.0, description="Timeout of the synchronous classify path.")
+
+    # --- explanations ------------------------------------------------------------------------
+    explain_grid: int = Field(
+        5, ge=1, le=16, description="Occlusion grid side over the photo (grid x grid heat-map cells)."
+    )
+    explain_max_words: int = Field(
+        48, ge=1, description="Distinct words weighed per explanation (the first ones of the text)."
+    )
+    explain_timeout_s: float = Field(30.0, description="Timeout of one explanation in the API.")
+    explanation_cache_ttl_s: int = Field(
+        7 * 24 * 3600, ge=1, description="How long an explanation stays cached (Redis, per submission)."
+    )
 
     # --- observability -----------------------------------------------------------------------
     metrics_port: int | None = Field(
@@ -167,6 +264,34 @@ def get_settings() -> Settings:
 
 
 SECRET_FIELDS = {"translator_api_key", "api_token"}
+URL_FIELDS = {"redis_url", "database_url", "translator_url"}
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (``redis://:pw@h`` -> ``redis://:***@h``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def redacted(settings: Settings) -> dict[str, object]:
+    """Every setting as JSON values, secrets and URL passwords replaced (safe to print or log)."""
+    values = settings.model_dump(mode="json")
+    for name in SECRET_FIELDS:
+        if values.get(name):
+            values[name] = "***"
+    for name in URL_FIELDS:
+        if values.get(name):
+            values[name] = redact_url(values[name])
+    return values
 
 
 def settings_table_markdown() -> str:

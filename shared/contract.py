@@ -9,12 +9,63 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import unquote, urlsplit
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+MAX_PRDTYPECODE = 2**31 - 1
+"""Product type codes are stored as 32-bit integers."""
+
+
+def storable_text(value: str) -> str:
+    """``value`` if SQL and Redis can store it: no NUL byte, no lone surrogate (not UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL bytes")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from exc
+    return value
+
+
+StorableStr = Annotated[str, AfterValidator(storable_text)]
+
+
+def image_uri_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot be an image location (None when it can): checked in full at the API so
+    that every URI the image encoder receives parses with the same libraries it fetches with."""
+    if any(ord(ch) < 32 or ch in " \x7f" for ch in uri):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(uri)
+        port = parts.port  # ValueError on a non-numeric or out-of-range port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            return "a file:// URI must not name a host"
+        path = unquote(parts.path)
+        if not path.startswith("/") or "\x00" in path:
+            return "a file:// URI needs an absolute path without NUL bytes"
+        return None
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            return "an http(s) URL needs a host"
+        if port == 0:
+            return "port 0 is not a valid port"
+        import httpx  # the encoder fetches with httpx: its parser must accept the URL too
+
+        try:
+            httpx.URL(uri)
+        except (httpx.InvalidURL, ValueError) as exc:
+            return f"is not a valid URL ({exc})"
+        return None
+    return "must start with file://, http:// or https://"
 
 
 class Stream(StrEnum):
@@ -62,11 +113,15 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
+    schema_version: Literal[1] = Field(
+        SCHEMA_VERSION, description="Version of this contract (other versions are dead-lettered)."
+    )
     submission_id: UUID = Field(
         ..., description="Unique per submission; the idempotency key of every side effect."
     )
-    listing_id: str = Field(..., min_length=1, max_length=128, description="The marketplace's product id.")
+    listing_id: StorableStr = Field(
+        ..., min_length=1, max_length=128, description="The marketplace's product id."
+    )
     origin: Origin = Field(default_factory=Origin, description="Live ingestion or bulk job.")
     timestamps: dict[str, datetime] = Field(
         default_factory=dict,
@@ -102,9 +157,11 @@ class ListingSubmitted(Envelope):
         }
     )
 
-    title: str = Field("", max_length=1000, description="The offer's title (designation).")
-    description: str | None = Field(None, max_length=100_000, description="Optional HTML description.")
-    image_uri: str | None = Field(
+    title: StorableStr = Field("", max_length=1000, description="The offer's title (designation).")
+    description: StorableStr | None = Field(
+        None, max_length=100_000, description="Optional HTML description."
+    )
+    image_uri: StorableStr | None = Field(
         None,
         max_length=2048,
         description="file:// path under an allowed root, or http(s) URL on an allowed host.",
@@ -180,6 +237,13 @@ class ModelOutput(BaseModel):
     logits: list[float] = Field(..., description="One logit per label, in the manifest's order.")
 
 
+class ShadowOutputs(BaseModel):
+    """Logits of the shadow candidate for the same offer (sampled live offers only)."""
+
+    model_version: str = Field(..., description="The shadow revision's version.")
+    outputs: list[ModelOutput] = Field(..., description="Per model logits of that revision.")
+
+
 class TextFeatures(Envelope):
     """Logits of every text model (``features.text``)."""
 
@@ -200,6 +264,7 @@ class TextFeatures(Envelope):
     outputs: list[ModelOutput] = Field(default_factory=list, description="Per text model logits.")
     language: str | None = Field(None, description="Detected language, carried for reporting.")
     translation_status: str | None = Field(None, description="Carried for reporting.")
+    shadow: ShadowOutputs | None = Field(None, description="The shadow candidate's logits, if sampled.")
 
 
 ImageMissingReason = Literal[
@@ -226,10 +291,11 @@ class ImageFeatures(Envelope):
     reason: ImageMissingReason | None = Field(None, description="Why the image is missing.")
     detail: str | None = Field(None, description="Human-readable detail of the reason.")
     outputs: list[ModelOutput] = Field(default_factory=list, description="Per image model logits.")
+    shadow: ShadowOutputs | None = Field(None, description="The shadow candidate's logits, if sampled.")
 
 
 class CategoryScore(BaseModel):
-    prdtypecode: int = Field(..., description="Product type code.")
+    prdtypecode: int = Field(..., ge=0, le=MAX_PRDTYPECODE, description="Product type code.")
     label: str = Field(..., description="Category name.")
     probability: float = Field(..., ge=0.0, le=1.0, description="Fused probability.")
 
@@ -256,7 +322,7 @@ class ListingClassified(Envelope):
         }
     )
 
-    prdtypecode: int = Field(..., description="Predicted product type code.")
+    prdtypecode: int = Field(..., ge=0, le=MAX_PRDTYPECODE, description="Predicted product type code.")
     label: str = Field(..., description="Its category name.")
     confidence: float = Field(..., ge=0.0, le=1.0, description="Probability of the prediction.")
     top_k: list[CategoryScore] = Field(..., description="Best categories, most likely first.")
@@ -268,8 +334,18 @@ class ListingClassified(Envelope):
         default_factory=dict, description="Exact version of every model that contributed."
     )
     image_missing_reason: str | None = Field(None, description="Why the image was not used.")
+    degraded: str | None = Field(
+        None,
+        max_length=64,
+        description="Why the prediction used less than the offer had, e.g. join_expired:image "
+        "(the image half never arrived before join_ttl_s).",
+    )
     language: str | None = Field(None, description="Detected language of the text.")
     translation_status: str | None = Field(None, description="Translation outcome.")
+    shadow: bool = Field(
+        False, description="A shadow candidate's prediction: stored, compared, never current."
+    )
+    shadow_of: UUID | None = Field(None, description="The live submission a shadow prediction shadows.")
 
 
 class DeadLetter(BaseModel):
@@ -301,12 +377,19 @@ class DeadLetter(BaseModel):
     message_id: str | None = Field(None, description="Redis id of the original entry.")
     worker: str = Field(..., description="Worker kind that gave up.")
     consumer: str | None = Field(None, description="Consumer name that gave up.")
-    reason: Literal["invalid_payload", "max_deliveries", "handler_rejected"] = Field(
-        ..., description="Why the message is dead."
+    reason: Literal["invalid_payload", "max_deliveries", "handler_rejected", "join_expired"] = Field(
+        ...,
+        description="Why the message is dead (join_expired: a half waited past join_ttl_s and "
+        "could not be classified alone).",
     )
     error: str = Field(..., description="The error message (validation errors included).")
     attempts: int = Field(..., ge=0, description="Deliveries before giving up.")
-    payload: str = Field(..., description="The original payload, exactly as received.")
+    payload: str = Field(
+        ..., description="The original payload as received (bytes that are not UTF-8 replaced)."
+    )
+    payload_base64: str | None = Field(
+        None, description="The original payload's exact bytes, base64, when they are not UTF-8."
+    )
     dead_at: datetime = Field(default_factory=utcnow, description="When it was dead-lettered (UTC).")
 
 

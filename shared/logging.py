@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***`` (logs never show one)."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,7 +35,7 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return redact(json.dumps(payload, default=str))
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -44,7 +51,7 @@ class ConsoleFormatter(logging.Formatter):
             line += f"  {extras}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact(line)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:

@@ -6,7 +6,7 @@ child its own port from that base).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "catalog_worker_messages_total",
@@ -26,4 +26,37 @@ BATCH_SIZE = Histogram(
     "Valid events per handler call.",
     ["worker", "stream"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+
+# Filled by each worker's health loop (shared/health.py), for the alert rules: every replica of a
+# kind reports the same values, so alerts take max() over them.
+GROUP_LAG = Gauge(
+    "catalog_stream_group_lag",
+    "Entries of the stream not yet delivered to the worker's consumer group.",
+    ["stream", "group"],
+)
+GROUP_PENDING = Gauge(
+    "catalog_stream_group_pending",
+    "Entries delivered to the group and not acked yet.",
+    ["stream", "group"],
+)
+PENDING_OLDEST_SECONDS = Gauge(
+    "catalog_stream_pending_oldest_seconds",
+    "Age (since it was published) of the oldest entry pending in the group; 0 when none.",
+    ["stream", "group"],
+)
+JOINS = Counter(
+    "catalog_fusion_joins_total",
+    "Fusion join results per arriving half: waiting (first half), complete, duplicate.",
+    ["result"],
+)
+OVERDUE = Gauge(
+    "catalog_overdue_submissions",
+    "Submissions found overdue by the reconciler's last pass: no prediction and no dead letter "
+    "CATALOG_RECONCILE_AFTER_S after their last publication (re-published at once).",
+)
+RECONCILED = Counter(
+    "catalog_reconciled_submissions_total",
+    "Submissions handled by the reconciler, by action: republished, closed_predicted, closed_dead.",
+    ["action"],
 )

@@ -5,15 +5,17 @@ See docs/architecture.md §4.
 Layout (Triton's, plus manifests)::
 
     model_repository/
-      manifest.json                 the current version (written last, atomically)
+      manifest.json                 the current version (written last, atomically); workers follow it
       manifests/<revision>.json     every version ever published (kept for in-flight events)
       text_<name>/config.pbtxt      version_policy all; <revision>/model.onnx + tokenizer/
       image_<name>/config.pbtxt     <revision>/model.onnx (uint8 NHWC input)
       fusion/<revision>/            booster + LightGBM files (run by the fusion worker)
 
-A training run publishes revision ``n+1`` of every model it trains; a manifest names, for each
-model, the Triton version directory it uses. Old revisions stay until pruned, so that features
-computed by revision ``n`` can still be fused by revision ``n``: no prediction mixes versions.
+A training run publishes revision ``n+1`` of every model it trains, as a candidate: only a
+promotion (shared.lifecycle, shared.promotion) makes it current, except the very first one. A
+manifest names, for each model, the Triton version directory it uses. Old revisions stay until
+pruned, so that features computed by revision ``n`` can still be fused by revision ``n``: no
+prediction mixes versions.
 """
 
 from __future__ import annotations
@@ -82,6 +84,24 @@ class FusionSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="Fusion hyper-parameters.")
 
 
+class DriftReference(BaseModel):
+    """What training saw, for drift monitoring (shared.drift); absent from older manifests."""
+
+    class_shares: dict[str, float] = Field(
+        default_factory=dict, description="prdtypecode -> share of the training rows."
+    )
+    confidence_edges: list[float] = Field(
+        default_factory=list, description="Bin edges of the top-1 confidence histogram."
+    )
+    confidence_shares: list[float] = Field(
+        default_factory=list, description="Share of held-out predictions per confidence bin."
+    )
+    no_photo_share: float | None = Field(None, description="Held-out offers without a usable photo.")
+    languages: dict[str, float] = Field(
+        default_factory=dict, description="Language code -> share, when training knew it."
+    )
+
+
 class Manifest(BaseModel):
     """One published version of the whole repository."""
 
@@ -96,6 +116,7 @@ class Manifest(BaseModel):
         default_factory=dict, description="Profile, data fingerprint, split, timings."
     )
     metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out evaluation.")
+    reference: DriftReference | None = Field(None, description="Training distributions (drift).")
 
     @property
     def codes(self) -> list[int]:
@@ -139,12 +160,36 @@ def next_revision(repository: Path) -> int:
     return max(revisions, default=0) + 1
 
 
-def publish_manifest(repository: Path, manifest: Manifest) -> None:
-    """Record ``manifest`` and make it current, atomically (workers poll manifest.json)."""
+def publish_manifest(repository: Path, manifest: Manifest, *, make_current: bool | None = None) -> bool:
+    """Record ``manifest`` as a candidate revision; returns whether it became current.
+
+    A published revision goes live only through the promotion gate (shared.lifecycle), except
+    the very first one (nothing is current yet) or with ``make_current=True`` (tests, tools).
+    Workers follow ``manifest.json``, never the newest file under ``manifests/``.
+    """
     (repository / MANIFESTS_DIR).mkdir(parents=True, exist_ok=True)
     body = manifest.model_dump_json(indent=2)
     _atomic_write(repository / MANIFESTS_DIR / f"{manifest.revision}.json", body)
-    _atomic_write(repository / MANIFEST, body)
+    current = make_current if make_current is not None else not (repository / MANIFEST).is_file()
+    if current:
+        _atomic_write(repository / MANIFEST, body)
+    return current
+
+
+def list_manifests(repository: Path) -> list[Manifest]:
+    """Every published revision, oldest first (unreadable files are skipped)."""
+    found: list[Manifest] = []
+    for path in (repository / MANIFESTS_DIR).glob("*.json"):
+        try:
+            found.append(Manifest.model_validate_json(path.read_text("utf-8")))
+        except ValueError:
+            continue
+    return sorted(found, key=lambda m: m.revision)
+
+
+def atomic_write(path: Path, body: str) -> None:
+    """Write ``body`` to ``path`` so that readers see the old or the new file, never half."""
+    _atomic_write(path, body)
 
 
 def _atomic_write(path: Path, body: str) -> None:

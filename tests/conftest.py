@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 
+# No internet here: nothing in the suite may call a real translation provider (the default,
+# google). Tests of translation point CATALOG_TRANSLATOR(_URL) at the local stand-in; commands
+# run as subprocesses (`catalog train`, workers) inherit this.
+os.environ.setdefault("CATALOG_TRANSLATOR", "none")
+
 REDIS_URL = os.environ.get("CATALOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_ADMIN_URL = os.environ.get(
     "CATALOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

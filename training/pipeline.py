@@ -1,9 +1,10 @@
 """`catalog train`: split -> language step -> cross-fitted base models -> ONNX -> fusion on
 out-of-fold logits -> evaluation (with a TF-IDF + SVM baseline) -> manifest.
 
-Every run publishes a new revision (shared.model_repo); earlier revisions stay. Checkpoints live
-in a work dir keyed by data fingerprint, profile, bases and text preparation, so an interrupted
-run resumes. The split is checked before anything is trained (training.split).
+Every run publishes a new revision (shared.model_repo): a candidate that goes live through
+``catalog promote`` (the first one excepted); earlier revisions stay. Checkpoints live in a work
+dir keyed by data fingerprint, profile, bases and text preparation, so an interrupted run
+resumes. The split is checked before anything is trained (training.split).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from shared.categories import label_of
+from shared.drift import training_reference
 from shared.model_repo import LabelSpec, Manifest, next_revision, publish_manifest
 from shared.text_preparation import KEY as TEXT_PREPARATION
 from shared.text_preparation import TextPreparer, Untranslated
@@ -52,6 +55,10 @@ class TrainRequest:
     """The serving language step (shared.text_preparation); the CLI injects services.language's."""
     device: str = "auto"
     """auto, cpu or cuda (training.device); not part of the work dir key: a run resumes anywhere."""
+    # False: return the evaluated manifest unpublished; the caller publishes it (or promotes it).
+    publish: bool = True
+    # Called with each stage's name as it starts (text, image, fusion, evaluate): progress reports.
+    on_stage: Callable[[str], None] | None = None
 
 
 def work_dir_for(request: TrainRequest, catalog: Catalog) -> Path:
@@ -120,10 +127,13 @@ def train(request: TrainRequest) -> Manifest:
         device,
     )
     trained = Trained()
+    stage = request.on_stage or (lambda _name: None)
     mark = time.monotonic()
+    stage("text")
     train_text_models(run, request.text_bases, catalog.texts, trained)
     timings["text_s"] = round(time.monotonic() - mark, 1)
     mark = time.monotonic()
+    stage("image")
     train_image_models(run, request.image_bases, catalog.image_paths, request.max_pixels, trained)
     timings["image_s"] = round(time.monotonic() - mark, 1)
 
@@ -154,6 +164,7 @@ def train(request: TrainRequest) -> Manifest:
         training=training_info,
     )
     mark = time.monotonic()
+    stage("fusion")
     rows = split.train
     has_text = np.zeros(len(rows), dtype=bool)
     has_image = np.zeros(len(rows), dtype=bool)
@@ -180,6 +191,7 @@ def train(request: TrainRequest) -> Manifest:
     split_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / "split.json", split_dir / "split.json")
     mark = time.monotonic()
+    stage("evaluate")
     report = evaluate_rows(request.out, manifest, catalog, split.test, request.max_pixels, split_dir)
     timings["evaluate_s"] = round(time.monotonic() - mark, 1)
     if request.text_bases:
@@ -190,6 +202,15 @@ def train(request: TrainRequest) -> Manifest:
     timings["total_s"] = round(time.monotonic() - started, 1)
     manifest.training["timings"] = timings
     manifest.metrics = report.summary()
-    publish_manifest(request.out, manifest)
-    log.info("model published", extra={"version": manifest.version, "repository": str(request.out)})
+    manifest.reference = training_reference(
+        {str(code): int(n) for code, n in zip(codes, counts, strict=True)},
+        report.probabilities.max(axis=1) if len(report.rows) else np.zeros(0),
+        report.scores.has_image if trained.image_specs else None,
+    )
+    if request.publish:
+        current = publish_manifest(request.out, manifest)  # a candidate, unless nothing is current yet
+        log.info(
+            "model published",
+            extra={"version": manifest.version, "repository": str(request.out), "current": current},
+        )
     return manifest

@@ -1,4 +1,5 @@
-"""Training profiles: ``tiny`` (seconds, for tests and demos), ``default`` (2 CPU cores),
+"""Training profiles: ``tiny`` (seconds, for tests), ``quick`` (the demo's first model, a few
+minutes at most: bag-of-words text model and a small image head), ``default`` (2 CPU cores),
 ``production`` (the real catalog on one GPU) and ``production-tiny`` (its shape at test size).
 
 ``default`` is sized for 2 CPU cores: the default profile cross-fits two linear-time text models (subword,
@@ -29,6 +30,13 @@ DEFAULT_IMAGE_BASE = "efficientnet_lite0"
 # Settings that change how fast a run goes, not what it learns: left out of Profile.key() so a
 # run resumes with other worker counts (bases are keyed separately, by the work dir).
 RUNTIME_FIELDS = frozenset({"loader_workers", "image_decode_workers", "text_bases", "image_bases"})
+# Profiles that skip the transformer (bag of word pieces only): the fast first model of the demo.
+PROFILE_TEXT_BASES: dict[str, list[str]] = {"quick": ["bow"]}
+
+
+def text_bases_for(profile: str) -> list[str]:
+    """The text bases a profile trains when none are given (``quick`` skips the transformer)."""
+    return list(PROFILE_TEXT_BASES.get(profile, DEFAULT_TEXT_BASES))
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,23 @@ PROFILES: dict[str, Profile] = {
         fusion_folds=2,
         lgbm_num_leaves=7,
         max_batch_size=32,
+    ),
+    # The demo's first model: text_bow only (see PROFILE_TEXT_BASES) and the head plus the last
+    # stages of EfficientNet-Lite0 on small photos, one epoch: served while ``default`` trains.
+    "quick": Profile(
+        name="quick",
+        oof_folds=2,  # the fewest cross-fitting runs: minutes matter more than the last point of F1
+        bow_max_length=96,
+        bow_epochs=3,
+        bow_buckets=2**16,
+        image_size=64,
+        image_epochs=1,
+        image_freeze_fraction=0.9,
+        booster_hidden=64,
+        booster_epochs=100,
+        booster_folds=3,
+        lgbm_rounds=60,
+        lgbm_num_leaves=7,
     ),
 }
 

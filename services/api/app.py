@@ -28,13 +28,15 @@ from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.db.session import engine_for, migrate
 
-from . import routes_dashboard, routes_listings
-from .state import ApiState, Classifier, ClassifierFactory, JobRunner
+from . import routes_dashboard, routes_explain, routes_lifecycle, routes_listings
+from .limits import BodyLimit
+from .openapi import allowed_methods, documented_openapi
+from .state import ApiState, Classifier, ClassifierFactory, ExplainerFactory
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               413: "too_large", 422: "invalid_input", 500: "internal", 503: "unavailable",
+               409: "conflict", 413: "too_large", 422: "invalid_input", 500: "internal", 503: "unavailable",
                504: "timeout"}  # fmt: skip
 
 
@@ -57,49 +59,74 @@ def create_app(
     classifier: Classifier | None = None,
     *,
     build_classifier: ClassifierFactory | None = None,
-    run_job: JobRunner | None = None,
+    build_explainer: ExplainerFactory | None = None,
 ) -> FastAPI:
     """The API for ``settings``.
 
     Its collaborators come from the composition root (``services.cli.wiring``): the online
-    classifier (or a factory building it on first use) and the reclassification job runner.
-    Without them, ``/v1/classify`` answers 503 and jobs are only recorded.
+    classifier (or a factory building it on first use) and the explainer's factory; without
+    them ``/v1/classify`` and explanations answer 503. Reclassification jobs are only created
+    here: the reclassify worker runs them.
     """
     state = ApiState(
-        settings=settings, classifier=classifier, build_classifier=build_classifier, run_job=run_job
+        settings=settings,
+        classifier=classifier,
+        build_classifier=build_classifier,
+        build_explainer=build_explainer,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(migrate, settings.effective_database_url)
+        monitor = (
+            asyncio.create_task(routes_lifecycle.monitor_forever(state))
+            if settings.drift_interval_s > 0
+            else None
+        )
         async with EventPublisher(settings) as publisher:
             state.publisher = publisher
             try:
                 yield
             finally:
                 state.publisher = None
-                for task in list(state.jobs.values()):
-                    task.cancel()  # the job stays "running": resume it with the CLI
-                closer = getattr(state.classifier, "close", None)
-                if closer is not None:
-                    await closer()
+                if monitor is not None:
+                    monitor.cancel()
+                for part in (state.explainer, state.classifier):
+                    closer = getattr(part, "close", None)
+                    if closer is not None:
+                        await closer()
 
     app = FastAPI(
         title="Catalog classification API",
         version="1.0",
         description="Submit marketplace offers, classify one offer synchronously, read predictions, "
-        "dashboard statistics and model versions, run bulk reclassification jobs. Write endpoints "
-        "need `Authorization: Bearer <CATALOG_API_TOKEN>` when a token is configured.",
+        "dashboard statistics and model versions, create bulk reclassification jobs. Every write and "
+        "the classify endpoints need `Authorization: Bearer <CATALOG_API_TOKEN>` (unless the "
+        "operator set `CATALOG_API_AUTH=off`). Bodies larger than `CATALOG_API_MAX_BODY_BYTES` "
+        "get 413 before they are read.",
         lifespan=lifespan,
     )
     app.state.api = state
+    if settings.api_auth == "on" and not settings.api_token:
+        log.warning(
+            "CATALOG_API_TOKEN is not set: writes and classification answer 401 until it is "
+            "(CATALOG_API_AUTH=off opens them, for a local demo only)"
+        )
+    elif settings.api_auth == "off":
+        log.warning("CATALOG_API_AUTH=off: every write and classification is open to anyone")
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.include_router(routes_listings.router, tags=["listings"])
+    app.include_router(routes_explain.router, tags=["listings"])
     app.include_router(routes_dashboard.router, tags=["dashboard"])
+    app.include_router(routes_lifecycle.router, tags=["model lifecycle"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        return _error(exc.status_code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(RedisError)
     async def redis_error(_: Request, exc: RedisError) -> JSONResponse:
@@ -137,11 +164,22 @@ def create_app(
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC / "dashboard.html", media_type="text/html")
 
-    @app.get("/metrics", summary="Prometheus metrics", tags=["operations"])
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/health", summary="Redis, database and inference backend", tags=["operations"])
+    @app.get(
+        "/health",
+        summary="Redis, database and inference backend",
+        tags=["operations"],
+        responses={503: {"description": "Redis or the database is down (same body)."}},
+    )
     async def health() -> JSONResponse:
         checks = {
             "redis": await _check(_redis_ok(state)),
@@ -152,6 +190,7 @@ def create_app(
         status = "ok" if core_ok and checks["inference"]["ok"] else "degraded" if core_ok else "down"
         return JSONResponse({"status": status, "checks": checks}, status_code=200 if core_ok else 503)
 
+    app.openapi = lambda: documented_openapi(app)  # type: ignore[method-assign]
     return app
 
 

@@ -19,6 +19,7 @@ from shared.contract import ListingSubmitted, Stream
 from shared.db.listings import upsert_listings
 from shared.db.models import Prediction
 from shared.db.session import migrate, session_scope
+from shared.db.submissions import record_submissions
 
 X_FILES = ("X_train_update.csv", "X_test_update.csv")
 Y_FILE = "Y_train_CVw08PX.csv"
@@ -108,6 +109,7 @@ async def publish_offers(
 def _store(url: str, events: list[ListingSubmitted]) -> None:
     with session_scope(url) as session:
         upsert_listings(session, events)
+        record_submissions(session, events)
 
 
 def fetch_predictions(

@@ -17,19 +17,22 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session, aliased
 
 from shared.db.listings import as_utc
-from shared.db.models import Category, Listing, Prediction, PredictionMinute
+from shared.db.models import Category, Listing, ListingLabel, Prediction, PredictionMinute
 
 
 @dataclass(frozen=True)
 class PredictionFilter:
-    """Common filters of the dashboard: a time window on ``classified_at``, origin, version."""
+    """Common filters of the dashboard: a time window on ``classified_at``, origin, version;
+    live predictions only unless ``shadow`` (a shadow candidate's are counted apart)."""
 
     since: datetime | None = None
     until: datetime | None = None
     origin: str | None = None
     model_version: str | None = None
+    shadow: bool = False
 
     def apply(self, query: Select[Any]) -> Select[Any]:
+        query = query.where(Prediction.shadow.is_(self.shadow))
         if self.since is not None:
             query = query.where(Prediction.classified_at >= as_utc(self.since))
         if self.until is not None:
@@ -89,14 +92,22 @@ def review_queue(
     offset: int = 0,
     model_version: str | None = None,
 ) -> dict[str, Any]:
-    """Listings whose current prediction is below ``threshold``, least confident first."""
-    base = select(Listing).where(Listing.current_confidence < threshold)
+    """Listings whose current prediction is below ``threshold``, least confident first; a
+    listing whose current prediction a reviewer has accepted or corrected leaves the queue."""
+    reviewed = (
+        select(ListingLabel.id)
+        .where(ListingLabel.listing_id == Listing.listing_id)
+        .where(ListingLabel.corrects_submission_id == Listing.current_submission_id)
+        .exists()
+    )
+    base = select(Listing).where(Listing.current_confidence < threshold, ~reviewed)
     if model_version is not None:
         base = base.where(Listing.current_model_version == model_version)
     total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
     rows = session.execute(
-        base.add_columns(Category.label)
+        base.add_columns(Category.label, Prediction.top_k)
         .join(Category, Category.prdtypecode == Listing.current_prdtypecode)
+        .outerjoin(Prediction, Prediction.submission_id == Listing.current_submission_id)
         .order_by(Listing.current_confidence, Listing.listing_id)
         .limit(limit)
         .offset(offset)
@@ -112,8 +123,9 @@ def review_queue(
             "model_version": listing.current_model_version,
             "submission_id": str(listing.current_submission_id),
             "classified_at": _iso(listing.classified_at),
+            "top_k": top_k or [],
         }
-        for listing, label in rows
+        for listing, label, top_k in rows
     ]
     return {"threshold": threshold, "total": total, "items": items}
 
@@ -329,4 +341,5 @@ def prediction_view(p: Prediction) -> dict[str, Any]:
         "submitted_at": _iso(p.submitted_at),
         "classified_at": _iso(p.classified_at),
         "written_at": _iso(p.written_at),
+        "shadow": p.shadow,
     }

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -23,18 +22,22 @@ from shared.db.jobs import (
     job_view,
     list_jobs,
 )
+from shared.lifecycle import read_state, statuses
 from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
+from shared.training_progress import progress_path, read_progress
 
 from . import queries
 from .deps import DbSession
-from .schemas import ErrorOut, JobIn, JobOut
-from .state import ApiState, State, WriteAccess
+from .schemas import MAX_OFFSET, ApiDatetime, ErrorOut, JobIn, JobOut
+from .state import State, WriteAccess
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
-Since = Annotated[datetime | None, Query(description="Only predictions classified at or after (ISO 8601).")]
-Until = Annotated[datetime | None, Query(description="Only predictions classified before (ISO 8601).")]
+Since = Annotated[
+    ApiDatetime | None, Query(description="Only predictions classified at or after (ISO 8601).")
+]
+Until = Annotated[ApiDatetime | None, Query(description="Only predictions classified before (ISO 8601).")]
 OriginQ = Annotated[Literal["ingest", "reclassify"] | None, Query(description="Live or bulk predictions.")]
 VersionQ = Annotated[str | None, Query(max_length=64, description="Only this model version.")]
 
@@ -57,7 +60,7 @@ def review_queue(
     session: DbSession,
     threshold: Annotated[float | None, Query(ge=0, le=1, description="Default: the configured one.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     model_version: VersionQ = None,
 ) -> dict[str, Any]:
     cut = state.settings.low_confidence_threshold if threshold is None else threshold
@@ -110,14 +113,21 @@ def read_models(repository: Any) -> dict[str, Any]:
         found[manifest.revision] = manifest
     if current is not None:
         found.setdefault(current.revision, current)
+    lifecycle = read_state(repository) if repository.exists() else None
+    status = statuses(repository) if repository.exists() else {}
     return {
         "repository": str(repository),
         "current": current.version if current else None,
+        "shadow": lifecycle.shadow.model_dump(mode="json") if lifecycle and lifecycle.shadow else None,
+        "changes": [c.model_dump(mode="json", exclude={"gate"}) for c in lifecycle.changes]
+        if lifecycle
+        else [],
         "models": [
             {
-                **json.loads(m.model_dump_json(exclude={"labels"})),
+                **json.loads(m.model_dump_json(exclude={"labels", "reference"})),
                 "labels": len(m.labels),
-                "current": current is not None and m.revision == current.revision,
+                "current": current is not None and m.version == current.version,
+                "status": status.get(m.version, "candidate"),
             }
             for m in sorted(found.values(), key=lambda m: m.revision, reverse=True)
         ],
@@ -129,22 +139,15 @@ async def models(state: State) -> dict[str, Any]:
     return await run_in_threadpool(read_models, state.settings.model_repository)
 
 
+@router.get("/training", summary="Progress of a background training run (the demo's), if any")
+async def training(state: State) -> dict[str, Any]:
+    """The last progress snapshot under the var dir, or ``{"state": "none"}`` when no background
+    training ever ran here (the dashboard's progress bar polls it)."""
+    snapshot = await run_in_threadpool(read_progress, progress_path(state.settings.var_dir))
+    return {"state": "none"} if snapshot is None else snapshot.model_dump(mode="json")
+
+
 # --- reclassification jobs ------------------------------------------------------------------
-
-
-def _start_job(state: ApiState, job_id: uuid.UUID, page_size: int) -> None:
-    if state.run_job is None:
-        log.warning("no job runner in this API: the job waits for `catalog reclassify --resume`")
-        return
-    task = asyncio.create_task(state.run_job(state.settings, job_id, page_size))
-    state.jobs[job_id] = task
-
-    def done(t: asyncio.Task[Any]) -> None:
-        state.jobs.pop(job_id, None)
-        if not t.cancelled() and t.exception() is not None:
-            log.error("job runner failed", extra={"job_id": str(job_id), "error": repr(t.exception())})
-
-    task.add_done_callback(done)
 
 
 @router.post(
@@ -153,21 +156,17 @@ def _start_job(state: ApiState, job_id: uuid.UUID, page_size: int) -> None:
     response_model=JobOut,
     dependencies=[WriteAccess],
     responses={401: {"model": ErrorOut}},
-    summary="Create (and start) a bulk reclassification job",
+    summary="Create a bulk reclassification job (a reclassify worker runs it)",
 )
-async def post_job(body: JobIn, state: State, session: DbSession) -> dict[str, Any]:
-    """Counts the matching listings and, with ``start`` (default), runs the job in this
-    process; it can be resumed anywhere with ``catalog reclassify --resume JOB_ID``."""
+async def post_job(body: JobIn, session: DbSession) -> dict[str, Any]:
+    """Counts the matching listings and records a pending job; a reclassify worker
+    (``catalog worker reclassify``) claims and runs it, and takes it over if its runner dies."""
     flt = JobFilter(category=body.category, since=body.since, model_version=body.model_version)
-    view = await run_in_threadpool(_create_job, session, flt, body.max_in_flight)
-    if body.start:
-        _start_job(state, uuid.UUID(view["job_id"]), body.page_size)
-    return view
+    return await run_in_threadpool(_create_job, session, flt, body.max_in_flight, body.page_size)
 
 
-def _create_job(session: Session, flt: JobFilter, max_in_flight: int) -> dict[str, Any]:
-    # Committed before the runner starts (the runner reads the job in its own session).
-    view = job_view(create_job(session, flt, max_in_flight))
+def _create_job(session: Session, flt: JobFilter, max_in_flight: int, page_size: int) -> dict[str, Any]:
+    view = job_view(create_job(session, flt, max_in_flight, page_size=page_size))
     session.commit()
     return view
 

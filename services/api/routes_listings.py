@@ -8,13 +8,14 @@ import binascii
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from shared.categories import label_of
 from shared.contract import ListingSubmitted, Stream
 from shared.db.listings import upsert_listings
+from shared.db.submissions import record_submissions
 from shared.inference.backend import InferenceError
 
 from .deps import DbSession
@@ -33,22 +34,33 @@ from .state import ApiState, ClassifierUnavailable, State, WriteAccess
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
 
-def store_offers(session: Session, events: list[ListingSubmitted]) -> None:
-    """Upsert and commit: the content is durable before the offer is published."""
+def stage_offers(session: Session, events: list[ListingSubmitted]) -> None:
+    """Upsert each offer's content and record its submission (for the reconciler) in the
+    request's transaction (not committed yet)."""
     upsert_listings(session, events)
-    session.commit()
+    record_submissions(session, events)
+    session.flush()
 
 
 async def submit_offers(state: ApiState, session: Session, offers: list[OfferIn]) -> list[ListingSubmitted]:
-    """Store each offer's content (for later bulk reclassification), then publish it."""
+    """Store each offer's content (for later bulk reclassification) and publish it.
+
+    The content is written but committed only once the publish succeeded: with Redis down, the
+    client gets a 503 and the database keeps nothing of an offer that never entered the pipeline.
+    """
+    if state.publisher is None:
+        raise HTTPException(503, "The API is not connected to Redis yet; retry in a moment.")
     events = [
         ListingSubmitted.new(o.listing_id, title=o.title, description=o.description, image_uri=o.image_uri)
         for o in offers
     ]
-    await run_in_threadpool(store_offers, session, events)
-    if state.publisher is None:
-        raise HTTPException(503, "The API is not connected to Redis yet; retry in a moment.")
-    await state.publisher.publish(Stream.SUBMITTED, events)
+    await run_in_threadpool(stage_offers, session, events)
+    try:
+        await state.publisher.publish(Stream.SUBMITTED, events)
+    except BaseException:
+        await run_in_threadpool(session.rollback)
+        raise
+    await run_in_threadpool(session.commit)
     state.metrics.submitted.inc(len(events))
     return events
 
@@ -135,6 +147,7 @@ async def classify_now(
 
 
 _CLASSIFY_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut},
     413: {"model": ErrorOut},
     503: {"model": ErrorOut},
     504: {"model": ErrorOut},
@@ -144,6 +157,7 @@ _CLASSIFY_ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/classify",
     response_model=ClassifyOut,
+    dependencies=[WriteAccess],
     responses=_CLASSIFY_ERRORS,
     summary="Top-3 categories of one offer now (JSON, photo in base64)",
 )
@@ -161,6 +175,7 @@ async def classify_json(body: ClassifyIn, state: State) -> ClassifyOut:
 @router.post(
     "/classify/upload",
     response_model=ClassifyOut,
+    dependencies=[WriteAccess],
     responses=_CLASSIFY_ERRORS,
     summary="Top-3 categories of one offer now (multipart form with a photo file)",
 )
@@ -168,19 +183,20 @@ async def classify_upload(
     state: State,
     title: Annotated[str, Form(max_length=1000)] = "",
     description: Annotated[str | None, Form(max_length=100_000)] = None,
-    image: Annotated[UploadFile | None, File(description="The photo (JPEG/PNG/WebP).")] = None,
+    image: Annotated[bytes | None, File(description="The photo (JPEG/PNG/WebP).")] = None,
 ) -> ClassifyOut:
-    """The same as ``POST /v1/classify`` for an HTML form upload."""
-    data = await image.read(state.settings.image_max_bytes + 1) if image is not None else None
-    return await classify_now(state, title, description, data or None)
+    """The same as ``POST /v1/classify`` for an HTML form upload (the body limit bounds the
+    photo before it is read)."""
+    return await classify_now(state, title, description, image or None)
 
 
 @router.get(
-    "/listings/{listing_id}",
+    "/listings/{listing_id:path}",
     responses={404: {"model": ErrorOut}},
     summary="A listing: content, current category and prediction history",
 )
 def get_listing(listing_id: str, session: DbSession) -> dict[str, Any]:
+    """Any stored id is readable, ``/`` included (encode it as ``%2F`` or send it as is)."""
     detail = listing_detail(session, listing_id)
     if detail is None:
         raise HTTPException(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")

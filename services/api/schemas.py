@@ -2,14 +2,107 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from shared.contract import MAX_PRDTYPECODE, StorableStr, image_uri_problem, storable_text
 
 MAX_OFFERS_PER_REQUEST = 1000
-IMAGE_SCHEMES = ("file://", "http://", "https://")
+MAX_IMAGE_BASE64_CHARS = 14_000_000
+"""About 10 MiB of image once decoded (``CATALOG_IMAGE_MAX_BYTES`` is checked after decoding)."""
+MAX_OFFSET = 10_000_000
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+_YEAR = r"(?:19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])"
+DATETIME_PATTERN = (
+    _YEAR + r"-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_RFC3339 = re.compile("^" + DATETIME_PATTERN)
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
+
+
+def _iso_string(value: Any) -> Any:
+    """Only RFC 3339 date-times with an offset, years 1970-9998 (as documented): not Unix
+    timestamps such as ``0.5``, nor years whose time zone arithmetic overflows."""
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with its offset, years 1970 to 9998, e.g. 2026-11-25T10:00:00Z"
+        )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 date-time, not a number")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    """The time in UTC; its year (as written) within 1970-9998, so conversion cannot overflow."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"year must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC)
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+IMAGE_URI_PATTERN = (
+    r"^(?:file://(?:localhost)?/(?:[!-$&-~]|%(?:0[1-9A-Fa-f]|[1-9A-Fa-f][0-9A-Fa-f]))*"
+    rf"|https?://{_LABEL}(?:\.{_LABEL})*(?::(?:[1-9][0-9]{{0,3}}|[1-5][0-9]{{4}}))?(?:/[!-~]*)?)$"
+)
+"""What the API accepts as an image location, as the OpenAPI document states it: a file:// URI
+with an absolute path (printable ASCII, percent-escapes but ``%00``), or an http(s) URL with a
+host name and an optional port. Every such URI also parses in the image encoder."""
+
+
+ImageUri = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(storable_text),
+    # The pattern is checked by OfferIn._valid_uri (with a readable message), stated here.
+    WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": IMAGE_URI_PATTERN}),
+]
+Base64Str = Annotated[str, StringConstraints(max_length=MAX_IMAGE_BASE64_CHARS, pattern=BASE64_PATTERN)]
+
+
+def _json_int(value: Any) -> Any:
+    """An integer as JSON has it (``3`` or ``3.0``), not a string or a boolean."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+
+
+_IMAGE_URI = re.compile(IMAGE_URI_PATTERN)
+
+
+def _content_required(*fields: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """JSON Schema for "at least one of these fields with content" (stated in the document)."""
+    return {
+        "anyOf": [
+            {"required": [name], "properties": {name: {"type": "string", **rule}}} for name, rule in fields
+        ]
+    }
+
+
+ApiDatetime = Annotated[
+    datetime,
+    BeforeValidator(_iso_string),
+    AfterValidator(_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": "^" + DATETIME_PATTERN}),
+]
+"""A date-time parameter: RFC 3339 with offset, years 1970-9998 (a clear 422 otherwise)."""
 
 
 class OfferIn(BaseModel):
@@ -18,6 +111,11 @@ class OfferIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **_content_required(
+                ("title", {"pattern": r"\S"}),
+                ("description", {"pattern": r"\S"}),
+                ("image_uri", {"minLength": 1, "pattern": IMAGE_URI_PATTERN}),
+            ),
             "examples": [
                 {
                     "listing_id": "3804725264",
@@ -25,15 +123,25 @@ class OfferIn(BaseModel):
                     "description": "<p>Boîte neuve, jamais ouverte.</p>",
                     "image_uri": "https://images.example.com/3804725264.jpg",
                 }
-            ]
+            ],
         },
     )
 
-    listing_id: str = Field(..., min_length=1, max_length=128, description="The marketplace's product id.")
-    title: str = Field("", max_length=1000, description="Title (designation).")
-    description: str | None = Field(None, max_length=100_000, description="Optional HTML description.")
-    image_uri: str | None = Field(
-        None, max_length=2048, description="file:// path under an allowed root, or http(s) URL."
+    listing_id: StorableStr = Field(
+        ...,
+        min_length=1,
+        max_length=128,
+        pattern=r"\S",
+        description="The marketplace's product id (not blank; no NUL byte).",
+    )
+    title: StorableStr = Field("", max_length=1000, description="Title (designation).")
+    description: StorableStr | None = Field(
+        None, max_length=100_000, description="Optional HTML description."
+    )
+    image_uri: ImageUri | None = Field(
+        None,
+        description="file:// absolute path (under an allowed root), or http(s) URL with a host: "
+        "a URI that does not parse is refused here rather than failing in the image encoder.",
     )
 
     @field_validator("listing_id")
@@ -45,9 +153,15 @@ class OfferIn(BaseModel):
 
     @field_validator("image_uri")
     @classmethod
-    def _known_scheme(cls, value: str | None) -> str | None:
-        if value and not value.startswith(IMAGE_SCHEMES):
-            raise ValueError(f"image_uri must start with one of {', '.join(IMAGE_SCHEMES)}")
+    def _valid_uri(cls, value: str | None) -> str | None:
+        problem = image_uri_problem(value) if value else None
+        if problem:
+            raise ValueError(f"image_uri {problem}")
+        if value and not _IMAGE_URI.match(value):
+            raise ValueError(
+                "image_uri must look like file:///absolute/path or http(s)://host[:port]/path "
+                "(printable ASCII; see the pattern in the OpenAPI document)"
+            )
         return value or None
 
     @model_validator(mode="after")
@@ -83,12 +197,22 @@ class ClassifyIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"title": "Console PS4 Pro 1To noire"}]},
+        json_schema_extra={
+            **_content_required(
+                ("title", {"pattern": r"\S"}),
+                ("description", {"pattern": r"\S"}),
+                ("image_base64", {"minLength": 4, "pattern": BASE64_PATTERN}),
+            ),
+            "examples": [{"title": "Console PS4 Pro 1To noire"}],
+        },
     )
 
-    title: str = Field("", max_length=1000)
-    description: str | None = Field(None, max_length=100_000)
-    image_base64: str | None = Field(None, description="The photo (JPEG/PNG/WebP), base64-encoded.")
+    title: StorableStr = Field("", max_length=1000)
+    description: StorableStr | None = Field(None, max_length=100_000)
+    image_base64: Base64Str | None = Field(
+        None,
+        description="The photo (JPEG/PNG/WebP), base64-encoded.",
+    )
 
 
 class CategoryOut(BaseModel):
@@ -109,14 +233,15 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    category: int | None = Field(None, description="Only listings currently in this category.")
-    since: datetime | None = Field(None, description="Only listings created or updated since then.")
-    model_version: str | None = Field(None, description="Only listings last classified by this version.")
-    max_in_flight: int = Field(1000, ge=1, le=1_000_000, description="Bound on offers queued at once.")
-    page_size: int = Field(500, ge=1, le=10_000, description="Listings read and published per page.")
-    start: bool = Field(
-        True, description="Run it in the API process now (else: `catalog reclassify --resume`)."
+    category: JsonInt | None = Field(
+        None, ge=0, le=MAX_PRDTYPECODE, description="Only listings currently in this category."
     )
+    since: ApiDatetime | None = Field(None, description="Only listings created or updated since then.")
+    model_version: StorableStr | None = Field(
+        None, max_length=64, description="Only listings last classified by this version."
+    )
+    max_in_flight: JsonInt = Field(1000, ge=1, le=1_000_000, description="Bound on offers queued at once.")
+    page_size: JsonInt = Field(500, ge=1, le=10_000, description="Listings read and published per page.")
 
 
 class JobOut(BaseModel):
@@ -134,6 +259,9 @@ class JobOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    page_size: int | None = None
+    runner: str | None = Field(None, description="The process running it (a reclassify worker, or the CLI).")
+    heartbeat_at: datetime | None = Field(None, description="Its runner's last heartbeat (its lease).")
 
 
 class ErrorOut(BaseModel):
@@ -142,3 +270,28 @@ class ErrorOut(BaseModel):
     error: str = Field(..., description="Short machine-readable code, e.g. not_found.")
     message: str = Field(..., description="What went wrong and what to do.")
     details: list[Any] | None = Field(None, description="Validation errors, when any.")
+
+
+class LabelIn(BaseModel):
+    """A reviewer's category for a listing: accepts its prediction or corrects it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"prdtypecode": 1280, "reviewer": "alice", "note": "toy, not a game"}]
+        },
+    )
+
+    prdtypecode: int = Field(..., description="The right product type code.")
+    reviewer: str = Field(..., min_length=1, max_length=128, description="Who reviewed it.")
+    note: str | None = Field(None, max_length=2000, description="Optional comment.")
+    submission_id: UUID | None = Field(
+        None, description="The prediction reviewed (default: the listing's current one)."
+    )
+
+    @field_validator("reviewer")
+    @classmethod
+    def _reviewer_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("reviewer must not be blank")
+        return value.strip()

@@ -1,18 +1,17 @@
-"""What the API process holds: settings, the publisher, the classifier, metrics, running jobs."""
+"""What the API process holds: settings, the publisher, the classifier, metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.broker import EventPublisher
 from shared.config import Settings
@@ -29,8 +28,15 @@ class Classifier(Protocol):
 ClassifierFactory = Callable[[Settings], Awaitable[Classifier]]
 """Builds the classifier on first use (the API starts before a model exists)."""
 
-JobRunner = Callable[[Settings, uuid.UUID, int], Coroutine[Any, Any, Any]]
-"""Runs one reclassification job to its end: ``(settings, job_id, page_size)``."""
+
+class Explainer(Protocol):
+    """Explains a stored listing (built by the composition root: ``services.cli.explaining``)."""
+
+    async def explain_listing(self, listing: dict[str, Any]) -> Any: ...
+
+
+ExplainerFactory = Callable[[Settings, Classifier], Awaitable[Explainer]]
+"""Builds the explainer on first use, around the API's classifier (one backend, one model store)."""
 
 
 class ClassifierUnavailable(RuntimeError):
@@ -59,10 +65,49 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
             registry=self.registry,
         )
+        self.explain = Histogram(
+            "catalog_api_explain_seconds",
+            "Explanation duration (cache misses).",
+            buckets=(0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=self.registry,
+        )
         self.classify_failures = Counter(
             "catalog_api_classify_failures",
             "Classifications that failed.",
             ["reason"],
+            registry=self.registry,
+        )
+        self.drift_psi = Gauge(
+            "catalog_drift_psi",
+            "PSI of the latest drift window per signal (warn >= CATALOG_DRIFT_WARN_PSI, "
+            "alert >= CATALOG_DRIFT_ALERT_PSI).",
+            ["signal"],
+            registry=self.registry,
+        )
+        self.drift_score = Gauge(
+            "catalog_drift_score", "Largest PSI of the latest drift window.", registry=self.registry
+        )
+        self.drift_alert = Gauge(
+            "catalog_drift_alert",
+            "1 when the drift score reaches the alert threshold.",
+            registry=self.registry,
+        )
+        self.live_f1 = Gauge(
+            "catalog_live_weighted_f1",
+            "Weighted F1 per model version over reviewer-labelled listings.",
+            ["model_version"],
+            registry=self.registry,
+        )
+        self.live_labelled = Gauge(
+            "catalog_live_labelled",
+            "Labelled listings a model version predicted.",
+            ["model_version"],
+            registry=self.registry,
+        )
+        self.shadow_agreement = Gauge(
+            "catalog_shadow_agreement",
+            "Share of live submissions on which the shadow candidate agrees with the live model.",
+            ["live_version", "shadow_version"],
             registry=self.registry,
         )
 
@@ -74,9 +119,11 @@ class ApiState:
     publisher: EventPublisher | None = None
     classifier: Classifier | None = None
     build_classifier: ClassifierFactory | None = None
-    run_job: JobRunner | None = None
     classifier_error: str | None = None
-    jobs: dict[uuid.UUID, asyncio.Task[Any]] = field(default_factory=dict)
+    last_drift: dict[str, Any] | None = None
+    explainer: Explainer | None = None
+    build_explainer: ExplainerFactory | None = None
+    explaining: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
     _classifier_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def get_classifier(self) -> Classifier:
@@ -96,30 +143,56 @@ class ApiState:
                     raise ClassifierUnavailable(self.classifier_error) from exc
         return self.classifier
 
+    async def get_explainer(self) -> Explainer:
+        """The explainer, built on first use around the classifier."""
+        if self.explainer is None:
+            if self.build_explainer is None:
+                raise ClassifierUnavailable("this API was started without an explainer")
+            classifier = await self.get_classifier()
+            async with self._classifier_lock:
+                if self.explainer is None:
+                    self.explainer = await self.build_explainer(self.settings, classifier)
+        return self.explainer
+
 
 def api_state(request: Request) -> ApiState:
     return request.app.state.api  # type: ignore[no-any-return]
 
 
 _bearer = HTTPBearer(auto_error=False, description="The API token (CATALOG_API_TOKEN).")
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Write endpoints need ``Authorization: Bearer <CATALOG_API_TOKEN>`` when a token is set."""
-    expected = api_state(request).settings.api_token
-    if not expected:
+    """Writes and classification need ``Authorization: Bearer <CATALOG_API_TOKEN>``.
+
+    Only ``CATALOG_API_AUTH=off`` opens them (the embedded demo). With auth on and no token
+    configured, nobody gets in: a forgotten setting must not leave the API open.
+    """
+    settings = api_state(request).settings
+    if settings.api_auth == "off":
         return
+    expected = settings.api_token
+    if not expected:
+        raise HTTPException(
+            status_code=401,
+            detail="This API has no token configured: set CATALOG_API_TOKEN (or CATALOG_API_AUTH=off "
+            "for a local demo).",
+            headers=UNAUTHORIZED,
+        )
     given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), expected.encode()):
+    # Constant time over bytes (compare_digest on str refuses non-ASCII input).
+    if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8")):
         raise HTTPException(
             status_code=401,
             detail="Missing or wrong bearer token: send 'Authorization: Bearer <CATALOG_API_TOKEN>'.",
-            headers={"WWW-Authenticate": "Bearer"},
+            headers=UNAUTHORIZED,
         )
 
 
 State = Annotated[ApiState, Depends(api_state)]
 WriteAccess = Depends(require_token)
+"""Every write and the classify endpoints (they run models and may call a paid translator)."""

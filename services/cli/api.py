@@ -124,7 +124,7 @@ def reclassify(
     --max-in-flight are queued at once, so live offers keep flowing. The cursor is saved after
     each page: `--resume JOB_ID` continues where a crashed or interrupted run stopped.
     """
-    from services.reclassify.runner import RunOptions, run_job
+    from services.reclassify.runner import RunOptions, run_job, runner_name
     from shared.db.jobs import JobFilter, JobNotFound, create_job, get_job, job_view
     from shared.db.session import migrate, session_scope
 
@@ -132,6 +132,7 @@ def reclassify(
     configure_logging("WARNING", settings.log_format)
     url = settings.effective_database_url
     migrate(url)
+    runner = runner_name("cli")  # this process runs the job (a reclassify worker takes over if it dies)
     if resume:
         job_id = _job_id(resume)
         try:
@@ -142,7 +143,10 @@ def reclassify(
     else:
         flt = JobFilter(category=category, since=since, model_version=model_version)
         with session_scope(url) as session:
-            view = job_view(create_job(session, flt, max_in_flight))
+            job = create_job(
+                session, flt, max_in_flight, status="running", page_size=page_size, runner=runner
+            )
+            view = job_view(job)
         job_id = uuid.UUID(view["job_id"])
     console.print(
         f"job {job_id}: {view['total']} listings (resume with `catalog reclassify --resume {job_id}`)"
@@ -155,7 +159,8 @@ def reclassify(
             bar.update(task, completed=v["completed"], total=max(v["total"], v["published"]), note=note)
 
         try:
-            final = asyncio.run(run_job(settings, job_id, RunOptions(page_size, 0.5, stall_timeout), show))
+            options = RunOptions(page_size, 0.5, stall_timeout, settings.job_lease_s / 4)
+            final = asyncio.run(run_job(settings, job_id, options, show, runner=runner))
         except KeyboardInterrupt:
             console.print(f"interrupted; resume with `catalog reclassify --resume {job_id}`")
             raise typer.Exit(130) from None

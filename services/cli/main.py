@@ -28,6 +28,10 @@ COMMAND_MODULES: list[str] = [
     "services.cli.training",
     "services.cli.synth",
     "services.cli.inference",
+    "services.cli.rollout",
+    "services.cli.lifecycle",
+    "services.cli.explain_cmd",
+    "services.cli.reliability",
 ]
 
 for _module in COMMAND_MODULES:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -9,9 +13,11 @@ from redis.exceptions import ResponseError
 
 from shared.broker import EventPublisher, payload_of
 from shared.config import Settings
-from shared.contract import EVENT_OF_STREAM, DeadLetter, Stream
+from shared.contract import EVENT_OF_STREAM, DeadLetter, Envelope, Stream
 from shared.model_repo import read_manifest
 from shared.redis_conn import resolve_redis_url
+
+log = logging.getLogger(__name__)
 
 
 def _s(value: Any) -> Any:
@@ -52,11 +58,34 @@ async def collect_status(settings: Settings) -> dict[str, Any]:
     finally:
         await redis.aclose()
     try:
+        from services.reconcile.reconciler import overdue_count
+
+        overdue: int | str = await asyncio.to_thread(overdue_count, settings)
+    except Exception as exc:  # no database yet, or unreachable: say so, keep the Redis report
+        overdue = f"unknown ({type(exc).__name__})"
+    try:
         manifest = read_manifest(settings.model_repository)
         model = f"{manifest.version} (revision {manifest.revision})"
     except (FileNotFoundError, ValueError) as exc:
         model = f"none ({exc.__class__.__name__})"
-    return {"streams": streams, "dead_letters": dead, "model": model}
+    return {"streams": streams, "dead_letters": dead, "overdue": overdue, "model": model}
+
+
+def read_dead_letter(fields: Any) -> DeadLetter:
+    """The dead letter of a ``listings.dead`` entry; a malformed entry (written by hand or by
+    another version) is shown as what it is instead of stopping ``dlq list`` or ``replay``."""
+    raw = payload_of(fields)
+    try:
+        return DeadLetter.model_validate_json(raw)
+    except Exception as exc:
+        return DeadLetter(
+            stream="unknown",
+            worker="unknown",
+            reason="invalid_payload",
+            error=f"malformed dead letter: {type(exc).__name__}: {exc}"[:2000],
+            attempts=0,
+            payload=raw.decode("utf-8", errors="replace"),
+        )
 
 
 async def list_dead_letters(settings: Settings, limit: int = 50) -> list[tuple[str, DeadLetter]]:
@@ -65,7 +94,7 @@ async def list_dead_letters(settings: Settings, limit: int = 50) -> list[tuple[s
         entries: Any = await redis.xrevrange(settings.key(Stream.DEAD), count=limit)
     finally:
         await redis.aclose()
-    return [(_s(mid), DeadLetter.model_validate_json(payload_of(fields))) for mid, fields in entries]
+    return [(_s(mid), read_dead_letter(fields)) for mid, fields in entries]
 
 
 async def get_dead_letter(settings: Settings, entry_id: str) -> DeadLetter | None:
@@ -76,7 +105,7 @@ async def get_dead_letter(settings: Settings, entry_id: str) -> DeadLetter | Non
         await redis.aclose()
     if not entries:
         return None
-    return DeadLetter.model_validate_json(payload_of(entries[0][1]))
+    return read_dead_letter(entries[0][1])
 
 
 async def replay_dead_letters(
@@ -85,6 +114,7 @@ async def replay_dead_letters(
     """Re-publish dead letters whose payload is valid for their stream; delete those replayed."""
     replayed: list[str] = []
     kept: list[tuple[str, str]] = []
+    reopened: list[uuid.UUID] = []
     async with EventPublisher(settings) as pub:
         dead_key = settings.key(Stream.DEAD)
         entries: Any
@@ -96,7 +126,7 @@ async def replay_dead_letters(
                 entries.extend(await pub.redis.xrange(dead_key, min=entry_id, max=entry_id))
         for mid, fields in entries:
             entry_id = _s(mid)
-            letter = DeadLetter.model_validate_json(payload_of(fields))
+            letter = read_dead_letter(fields)
             try:
                 stream = Stream(letter.stream)
                 event = EVENT_OF_STREAM[stream].model_validate_json(letter.payload)
@@ -106,4 +136,26 @@ async def replay_dead_letters(
             await pub.publish(stream, [event])
             await pub.redis.xdel(dead_key, entry_id)
             replayed.append(entry_id)
+            if isinstance(event, Envelope):
+                reopened.append(event.submission_id)
+    await asyncio.to_thread(_reopen, settings, reopened)
     return replayed, kept
+
+
+def _reopen(settings: Settings, submission_ids: list[uuid.UUID]) -> None:
+    """Replayed submissions are watched by the reconciler again (they were closed as dead).
+
+    Best effort: a deployment without the database here (or not migrated yet) still replays."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shared.db.session import session_scope
+    from shared.db.submissions import reopen
+
+    url = settings.effective_database_url
+    if not submission_ids or (url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists()):
+        return
+    try:
+        with session_scope(url) as session:
+            reopen(session, submission_ids)
+    except SQLAlchemyError as exc:
+        log.warning("replayed submissions not re-opened in the ledger: %s", exc)

@@ -41,7 +41,7 @@ def up(
     ] = None,
     api: Annotated[bool, typer.Option(help="Also run the HTTP API.")] = True,
 ) -> None:
-    """Run every worker (and the API) in one supervised foreground run; Ctrl-C stops cleanly.
+    """Run every worker, the reconciler (without --only) and the API, supervised; Ctrl-C stops.
 
     Crashed processes are restarted with backoff. With CATALOG_REDIS_URL unset, the embedded
     Redis is started here and shared with every child.
@@ -50,11 +50,16 @@ def up(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    from shared.redis_conn import warn_if_shadowed
+
+    warn_if_shadowed()
     counts = _parse_replicas(replicas or [])
     kinds = only or list(WORKERS)
     specs = [
         ProcessSpec(f"{kind}-{i + 1}", ["worker", kind]) for kind in kinds for i in range(counts.get(kind, 1))
     ]
+    if not only:  # the whole pipeline: also re-publish what Redis may lose
+        specs.append(ProcessSpec("reconciler", ["reconcile"]))
     if api:
         specs.append(ProcessSpec("api", ["api"]))
     Supervisor(settings, specs).run_forever()
@@ -97,6 +102,7 @@ def status(
             )
     out.print(table)
     out.print(f"dead letters: {report['dead_letters']}")
+    out.print(f"overdue submissions: {report['overdue']} (see `catalog reconcile`)")
     out.print(f"model: {report['model']}")
 
 
@@ -182,39 +188,54 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply Alembic migrations to CATALOG_DATABASE_URL (or the embedded SQLite file)."""
+    from shared.config import redact_url
     from shared.db.session import upgrade
 
     url = get_settings().effective_database_url
     upgrade(url, revision)
-    console.print(f"database at {revision}: {url.split('@')[-1]}")
+    console.print(f"database at {revision}: {redact_url(url)}")
 
 
 def config(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README settings table.")] = False,
 ) -> None:
     """Show the effective settings (secrets redacted), or every setting as a markdown table."""
-    from shared.config import SECRET_FIELDS, settings_table_markdown
+    from shared.config import redacted, settings_table_markdown
 
     if markdown:
         out.print(settings_table_markdown(), markup=False, highlight=False, soft_wrap=True)
         return
-    values = get_settings().model_dump(mode="json")
-    for name in SECRET_FIELDS:
-        if values.get(name):
-            values[name] = "***"
-    out.print_json(json.dumps(values))
+    out.print_json(json.dumps(redacted(get_settings())))
 
 
 def demo(
-    once: Annotated[bool, typer.Option("--once", help="Exit after the report instead of serving.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit once the sample is classified instead of serving.")
+    ] = False,
+    wait_for_default: Annotated[
+        bool,
+        typer.Option(
+            "--wait-for-default",
+            help="With --once: also train the default profile in the background and exit once the "
+            "sample is classified by it.",
+        ),
+    ] = False,
     n: Annotated[int, typer.Option("--n", help="Synthetic offers to ingest.", min=1)] = 300,
     seed: Annotated[int, typer.Option(help="Seed of the ingested sample.")] = 2026,
     profile: Annotated[
-        str, typer.Option(help="Training profile when no model exists: default or tiny.")
+        str, typer.Option(help="The model trained in the background (default; tiny or quick in tests).")
     ] = "default",
     train_size: Annotated[
-        int, typer.Option(help="Synthetic training offers when no model exists.", min=50)
-    ] = 6000,
+        int | None,
+        typer.Option(help="Synthetic training offers of that model (default: per profile).", min=50),
+    ] = None,
+    first_profile: Annotated[
+        str, typer.Option(help="The fast first model served while the other trains.")
+    ] = "quick",
+    first_train_size: Annotated[
+        int | None,
+        typer.Option(help="Synthetic training offers of the first model (default: per profile).", min=50),
+    ] = None,
     translator: Annotated[
         str, typer.Option(help="Translation provider for the demo's workers (offline machines: none).")
     ] = "none",
@@ -222,20 +243,31 @@ def demo(
 ) -> None:
     """The main job end to end on embedded defaults (embedded Redis, SQLite, local inference).
 
-    Trains the default models on a synthetic catalog when CATALOG_MODEL_REPOSITORY has none,
-    starts every worker and the API, ingests a synthetic sample, prints results with weighted F1
-    and the dashboard URL, then keeps serving until Ctrl-C (or exits with --once).
+    With no model in CATALOG_MODEL_REPOSITORY, trains a fast first model (quick profile), starts
+    every worker and the API, ingests a synthetic sample, prints results with weighted F1 and the
+    dashboard URL; then trains the default profile in the background (progress in the terminal
+    and on the dashboard), and the workers switch to it by themselves. Ctrl-C stops (or --once).
     """
     from services.cli.demo import DemoOptions, run_demo
+    from services.cli.demo_training import DEMO_CATALOG_SIZES
+    from training.profiles import PROFILES
 
     settings = get_settings()
     configure_logging("WARNING", settings.log_format)
-    if profile not in {"default", "tiny"}:
-        raise typer.BadParameter("--profile is default or tiny")
+    for name in (profile, first_profile):
+        if name not in PROFILES:
+            raise typer.BadParameter(f"profiles are {', '.join(sorted(PROFILES))}")
     options = DemoOptions(
-        n=n, seed=seed, train_size=train_size, profile=profile, wait_timeout_s=timeout, translator=translator
+        n=n,
+        seed=seed,
+        profile=profile,
+        train_size=train_size or DEMO_CATALOG_SIZES.get(profile, 6000),
+        first_profile=first_profile,
+        first_train_size=first_train_size or DEMO_CATALOG_SIZES.get(first_profile, 1000),
+        wait_timeout_s=timeout,
+        translator=translator,
     )
-    result = run_demo(settings, options, once=once)
+    result = run_demo(settings, options, once=once, wait_for_default=wait_for_default)
     if result.predicted < result.submitted:
         console.print(
             f"[red]{result.submitted - result.predicted} offers got no prediction in time[/red]; "
@@ -244,8 +276,30 @@ def demo(
         raise typer.Exit(1)
 
 
+def demo_train(
+    profile: Annotated[str, typer.Option(help="Profile to train.")] = "default",
+    data: Annotated[Path, typer.Option("--data", help="Synthetic catalog (generated when absent).")] = Path(
+        "var/demo/train"
+    ),
+    size: Annotated[int, typer.Option(help="Offers to synthesize when --data is absent.", min=50)] = 6000,
+    slowdown: Annotated[
+        float, typer.Option(help="This machine's speed vs the measured one, until a stage finishes.")
+    ] = 1.0,
+) -> None:
+    """The demo's background training (started by `catalog demo`): progress under the var dir."""
+    from services.cli.demo_training import run_background_training
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    manifest = run_background_training(
+        settings.var_dir, settings.model_repository, profile, data, size, settings.image_max_pixels, slowdown
+    )
+    console.print(f"published {manifest.version} in {settings.model_repository}")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("demo")(demo)
+    app.command("demo-train", hidden=True)(demo_train)
     app.command("config")(config)
     app.command("worker")(worker)
     app.command("up")(up)

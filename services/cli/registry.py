@@ -13,14 +13,16 @@ from collections.abc import Callable
 from services.fusion import worker as fusion
 from services.image_encoder import worker as image_encoder
 from services.language import worker as language
+from services.reclassify import worker as reclassify
 from services.text_encoder import worker as text_encoder
 from services.writer import worker as writer
 from shared.broker import WorkerApp, WorkerSpec
 from shared.config import Settings
 from shared.contract import Stream
 
-# Pipeline order: a submitted offer passes them in this order (language and image-encoder in parallel).
-_MODULES = (language, image_encoder, text_encoder, fusion, writer)
+# Pipeline order: a submitted offer passes them in this order (language and image-encoder in
+# parallel); reclassify consumes no stream (it polls the jobs table and feeds the pipeline).
+_MODULES = (language, image_encoder, text_encoder, fusion, writer, reclassify)
 
 WORKERS: dict[str, WorkerSpec[object]] = {m.SPEC.name: m.SPEC for m in _MODULES}
 FACTORIES: dict[str, Callable[[Settings], WorkerApp]] = {m.SPEC.name: m.create_worker for m in _MODULES}
@@ -43,4 +45,7 @@ def create_worker(name: str, settings: Settings) -> WorkerApp:
     """The worker app of kind ``name`` (``KeyError`` names the known kinds)."""
     if name not in FACTORIES:
         raise KeyError(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
-    return FACTORIES[name](settings)
+    app = FACTORIES[name](settings)
+    # Streams are trimmed only once every kind reading them has acknowledged an entry.
+    app.expected_groups = {c.stream: set(consumers_of(c.stream)) for c in WORKERS[name].consumes}
+    return app

@@ -47,9 +47,11 @@ class Supervisor:
         self.env["CATALOG_DATABASE_URL"] = settings.effective_database_url
         self.env.update(extra_env or {})
 
-    def start_all(self) -> None:
+    def start_all(self, only: set[str] | None = None) -> None:
+        """Start every child not running yet (or only those named in ``only``)."""
         for spec in self.specs:
-            self._start(spec)
+            if spec.process is None and (only is None or spec.name in only):
+                self._start(spec)
 
     def _start(self, spec: ProcessSpec) -> None:
         cmd = [sys.executable, "-m", "services.cli.main", *spec.args]

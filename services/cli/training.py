@@ -40,7 +40,7 @@ def train(
             "--text-base",
             help="subword (fastText-style), bow (word-piece linear model), minilm, or a HF model "
             "dir or hub name (CamemBERT, FlauBERT...); repeatable. Default: the profile's, else "
-            "subword, bow.",
+            "subword, bow (quick profile: bow).",
         ),
     ] = None,
     image_base: Annotated[
@@ -57,8 +57,8 @@ def train(
     profile: Annotated[
         str,
         typer.Option(
-            help="tiny (seconds, tests), default (2 CPU cores), production (the real catalog on "
-            "one GPU) or production-tiny (its shape at test size)."
+            help="tiny (seconds, tests), quick (the demo's first model), default (2 CPU cores), "
+            "production (the real catalog on one GPU) or production-tiny (its shape at test size)."
         ),
     ] = "default",
     device: Annotated[
@@ -78,14 +78,21 @@ def train(
             "as serving does), on or off. Recorded in the manifest; serving refuses a mismatch."
         ),
     ] = "auto",
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Then promote it through the gate (`catalog promote`).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --promote: override a refusing gate.")] = False,
+    by: Annotated[str | None, typer.Option("--by", help="With --promote: who promotes.")] = None,
 ) -> None:
     """Fine-tune text and image models, fuse them, evaluate on the held-out split, publish a revision.
 
-    An interrupted run resumes from its last finished epoch when rerun with the same arguments.
+    The revision is a candidate (the first one of a repository excepted): it goes live through
+    `catalog promote` or --promote. An interrupted run resumes from its last finished epoch when
+    rerun with the same arguments.
     """
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, PROFILES, get_profile
+    from training.profiles import DEFAULT_IMAGE_BASE, PROFILES, get_profile, text_bases_for
 
     chosen = {m.strip() for m in modalities.split(",") if m.strip()}
     if not chosen or chosen - {"text", "image"}:
@@ -102,7 +109,7 @@ def train(
     from training.pipeline import train as run_training
 
     chosen_profile = get_profile(profile, rebalance)
-    texts = text_base or list(chosen_profile.text_bases or DEFAULT_TEXT_BASES)
+    texts = text_base or (list(chosen_profile.text_bases) or text_bases_for(profile))
     images = image_base or list(chosen_profile.image_bases or [DEFAULT_IMAGE_BASE])
     request = TrainRequest(
         data_dir=data,
@@ -121,8 +128,25 @@ def train(
     except (FileNotFoundError, ValueError, KeyError) as exc:
         console.print(f"[red]training failed:[/red] {exc}")
         raise typer.Exit(2) from exc
-    console.print(f"[green]published[/green] {manifest.version} in {out}")
+    from shared.lifecycle import current_version
+
+    live = current_version(out) == manifest.version
+    console.print(
+        f"[green]published[/green] {manifest.version} in {out} ({'current' if live else 'candidate'})"
+    )
     console.print_json(json.dumps(manifest.metrics.get("fusion", {})))
+    if promote and not live:
+        from services.cli.lifecycle import run_promotion
+
+        code = run_promotion(
+            settings.model_copy(update={"model_repository": out}),
+            manifest.version,
+            by=by,
+            reason="catalog train --promote",
+            force=force,
+        )
+        if code:
+            raise typer.Exit(code)
 
 
 def evaluate(

@@ -10,12 +10,19 @@ completed it and that message's digest. Idempotency under redelivery:
   completion is a ``duplicate``: no second classification;
 - halves may arrive in any order; the first copy of a half is the one kept;
 - a completed join is kept ``join_done_ttl_s`` (not ``join_ttl_s``) and the submission's
-  version pin is deleted, so Redis holds little per classified offer.
+  version pin is deleted, so Redis holds little per classified offer;
+- a waiting half is entered in a sorted set of deadlines (``join:deadlines``, score: when
+  ``join_ttl_s`` runs out); ``expiry.py`` classifies a half still alone past its deadline on the
+  modality present (flagged degraded), or dead-letters it. Its partner arriving later is
+  ``late`` (logged, no second classification). A completing half redelivered after
+  ``join_done_ttl_s`` finds no state, waits again and ends the same way, never forever (the
+  writer keeps one prediction per submission).
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -25,14 +32,21 @@ from shared.config import Settings
 from shared.contract import ImageFeatures, TextFeatures
 from shared.inference.pinning import pin_key
 
+JOIN_GRACE_S = 3600
+"""A waiting half outlives its deadline by this much, so the expiry sweep still finds it."""
+
 JOIN_LUA = """
-local key, pin, half, payload, digest = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
-local ttl, done_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+local key, pin, deadlines = KEYS[1], KEYS[2], KEYS[3]
+local half, payload, digest, member = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
+local ttl, done_ttl, deadline = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local other = (half == 'text') and 'image' or 'text'
 local done = redis.call('HGET', key, 'done')
 if done then
   if done == half .. ':' .. digest then
     return {'complete', redis.call('HGET', key, 'text'), redis.call('HGET', key, 'image')}
+  end
+  if string.sub(done, 1, 8) == 'expired:' then
+    return {'late'}
   end
   return {'duplicate'}
 end
@@ -41,9 +55,11 @@ if redis.call('HEXISTS', key, other) == 1 then
   redis.call('HSET', key, 'done', half .. ':' .. digest)
   redis.call('EXPIRE', key, done_ttl)
   redis.call('DEL', pin)
+  redis.call('ZREM', deadlines, member)
   return {'complete', redis.call('HGET', key, 'text'), redis.call('HGET', key, 'image')}
 end
 redis.call('EXPIRE', key, ttl)
+redis.call('ZADD', deadlines, 'NX', deadline, member)
 return {'waiting'}
 """
 
@@ -52,7 +68,7 @@ Half = TextFeatures | ImageFeatures
 
 @dataclass(frozen=True)
 class JoinResult:
-    status: Literal["waiting", "complete", "duplicate"]
+    status: Literal["waiting", "complete", "duplicate", "late"]
     text: TextFeatures | None = None
     image: ImageFeatures | None = None
 
@@ -65,18 +81,32 @@ def join_key(settings: Settings, submission_id: object) -> str:
     return settings.key(f"join:{submission_id}")
 
 
+def deadlines_key(settings: Settings) -> str:
+    return settings.key("join:deadlines")
+
+
 async def join_batch(redis: Redis, settings: Settings, halves: list[Half]) -> list[JoinResult]:
     """Record each half; return, per half, whether its submission is now complete."""
     if not halves:
         return []
     script = redis.register_script(JOIN_LUA)
     pipe = redis.pipeline(transaction=False)
+    deadline = time.time() + settings.join_ttl_s
     for event in halves:
         kind = "text" if isinstance(event, TextFeatures) else "image"
         payload = event.model_dump_json()
+        sid = str(event.submission_id)
         await script(
-            keys=[join_key(settings, event.submission_id), pin_key(settings, event.submission_id)],
-            args=[kind, payload, digest(payload), settings.join_ttl_s, settings.join_done_ttl_s],
+            keys=[join_key(settings, sid), pin_key(settings, event.submission_id), deadlines_key(settings)],
+            args=[
+                kind,
+                payload,
+                digest(payload),
+                settings.join_ttl_s + JOIN_GRACE_S,
+                settings.join_done_ttl_s,
+                deadline,
+                sid,
+            ],
             client=pipe,
         )
     replies = await pipe.execute()
@@ -92,7 +122,11 @@ async def join_batch(redis: Redis, settings: Settings, halves: list[Half]) -> li
                 )
             )
         else:
-            results.append(JoinResult("duplicate" if status == "duplicate" else "waiting"))
+            results.append(
+                JoinResult(
+                    "late" if status == "late" else "duplicate" if status == "duplicate" else "waiting"
+                )
+            )
     return results
 
 

@@ -7,42 +7,83 @@ when a modality is missing. One Redis pipeline per batch for the join.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from shared.broker import Consumer, Emit, Outcome, Reject, WorkerApp, WorkerSpec
+from shared.broker import Consumer, Emit, EventPublisher, Outcome, Reject, WorkerApp, WorkerSpec
 from shared.config import Settings
 from shared.contract import ImageFeatures, ListingClassified, Stream, TextFeatures
 from shared.inference.store import ModelStore
+from shared.metrics import JOINS
 
 from .classify import Pair, classify_pairs
+from .expiry import claim_expired, release, resolve
 from .join import Half, Joiner, RedisJoiner
+from .shadow import as_shadow, shadow_pair
+
+log = logging.getLogger(__name__)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Deps:
-    """Built once per process: the join state (Redis) and the store of fusion models."""
+    """Built once per process: the join state (Redis) and the store of fusion models; in a
+    running worker, also the sweep of expired joins and its publisher."""
 
     settings: Settings
     joiner: Joiner
     store: ModelStore
+    sweeper: asyncio.Task[None] | None = None
+    publisher: EventPublisher | None = None
 
 
 async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
     """Records each half; classifies the submissions whose other half is already there."""
     joined = await deps.joiner.join(events)
+    for r in joined:
+        JOINS.labels(result=r.status).inc()  # waiting - complete over time: the join backlog
     complete = [(event, r) for event, r in zip(events, joined, strict=True) if r.status == "complete"]
     results = await classify_pairs(
         deps.store, [Pair(r.text, r.image) for _, r in complete], deps.settings.top_k
     )
+    late = [event for event, r in zip(events, joined, strict=True) if r.status == "late"]
+    for event in late:
+        log.warning(
+            "half arrived after its join expired; the offer was classified without it",
+            extra={"submission_id": str(event.submission_id), "half": type(event).__name__},
+        )
     outcomes: list[Outcome] = []
-    for (event, _), result in zip(complete, results, strict=True):
+    shadowed: list[tuple[Pair, ListingClassified]] = []
+    for (event, r), result in zip(complete, results, strict=True):
         if isinstance(result, ListingClassified):
             outcomes.append(Emit(Stream.CLASSIFIED, result))
+            candidate = shadow_pair(Pair(r.text, r.image))
+            if candidate is not None:
+                shadowed.append((candidate, result))
         else:
             outcomes.append(Reject(event, error=result))
-    return outcomes
+    return outcomes + await _shadow_outcomes(deps, shadowed)
+
+
+async def _shadow_outcomes(deps: Deps, shadowed: list[tuple[Pair, ListingClassified]]) -> list[Outcome]:
+    """The shadow candidate's predictions of the shadowed pairs (never fails the live batch)."""
+    if not shadowed:
+        return []
+    try:
+        results = await classify_pairs(deps.store, [pair for pair, _ in shadowed], deps.settings.top_k)
+    except Exception as exc:  # an experiment must not hold up live predictions
+        log.warning("shadow fusion skipped", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return []
+    return [
+        Emit(Stream.CLASSIFIED, as_shadow(result, live.submission_id))
+        for result, (_, live) in zip(results, shadowed, strict=True)
+        if isinstance(result, ListingClassified)
+    ]
 
 
 async def on_text(events: list[TextFeatures], deps: Deps) -> list[Outcome]:
@@ -55,10 +96,48 @@ async def on_image(events: list[ImageFeatures], deps: Deps) -> list[Outcome]:
     return await fuse(list(events), deps)
 
 
+async def sweep_expired(deps: Deps, redis: Redis, publisher: EventPublisher) -> int:
+    """One pass: classify or dead-letter every half alone past its deadline; how many."""
+    expired = await claim_expired(redis, deps.settings)
+    if not expired:
+        return 0
+    predictions, letters = await resolve(expired, deps.store, deps.settings, worker="fusion")
+    await publisher.publish(Stream.CLASSIFIED, predictions)
+    await publisher.publish(Stream.DEAD, letters)
+    await release(redis, deps.settings, [e.submission_id for e in expired])
+    log.warning(
+        "expired joins resolved",
+        extra={"classified_degraded": len(predictions), "dead_letters": len(letters)},
+    )
+    return len(expired)
+
+
+async def _sweep_forever(deps: Deps, redis: Redis, publisher: EventPublisher) -> None:
+    interval = min(30.0, max(0.2, deps.settings.join_ttl_s / 4))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await sweep_expired(deps, redis, publisher)
+        except Exception:
+            log.exception("expired join sweep failed; retried next pass")
+
+
 async def open_deps(settings: Settings, redis: Redis) -> Deps:
     store = ModelStore(settings.model_repository, poll_interval_s=settings.model_poll_interval_s)
     store.fusion(await store.current())
-    return Deps(settings, RedisJoiner(redis, settings), store)
+    deps = Deps(settings, RedisJoiner(redis, settings), store)
+    deps.publisher = await EventPublisher(settings).__aenter__()
+    deps.sweeper = asyncio.create_task(_sweep_forever(deps, redis, deps.publisher))
+    return deps
+
+
+async def close_deps(deps: Deps) -> None:
+    if deps.sweeper is not None:
+        deps.sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await deps.sweeper
+    if deps.publisher is not None:
+        await deps.publisher.__aexit__(None, None, None)
 
 
 SPEC = WorkerSpec(
@@ -69,8 +148,10 @@ SPEC = WorkerSpec(
     ),
     publishes=(Stream.CLASSIFIED,),
     open=open_deps,
+    close=close_deps,
     image="slim",
-    description="Joins each offer's text and image logits and runs the fusion meta-model.",
+    description="Joins each offer's text and image logits and runs the fusion meta-model; "
+    "classifies a half left alone past join_ttl_s on its own (degraded) or dead-letters it.",
 )
 
 

@@ -2,14 +2,17 @@
 
 An image URI is either a file under ``settings.image_roots`` (``file://`` or a plain path; paths
 escaping the roots, symlinks included, are forbidden) or an http(s) URL on
-``settings.image_allowed_hosts``. Size (bytes), pixel count and fetch time are bounded. Every
-failure becomes an :class:`ImageProblem` whose reason is an ``ImageMissingReason``: the offer is
-then classified from its text alone.
+``settings.image_allowed_hosts``. Size (bytes), pixel count, the pixels a whole batch may hold
+and fetch time are bounded. Every failure of one image, whatever raised it (a URI that does not
+parse included), becomes that offer's :class:`ImageProblem` (an ``ImageMissingReason``): the
+offer is then classified from its text alone, and the rest of the batch is not affected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
@@ -23,6 +26,7 @@ from shared.contract import ImageMissingReason
 from shared.preprocess import decode_image
 
 REASONS = set(get_args(ImageMissingReason))
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,16 @@ async def _fetch_http(uri: str, settings: Settings, client: httpx.AsyncClient) -
 async def fetch_image_bytes(
     uri: str | None, settings: Settings, client: httpx.AsyncClient
 ) -> bytes | ImageProblem:
-    """The raw bytes an image URI points to, within the size and time limits."""
+    """The raw bytes an image URI points to, within the size and time limits; never raises."""
+    try:
+        return await _fetch(uri, settings, client)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a URI no parser accepts (NUL byte, bad host, bad port...)
+        return ImageProblem("fetch_error", f"unusable image URI: {type(exc).__name__}: {exc}"[:300])
+
+
+async def _fetch(uri: str | None, settings: Settings, client: httpx.AsyncClient) -> bytes | ImageProblem:
     if not uri or not uri.strip():
         return ImageProblem("no_image", "the offer has no image")
     scheme = urlsplit(uri).scheme.lower()
@@ -112,15 +125,48 @@ async def fetch_image_bytes(
     return await asyncio.to_thread(_read_file, path, settings.image_max_bytes)
 
 
-def decode(data: bytes, settings: Settings) -> Image.Image | ImageProblem:
-    """Decoded RGB image, or ``too_large`` / ``corrupt``."""
+def decode(data: bytes, settings: Settings, max_pixels: int | None = None) -> Image.Image | ImageProblem:
+    """Decoded RGB image, or ``too_large`` / ``corrupt``; never raises."""
     if len(data) > settings.image_max_bytes:
         return ImageProblem("too_large", f"{len(data)} bytes > {settings.image_max_bytes}")
     try:
-        return decode_image(data, settings.image_max_pixels)
+        return decode_image(data, min(settings.image_max_pixels, max_pixels or settings.image_max_pixels))
     except ValueError as exc:
         reason: ImageMissingReason = "too_large" if "too large" in str(exc) else "corrupt"
-        return ImageProblem(reason, str(exc))
+        return ImageProblem(reason, str(exc)[:300])
+    except Exception as exc:  # a decoder bug must cost this image only
+        return ImageProblem("corrupt", f"{type(exc).__name__}: {exc}"[:300])
+
+
+def header_pixels(data: bytes) -> int | None:
+    """Pixels the image header announces (None when there is no readable header)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return int(image.size[0]) * int(image.size[1])
+    except Exception:
+        return None
+
+
+def decode_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[Image.Image | ImageProblem]:
+    """Decode a batch within ``image_batch_max_pixels``: an image the remaining budget cannot
+    hold (read from its header, before its pixels are allocated) is ``too_large``."""
+    budget = settings.image_batch_max_pixels
+    out: list[Image.Image | ImageProblem] = []
+    for item in raw:
+        if isinstance(item, ImageProblem):
+            out.append(item)
+            continue
+        pixels = header_pixels(item)
+        if pixels is not None and settings.image_max_pixels >= pixels > budget:
+            out.append(
+                ImageProblem("too_large", f"{pixels} pixels > what is left of the batch budget ({budget})")
+            )
+            continue
+        image = decode(item, settings)
+        if isinstance(image, Image.Image):
+            budget -= image.width * image.height
+        out.append(image)
+    return out
 
 
 async def load_images(
@@ -128,9 +174,7 @@ async def load_images(
 ) -> list[Image.Image | ImageProblem]:
     """Fetch all images of a batch concurrently, then decode them off the event loop."""
     raw = await asyncio.gather(*(fetch_image_bytes(u, settings, client) for u in uris))
-    return await asyncio.to_thread(
-        lambda: [r if isinstance(r, ImageProblem) else decode(r, settings) for r in raw]
-    )
+    return await asyncio.to_thread(decode_batch, list(raw), settings)
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:

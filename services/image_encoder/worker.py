@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import httpx
+import numpy as np
 from redis.asyncio import Redis
 
 from shared.broker import Consumer, Emit, Outcome, WorkerApp, WorkerSpec
@@ -21,10 +22,12 @@ from shared.contract import ListingSubmitted, Stream
 from shared.inference.backend import InferenceBackend
 from shared.inference.factory import create_backend
 from shared.inference.pinning import RedisVersionPins, VersionPins
+from shared.inference.shadow import with_shadow
 from shared.inference.store import ModelStore, warm_up
+from shared.model_repo import Manifest
 
-from .encode import encode_images
-from .images import http_client, load_images
+from .encode import encode_images, image_logits
+from .images import ImageProblem, http_client, load_images
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,14 @@ async def encode(events: list[ListingSubmitted], deps: Deps) -> list[Outcome]:
     ids = [e.submission_id for e in events]
     versions = await deps.pins.pin(ids, current.version)
     features = await encode_images(deps.backend, deps.store, events, images, versions)
+
+    async def shadow_logits(manifest: Manifest, rows: list[int]) -> dict[str, np.ndarray]:
+        decoded = [images[i] for i in rows]
+        return await image_logits(
+            deps.backend, manifest, [im for im in decoded if not isinstance(im, ImageProblem)]
+        )
+
+    features = await with_shadow(deps.store, events, features, shadow_logits)
     missing = Counter(f.reason for f in features if f.status == "missing")
     if missing:
         log.info("images not usable", extra={"batch": len(events), "reasons": dict(missing)})
@@ -68,6 +79,11 @@ async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend 
     )
 
 
+async def model_ready(deps: Deps) -> None:
+    """Ready once a model revision is served (``current`` raises until then)."""
+    await deps.store.current()
+
+
 async def close_deps(deps: Deps) -> None:
     await deps.http.aclose()
     if deps.owns_backend:
@@ -80,6 +96,7 @@ SPEC = WorkerSpec(
     publishes=(Stream.IMAGE_FEATURES,),
     open=open_deps,
     close=close_deps,
+    ready=model_ready,
     image="inference",
     description="Fetches and decodes each offer's photo and runs every image model of the pinned version.",
 )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+from redis.asyncio import Redis as AsyncRedis
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -33,6 +34,7 @@ from shared.logging import log_event
 
 from .chunking import chunk_text
 from .providers import NON_RETRYABLE, PROVIDERS, HTTPTranslator, build_client
+from .ratelimit import SharedRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,11 @@ class TextTranslator:
         self.redis = redis
         self.concurrency = concurrency
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
-        self._limiter = RateLimiter(settings.translation_rate_limit_per_s)
+        local = RateLimiter(settings.translation_rate_limit_per_s)
+        self._limiter: RateLimiter | SharedRateLimiter = local
+        if isinstance(redis, AsyncRedis):  # replicas share the provider's quota
+            key = settings.key(f"ratelimit:translation:{self.provider}")
+            self._limiter = SharedRateLimiter(redis, key, settings.translation_rate_limit_per_s, local)
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="translate")
         self._http: httpx.Client | None = None
         if settings.translator_url:  # one pool of keep-alive connections, timeouts on every socket

@@ -2,7 +2,9 @@
 
 In flight = ``published - completed`` read from the job row (the writer increments
 ``completed``), so live offers never queue behind more than ``max_in_flight`` bulk offers.
-The loop is safe to kill at any point; :func:`run_job` on the same job id resumes it.
+The loop is safe to kill at any point; :func:`run_job` on the same job id resumes it. While it
+runs it refreshes the job's heartbeat (its lease): a reclassify worker takes over a job whose
+heartbeat is older than the lease, and a runner whose job was taken over stops.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -21,8 +25,9 @@ from redis.asyncio import Redis
 from shared.broker import EventPublisher, payload_of
 from shared.config import Settings
 from shared.contract import Stream
-from shared.db.jobs import get_job, job_view, next_page, record_page, set_status
+from shared.db.jobs import claim, get_job, heartbeat, job_view, next_page, record_page, set_status
 from shared.db.session import session_scope
+from shared.db.submissions import record_submissions
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,13 @@ class RunOptions:
     poll_interval_s: float = 0.5
     stall_timeout_s: float = 600.0
     """Waiting this long without any new completion fails the job (workers down, dead letters)."""
+    heartbeat_interval_s: float = 10.0
+    """How often the runner refreshes its lease (keep it well below the lease, CATALOG_JOB_LEASE_S)."""
+
+
+def runner_name(kind: str) -> str:
+    """Who runs a job: the kind of process, its host and pid (shown by ``catalog jobs show``)."""
+    return f"{kind}-{socket.gethostname()}-{os.getpid()}"
 
 
 def _snapshot(url: str, job_id: uuid.UUID) -> dict[str, Any]:
@@ -40,11 +52,17 @@ def _snapshot(url: str, job_id: uuid.UUID) -> dict[str, Any]:
         return job_view(get_job(session, job_id))
 
 
-def _claim(url: str, job_id: uuid.UUID) -> bool:
-    """Mark the job running (a resumed failed job too); False when it is finished or cancelled."""
+def _claim(url: str, job_id: uuid.UUID, runner: str) -> bool:
+    """Mark the job running for ``runner`` (a resumed failed job too); False when it is
+    finished or cancelled."""
     with session_scope(url) as session:
         get_job(session, job_id)
-        return set_status(session, job_id, "running", only_from=("pending", "running", "failed"))
+        return claim(session, job_id, runner)
+
+
+def _beat(url: str, job_id: uuid.UUID, runner: str) -> bool:
+    with session_scope(url) as session:
+        return heartbeat(session, job_id, runner)
 
 
 def _next_page(url: str, job_id: uuid.UUID, size: int) -> tuple[str | None, list[Any]]:
@@ -57,6 +75,12 @@ def _next_page(url: str, job_id: uuid.UUID, size: int) -> tuple[str | None, list
 def _record(url: str, job_id: uuid.UUID, after: str | None, cursor: str, count: int) -> bool:
     with session_scope(url) as session:
         return record_page(session, job_id, after, cursor, count)
+
+
+def _record_submissions(url: str, page: list[Any]) -> None:
+    """Recorded before publishing, so the reconciler re-publishes a page Redis loses."""
+    with session_scope(url) as session:
+        record_submissions(session, page)
 
 
 def _finish(url: str, job_id: uuid.UUID, status: str, error: str | None = None) -> None:
@@ -101,16 +125,27 @@ async def run_job(
     job_id: uuid.UUID,
     options: RunOptions | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    runner: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) ``job_id`` until it completes, is cancelled or stalls; its final view."""
+    """Run (or resume) ``job_id`` until it completes, is cancelled, stalls or is taken over by
+    another runner; its final view."""
     opts = options or RunOptions()
     url = settings.effective_database_url
-    if not await asyncio.to_thread(_claim, url, job_id):
+    me = runner or runner_name("cli")
+    if not await asyncio.to_thread(_claim, url, job_id, me):
         return await asyncio.to_thread(_snapshot, url, job_id)
     dead = DeadLetters(settings, job_id)
     last_progress, last_change = (-1, -1), time.monotonic()
+    last_beat = time.monotonic()
     async with EventPublisher(settings) as publisher:
         while True:
+            if time.monotonic() - last_beat >= opts.heartbeat_interval_s:
+                last_beat = time.monotonic()
+                if not await asyncio.to_thread(_beat, url, job_id, me):
+                    view = await asyncio.to_thread(_snapshot, url, job_id)
+                    if view["status"] == "running":  # another runner holds the lease now
+                        log.warning("job taken over", extra={"job_id": str(job_id), "by": view["runner"]})
+                        return view
             view = await asyncio.to_thread(_snapshot, url, job_id)
             view["dead_lettered"] = len(dead.ids)
             view["in_flight"] = max(0, view["in_flight"] - len(dead.ids))
@@ -124,6 +159,7 @@ async def run_job(
             size = min(opts.page_size, room)
             after, page = await asyncio.to_thread(_next_page, url, job_id, size) if room > 0 else (None, [])
             if page:
+                await asyncio.to_thread(_record_submissions, url, page)
                 await publisher.publish(Stream.SUBMITTED, page)
                 if not await asyncio.to_thread(_record, url, job_id, after, page[-1].listing_id, len(page)):
                     continue  # cancelled, or another runner moved on: the next snapshot tells

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from redis.asyncio import Redis
 
 from shared.broker import Consumer, Emit, Outcome, WorkerApp, WorkerSpec
@@ -16,9 +17,11 @@ from shared.contract import ListingPrepared, Stream
 from shared.inference.backend import InferenceBackend
 from shared.inference.factory import create_backend
 from shared.inference.pinning import RedisVersionPins, VersionPins
+from shared.inference.shadow import with_shadow
 from shared.inference.store import ModelStore, warm_up
+from shared.model_repo import Manifest
 
-from .encode import encode_texts
+from .encode import encode_texts, text_logits
 
 
 @dataclass
@@ -33,19 +36,26 @@ class Deps:
 
 
 async def encode(events: list[ListingPrepared], deps: Deps) -> list[Outcome]:
-    """Tokenizes the French text and runs every text model of the pinned version."""
+    """Tokenizes the French text and runs every text model of the pinned version (and of the
+    shadow candidate on its sample of live offers)."""
     current = await deps.store.current()
     ids = [e.submission_id for e in events]
     versions = await deps.pins.pin(ids, current.version)
+    texts = [e.text_fr or e.text for e in events]
     features = await encode_texts(
         deps.backend,
         deps.store,
         events,
-        [e.text_fr or e.text for e in events],
+        texts,
         versions,
         languages=[e.language.code for e in events],
         translations=[e.translation.status for e in events],
     )
+
+    async def shadow_logits(manifest: Manifest, rows: list[int]) -> dict[str, np.ndarray]:
+        return await text_logits(deps.backend, deps.store, manifest, [texts[i] for i in rows])
+
+    features = await with_shadow(deps.store, events, features, shadow_logits)
     return [Emit(Stream.TEXT_FEATURES, f) for f in features]
 
 
@@ -62,6 +72,11 @@ async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend 
     return Deps(settings, RedisVersionPins(redis, settings), runtime, store, owns_backend=backend is None)
 
 
+async def model_ready(deps: Deps) -> None:
+    """Ready once a model revision is served (``current`` raises until then)."""
+    await deps.store.current()
+
+
 async def close_deps(deps: Deps) -> None:
     if deps.owns_backend:
         await deps.backend.close()
@@ -73,6 +88,7 @@ SPEC = WorkerSpec(
     publishes=(Stream.TEXT_FEATURES,),
     open=open_deps,
     close=close_deps,
+    ready=model_ready,
     image="inference",
     description="Runs every text model of the pinned model version on the prepared French text.",
 )

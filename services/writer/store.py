@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified, utcnow
@@ -38,6 +38,17 @@ def classified_at_of(event: ListingClassified, default: datetime) -> datetime:
     return to_utc(event.timestamps.get("classified") or default)
 
 
+def submitted_at_of(event: ListingClassified, default: datetime) -> datetime:
+    """When the offer was submitted (its classification time when the stamp is missing)."""
+    submitted = event.timestamps.get("submitted")
+    return to_utc(submitted) if submitted else classified_at_of(event, default)
+
+
+def recency(event: ListingClassified, default: datetime) -> tuple[datetime, datetime, str]:
+    """Which prediction a listing shows: the newest submission; then the latest classified."""
+    return submitted_at_of(event, default), classified_at_of(event, default), str(event.submission_id)
+
+
 def prediction_row(event: ListingClassified, written_at: datetime) -> dict[str, Any]:
     """The ``predictions`` row of one classified event."""
     submitted = event.timestamps.get("submitted")
@@ -55,23 +66,25 @@ def prediction_row(event: ListingClassified, written_at: datetime) -> dict[str, 
         "language": event.language,
         "translation_status": event.translation_status,
         "image_missing_reason": event.image_missing_reason,
+        "degraded": event.degraded,
         "submitted_at": to_utc(submitted) if submitted else None,
         "classified_at": classified_at_of(event, written_at),
         "written_at": written_at,
         "stage_timestamps": {k: to_utc(v).isoformat() for k, v in event.timestamps.items()},
+        "shadow": event.shadow,
+        "shadow_of": event.shadow_of,
     }
 
 
 def newest_per_listing(events: Iterable[ListingClassified], default: datetime) -> list[ListingClassified]:
-    """One event per listing, the most recently classified (ties: larger submission id).
+    """One event per listing, the newest submission (ties: latest classified, larger id).
 
     PostgreSQL refuses an upsert that touches one row twice, and only the newest matters.
     """
     best: dict[str, ListingClassified] = {}
     for event in events:
-        key = (classified_at_of(event, default), str(event.submission_id))
         current = best.get(event.listing_id)
-        if current is None or key > (classified_at_of(current, default), str(current.submission_id)):
+        if current is None or recency(event, default) > recency(current, default):
             best[event.listing_id] = event
     return list(best.values())
 
@@ -96,8 +109,10 @@ def write_predictions(
     """Store a batch of predictions idempotently, in the caller's transaction.
 
     1. insert predictions, skipping submission ids already stored;
-    2. for the new ones, move each listing's current category forward if the prediction is
-       newer than the listing's current one (a late, older prediction only joins the history);
+    2. for the new live ones, move each listing's current category forward if the prediction's
+       *submission* is newer than the current one's (an older submission classified late, slow
+       or retried, only joins the history); a shadow candidate's prediction never moves a
+       listing (nor the throughput sums, nor job progress): it is only stored for comparison;
     3. add the new reclassify predictions to their job's ``completed`` counter.
     """
     result = WriteResult()
@@ -119,6 +134,7 @@ def write_predictions(
     inserted = [unique[sid] for sid in inserted_ids]
     result.inserted = len(inserted)
     result.duplicates = len(events) - len(inserted)
+    inserted = [event for event in inserted if not event.shadow]
     if not inserted:
         return result
     result.listings_updated = _advance_listings(session, newest_per_listing(inserted, written_at), written_at)
@@ -135,7 +151,7 @@ def write_predictions(
 
 
 def _advance_listings(session: Session, events: Sequence[ListingClassified], written_at: datetime) -> int:
-    """Upsert each listing's current category, guarded by ``classified_at`` (newer wins)."""
+    """Upsert each listing's current category, guarded by submission time (newer wins)."""
     rows = [
         {
             "listing_id": event.listing_id,
@@ -149,6 +165,7 @@ def _advance_listings(session: Session, events: Sequence[ListingClassified], wri
             "current_confidence": event.confidence,
             "current_model_version": event.model_version,
             "classified_at": classified_at_of(event, written_at),
+            "current_submitted_at": submitted_at_of(event, written_at),
         }
         for event in sorted(events, key=lambda e: e.listing_id)  # stable lock order
     ]
@@ -162,8 +179,16 @@ def _advance_listings(session: Session, events: Sequence[ListingClassified], wri
             "current_confidence": excluded.current_confidence,
             "current_model_version": excluded.current_model_version,
             "classified_at": excluded.classified_at,
+            "current_submitted_at": excluded.current_submitted_at,
         },
-        where=or_(Listing.classified_at.is_(None), Listing.classified_at < excluded.classified_at),
+        where=or_(
+            Listing.current_submitted_at.is_(None),
+            Listing.current_submitted_at < excluded.current_submitted_at,
+            and_(
+                Listing.current_submitted_at == excluded.current_submitted_at,
+                Listing.classified_at < excluded.classified_at,
+            ),
+        ),
     )
     session.execute(stmt, rows)
     return len(rows)

@@ -7,16 +7,20 @@ is harmless because a listing's submission id within a job is deterministic
 (:func:`submission_id_for`) and every side effect downstream is idempotent by submission id.
 
 The results-writer adds to ``completed``; ``published - completed`` is what is in flight.
+
+A job is run by one process at a time, recorded in ``runner`` with a ``heartbeat_at`` it
+refreshes (a lease): :func:`claim_next` gives a reclassify worker a pending job, or a running
+one whose runner stopped beating (it died), so no operator has to resume it.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingSubmitted, Origin, utcnow
@@ -69,6 +73,8 @@ def create_job(
     job_id: uuid.UUID | None = None,
     status: str = "pending",
     total: int | None = None,
+    page_size: int | None = None,
+    runner: str | None = None,
 ) -> ReclassificationJob:
     """A new job; ``total`` is the number of listings matching the filter now."""
     now = utcnow()
@@ -89,6 +95,9 @@ def create_job(
         created_at=now,
         updated_at=now,
         finished_at=None,
+        page_size=page_size,
+        runner=runner,
+        heartbeat_at=now if runner else None,
     )
     session.add(job)
     session.flush()
@@ -174,6 +183,57 @@ def set_status(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def claim(session: Session, job_id: uuid.UUID, runner: str) -> bool:
+    """Take ``job_id`` for ``runner`` whatever its lease (an operator's explicit resume, or the
+    runner that :func:`claim_next` chose); False when it is finished or cancelled."""
+    now = utcnow()
+    result = session.execute(
+        update(ReclassificationJob)
+        .where(ReclassificationJob.id == job_id, ReclassificationJob.status.in_((*ACTIVE, "failed")))
+        .values(status="running", runner=runner, heartbeat_at=now, updated_at=now, error=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def claim_next(session: Session, runner: str, lease_s: float) -> uuid.UUID | None:
+    """The oldest runnable job, taken for ``runner``: pending, or running with a heartbeat older
+    than ``lease_s`` (its runner died). The conditional update makes two workers racing for one
+    job safe: only one of them moves the row."""
+    now = utcnow()
+    stale = now - timedelta(seconds=lease_s)
+    runnable = or_(
+        ReclassificationJob.status == "pending",
+        (ReclassificationJob.status == "running")
+        & (ReclassificationJob.heartbeat_at.is_(None) | (ReclassificationJob.heartbeat_at < stale)),
+    )
+    candidates = session.scalars(
+        select(ReclassificationJob.id).where(runnable).order_by(ReclassificationJob.created_at).limit(5)
+    )
+    for job_id in list(candidates):
+        result = session.execute(
+            update(ReclassificationJob)
+            .where(ReclassificationJob.id == job_id, runnable)
+            .values(status="running", runner=runner, heartbeat_at=now, updated_at=now)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            return job_id
+    return None
+
+
+def heartbeat(session: Session, job_id: uuid.UUID, runner: str) -> bool:
+    """Refresh ``runner``'s lease; False when the job stopped running or another runner took it."""
+    result = session.execute(
+        update(ReclassificationJob)
+        .where(
+            ReclassificationJob.id == job_id,
+            ReclassificationJob.status == "running",
+            ReclassificationJob.runner == runner,
+        )
+        .values(heartbeat_at=utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def cancel_job(session: Session, job_id: uuid.UUID) -> ReclassificationJob:
     """Cancel an active job (its runner stops before its next page); terminal jobs stay."""
     get_job(session, job_id)
@@ -200,6 +260,9 @@ def job_view(job: ReclassificationJob) -> dict[str, Any]:
         "progress": round(job.completed / job.total, 4) if job.total else 1.0,
         "cursor": job.cursor,
         "error": job.error,
+        "page_size": job.page_size,
+        "runner": job.runner,
+        "heartbeat_at": as_utc(job.heartbeat_at).isoformat() if job.heartbeat_at else None,  # type: ignore[union-attr]
         "created_at": as_utc(job.created_at).isoformat(),  # type: ignore[union-attr]
         "updated_at": as_utc(job.updated_at).isoformat(),  # type: ignore[union-attr]
         "finished_at": as_utc(job.finished_at).isoformat() if job.finished_at else None,  # type: ignore[union-attr]

@@ -1,8 +1,10 @@
 """SQL schema of stored predictions (docs/architecture.md §6). Alembic migrations mirror these tables.
 
 ``predictions`` holds every classification ever made (unique per ``submission_id``: the
-idempotency key), ``listings`` the current state of each offer, ``reclassification_jobs`` the
-bulk jobs and their resumable cursor.
+idempotency key; shadow candidates' ones flagged ``shadow``), ``listings`` the current state of
+each offer, ``submissions`` every offer published (so that one lost by Redis is found and
+re-published), ``listing_labels`` reviewers' labels (the ground truth of live quality),
+``reclassification_jobs`` the bulk jobs and their resumable cursor.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -23,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -66,6 +70,9 @@ class Listing(Base):
     current_confidence: Mapped[float | None] = mapped_column(Float, index=True)
     current_model_version: Mapped[str | None] = mapped_column(String(64))
     classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    current_submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the current prediction's offer was submitted: a newer submission replaces it, an
+    older one classified later (slow or retried) only joins the history."""
 
 
 class Prediction(Base):
@@ -80,6 +87,7 @@ class Prediction(Base):
         Index("ix_predictions_version_listing", "model_version", "listing_id", "id", "prdtypecode"),
         Index("ix_predictions_classified_at", "classified_at"),
         Index("ix_predictions_job", "job_id"),
+        Index("ix_predictions_shadow_of", "shadow_of"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
@@ -96,10 +104,57 @@ class Prediction(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     translation_status: Mapped[str | None] = mapped_column(String(16))
     image_missing_reason: Mapped[str | None] = mapped_column(String(32))
+    degraded: Mapped[str | None] = mapped_column(String(64))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     classified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stage_timestamps: Mapped[dict[str, str]] = mapped_column(JSON)
+    shadow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    shadow_of: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class ListingLabel(Base):
+    """A reviewer's category for a listing: who, when, and which prediction it accepts or
+    corrects. The latest label of a listing is its ground truth."""
+
+    __tablename__ = "listing_labels"
+    __table_args__ = (Index("ix_listing_labels_listing_time", "listing_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    listing_id: Mapped[str] = mapped_column(ForeignKey("listings.listing_id"))
+    prdtypecode: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    corrects_submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    corrects_prdtypecode: Mapped[int | None] = mapped_column(Integer)
+    corrects_model_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Submission(Base):
+    """One published submission, recorded before it is published: the reconciler's ledger.
+
+    Open (``closed_at`` null) until the reconciler sees its prediction or a dead letter for it;
+    an open one still without a prediction some time after its last publication
+    (``published_at``) is overdue and re-published with the same id. Only open rows are
+    scanned, so a pass costs what is in flight, not the whole history.
+    """
+
+    __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_open", "closed_at", "published_at"),)
+
+    submission_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    listing_id: Mapped[str] = mapped_column(String(128))
+    origin: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    republished: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    """predicted, or dead (a dead letter names it)."""
+    dead_reason: Mapped[str | None] = mapped_column(String(64))
 
 
 class PredictionMinute(Base):
@@ -127,7 +182,12 @@ class PredictionMinute(Base):
 
 
 class ReclassificationJob(Base):
-    """A bulk re-run of stored listings; ``cursor`` makes it resumable (keyset paging)."""
+    """A bulk re-run of stored listings; ``cursor`` makes it resumable (keyset paging).
+
+    ``runner`` and ``heartbeat_at`` are its lease: the process running it refreshes the
+    heartbeat, and a running job whose heartbeat is older than the lease is taken over by a
+    reclassify worker (its runner died).
+    """
 
     __tablename__ = "reclassification_jobs"
 
@@ -145,3 +205,6 @@ class ReclassificationJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    page_size: Mapped[int | None] = mapped_column(Integer)
+    runner: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

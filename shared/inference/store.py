@@ -1,9 +1,12 @@
 """The model repository as running workers see it: current manifest, older revisions, caches.
 
 Workers never restart for a new model: every batch asks :meth:`ModelStore.current`, which
-re-reads ``manifest.json`` when it changed (checked at most every ``poll_interval_s``), loads the
-new revision into the backend first, and only then makes it current. Older revisions stay
-reachable by version string (:meth:`by_version`) for events pinned to them.
+re-reads ``manifest.json`` when it changed (checked at most every ``poll_interval_s``), checks
+that the backend serves the new revision (the local backend loads it; on Triton the rollout
+controller does), and only then makes it current; until then the previous revision stays
+current. Older revisions stay reachable by version string (:meth:`by_version`) for events
+pinned to them. The shadow candidate (``lifecycle.json``, shared.lifecycle) is followed the
+same way (:meth:`shadow`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.lifecycle import LIFECYCLE, Shadow, read_state
 from shared.model_repo import MANIFEST, Manifest, TextModelSpec, find_manifest_by_version, read_manifest
 from shared.text_preparation import TextPreparationMismatch, check_text_preparation
 
@@ -51,6 +55,9 @@ class ModelStore:
         self._tokenizers: dict[tuple[str, str], TextTokenizer] = {}
         self._fusion: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._shadow: Shadow | None = None
+        self._shadow_stamp: tuple[int, int] | None = None
+        self._shadow_checked_at = 0.0
 
     def _manifest_stamp(self) -> tuple[int, int]:
         stat = os.stat(self.repository / MANIFEST)
@@ -83,7 +90,16 @@ class ModelStore:
                 self._stamp = stamp
                 return self._current
         if self.backend is not None and self.kinds:
-            await self.backend.ensure_loaded(manifest, self.kinds)
+            try:
+                await self.backend.ensure_loaded(manifest, self.kinds)
+            except Exception as exc:
+                if self._current is None:
+                    raise
+                log.warning(
+                    "new model revision not served yet; staying on the current one",
+                    extra={"version": manifest.version, "current": self._current.version, "error": str(exc)},
+                )
+                return self._current  # the stamp is not updated: checked again next poll
         if self._current is None or manifest.version != self._current.version:
             log.info(
                 "model version active",
@@ -102,6 +118,27 @@ class ModelStore:
                 await self.backend.ensure_loaded(manifest, self.kinds)
             self._by_version[version] = manifest
         return manifest
+
+    async def shadow(self) -> tuple[Manifest, float] | None:
+        """The shadow candidate's manifest (loaded into the backend) and its share of live
+        offers, or None; ``lifecycle.json`` is re-read at most every ``poll_interval_s``."""
+        now = time.monotonic()
+        if self._shadow_checked_at == 0.0 or now - self._shadow_checked_at >= self.poll_interval_s:
+            self._shadow_checked_at = now
+            try:
+                stat = os.stat(self.repository / LIFECYCLE)
+                stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if stamp != self._shadow_stamp:
+                self._shadow = read_state(self.repository).shadow if stamp is not None else None
+                self._shadow_stamp = stamp
+        if self._shadow is None:
+            return None
+        current = await self.current()
+        if self._shadow.version == current.version:
+            return None
+        return await self.by_version(self._shadow.version), self._shadow.share
 
     def tokenizer(self, manifest: Manifest, spec: TextModelSpec) -> TextTokenizer:
         from shared.preprocess import TextTokenizer

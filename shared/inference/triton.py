@@ -1,26 +1,17 @@
 """The ``triton`` backend: tritonclient (async gRPC or HTTP) against a Triton server.
 
-Models are addressed by name and the Triton version the manifest names. With
-``--model-control-mode=explicit`` a new repository revision is loaded through the model-control
-API (``load_model``); the configs use ``version_policy: all`` so the previous revision stays
-loaded and in-flight events pinned to it are still served.
+Models are addressed by name and the Triton version the manifest names. The server runs with
+``--model-control-mode=explicit``; only the rollout controller (``catalog rollout``) loads and
+unloads versions (the newest revisions, ``version_policy: specific``), so in-flight events
+pinned to the previous revision are still served. This backend only checks readiness.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import numpy as np
-from tenacity import (
-    AsyncRetrying,
-    RetryError,
-    retry_if_exception_type,
-    retry_if_result,
-    stop_after_attempt,
-    wait_incrementing,
-)
 
 from shared.inference.backend import InferenceError, manifest_models
 from shared.model_repo import Manifest
@@ -46,11 +37,6 @@ class TritonBackend:
         self.protocol = protocol
         self.timeout_s = timeout_s
         self._client: Any = None
-        self._load_lock = asyncio.Lock()
-        self.load_attempts = 6
-        """``load_model`` calls before a model version counts as unloadable."""
-        self.load_wait_s = 0.5
-        """Wait after the first failed load; each later wait is that much longer (0.5, 1, 1.5 s...)."""
 
     @property
     def module(self) -> Any:
@@ -89,41 +75,28 @@ class TritonBackend:
         return np.asarray(result.as_numpy(output), dtype=np.float32)
 
     async def ensure_loaded(self, manifest: Manifest, kinds: tuple[str, ...] = ("text", "image")) -> None:
-        """Load (explicit model control) every model version of ``manifest`` not yet ready."""
-        async with self._load_lock:
-            for model, version in manifest_models(manifest, kinds):
-                if await self._ready(model, version):
-                    continue
-                log.info("loading model into triton", extra={"model": model, "version": version})
-                await self._load(model, version)
+        """Check that every model version of ``manifest`` is ready on the server.
 
-    async def _ready(self, model: str, version: int) -> bool:
+        Workers never load or unload models: that is the rollout controller's job
+        (``catalog rollout``, shared/inference/rollout.py), one place for the whole cluster. A
+        version not ready yet raises :class:`InferenceError` (the store keeps serving the
+        previous revision meanwhile)."""
+        missing = [
+            f"{model} v{version}"
+            for model, version in manifest_models(manifest, kinds)
+            if not await self.is_ready(model, version)
+        ]
+        if missing:
+            raise InferenceError(
+                f"Triton at {self.url} does not serve {', '.join(missing)} (revision {manifest.revision}) "
+                "yet: `catalog rollout` loads the newest revisions"
+            )
+
+    async def is_ready(self, model: str, version: int) -> bool:
         try:
             return bool(await self.client.is_model_ready(model, str(version)))
         except Exception:  # server unreachable: not ready
             return False
-
-    async def _load(self, model: str, version: int) -> None:
-        """load_model until ``version`` is ready: a new version directory may lag a moment behind
-        the manifest (the repository view is synced, files are still being written), so a
-        failed load or a version not ready yet is retried, with linearly growing waits."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.load_attempts),
-            wait=wait_incrementing(start=self.load_wait_s, increment=self.load_wait_s),
-            # tritonclient raises per-protocol exception types; a falsy result means "not ready"
-            retry=retry_if_exception_type(Exception) | retry_if_result(lambda ready: not ready),
-        )
-        try:
-            await retrying(self._load_once, model, version)
-        except RetryError as exc:
-            error = exc.last_attempt.exception()
-            raise InferenceError(
-                f"Triton could not load {model} version {version}: {error or 'not ready'}"
-            ) from error
-
-    async def _load_once(self, model: str, version: int) -> bool:
-        await self.client.load_model(model)
-        return await self._ready(model, version)
 
     async def ready(self) -> bool:
         try:

@@ -63,12 +63,136 @@ function renderThroughput(data) {
     `<text x="6" y="14" font-size="12" fill="#1d2330">max ${maxCount}/bucket · lag up to ${maxLag.toFixed(2)} s</text>`;
 }
 
+// Explanations of review-queue offers: fetched one at a time (each costs the API ~1-2 s the first
+// time, then comes from its cache), kept here by submission so refreshes never re-ask.
+const explanations = new Map();
+const explainQueue = [];
+let explaining = false;
+
+function chips(words, cls) {
+  return words.length ? words.map((w) => `<span class="chip ${cls}" title="${w.weight.toFixed(3)} log-odds">${esc(w.word)}</span>`).join("") : '<span class="muted">none</span>';
+}
+
+function renderWhy(e) {
+  if (!e) return '<span class="muted">explaining…</span>';
+  if (e.error) return `<span class="muted">no explanation: ${esc(e.error)}</span>`;
+  const m = e.modalities;
+  const photo = e.heatmap
+    ? `<img class="heat" alt="photo heat-map" title="red: pushed for ${esc(e.label)}; blue: against" src="data:image/png;base64,${e.heatmap.png_base64}">`
+    : `<div class="heat none">no photo${e.image_missing_reason ? ` (${esc(e.image_missing_reason)})` : ""}</div>`;
+  return `<div class="why">${photo}<div>` +
+    `<div><b>for</b> ${chips(e.words_for, "for")}</div><div><b>against</b> ${chips(e.words_against, "against")}</div>` +
+    `<div class="share"><span style="width:${100 * m.share_text}%" class="text">text ${Math.round(100 * m.share_text)}%</span>` +
+    `<span style="width:${100 * m.share_image}%" class="image">photo ${Math.round(100 * m.share_image)}%</span></div></div></div>`;
+}
+
+async function explainNext() {
+  if (explaining || !explainQueue.length) return;
+  explaining = true;
+  const item = explainQueue.shift();
+  try {
+    explanations.set(item.submission_id, await getJSON(`/v1/listings/${encodeURIComponent(item.listing_id)}/explanation`));
+  } catch (err) {
+    explanations.set(item.submission_id, { error: err.message });
+  }
+  const cell = document.querySelector(`[data-why="${item.submission_id}"]`);
+  if (cell) cell.innerHTML = renderWhy(explanations.get(item.submission_id));
+  explaining = false;
+  explainNext();
+}
+
+function topK(r) {
+  const top = r.top_k.length ? r.top_k : [{ prdtypecode: r.prdtypecode, label: r.label, probability: r.confidence }];
+  return top.slice(0, 3).map((c) => `<div>${c.prdtypecode} ${esc(c.label)} <span class="muted">${c.probability.toFixed(2)}</span></div>`).join("");
+}
+
+let categories = [];
+
+function reviewButtons(r) {
+  const alternatives = (r.top_k || []).filter((c) => c.prdtypecode !== r.prdtypecode).slice(0, 2);
+  const id = encodeURIComponent(r.listing_id);
+  const options = categories.map((c) => `<option value="${c.prdtypecode}">${c.prdtypecode} ${esc(c.label)}</option>`).join("");
+  return `<button class="review accept" data-listing="${id}" data-code="${r.prdtypecode}" data-sub="${esc(r.submission_id)}">✓ accept</button>` +
+    alternatives.map((c) => `<button class="review" data-listing="${id}" data-code="${c.prdtypecode}" data-sub="${esc(r.submission_id)}">→ ${c.prdtypecode}</button>`).join("") +
+    `<select class="review" data-listing="${id}" data-sub="${esc(r.submission_id)}"><option value="">other…</option>${options}</select>`;
+}
+
 function renderReview(data) {
   $("review-total").textContent = data.total;
   $("threshold-note").textContent = `(confidence < ${data.threshold})`;
   rows($("review").tBodies[0], data.items.map((r) =>
     `<tr><td><a href="/v1/listings/${encodeURIComponent(r.listing_id)}">${esc(r.listing_id)}</a></td><td>${esc(r.title).slice(0, 80)}</td>` +
-    `<td>${r.prdtypecode} ${esc(r.label)}</td><td class="num">${r.confidence.toFixed(3)}</td><td>${esc(r.model_version)}</td></tr>`), 5);
+    `<td>${topK(r)}</td><td class="num">${r.confidence.toFixed(3)}</td><td>${esc(r.model_version)}</td>` +
+    `<td data-why="${esc(r.submission_id)}">${renderWhy(explanations.get(r.submission_id))}</td>` +
+    `<td>${reviewButtons(r)}</td></tr>`), 7);
+  for (const r of data.items) {
+    if (!explanations.has(r.submission_id) && !explainQueue.some((q) => q.submission_id === r.submission_id)) explainQueue.push(r);
+  }
+  explainNext();
+}
+
+async function label(listing, code, submission) {
+  const reviewer = $("reviewer").value.trim();
+  if (!reviewer) { $("review-msg").textContent = "enter your name first"; return; }
+  localStorage.setItem("reviewer", reviewer);
+  localStorage.setItem("token", $("token").value);
+  const headers = { "Content-Type": "application/json" };
+  if ($("token").value) headers.Authorization = `Bearer ${$("token").value}`;
+  const response = await fetch(`/v1/listings/${listing}/label`, {
+    method: "POST", headers, body: JSON.stringify({ prdtypecode: Number(code), reviewer, submission_id: submission }),
+  });
+  const body = await response.json();
+  $("review-msg").textContent = response.ok ? `${body.action}: ${decodeURIComponent(listing)} → ${body.prdtypecode}` : `failed: ${body.message}`;
+  refresh();
+}
+
+$("review").addEventListener("click", (event) => {
+  const b = event.target.closest("button.review");
+  if (b) label(b.dataset.listing, b.dataset.code, b.dataset.sub);
+});
+$("review").addEventListener("change", (event) => {
+  const s = event.target.closest("select.review");
+  if (s && s.value) label(s.dataset.listing, s.value, s.dataset.sub);
+});
+
+function ci(values) {
+  return values ? ` <span class="muted">[${values[0].toFixed(2)}, ${values[1].toFixed(2)}]</span>` : "";
+}
+
+function renderQuality(q) {
+  $("labels-note").textContent = `(${q.labels} labels: ${q.accepted} accepted, ${q.corrected} corrected)`;
+  rows($("quality").tBodies[0], q.versions.map((v) =>
+    `<tr><td>${esc(v.model_version)}${v.shadow ? ' <span class="badge">shadow</span>' : ""}</td><td class="num">${v.n}</td>` +
+    `<td class="num">${v.accuracy == null ? "–" : v.accuracy.toFixed(3)}${ci(v.accuracy_ci95)}</td>` +
+    `<td class="num">${v.weighted_f1 == null ? "–" : v.weighted_f1.toFixed(3)}${ci(v.weighted_f1_ci95)}</td></tr>`), 4);
+  rows($("recent-labels").tBodies[0], q.recent.slice(0, 5).map((l) =>
+    `<tr><td>${esc(l.listing_id)}</td><td>${esc(l.reviewer)}</td><td>${esc(l.action)}</td>` +
+    `<td>${l.corrects ? l.corrects.prdtypecode : "–"}</td><td>${l.prdtypecode}</td></tr>`), 5);
+}
+
+function renderDrift(d) {
+  $("drift-note").textContent = `(${esc(d.model_version || "no model")}, last ${Math.round(d.window_s / 60)} min)`;
+  $("warn-psi").textContent = d.thresholds.warn;
+  $("alert-psi").textContent = d.thresholds.alert;
+  const badge = $("drift-badge");
+  const worst = Object.values(d.signals).map((s) => s.status);
+  const level = d.alert ? "alert" : worst.includes("warn") ? "warn" : d.score == null ? "" : "ok";
+  badge.className = `badge ${level}`;
+  badge.textContent = d.score == null ? "not enough data" : `score ${d.score.toFixed(3)} · ${level}`;
+  rows($("drift").tBodies[0], Object.entries(d.signals).map(([name, s]) =>
+    `<tr><td>${esc(name)}</td><td class="num">${s.psi.toFixed(3)}</td><td class="st-${esc(s.status)}">${esc(s.status)}</td>` +
+    `<td>${esc(s.reference)}</td><td class="num">${s.n}</td>` +
+    `<td class="muted">${Object.entries(s.recent).slice(0, 3).map(([k, v]) => `${esc(k)} ${(100 * v).toFixed(0)}%`).join(", ")}</td></tr>`), 6);
+}
+
+function renderShadow(sh) {
+  $("shadow-note").textContent = sh.shadow
+    ? `(${sh.shadow.version} on ${Math.round(100 * sh.shadow.share)}% of live offers, current ${sh.current})`
+    : `(no shadow candidate; current ${sh.current || "–"})`;
+  rows($("shadow").tBodies[0], sh.agreement.map((p) =>
+    `<tr><td>${esc(p.live_version)}</td><td>${esc(p.shadow_version)}</td><td class="num">${p.compared}</td>` +
+    `<td class="num">${p.agreement == null ? "–" : (100 * p.agreement).toFixed(1) + "%"}</td>` +
+    `<td class="muted">${p.top_changes.slice(0, 3).map((c) => `${c.from}→${c.to} (${c.count})`).join(", ")}</td></tr>`), 5);
 }
 
 function renderJobs(jobs) {
@@ -80,10 +204,45 @@ function renderJobs(jobs) {
   }), 6);
 }
 
-async function refreshVersions() {
+function f1(metrics, path) {
+  const value = path.reduce((m, key) => (m == null ? m : m[key]), metrics);
+  return value && value.weighted_f1 != null ? value.weighted_f1.toFixed(3) : "–";
+}
+
+function minutes(seconds) {
+  return seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
+}
+
+// Which version classified what, with each version's held-out F1 (GET /v1/models).
+function renderModels(models, seen) {
+  const counts = Object.fromEntries(seen.map((v) => [v.model_version, v.count]));
+  rows($("models").tBodies[0], models.models.map((m) =>
+    `<tr class="${m.current ? "current" : ""}" data-version="${esc(m.version)}"><td>${esc(m.version)}</td>` +
+    `<td>${esc(m.training && m.training.profile ? m.training.profile.name : "")}</td><td>${m.current ? "current" : ""}</td>` +
+    `<td class="num">${f1(m.metrics, ["fusion"])}</td><td class="num">${f1(m.metrics, ["modalities", "text"])}</td>` +
+    `<td class="num">${f1(m.metrics, ["modalities", "image"])}</td><td class="num count">${counts[m.version] || 0}</td></tr>`), 7);
+}
+
+// The background training's progress bar (GET /v1/training; state "none": hidden).
+function renderTraining(t) {
+  const box = $("training");
+  box.hidden = t.state === "none";
+  if (box.hidden) return;
+  const pct = Math.round(100 * t.fraction);
+  let text = `training the ${esc(t.profile)} model in the background: ${esc(t.stage)}, ${pct}%`;
+  if (t.state === "running" && t.eta_s != null) text += `, about ${minutes(t.eta_s)} left`;
+  if (t.state === "published") text = `${esc(t.profile)} model ${esc(t.version)} published after ${minutes(t.elapsed_s)}; the workers switched to it`;
+  if (t.state === "failed") text = `background training failed: ${esc(t.error)}`;
+  box.dataset.state = t.state;
+  $("training-text").innerHTML = text;
+  $("training-bar").style.width = `${pct}%`;
+  $("training-bar").className = `bar ${t.state === "published" ? "done" : ""}`;
+}
+
+async function refreshVersions(seen) {
   const select = $("version");
   const known = new Set([...select.options].map((o) => o.value));
-  for (const v of await getJSON("/v1/stats/versions")) {
+  for (const v of seen) {
     if (!known.has(v.model_version)) select.add(new Option(`${v.model_version} (${v.count})`, v.model_version));
   }
 }
@@ -91,20 +250,32 @@ async function refreshVersions() {
 async function refresh() {
   const params = filters();
   const bucket = bucketFor(Number($("window").value));
-  const review = new URLSearchParams({ limit: "15" });
+  const review = new URLSearchParams({ limit: "8" });
   if ($("version").value) review.set("model_version", $("version").value);
   try {
-    const [dist, tput, queue, jobs] = await Promise.all([
+    if (!categories.length) categories = await getJSON("/v1/categories");
+    const [dist, tput, queue, jobs, quality, drift, shadow, models, seen, training] = await Promise.all([
       getJSON(`/v1/stats/distribution?${params}`),
       getJSON(`/v1/stats/throughput?${params}&bucket_s=${bucket}`),
       getJSON(`/v1/stats/review-queue?${review}`),
       getJSON("/v1/jobs?limit=10"),
+      getJSON("/v1/stats/quality"),
+      getJSON("/v1/stats/drift"),
+      getJSON("/v1/stats/shadow"),
+      getJSON("/v1/models"),
+      getJSON("/v1/stats/versions"),
+      getJSON("/v1/training"),
     ]);
     renderDistribution(dist);
     renderThroughput(tput);
     renderReview(queue);
     renderJobs(jobs);
-    await refreshVersions();
+    renderQuality(quality);
+    renderDrift(drift);
+    renderShadow(shadow);
+    renderModels(models, seen);
+    renderTraining(training);
+    await refreshVersions(seen);
     $("status").textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.loaded = "true";
   } catch (err) {
@@ -113,5 +284,7 @@ async function refresh() {
 }
 
 for (const id of ["window", "origin", "version"]) $(id).addEventListener("change", refresh);
+$("reviewer").value = localStorage.getItem("reviewer") || "";
+$("token").value = localStorage.getItem("token") || "";
 refresh();
 setInterval(refresh, REFRESH_MS);

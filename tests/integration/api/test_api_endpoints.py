@@ -127,11 +127,11 @@ def test_dashboard_endpoints_on_a_seeded_database(client: TestClient, settings: 
 
 def test_jobs_create_list_cancel(client: TestClient, settings: Settings) -> None:
     seed_database(settings.effective_database_url, 20, n_listings=20, versions=("r1",))
-    assert client.post("/v1/jobs", json={"start": False}).status_code == 401
-    created = client.post("/v1/jobs", json={"start": False, "category": None}, headers=AUTH)
+    assert client.post("/v1/jobs", json={}).status_code == 401
+    created = client.post("/v1/jobs", json={"category": None, "page_size": 50}, headers=AUTH)
     assert created.status_code == 201
     job = created.json()
-    assert (job["status"], job["total"]) == ("pending", 20)
+    assert (job["status"], job["total"], job["page_size"], job["runner"]) == ("pending", 20, 50, None)
     assert [j["job_id"] for j in client.get("/v1/jobs").json()] == [job["job_id"]]
     cancelled = client.post(f"/v1/jobs/{job['job_id']}/cancel", headers=AUTH).json()
     assert cancelled["status"] == "cancelled" and cancelled["finished_at"]
@@ -154,18 +154,20 @@ def test_health_metrics_models_and_openapi(client: TestClient) -> None:
 
 
 def test_classify_without_a_model_says_so(client: TestClient) -> None:
-    unavailable = client.post("/v1/classify", json={"title": "Console PS4"})
+    assert client.post("/v1/classify", json={"title": "Console PS4"}).status_code == 401
+    unavailable = client.post("/v1/classify", json={"title": "Console PS4"}, headers=AUTH)
     assert unavailable.status_code == 503 and "No model" in unavailable.json()["message"]
-    assert client.post("/v1/classify", json={}).status_code == 422
-    assert client.post("/v1/classify", json={"image_base64": "@@@"}).json()["error"] == "invalid_input"
+    assert client.post("/v1/classify", json={}, headers=AUTH).status_code == 422
+    bad = client.post("/v1/classify", json={"image_base64": "@@@"}, headers=AUTH)
+    assert bad.json()["error"] == "invalid_input"
 
 
 def test_classify_times_out_and_answers_top3(settings: Settings) -> None:
     slow, fast = SlowClassifier(delay_s=5.0), SlowClassifier(delay_s=0.0)
-    with TestClient(api_app(settings, classifier=slow)) as c:
+    with TestClient(api_app(settings, classifier=slow), headers=AUTH) as c:
         late = c.post("/v1/classify", json={"title": "Console PS4"})
     assert late.status_code == 504 and late.json()["error"] == "timeout"
-    with TestClient(api_app(settings, classifier=fast)) as c:
+    with TestClient(api_app(settings, classifier=fast), headers=AUTH) as c:
         photo = b"\xff\xd8\xff fake jpeg bytes"
         ok = c.post("/v1/classify", json={"image_base64": base64.b64encode(photo).decode()})
         upload = c.post("/v1/classify/upload", data={"title": "Lego"}, files={"image": ("a.jpg", photo)})
@@ -179,16 +181,19 @@ def test_redis_down_gives_json_503s(sqlite_url: str) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", database_url=sqlite_url)
+    settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", database_url=sqlite_url, api_auth="off")
     with TestClient(api_app(settings)) as c:
         health = c.get("/health")
         posted = c.post("/v1/listings", json={"listing_id": "a", "title": "x"})
+        missing = c.get("/v1/listings/a")
     assert health.status_code == 503 and health.json()["status"] == "down"
     assert health.json()["checks"]["database"]["ok"] and not health.json()["checks"]["redis"]["ok"]
     assert posted.status_code == 503 and "Redis is unavailable" in posted.json()["message"]
+    # Nothing of an offer that never entered the pipeline stays in SQL.
+    assert missing.status_code == 404
 
 
-def test_models_lists_every_manifest_and_marks_the_current_one(settings: Settings) -> None:
+def test_models_lists_every_manifest_with_its_status(settings: Settings) -> None:
     repo = settings.model_repository
     labels = [LabelSpec(prdtypecode=10, name="Livres"), LabelSpec(prdtypecode=40, name="Jeux")]
     for revision in (1, 2):
@@ -199,9 +204,22 @@ def test_models_lists_every_manifest_and_marks_the_current_one(settings: Setting
         )  # fmt: skip
     with TestClient(api_app(settings)) as c:
         body = c.get("/v1/models").json()
-    assert body["current"] == "r2-test"
-    assert [(m["version"], m["current"], m["labels"]) for m in body["models"]] == [
-        ("r2-test", True, 2),
-        ("r1-test", False, 2),
+    assert body["current"] == "r1-test"  # a later revision is a candidate until promoted
+    assert [(m["version"], m["current"], m["status"], m["labels"]) for m in body["models"]] == [
+        ("r2-test", False, "candidate", 2),
+        ("r1-test", True, "current", 2),
     ]
     assert body["models"][0]["metrics"] == {"weighted_f1": 0.7}
+
+
+def test_training_progress_is_served_for_the_dashboard(settings: Settings, tmp_path: Any) -> None:
+    from services.cli.demo_training import ProgressReporter
+    from shared.training_progress import progress_path
+
+    settings = settings.model_copy(update={"var_dir": tmp_path / "var"})
+    with TestClient(api_app(settings)) as c:
+        assert c.get("/v1/training").json() == {"state": "none"}
+        ProgressReporter(progress_path(settings.var_dir), "default").stage("image")
+        body = c.get("/v1/training").json()
+    assert (body["state"], body["profile"], body["stage"]) == ("running", "default", "image")
+    assert 0 < body["fraction"] < 1 and body["eta_s"] > 0

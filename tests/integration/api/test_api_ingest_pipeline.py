@@ -44,6 +44,7 @@ def settings(
         image_roots=[synthetic_catalog],
         batch_size=16,
         classify_timeout_s=60,
+        api_token="pipeline-token",
     )
 
 
@@ -74,7 +75,8 @@ async def test_ingest_wait_stores_n_predictions_and_distribution_sums_to_n(
     assert "weighted F1:" in done.stdout.decode()
 
     offers = read_offers(synthetic_catalog, limit=N)
-    with TestClient(api_app(settings)) as client:
+    auth = {"Authorization": "Bearer pipeline-token"}
+    with TestClient(api_app(settings), headers=auth) as client:
         dist = client.get("/v1/stats/distribution").json()
         assert dist["total"] == N == sum(c["count"] for c in dist["categories"])
         listing = client.get(f"/v1/listings/{offers[0].event.listing_id}").json()

@@ -64,6 +64,8 @@ def test_review_queue_lists_low_confidence_listings_least_confident_first(seeded
     )
     assert queue["total"] == len(low) > 10
     assert [i["listing_id"] for i in queue["items"]] == [lid for _, lid in low[:10]]
+    first = queue["items"][0]  # each item carries its prediction's top categories
+    assert first["top_k"][0]["prdtypecode"] == first["prdtypecode"] and len(first["top_k"]) >= 2
 
 
 def test_throughput_and_lag_cover_every_prediction(seeded: str) -> None:

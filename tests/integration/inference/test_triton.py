@@ -12,6 +12,7 @@ from services.image_encoder.encode import encode_images
 from services.text_encoder.encode import encode_texts
 from shared.contract import ListingSubmitted
 from shared.inference.backend import InferenceBackend, LocalBackend
+from shared.inference.rollout import TritonControl, reconcile
 from shared.inference.store import ModelStore
 from shared.inference.triton import TritonBackend
 from shared.model_repo import Manifest
@@ -50,15 +51,23 @@ async def test_local_equals_triton(triton_url: str, triton_repo: Repo, protocol:
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
 
 
-# Runs last in this module: it adds revision 2 to the shared repository.
-async def test_new_revision_loads_without_restart(triton_url: str, triton_repo: Repo) -> None:
+# Runs last in this module: it adds revisions 2 and 3 to the shared repository.
+async def test_rollout_loads_new_revisions_prunes_old_ones_and_workers_follow(
+    triton_url: str, triton_repo: Repo
+) -> None:
     root, first = triton_repo
     triton = TritonBackend(triton_url)
+    control = TritonControl(triton_url)
     try:
+        await reconcile(control, root, keep=2)  # the server started with the current revision
         store = ModelStore(root, triton, ("text", "image"), poll_interval_s=0)
         assert (await store.current()).version == first.version
         second = build_repository(root, revision=2, seed=5)
-        assert (await store.current()).version == second.version  # loaded via explicit control
+        # Workers never load: revision 2 is not served yet, so the store stays on revision 1.
+        assert (await store.current()).version == first.version
+        report = await reconcile(control, root, keep=2)
+        assert report.loaded == {"image_tiny": [1, 2], "text_tiny": [1, 2]}
+        assert (await store.current()).version == second.version
         inputs = {"input_ids": np.array([[2, 3]]), "attention_mask": np.array([[1, 1]])}
         old = await triton.infer("text_tiny", 1, inputs, "logits")  # previous revision still served
         new = await triton.infer("text_tiny", 2, inputs, "logits")
@@ -66,5 +75,11 @@ async def test_new_revision_loads_without_restart(triton_url: str, triton_repo: 
         np.testing.assert_allclose(old, local.run("text_tiny", 1, inputs, "logits"), rtol=1e-6)
         np.testing.assert_allclose(new, local.run("text_tiny", 2, inputs, "logits"), rtol=1e-6)
         assert not np.allclose(old, new)
+        build_repository(root, revision=3, seed=6)
+        report = await reconcile(control, root, keep=2)
+        assert report.served == {"image_tiny": [2, 3], "text_tiny": [2, 3]}  # version 1 unloaded
+        assert not await triton.is_ready("text_tiny", 1)
+        assert (await reconcile(control, root, keep=2)).loaded == {}  # nothing left to do
     finally:
+        await control.close()
         await triton.close()

@@ -133,8 +133,10 @@ async def test_second_call_hits_the_redis_cache(standin: StandinTranslator, redi
         assert (first.translation.status, second.translation.status) == ("translated", "cached")
         assert second.text_fr == first.text_fr
         assert standin.state.calls == 1
-        keys = [k.decode() async for k in client.scan_iter(match=f"{redis_prefix}*")]
+        keys = [k.decode() async for k in client.scan_iter(match=f"{redis_prefix}translation:*")]
         assert len(keys) == 1 and keys[0].startswith(f"{redis_prefix}translation:google:fr:")
+        # The one call was booked on the rate schedule every replica shares.
+        assert await client.exists(f"{redis_prefix}ratelimit:translation:google")
         assert 0 < await client.ttl(keys[0]) <= settings.translation_cache_ttl_s
     finally:
         await client.aclose()
@@ -207,3 +209,25 @@ def test_one_preparer_serves_several_event_loops(standin: StandinTranslator) -> 
     finally:
         preparer.close()
     assert standin.state.calls >= 2 * 17
+
+
+async def test_rate_limit_is_shared_by_every_replica(redis_prefix: str) -> None:
+    """Defect 9: two replicas (two limiters, one Redis key) book calls on one schedule, so N
+    replicas never use N times the provider's quota."""
+    import redis.asyncio as aioredis
+
+    from services.language.ratelimit import SharedRateLimiter
+    from services.language.translate import RateLimiter
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        key = f"{redis_prefix}ratelimit:translation:test"
+        replicas = [SharedRateLimiter(client, key, 2.0, RateLimiter(2.0)) for _ in range(2)]
+        delays = [await replicas[i % 2].reserve() for i in range(6)]
+        # Burst of 2, then one call per 0.5 s on ONE schedule: the 6th call waits about 2 s
+        # (a limiter per replica would let each make its 3 calls with at most 0.5 s of wait).
+        assert delays[:2] == [0.0, 0.0]
+        assert delays[5] > 1.5
+        assert delays == sorted(delays)
+    finally:
+        await client.aclose()

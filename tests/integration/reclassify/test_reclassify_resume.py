@@ -164,24 +164,54 @@ async def test_cancel_stops_the_runner_and_filters_select_listings(settings: Set
     assert (cancelled["status"], cancelled["published"]) == ("cancelled", 0)
 
 
-async def test_job_created_through_the_api_runs_in_the_api_process(settings: Settings) -> None:
+async def test_job_created_through_the_api_runs_in_the_reclassify_worker(settings: Settings) -> None:
     from fastapi.testclient import TestClient
 
     from services.cli.wiring import api_app
+    from services.reclassify.worker import create_worker as reclassify_worker
 
     url = settings.effective_database_url
-    async with pipeline(settings):
-        with TestClient(api_app(settings)) as client:
-            created = client.post("/v1/jobs", json={"max_in_flight": 15, "page_size": 10}).json()
-            job_id = uuid.UUID(created["job_id"])
+    settings = settings.model_copy(update={"api_token": "jobs-token"})
+    fast = settings.model_copy(update={"job_poll_interval_s": 0.1})
+    with TestClient(api_app(settings), headers={"Authorization": "Bearer jobs-token"}) as client:
+        created = client.post("/v1/jobs", json={"max_in_flight": 15, "page_size": 10}).json()
+        job_id = uuid.UUID(created["job_id"])
+        assert created["status"] == "pending"  # the API only records it
+        async with pipeline(settings), reclassify_worker(fast).running():
 
             def finished() -> bool:
                 return bool(client.get(f"/v1/jobs/{job_id}").json()["status"] == "completed")
 
             await eventually(finished, **RECLASSIFY_WAIT)
-            view = client.get(f"/v1/jobs/{job_id}").json()
+        view = client.get(f"/v1/jobs/{job_id}").json()
     assert (view["published"], view["completed"], view["in_flight"], view["progress"]) == (60, 60, 0, 1.0)
+    assert view["runner"].startswith("reclassify-") and view["page_size"] == 10
     assert predictions_of(url, job_id) == {f"R{i:04d}": 1 for i in range(LISTINGS)}
+
+
+async def test_a_job_whose_runner_died_is_taken_over_without_an_operator(settings: Settings) -> None:
+    """The CLI runner is SIGKILLed mid-job; a reclassify worker takes the job over once its
+    heartbeat is older than the lease, resumes at the saved cursor, and every listing is stored once."""
+    from services.reclassify.worker import create_worker as reclassify_worker
+
+    url = settings.effective_database_url
+    runner = reclassify_cli(settings, "--max-in-flight", "10")
+    try:
+        await eventually(lambda: bool(list_jobs_now(url)) and job_row(url).published == 10, **RECLASSIFY_WAIT)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    job = job_row(url)
+    assert job.status == "running" and job.runner is not None and job.runner.startswith("cli-")
+    worker_settings = settings.model_copy(update={"job_lease_s": 1.0, "job_poll_interval_s": 0.1})
+    async with pipeline(settings), reclassify_worker(worker_settings).running():
+        await eventually(lambda: job_row(url, job.id).status == "completed", **RECLASSIFY_WAIT)
+    final = job_row(url, job.id)
+    assert final.runner is not None and final.runner.startswith("reclassify-")
+    assert (final.published, final.completed) == (60, 60)
+    assert predictions_of(url, job.id) == {f"R{i:04d}": 1 for i in range(LISTINGS)}
 
 
 async def test_dead_lettered_offers_do_not_block_the_job(settings: Settings) -> None:

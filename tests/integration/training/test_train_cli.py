@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,15 @@ from training.scoring import onnx_session
 CATALOG = [sys.executable, "-m", "services.cli.main"]
 
 
-def catalog(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CATALOG, *args], capture_output=True, text=True, timeout=600)
+def catalog(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CATALOG, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
+
+
+def lifecycle_env(repo: Path) -> dict[str, str]:
+    """`catalog promote`/`rollback` on ``repo``, with a SQLite database next to it."""
+    return {"CATALOG_MODEL_REPOSITORY": str(repo), "CATALOG_VAR_DIR": str(repo.parent / "var")}
 
 
 def evaluate(data: Path, repo: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -144,24 +152,41 @@ def test_default_evaluation_uses_the_saved_held_out_split(trained: tuple[Path, P
     assert report["fusion"] == manifest.metrics["fusion"]  # same rows, same functions, same numbers
 
 
-def test_a_new_run_is_a_new_revision_and_keeps_the_old(trained: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_new_run_is_a_candidate_until_promoted(trained: tuple[Path, Path], tmp_path: Path) -> None:
     data, repo = trained
     result = catalog(
         "train", "--data", str(data), "--out", str(repo), "--profile", "tiny", "--triton-kind", "KIND_CPU"
     )
     assert result.returncode == 0, result.stderr
-    manifest = read_manifest(repo)
-    assert manifest.revision == 2 and read_manifest(repo, 1).revision == 1
+    assert "candidate" in result.stderr
+    candidate = read_manifest(repo, 2)
+    assert read_manifest(repo).revision == 1  # workers follow "current", not the newest on disk
     assert (repo / "text_subword" / "1" / "model.onnx").is_file() and (
         repo / "text_subword" / "2" / "model.onnx"
     ).is_file()
     assert (repo / "fusion" / "1").is_dir() and (repo / "fusion" / "2").is_dir()
+    reference = candidate.reference
+    assert reference is not None and set(reference.class_shares) == {"10", "40", "1300", "2583"}
+    assert abs(sum(reference.confidence_shares) - 1) < 1e-3 and reference.no_photo_share is not None
+    env = lifecycle_env(repo)
+    promoted = catalog("promote", candidate.version, "--force", "--by", "ci", "--reason", "test", env=env)
+    assert promoted.returncode == 0, promoted.stderr
+    assert read_manifest(repo).version == candidate.version
+    state = json.loads((repo / "lifecycle.json").read_text())
+    assert [(c["action"], c["version"]) for c in state["changes"]] == [
+        ("initial", read_manifest(repo, 1).version),
+        ("promote", candidate.version),
+    ]
+    assert state["changes"][-1]["by"] == "ci" and state["changes"][-1]["gate"]["held_out"]["same_split"]
+    rolled = catalog("rollback", "--by", "ci", env=env)
+    assert rolled.returncode == 0, rolled.stderr
+    assert read_manifest(repo).revision == 1
 
 
 def test_rebalanced_run_reports_whether_it_helped(trained: tuple[Path, Path], tmp_path: Path) -> None:
     data, repo = trained
-    args = ["--profile", "tiny", "--triton-kind", "KIND_CPU", "--rebalance"]
-    result = catalog("train", "--data", str(data), "--out", str(repo), *args)
+    args = ["--profile", "tiny", "--triton-kind", "KIND_CPU", "--rebalance", "--promote", "--force"]
+    result = catalog("train", "--data", str(data), "--out", str(repo), *args, env=lifecycle_env(repo))
     assert result.returncode == 0, result.stderr
     manifest = read_manifest(repo)
     assert manifest.training["rebalance"] is True

@@ -53,7 +53,7 @@ def test_dockerfile_exists_for_every_build() -> None:
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
 def test_docker_compose_config_validates() -> None:
-    env = {**os.environ, "CATALOG_API_TOKEN": "validate"}
+    env = {**os.environ, "CATALOG_API_TOKEN": "validate", "REDIS_PASSWORD": "r", "POSTGRES_PASSWORD": "p"}
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
         capture_output=True,

@@ -106,8 +106,11 @@ def write_tokenizer(folder: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps({"pad_token": "[PAD]"}), "utf-8")
 
 
-def build_repository(root: Path, revision: int = 1, seed: int = 0, image_size: int = 32) -> Manifest:
-    """Add revision ``revision`` to the repository at ``root`` and publish its manifest."""
+def build_repository(
+    root: Path, revision: int = 1, seed: int = 0, image_size: int = 32, current: bool = True
+) -> Manifest:
+    """Add revision ``revision`` to the repository at ``root`` and publish its manifest (current,
+    as a promotion would make it, unless ``current=False``: then a candidate)."""
     rng = np.random.default_rng(seed)
     n = len(LABELS)
     text_w = rng.normal(size=(len(WORDS), n))
@@ -160,10 +163,10 @@ def build_repository(root: Path, revision: int = 1, seed: int = 0, image_size: i
         ],
         training={"class_counts": {"10": 5, "40": 3, "1280": 9, "2583": 1}},
     )
-    return write_fusion(root, manifest)
+    return write_fusion(root, manifest, current)
 
 
-def write_fusion(root: Path, manifest: Manifest) -> Manifest:
+def write_fusion(root: Path, manifest: Manifest, current: bool = True) -> Manifest:
     """Booster-only fusion files (full/text/image paths) in shared.fusion's format."""
     from shared.model_repo import FusionSpec
 
@@ -192,5 +195,5 @@ def write_fusion(root: Path, manifest: Manifest) -> Manifest:
     manifest = manifest.model_copy(
         update={"fusion": FusionSpec(directory=directory, files=files, params={"paths": paths})}
     )
-    publish_manifest(root, manifest)
+    publish_manifest(root, manifest, make_current=current)
     return manifest

@@ -43,7 +43,6 @@ async def test_unreachable_triton_is_an_inference_error(model_repo: tuple[Path, 
 
     root, _ = model_repo
     backend = TritonBackend(f"127.0.0.1:{free_port_triple()}", timeout_s=1)
-    backend.load_attempts = 1
     store = ModelStore(root, backend, ("text",), poll_interval_s=0)
     await warm_up(store)  # logs, does not raise: the worker starts and retries per batch
     with pytest.raises(InferenceError):

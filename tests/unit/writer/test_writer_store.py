@@ -55,6 +55,29 @@ def test_listing_moves_only_to_a_newer_prediction(db: str) -> None:
     assert count(db, Prediction) == 2
 
 
+def test_newest_submission_wins_over_an_older_one_classified_later(db: str) -> None:
+    """Defect 1: a slow or retried older submission (submitted 60 s ago, classified now) must
+    not replace a newer one (submitted 5 s ago, classified 2 s ago)."""
+    now = utcnow()
+    newer = classified_event("S1", 2280, 0.9, submitted_at=now - timedelta(seconds=5), latency_s=3)
+    older = classified_event("S1", 10, 0.8, submitted_at=now - timedelta(seconds=60), latency_s=60)
+    assert older.timestamps["classified"] > newer.timestamps["classified"]
+    with session_scope(db) as s:
+        write_predictions(s, [newer])
+    with session_scope(db) as s:
+        write_predictions(s, [older])
+    with session_scope(db) as s:
+        write_predictions(s, [older, newer])  # both in one batch, redelivered: same answer
+    with session_scope(db) as s:
+        listing = s.get(Listing, "S1")
+        assert listing is not None
+        assert (listing.current_submission_id, listing.current_prdtypecode) == (newer.submission_id, 2280)
+        assert as_utc(listing.current_submitted_at) == newer.timestamps["submitted"]
+    assert count(db, Prediction) == 2
+    kept = newest_per_listing([newer, older], now)
+    assert [e.submission_id for e in kept] == [newer.submission_id]
+
+
 def test_newest_per_listing_keeps_latest_classification() -> None:
     t0 = utcnow()
     a = classified_event("A", 10, submitted_at=t0)

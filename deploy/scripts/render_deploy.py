@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Write the deployment files generated from the worker registry (services/cli/deploy_render.py).
+
+    python deploy/scripts/render_deploy.py          # write them
+    python deploy/scripts/render_deploy.py --check  # exit 1 if a committed file differs
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from services.cli.deploy_render import render_all  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for path, body in render_all().items():
+        target = ROOT / path
+        if target.is_file() and target.read_text("utf-8") == body:
+            continue
+        stale.append(str(path))
+        if "--check" not in argv:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(body, "utf-8")
+    verb = "differ (run deploy/scripts/render_deploy.py)" if "--check" in argv else "written"
+    for path in stale:
+        print(f"{path}: {verb}")
+    return 1 if stale and "--check" in argv else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

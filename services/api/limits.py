@@ -1,0 +1,75 @@
+"""Request body size limit, enforced before anything parses or authenticates the body.
+
+A pure ASGI middleware (outermost): a declared ``Content-Length`` over the limit is refused at
+once with 413, and a body sent without one (chunked) is counted while it streams in and cut off
+at the limit, so an oversized body never reaches FastAPI's parser (whose peak memory is a
+multiple of the body) nor costs a token comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def too_large_message(limit: int) -> str:
+    return f"The request body is larger than {limit} bytes (CATALOG_API_MAX_BODY_BYTES)."
+
+
+def _too_large(limit: int) -> tuple[dict[str, Any], bytes]:
+    body = json.dumps({"error": "too_large", "message": too_large_message(limit), "details": None}).encode()
+    start = {
+        "type": "http.response.start",
+        "status": 413,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
+    return start, body
+
+
+class BodyLimit:
+    """Refuse request bodies larger than ``max_bytes`` with a JSON 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:  # the app's error handler turns it into the 413
+                    raise HTTPException(413, too_large_message(self.max_bytes))
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except HTTPException as exc:
+            if exc.status_code != 413 or started:
+                raise
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        start, body = _too_large(self.max_bytes)
+        await send(start)
+        await send({"type": "http.response.body", "body": body})

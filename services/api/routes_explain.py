@@ -1,0 +1,121 @@
+"""Why a listing got its category: ``GET /v1/listings/{listing_id}/explanation``.
+
+The explanation of a listing's current submission is computed once (occlusion through the
+served models, 1-2 s on CPU) and cached in Redis under that submission's id, so the dashboard's
+review queue can ask for it on every refresh; concurrent requests for one submission share one
+computation. A reclassified listing has a new submission, hence a fresh explanation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from redis.exceptions import RedisError
+
+from shared.db.session import session_scope
+from shared.explanation import Explanation
+from shared.inference.backend import InferenceError
+
+from .queries import listing_detail
+from .schemas import ErrorOut
+from .state import ApiState, ClassifierUnavailable, State
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
+
+
+def _listing(url: str, listing_id: str) -> dict[str, Any] | None:
+    with session_scope(url) as session:
+        return listing_detail(session, listing_id, history=0)
+
+
+async def _cached(state: ApiState, key: str) -> Explanation | None:
+    if state.publisher is None:
+        return None
+    try:
+        raw = await state.publisher.redis.get(key)
+    except RedisError as exc:  # the cache is an optimisation: compute instead
+        log.warning("explanation cache unavailable", extra={"error": str(exc)})
+        return None
+    return Explanation.model_validate_json(raw) if raw else None
+
+
+async def _store(state: ApiState, key: str, explanation: Explanation) -> None:
+    if state.publisher is None:
+        return
+    try:
+        await state.publisher.redis.set(
+            key, explanation.model_dump_json(), ex=state.settings.explanation_cache_ttl_s
+        )
+    except RedisError as exc:
+        log.warning("explanation not cached", extra={"error": str(exc)})
+
+
+async def _compute(state: ApiState, listing: dict[str, Any]) -> Explanation:
+    started = time.perf_counter()
+    try:
+        explainer = await state.get_explainer()
+        result = await asyncio.wait_for(
+            explainer.explain_listing(listing), timeout=state.settings.explain_timeout_s
+        )
+    except ClassifierUnavailable as exc:
+        raise HTTPException(503, f"No model is available to explain: {exc}") from exc
+    except TimeoutError as exc:
+        raise HTTPException(
+            504, f"The explanation took longer than {state.settings.explain_timeout_s:.0f} s; retry later."
+        ) from exc
+    except (FileNotFoundError, LookupError, InferenceError) as exc:
+        raise HTTPException(503, f"No model is available to explain: {exc}") from exc
+    except ValueError as exc:
+        raise HTTPException(422, f"Cannot explain this listing: {exc}") from exc
+    state.metrics.explain.observe(time.perf_counter() - started)
+    return Explanation.model_validate(result)
+
+
+@router.get(
+    "/listings/{listing_id}/explanation",
+    response_model=Explanation,
+    responses={
+        404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+        503: {"model": ErrorOut},
+        504: {"model": ErrorOut},
+    },
+    summary="Why a listing got its category: top-3, words for and against, photo heat-map, modality shares",
+)
+async def get_explanation(
+    listing_id: str,
+    state: State,
+    response: Response,
+    refresh: bool = Query(False, description="Recompute even if an explanation is cached."),
+) -> Explanation:
+    """Occlusion attributions of the listing's current prediction, computed through the served
+    models (its own model version while that revision is on disk) and cached per submission
+    (``X-Cache: hit`` or ``miss``)."""
+    listing = await run_in_threadpool(_listing, state.settings.effective_database_url, listing_id)
+    if listing is None:
+        raise HTTPException(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")
+    current = listing.get("current")
+    if current is None:
+        raise HTTPException(409, f"Listing {listing_id!r} is not classified yet; retry once it is.")
+    submission = current["submission_id"]
+    key = state.settings.key(f"explanation:{submission}")
+    cached = None if refresh else await _cached(state, key)
+    if cached is not None:
+        response.headers["X-Cache"] = "hit"
+        return cached
+    request = {**listing, "model_version": current["model_version"], "submission_id": submission}
+    pending = state.explaining.get(submission)
+    if pending is None:  # the first request computes; concurrent ones wait for it
+        pending = asyncio.ensure_future(_compute(state, request))
+        state.explaining[submission] = pending
+        pending.add_done_callback(lambda _: state.explaining.pop(submission, None))
+    explanation: Explanation = await asyncio.shield(pending)
+    await _store(state, key, explanation)
+    response.headers["X-Cache"] = "miss"
+    return explanation

@@ -1,0 +1,167 @@
+"""Model lifecycle in the API: reviewers' labels, live quality, drift, shadow agreement.
+
+``refresh_monitoring`` computes drift, live quality and shadow agreement and sets the
+Prometheus gauges; the API runs it every ``CATALOG_DRIFT_INTERVAL_S`` (``monitor_forever``) and
+on each ``GET /v1/stats/drift``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.config import Settings
+from shared.contract import utcnow
+from shared.db.models import Category
+from shared.db.quality import (
+    LabelError,
+    live_quality,
+    paired_quality,
+    recent_labels,
+    record_label,
+    shadow_agreement,
+)
+from shared.db.session import session_scope
+from shared.drift import drift_report
+from shared.lifecycle import current_version, read_state
+from shared.model_repo import Manifest, read_manifest
+
+from .deps import DbSession
+from .schemas import ErrorOut, LabelIn
+from .state import ApiState, Metrics, State, WriteAccess
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
+
+
+@router.post(
+    "/listings/{listing_id}/label",
+    status_code=201,
+    dependencies=[WriteAccess],
+    responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+    summary="Record a reviewer's category for a listing (accepts or corrects its prediction)",
+)
+def post_label(listing_id: str, body: LabelIn, session: DbSession) -> dict[str, Any]:
+    """The label is the listing's ground truth from now on: live quality scores every model
+    version against it, and ``catalog export-labels`` exports it for retraining. The listing
+    leaves the review queue (until a new prediction replaces the one reviewed)."""
+    try:
+        return record_label(
+            session, listing_id, body.prdtypecode, body.reviewer, body.note, body.submission_id
+        )
+    except LabelError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+
+
+@router.get("/categories", summary="Product type codes a reviewer can choose")
+def categories(session: DbSession) -> list[dict[str, Any]]:
+    rows = session.execute(select(Category.prdtypecode, Category.label).order_by(Category.prdtypecode))
+    return [{"prdtypecode": int(code), "label": label} for code, label in rows]
+
+
+@router.get("/stats/quality", summary="Live quality per model version over reviewer-labelled listings")
+def quality(session: DbSession, recent: Annotated[int, Query(ge=0, le=100)] = 10) -> dict[str, Any]:
+    """Weighted F1 (bootstrap 95% interval) and accuracy (Wilson 95% interval) of each model
+    version's latest prediction of every labelled listing, with counts."""
+    return {**live_quality(session), "recent": recent_labels(session, recent)}
+
+
+def _manifest(settings: Settings) -> Manifest | None:
+    try:
+        return read_manifest(settings.model_repository)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def compute_drift(
+    settings: Settings, session: Session, window_s: int | None = None, windows: int = 1
+) -> dict[str, Any]:
+    return drift_report(
+        session,
+        _manifest(settings),
+        now=utcnow(),
+        window_s=window_s or settings.drift_window_s,
+        windows=windows,
+        baseline_s=settings.drift_baseline_s,
+        warn=settings.drift_warn_psi,
+        alert=settings.drift_alert_psi,
+        min_samples=settings.drift_min_samples,
+    )
+
+
+def set_drift_gauges(metrics: Metrics, report: dict[str, Any]) -> None:
+    for signal, body in report["signals"].items():
+        metrics.drift_psi.labels(signal).set(body["psi"] if body["status"] != "insufficient" else 0.0)
+    metrics.drift_score.set(report["score"] or 0.0)
+    metrics.drift_alert.set(1.0 if report["alert"] else 0.0)
+
+
+@router.get("/stats/drift", summary="Drift of recent live predictions against the training reference")
+def drift(
+    state: State,
+    session: DbSession,
+    window_s: Annotated[
+        int | None, Query(ge=60, le=30 * 86400, description="Default: CATALOG_DRIFT_WINDOW_S.")
+    ] = None,
+    windows: Annotated[int, Query(ge=1, le=48, description="How many windows back.")] = 1,
+) -> dict[str, Any]:
+    """PSI per signal (class shares, top-1 confidence, language mix, share without a photo) of the
+    latest ``windows`` windows of live predictions of the current model; thresholds included."""
+    report = compute_drift(state.settings, session, window_s, windows)
+    set_drift_gauges(state.metrics, report)
+    state.last_drift = report
+    return report
+
+
+@router.get("/stats/shadow", summary="The shadow candidate: agreement with the live model, labelled quality")
+def shadow(state: State, session: DbSession) -> dict[str, Any]:
+    repository = state.settings.model_repository
+    config = read_state(repository).shadow if repository.exists() else None
+    current = current_version(repository) if repository.exists() else None
+    agreement = shadow_agreement(session)
+    candidate = config.version if config else None
+    return {
+        "current": current,
+        "shadow": config.model_dump(mode="json") if config else None,
+        "agreement": agreement["pairs"],
+        "labelled": paired_quality(session, current, candidate) if current and candidate else None,
+    }
+
+
+def refresh_monitoring(state: ApiState) -> dict[str, Any]:
+    """Drift, live quality and shadow agreement into the Prometheus gauges (blocking)."""
+    with session_scope(state.settings.effective_database_url) as session:
+        report = compute_drift(state.settings, session)
+        quality_now = live_quality(session)
+        agreement = shadow_agreement(session)
+    set_drift_gauges(state.metrics, report)
+    for version in quality_now["versions"]:
+        state.metrics.live_f1.labels(version["model_version"]).set(version["weighted_f1"] or 0.0)
+        state.metrics.live_labelled.labels(version["model_version"]).set(version["n"])
+    for pair in agreement["pairs"]:
+        state.metrics.shadow_agreement.labels(pair["live_version"], pair["shadow_version"]).set(
+            pair["agreement"] or 0.0
+        )
+    state.last_drift = report
+    return report
+
+
+async def monitor_forever(state: ApiState) -> None:
+    """The scheduled drift computation (every ``CATALOG_DRIFT_INTERVAL_S``)."""
+    interval = state.settings.drift_interval_s
+    while True:
+        try:
+            report = await run_in_threadpool(refresh_monitoring, state)
+            if report["alert"]:
+                log.warning(
+                    "model drift alert", extra={"score": report["score"], "model": report["model_version"]}
+                )
+        except Exception as exc:  # a database hiccup must not end the schedule
+            log.warning("drift computation failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        await asyncio.sleep(interval)

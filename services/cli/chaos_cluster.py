@@ -1,0 +1,306 @@
+"""The processes of the fault-injection suite (``catalog chaos``): a Redis server of its own with
+append-only persistence, a local tritonserver, the API, the five workers and the reconciler,
+each a separate ``catalog`` process on loopback, logging to its own file.
+
+Workers and the reconciler that exit are restarted (as ``catalog up`` would); the suite stops
+and starts the others itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+CATALOG = [sys.executable, "-m", "services.cli.main"]
+WRITER_APP_NAME = "catalog-chaos-writer"
+
+
+@dataclass
+class Proc:
+    """One child process: how to start it and where its output goes."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    keep_alive: bool = False
+    """Restarted by the watchdog when it exits (workers, reconciler)."""
+    popen: subprocess.Popen[bytes] | None = None
+    held_down: bool = False
+    starts: int = 0
+    crashes: int = 0
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.starts += 1
+        self.held_down = False
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: int, hold: bool = False) -> None:
+        """Send ``sig`` to the process; ``hold`` keeps the watchdog from restarting it."""
+        self.held_down = hold or self.held_down
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self.held_down = True
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=5)
+
+
+@dataclass
+class Ports:
+    base: int
+
+    @property
+    def redis(self) -> int:
+        return self.base
+
+    @property
+    def api(self) -> int:
+        return self.base + 1
+
+    @property
+    def triton(self) -> int:  # gRPC; HTTP and metrics on the next two
+        return self.base + 2
+
+    @property
+    def translator(self) -> int:
+        return self.base + 5
+
+    def check_free(self) -> None:
+        """Fail clearly when a port is taken (a run killed with SIGKILL leaves its children)."""
+        import socket
+
+        for port in range(self.base, self.base + 6):
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError as exc:
+                    raise RuntimeError(
+                        f"port {port} is in use ({exc}); the suite needs {self.base}-{self.base + 5} "
+                        "(a killed run may have left processes: see `ps`)"
+                    ) from None
+
+
+@dataclass
+class Cluster:
+    """Every process of the suite; ``env`` is what each ``catalog`` child is configured with."""
+
+    workdir: Path
+    ports: Ports
+    env: dict[str, str]
+    database_url: str
+    model_repository: Path
+    triton_venv: Path
+    redis_server: Path
+    workers: list[str]
+    procs: dict[str, Proc] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        redis_dir = self.workdir / "redis"
+        redis_dir.mkdir(exist_ok=True)
+        self.redis_dir = redis_dir
+        self._add(
+            "redis",
+            [
+                str(self.redis_server),
+                "--port", str(self.ports.redis), "--bind", "127.0.0.1", "--dir", str(redis_dir),
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                "--protected-mode", "yes", "--maxmemory-policy", "noeviction",
+            ],
+        )  # fmt: skip
+        self._add(
+            "triton",
+            [
+                *CATALOG, "triton", "--url", f"127.0.0.1:{self.ports.triton}",
+                "--model-repository", str(self.model_repository), "--venv", str(self.triton_venv),
+            ],
+        )  # fmt: skip
+        self._add("api", [*CATALOG, "api", "--host", "127.0.0.1", "--port", str(self.ports.api)])
+        for kind in self.workers:
+            env = None
+            if kind == "writer":  # named, so the suite can see it inside a transaction
+                sep = "&" if "?" in self.database_url else "?"
+                env = {"CATALOG_DATABASE_URL": f"{self.database_url}{sep}application_name={WRITER_APP_NAME}"}
+            self._add(kind, [*CATALOG, "worker", kind], keep_alive=True, env=env)
+        self._add("reconciler", [*CATALOG, "reconcile", "--every", "2"], keep_alive=True)
+
+    def _add(
+        self, name: str, argv: list[str], keep_alive: bool = False, env: dict[str, str] | None = None
+    ) -> None:
+        self.procs[name] = Proc(
+            name, argv, {**self.env, **(env or {})}, self.workdir / "logs" / f"{name}.log", keep_alive
+        )
+
+    # --- Redis -----------------------------------------------------------------------------------
+    def start_redis(self, timeout_s: float = 30.0) -> None:
+        import redis
+
+        if self._stop.is_set():
+            return
+        self.procs["redis"].start()
+        client = redis.Redis(port=self.ports.redis, socket_timeout=2)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
+                    pass
+                if time.monotonic() > deadline or not self.procs["redis"].alive:
+                    raise RuntimeError(f"redis-server did not start; see {self.procs['redis'].log_path}")
+                time.sleep(0.1)
+        finally:
+            client.close()
+
+    def stop_redis(self) -> None:
+        """SIGTERM: Redis flushes its append-only file and exits."""
+        self.procs["redis"].stop(timeout_s=20)
+
+    def wipe_redis(self) -> None:
+        """Redis loses its data: stopped, its files deleted (the next start is empty)."""
+        self.stop_redis()
+        shutil.rmtree(self.redis_dir)
+        self.redis_dir.mkdir()
+
+    # --- Triton ----------------------------------------------------------------------------------
+    def start_triton(self, wait: bool = True, timeout_s: float = 180.0) -> None:
+        if self._stop.is_set():
+            return
+        self.procs["triton"].start()
+        if wait:
+            self.wait_triton(timeout_s)
+
+    def wait_triton(self, timeout_s: float = 180.0) -> None:
+        url = f"http://127.0.0.1:{self.ports.triton + 1}/v2/health/ready"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.procs["triton"].alive:
+                raise RuntimeError(f"tritonserver exited; see {self.procs['triton'].log_path}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"tritonserver not ready after {timeout_s:.0f}s")
+
+    # --- API and workers -------------------------------------------------------------------------
+    def wait_api(self, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.procs["api"].alive:
+                raise RuntimeError(f"the API exited; see {self.procs['api'].log_path}")
+            try:
+                httpx.get(f"http://127.0.0.1:{self.ports.api}/v1/models", timeout=2)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError("the API did not come up")
+
+    def start_watchdog(self) -> None:
+        threading.Thread(target=self._watch, name="chaos-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Restart workers and the reconciler that exited and are not held down."""
+        while not self._stop.wait(0.3):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                for proc in self.procs.values():
+                    if proc.keep_alive and not proc.held_down and proc.popen is not None and not proc.alive:
+                        proc.crashes += 1
+                        log.warning("%s exited (code %s); restarting", proc.name, proc.popen.returncode)
+                        proc.start()
+
+    def kill_and_restart(self, name: str, down_s: float) -> None:
+        """SIGKILL ``name``; start it again after ``down_s``."""
+        proc = self.procs[name]
+        with self._lock:
+            proc.signal(signal.SIGKILL, hold=True)
+        time.sleep(down_s)
+        with self._lock:
+            if proc.popen is not None:
+                proc.popen.wait(timeout=10)
+            if not self._stop.is_set():  # never start anything once the suite is closing
+                proc.start()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop.set()
+        order = [*self.workers, "reconciler", "api", "triton", "redis"]
+        for name in order:
+            try:
+                self.procs[name].stop(timeout_s=10)
+            except Exception:  # never leave the others running because one refused to stop
+                log.exception("could not stop %s", name)
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        path = self.procs[name].log_path
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def base_env(
+    ports: Ports, database_url: str, prefix: str, repository: Path, image_root: Path
+) -> dict[str, str]:
+    """What every child is configured with: loopback only, the suite's Redis, database and
+    Triton, a short reclaim time and enough deliveries to outlive every fault."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
+    env.update(
+        CATALOG_REDIS_URL=f"redis://127.0.0.1:{ports.redis}/0",
+        CATALOG_DATABASE_URL=database_url,
+        CATALOG_STREAM_PREFIX=prefix,
+        CATALOG_MODEL_REPOSITORY=str(repository),
+        CATALOG_INFERENCE_BACKEND="triton",
+        CATALOG_TRITON_URL=f"127.0.0.1:{ports.triton}",
+        CATALOG_INFERENCE_TIMEOUT_S="10",
+        CATALOG_TRANSLATOR="google",
+        CATALOG_TRANSLATOR_URL=f"http://127.0.0.1:{ports.translator}/",
+        CATALOG_TRANSLATION_MAX_RETRIES="1",
+        CATALOG_TRANSLATION_BACKOFF_S="0.05",
+        CATALOG_TRANSLATION_TIMEOUT_S="3",
+        CATALOG_IMAGE_ROOTS=f'["{image_root}"]',
+        CATALOG_RECLAIM_IDLE_MS="4000",
+        CATALOG_MAX_DELIVERIES="200",
+        CATALOG_LOG_LEVEL="WARNING",
+        CATALOG_VAR_DIR=str(image_root.parent / "var"),
+    )
+    return env

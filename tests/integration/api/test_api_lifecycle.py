@@ -1,0 +1,119 @@
+"""Reviewer labels, live quality, drift and shadow endpoints in-process against PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.cli.seed import classified_event
+from services.cli.wiring import api_app
+from services.writer.worker import write_batch
+from shared.config import Settings
+from shared.contract import ListingSubmitted
+from shared.db.listings import upsert_listings
+from shared.db.session import session_scope, upgrade
+from shared.lifecycle import set_shadow
+from tests.conftest import REDIS_URL
+from tests.integration.lifecycle.helpers import publish
+
+TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def settings(redis_prefix: str, postgres_url: str, tmp_path: Any) -> Settings:
+    repo = tmp_path / "repo"
+    publish(repo, 1, 0.8)
+    publish(repo, 2, 0.81)
+    set_shadow(repo, "r2-gate", 0.5, by="test")
+    upgrade(postgres_url)
+    with session_scope(postgres_url) as session:
+        upsert_listings(session, [ListingSubmitted.new(f"L{i}", title=f"offer {i}") for i in range(4)])
+    live = [classified_event(f"L{i}", 10, 0.3 + 0.1 * i, model_version="r1-gate") for i in range(4)]
+    shadow = [
+        classified_event(e.listing_id, 10 if i < 3 else 40, 0.9, model_version="r2-gate").model_copy(
+            update={"shadow": True, "shadow_of": e.submission_id}
+        )
+        for i, e in enumerate(live)
+    ]
+    write_batch(postgres_url, live + shadow)
+    return Settings(
+        redis_url=REDIS_URL,
+        stream_prefix=redis_prefix,
+        database_url=postgres_url,
+        api_token=TOKEN,
+        model_repository=repo,
+        drift_interval_s=0,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(api_app(settings)) as c:
+        yield c
+
+
+def test_a_label_needs_the_token_records_who_and_what_it_corrects(client: TestClient) -> None:
+    queue = client.get("/v1/stats/review-queue").json()
+    assert queue["total"] == 3  # confidences 0.3, 0.4, 0.5 < 0.6
+    body = {"prdtypecode": 40, "reviewer": "alice", "note": "a game, not a book"}
+    assert client.post("/v1/listings/L0/label", json=body).status_code == 401
+    made = client.post("/v1/listings/L0/label", json=body, headers=AUTH)
+    assert made.status_code == 201, made.text
+    label = made.json()
+    assert (label["action"], label["reviewer"], label["prdtypecode"]) == ("correct", "alice", 40)
+    assert label["corrects"]["prdtypecode"] == 10 and label["corrects"]["model_version"] == "r1-gate"
+    accepted = client.post("/v1/listings/L1/label", json={"prdtypecode": 10, "reviewer": "bob"}, headers=AUTH)
+    assert accepted.json()["action"] == "accept"
+    queue = client.get("/v1/stats/review-queue").json()
+    assert queue["total"] == 1 and [i["listing_id"] for i in queue["items"]] == ["L2"]  # reviewed ones left
+
+    unknown = client.post("/v1/listings/nope/label", json=body, headers=AUTH)
+    assert unknown.status_code == 404 and "No listing" in unknown.json()["message"]
+    bad_code = client.post("/v1/listings/L0/label", json={**body, "prdtypecode": 7}, headers=AUTH)
+    assert bad_code.status_code == 422 and "Unknown prdtypecode 7" in bad_code.json()["message"]
+    blank = client.post("/v1/listings/L0/label", json={**body, "reviewer": " "}, headers=AUTH)
+    assert blank.status_code == 422
+
+
+def test_quality_per_version_and_shadow_agreement(client: TestClient) -> None:
+    for lid, code in (("L0", 10), ("L1", 10), ("L2", 10), ("L3", 40)):
+        assert (
+            client.post(
+                f"/v1/listings/{lid}/label", json={"prdtypecode": code, "reviewer": "a"}, headers=AUTH
+            ).status_code
+            == 201
+        )
+    quality = client.get("/v1/stats/quality").json()
+    assert (quality["labels"], quality["accepted"], quality["corrected"]) == (4, 3, 1)
+    versions = {v["model_version"]: v for v in quality["versions"]}
+    assert versions["r1-gate"]["accuracy"] == 0.75 and versions["r1-gate"]["shadow"] is False
+    assert versions["r2-gate"]["accuracy"] == 1.0 and versions["r2-gate"]["shadow"] is True
+    low, high = versions["r1-gate"]["accuracy_ci95"]
+    assert low < 0.75 < high and versions["r1-gate"]["n"] == 4
+    shadow = client.get("/v1/stats/shadow").json()
+    assert shadow["current"] == "r1-gate" and shadow["shadow"]["version"] == "r2-gate"
+    (pair,) = shadow["agreement"]
+    assert (pair["compared"], pair["agreed"]) == (4, 3)
+    assert pair["top_changes"] == [{"from": 10, "to": 40, "count": 1}]
+    assert shadow["labelled"]["listings"] == 4
+    models = client.get("/v1/models").json()
+    assert {m["version"]: m["status"] for m in models["models"]} == {
+        "r2-gate": "shadow",
+        "r1-gate": "current",
+    }
+    dist = client.get("/v1/stats/distribution").json()
+    assert dist["total"] == 4  # shadow predictions are not live traffic
+
+
+def test_drift_endpoint_and_gauges(client: TestClient) -> None:
+    drift = client.get("/v1/stats/drift", params={"windows": 2}).json()
+    assert drift["model_version"] == "r1-gate" and len(drift["windows"]) == 2
+    assert drift["thresholds"] == {"warn": 0.1, "alert": 0.25, "min_samples": 50}
+    assert set(drift["signals"]) == {"class_shares", "confidence", "language", "no_photo"}
+    assert drift["signals"]["class_shares"]["status"] == "insufficient" and drift["alert"] is False
+    metrics = client.get("/metrics").text
+    assert 'catalog_drift_psi{signal="class_shares"}' in metrics and "catalog_drift_alert 0.0" in metrics

@@ -1,0 +1,48 @@
+"""`catalog export-labels` writes labelled listings in the challenge layout that ingestion reads back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from services.api.ingest import read_offers
+from shared.contract import ListingSubmitted
+from shared.db.listings import upsert_listings
+from shared.db.session import session_scope, upgrade
+from tests.integration.lifecycle.helpers import label_listings
+
+
+def test_export_labels_round_trips_through_the_challenge_layout(tmp_path: Path, sqlite_url: str) -> None:
+    upgrade(sqlite_url)
+    photo = tmp_path / "images" / "image_1234_product_L001.jpg"
+    photo.parent.mkdir(parents=True)
+    Image.new("RGB", (16, 16), "blue").save(photo)
+    label_listings(sqlite_url, {"L000": 40, "L001": 10}, {"r1": {"L000": 10, "L001": 10}})
+    with session_scope(sqlite_url) as session:  # L001 has a photo; an unlabelled listing is left out
+        upsert_listings(
+            session,
+            [
+                ListingSubmitted.new("L001", title="Tome 1", image_uri=photo.as_uri()),
+                ListingSubmitted.new("L999", title="never reviewed"),
+            ],
+        )
+    out = tmp_path / "export"
+    env = {**os.environ, "CATALOG_DATABASE_URL": sqlite_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "export-labels", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    offers = read_offers(out)
+    assert [(o.event.listing_id, o.event.title, o.label) for o in offers] == [
+        ("L000", "offer L000", 40),
+        ("L001", "Tome 1", 10),
+    ]
+    assert (out / "images" / "image_train" / "image_1234_product_L001.jpg").is_file()
+    assert offers[1].event.image_uri is not None and offers[1].event.image_uri.endswith(
+        "image_1234_product_L001.jpg"
+    )

@@ -1,0 +1,81 @@
+"""The promotion gate on a real repository and a real (SQLite) database of labelled listings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.db.session import upgrade
+from shared.lifecycle import LifecycleError, read_state, rollback, statuses
+from shared.model_repo import read_manifest
+from shared.promotion import GateRefused, promote
+from tests.integration.lifecycle.helpers import label_listings, publish
+
+
+@pytest.fixture
+def db(sqlite_url: str) -> str:
+    upgrade(sqlite_url)
+    return sqlite_url
+
+
+def test_a_worse_candidate_is_refused_a_better_one_promoted(tmp_path: Path, db: str) -> None:
+    repo = tmp_path / "repo"
+    r1 = publish(repo, 1, 0.80)
+    r2 = publish(repo, 2, 0.70)  # worse on the held-out split
+    r3 = publish(repo, 3, 0.805)  # within the tolerance of... better than r1
+    assert read_manifest(repo).version == r1.version  # published revisions are candidates
+    with pytest.raises(GateRefused) as refused:
+        promote(repo, db, r2.version, by="bob", tolerance=0.01, min_labels=30)
+    assert refused.value.report["held_out"]["status"] == "failed"
+    assert "held-out weighted F1 0.7000 is below the current 0.8000" in str(refused.value)
+    assert read_manifest(repo).version == r1.version and read_state(repo).changes == []
+
+    report, change = promote(repo, db, r3.version, by="bob", reason="better", tolerance=0.01, min_labels=30)
+    assert report["passed"] and report["held_out"]["same_split"] and not change.forced
+    assert report["corrected"]["status"] == "skipped"  # nobody labelled anything yet
+    assert read_manifest(repo).version == r3.version
+    assert statuses(repo) == {r1.version: "retired", r2.version: "candidate", r3.version: "current"}
+    assert [(c.action, c.version, c.by) for c in read_state(repo).changes] == [
+        ("initial", r1.version, "unknown"),
+        ("promote", r3.version, "bob"),
+    ]
+
+    back = rollback(repo, by="carol", reason="alert")
+    assert back.version == r1.version and read_manifest(repo).version == r1.version
+    with pytest.raises(LifecycleError, match="nothing to roll back to"):
+        rollback(repo, by="carol")
+
+
+def test_corrected_listings_refuse_a_candidate_and_force_records_who(tmp_path: Path, db: str) -> None:
+    repo = tmp_path / "repo"
+    r1 = publish(repo, 1, 0.80)
+    r2 = publish(repo, 2, 0.82)  # better held-out, but worse where reviewers looked
+    listings = [f"L{i:03d}" for i in range(40)]
+    truth = {lid: 10 if i % 2 else 40 for i, lid in enumerate(listings)}
+    live = {lid: (truth[lid] if i < 36 else 2583) for i, lid in enumerate(listings)}
+    shadow = {lid: (truth[lid] if i < 20 else 1280) for i, lid in enumerate(listings)}
+    label_listings(db, truth, {r1.version: live, f"{r2.version}-shadow": shadow})
+
+    with pytest.raises(GateRefused) as refused:
+        promote(repo, db, r2.version, by="bob", tolerance=0.01, min_labels=30)
+    report = refused.value.report
+    assert report["held_out"]["status"] == "passed"
+    assert report["corrected"]["status"] == "failed" and report["corrected"]["listings"] == 40
+    assert (
+        report["corrected"]["current"]["accuracy"] == 0.9
+        and report["corrected"]["candidate"]["accuracy"] == 0.5
+    )
+    assert report["shadow"]["compared"] == 40 and report["shadow"]["agreement"] == pytest.approx(20 / 40)
+    assert read_manifest(repo).version == r1.version
+
+    # Too few labels: the corrected check is skipped, the held-out one decides.
+    report, _ = promote(repo, db, r2.version, by="bob", tolerance=0.01, min_labels=41, force=False)
+    assert report["corrected"]["status"] == "skipped" and read_manifest(repo).version == r2.version
+    rollback(repo, by="bob")
+
+    report, change = promote(repo, db, r2.version, by="alice", reason="launch", force=True, min_labels=30)
+    assert change.forced and change.by == "alice" and change.reason == "launch"
+    assert read_state(repo).changes[-1].gate == report and not report["passed"]
+    with pytest.raises(LifecycleError, match="current already"):
+        promote(repo, db, r2.version, by="alice")

@@ -1,0 +1,80 @@
+"""The fault-injection suite at CI size: ``catalog chaos`` with a small N.
+
+The whole pipeline as separate processes (five workers, the API, the reconciler, a real local
+tritonserver, the machine's Redis 7 with append-only persistence, a scratch PostgreSQL
+database); workers SIGKILLed, Redis restarted and emptied once, Triton stopped, the translator
+failing, the writer killed inside a transaction, poisoned entries. Every submission must end as
+exactly one prediction, the dead letters exactly those of the poisoned entries.
+``make chaos N=2000`` runs the same suite by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.integration.inference.helpers import ROOT, ensure_triton_venv
+from tests.unit.inference.repo_fixture import build_repository
+
+pytestmark = [pytest.mark.slow, pytest.mark.triton, pytest.mark.chaos, pytest.mark.timeout(300)]
+
+SUMMARY = re.compile(
+    r"^chaos: submitted=(\d+) stored=(\d+) duplicates=(\d+) lost=(\d+) "
+    r"dead_letters=(\d+) expected_dead=(\d+)$"
+)
+
+
+def free_port_run(count: int = 6) -> int:
+    """A base port with ``count`` consecutive free ports on 127.0.0.1."""
+    for base in range(18240, 18290, count):
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    pytest.skip("no free run of ports for the chaos suite")
+
+
+@pytest.mark.skipif(not Path("/usr/bin/redis-server").is_file(), reason="needs the machine's Redis 7")
+def test_chaos_suite_small(tmp_path: Path) -> None:
+    repository = tmp_path / "model_repository"
+    build_repository(repository)
+    venv = ensure_triton_venv()
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "services.cli.main", "chaos",
+            "--n", "40", "--reconcile-after", "15", "--timeout", "200",
+            "--model-repository", str(repository), "--workdir", str(tmp_path / "run"),
+            "--port-base", str(free_port_run()), "--postgres-admin-url", POSTGRES_ADMIN_URL,
+        ],
+        cwd=ROOT,
+        env={**_env(), "CATALOG_TRITON_VENV": str(venv)},
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )  # fmt: skip
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    match = SUMMARY.match(lines[-1])
+    assert match, lines[-3:]
+    submitted, stored, duplicates, lost, dead, expected = map(int, match.groups())
+    assert (submitted, stored, duplicates, lost) == (40, 40, 0, 0)
+    assert dead == expected > 0
+    faults = next(line for line in lines if line.startswith("faults:"))
+    for injected in ("redis_restarts=1", "redis_data_losses=1", "triton_stops=1", "translator_outages=1"):
+        assert injected in faults
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}

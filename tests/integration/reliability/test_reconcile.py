@@ -1,0 +1,80 @@
+"""The reconciler on PostgreSQL and the real Redis: submissions with a prediction or a dead
+letter are closed, the others are re-published after the deadline with their original id."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.cli.seed import classified_event
+from services.reconcile.reconciler import overdue_count, reconcile_once
+from services.writer.store import write_predictions
+from shared.broker import EventPublisher, read_events
+from shared.config import Settings
+from shared.contract import DeadLetter, ListingSubmitted, Stream, utcnow
+from shared.db.listings import upsert_listings
+from shared.db.models import Submission
+from shared.db.session import migrate, session_scope
+from shared.db.submissions import count_overdue, mark_republished, overdue_submissions, record_submissions
+from tests.conftest import REDIS_URL
+
+
+def test_overdue_submissions_are_republished_once_with_their_id(redis_prefix: str, postgres_url: str) -> None:
+    import asyncio
+
+    settings = Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url)
+    migrate(postgres_url)
+    done, dead, lost = (ListingSubmitted.new(f"L-{name}", name) for name in ("done", "dead", "lost"))
+    with session_scope(postgres_url) as session:
+        upsert_listings(session, [done, dead, lost])
+        record_submissions(session, [done, dead, lost])
+        write_predictions(session, [classified_event("L-done", 10, submission_id=done.submission_id)])
+    assert overdue_count(settings, older_than_s=0) == 2
+
+    async def scenario() -> None:
+        async with EventPublisher(settings) as pub:
+            letter = DeadLetter(
+                stream=str(Stream.SUBMITTED), message_id="1-0", worker="language", consumer="c",
+                reason="handler_rejected", error="no", attempts=1, payload=dead.model_dump_json(),
+            )  # fmt: skip
+            await pub.publish(Stream.DEAD, [letter])
+            report = await reconcile_once(settings, pub, older_than_s=0)
+            assert (report.closed_dead, report.closed_predicted) == (1, 1)
+            assert (report.overdue, report.republished) == (1, 1)
+            again = await reconcile_once(settings, pub, older_than_s=3600)
+            assert (again.dead_letters_read, again.overdue, again.republished) == (0, 0, 0)
+
+    asyncio.run(scenario())
+    events = asyncio.run(read_events(settings, Stream.SUBMITTED, ListingSubmitted, 1, timeout_s=10))
+    assert [(e.submission_id, e.listing_id, e.title) for e in events] == [
+        (lost.submission_id, "L-lost", "lost")
+    ]
+    assert events[0].timestamps["submitted"] == lost.timestamps["submitted"]
+    with session_scope(postgres_url) as session:
+        rows = {r.listing_id: r for r in session.query(Submission)}
+    assert (rows["L-done"].outcome, rows["L-dead"].outcome, rows["L-dead"].dead_reason) == (
+        "predicted", "dead", "handler_rejected",
+    )  # fmt: skip
+    assert (rows["L-lost"].outcome, rows["L-lost"].republished) == (None, 1)
+
+
+def test_the_deadline_doubles_at_each_republication(sqlite_url: str) -> None:
+    migrate(sqlite_url)
+    offer = ListingSubmitted.new("L-slow", "slow")
+    with session_scope(sqlite_url) as session:
+        upsert_listings(session, [offer])
+        record_submissions(session, [offer])
+    start = utcnow()
+
+    def overdue_at(seconds: float) -> int:
+        with session_scope(sqlite_url) as session:
+            return count_overdue(session, 10, now=start + timedelta(seconds=seconds))
+
+    def republish() -> None:
+        with session_scope(sqlite_url) as session:
+            mark_republished(session, overdue_submissions(session, 0, 10), 10)
+
+    assert (overdue_at(5), overdue_at(15)) == (0, 1)
+    republish()  # due again 1x the deadline later
+    assert (overdue_at(5), overdue_at(15)) == (0, 1)
+    republish()  # then 2x
+    assert (overdue_at(15), overdue_at(25)) == (0, 1)
