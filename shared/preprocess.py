@@ -16,11 +16,13 @@ from PIL import Image, ImageOps
 from shared.model_repo import ImageModelSpec, TextModelSpec
 
 
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+def decode_image(data: bytes, max_pixels: int, draft: tuple[int, int] | None = None) -> Image.Image:
     """Decoded RGB image; ValueError when the bytes are not an image or are too large.
 
     The size is checked from the header before decoding, so a decompression bomb never
-    allocates its pixels.
+    allocates its pixels. ``draft`` (training's pixel cache only, opt-in) lets a JPEG decode
+    at a power-of-two reduction that stays at least that size: faster, slightly different
+    pixels from serving's full decode.
     """
     if not data:
         raise ValueError("empty image file")
@@ -33,6 +35,8 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
                 raise ValueError("image has no pixels")
             if width * height > max_pixels:
                 raise ValueError(f"image too large: {width}x{height} pixels > {max_pixels}")
+            if draft is not None and image.format == "JPEG":
+                image.draft("RGB", draft)
             image.load()
             upright: Image.Image = ImageOps.exif_transpose(image) or image
             return upright.convert("RGB") if upright.mode != "RGB" else upright
@@ -67,16 +71,24 @@ class TextTokenizer:
     but light enough for the text-encoder worker. A fastText-style model (``spec.subword``)
     is featurized by shared.subword instead: same call, same output names, so the workers and
     both inference backends need not know which kind of text model they run.
+
+    A base with no fast tokenizer (FlauBERT: transformers has none) is saved without
+    ``tokenizer.json``; its slow tokenizer is then run through transformers (which the
+    text-encoder image must then carry, with sacremoses for FlauBERT's Moses pre-tokenizer).
     """
 
     def __init__(self, repository: Path, spec: TextModelSpec) -> None:
         self.spec = spec
         self.pad_id = 0
+        self._slow: object | None = None
         if spec.subword is not None:
             return
         from tokenizers import Tokenizer
 
         path = Path(repository) / spec.tokenizer_dir / "tokenizer.json"
+        if not path.is_file() and (path.parent / "tokenizer_config.json").is_file():
+            self._load_slow(path.parent)
+            return
         if not path.is_file():
             raise FileNotFoundError(f"No tokenizer.json at {path}: the model repository is incomplete.")
         self._tokenizer = Tokenizer.from_file(str(path))
@@ -84,12 +96,21 @@ class TextTokenizer:
         self.pad_id, pad_token = _pad_token(path.parent, self._tokenizer)
         self._tokenizer.enable_padding(pad_id=self.pad_id, pad_token=pad_token)
 
+    def _load_slow(self, directory: Path) -> None:
+        from transformers import AutoTokenizer
+
+        self._slow = AutoTokenizer.from_pretrained(str(directory))
+        pad = getattr(self._slow, "pad_token_id", None)
+        self.pad_id = int(pad) if pad is not None else 0
+
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         """int64 [batch, longest] arrays named as ``spec.input_names``."""
         if self.spec.subword is not None:
             from shared.subword import encode_batch
 
             return encode_batch(texts, self.spec.subword)
+        if self._slow is not None:
+            return self._encode_slow(texts)
         encodings = self._tokenizer.encode_batch([text or "" for text in texts])
         fields = {
             "input_ids": [e.ids for e in encodings],
@@ -101,6 +122,21 @@ class TextTokenizer:
             if name not in fields:
                 raise ValueError(f"Unsupported text model input {name!r}")
             out[name] = np.asarray(fields[name], dtype=np.int64).reshape(len(texts), -1)
+        return out
+
+    def _encode_slow(self, texts: list[str]) -> dict[str, np.ndarray]:
+        batch = self._slow(  # type: ignore[misc,operator]
+            [text or "" for text in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.spec.max_length,
+            return_token_type_ids=True,
+        )
+        out: dict[str, np.ndarray] = {}
+        for name in self.spec.input_names:
+            if name not in batch:
+                raise ValueError(f"Unsupported text model input {name!r}")
+            out[name] = np.asarray(batch[name], dtype=np.int64).reshape(len(texts), -1)
         return out
 
 

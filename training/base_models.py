@@ -14,7 +14,7 @@ import torch
 
 from shared.model_repo import ImageModelSpec, TextModelSpec
 from shared.preprocess import TextTokenizer
-from training import bow_model, image_model, subword_model, text_model
+from training import bow_model, image_data, image_model, subword_model, text_model
 from training.export import write_config
 from training.loop import FitResult
 from training.oof import CrossFit, Inner, cross_fit
@@ -36,6 +36,7 @@ class BaseRun:
     folds: np.ndarray
     inner: Inner
     instance_kind: str
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _train_text_model(
     models = iter([first])
 
     def train_one(fit_rows: np.ndarray, val_rows: np.ndarray, tag: str) -> tuple[object, FitResult]:
-        model = next(models, None) or build()
+        model = (next(models, None) or build()).to(run.device)
         optimizer = (
             subword_model.subword_optimizer(model, profile)  # type: ignore[arg-type]
             if kind == "subword"
@@ -127,6 +128,7 @@ def _train_text_model(
             run.work / name / tag / "checkpoint.pt",
             f"{name} {tag}",
             optimizer,
+            run.device,
         )
         return model, result
 
@@ -152,14 +154,6 @@ def _train_text_model(
     trained.runs[name] = fitted.runs
 
 
-def _image_logits(model: image_model.ImageClassifier, pixels: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    parts = [
-        image_model.torch_image_logits(model, np.ascontiguousarray(pixels[rows[s : s + 256]]))
-        for s in range(0, len(rows), 256)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
-
-
 def train_image_models(
     run: BaseRun, bases: list[str], image_paths: list[Path | None], max_pixels: int, trained: Trained
 ) -> None:
@@ -182,8 +176,13 @@ def _train_image_model(
         mean=mean,
         std=std,
     )
-    pixels, valid = image_model.image_cache(
-        image_paths, spec, max_pixels, run.work / f"images_{spec.image_size}_{spec.resize}"
+    pixels, valid = image_data.build_pixel_store(
+        image_paths,
+        spec,
+        max_pixels,
+        run.work / f"images_{spec.image_size}_{spec.resize}{'_draft' if profile.image_draft_decode else ''}",
+        profile.image_decode_workers,
+        profile.image_draft_decode,
     )
     usable = valid[run.rows]
     rows, folds = run.rows[usable], run.folds[usable] % profile.image_oof_folds
@@ -201,11 +200,12 @@ def _train_image_model(
             f"{name} {tag}",
             val_rows,
             run.labels[val_rows],
+            run.device,
         )
         return model, result
 
     def predict(model: object, rows: np.ndarray) -> np.ndarray:
-        return _image_logits(model, pixels, rows)  # type: ignore[arg-type]
+        return image_model.store_logits(model, pixels, rows)  # type: ignore[arg-type]
 
     fitted = cross_fit(
         rows, folds, profile.image_oof_folds, run.n_labels, run.inner, train_one, predict, name
@@ -213,7 +213,7 @@ def _train_image_model(
     model = fitted.model
     onnx_path = image_model.export_image_model(model, run.out / name / str(run.revision), spec)  # type: ignore[arg-type]
     write_config(run.out, spec, profile.max_batch_size, run.instance_kind)
-    sample = np.ascontiguousarray(pixels[rows[:8]])
+    sample = pixels.read(rows[:8])
     if len(sample):
         reference = image_model.torch_image_logits(model, sample)  # type: ignore[arg-type]
         exported = onnx_session(onnx_path).run([spec.output_name], {spec.input_name: sample})[0]  # type: ignore[attr-defined]

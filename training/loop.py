@@ -8,12 +8,12 @@ the best epoch; it stops after ``patience`` epochs without improvement. The mode
 exported, scored and fused is the best checkpoint.
 
 Checkpoints (``checkpoint``: the last epoch, to resume; ``best.pt`` beside it: the best) make an
-interrupted ``catalog train`` resume where it stopped; finished models are not retrained.
+interrupted ``catalog train`` resume where it stopped; finished models are not retrained. They
+hold CPU tensors, so a run started on a GPU resumes on a CPU and the reverse (training.device).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -21,32 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from torch import nn
+
+from training.device import autocast, cpu_state, model_device, to_device
+from training.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
 Batch = tuple[Sequence[torch.Tensor], torch.Tensor]
 Validator = Callable[[nn.Module], float]
 """Validation loss of a model (lower is better); the loop calls it after each epoch."""
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
 
 
 def linear_schedule(
@@ -94,9 +78,14 @@ def fit(
     validate: Validator | None = None,
     patience: int = 2,
     clip_norm: float | None = 1.0,
+    mixed_precision: bool = True,
 ) -> FitResult:
     """Cross-entropy for up to ``epochs`` epochs, resuming from ``checkpoint``; the model ends
-    with the weights of the epoch of lowest validation loss (the last one without ``validate``)."""
+    with the weights of the epoch of lowest validation loss (the last one without ``validate``).
+
+    Runs where the model's parameters are (training.device): batches are moved there, the
+    forward pass runs under bf16 autocast on CUDA when ``mixed_precision``."""
+    device = model_device(model)
     best_file = checkpoint.with_name("best.pt")
     losses: list[float] = []
     val_losses: list[float] = []
@@ -127,7 +116,11 @@ def fit(
                 if step >= steps_per_epoch:
                     break
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(*inputs), labels)
+                inputs = to_device(inputs, device)
+                labels = labels.to(device, non_blocking=device.type == "cuda")
+                with autocast(device, mixed_precision):
+                    logits = model(*inputs)
+                loss = loss_fn(logits.float(), labels)
                 loss.backward()
                 if clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
@@ -140,7 +133,7 @@ def fit(
                 model.eval()
                 val_losses.append(float(validate(model)))
                 if val_losses[-1] <= min(val_losses):
-                    best_epoch, best_state = epoch + 1, copy.deepcopy(model.state_dict())
+                    best_epoch, best_state = epoch + 1, cpu_state(model)
                     _atomic_save(best_file, best_state)
                 stopped = epoch + 1 - best_epoch >= patience
             else:
@@ -148,7 +141,7 @@ def fit(
             _atomic_save(
                 checkpoint,
                 {
-                    "model": model.state_dict(),
+                    "model": cpu_state(model),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "epoch": epoch + 1,

@@ -31,6 +31,7 @@ from shared.text_preparation import TextPreparer, Untranslated
 from training.base_models import BaseRun, Trained, train_image_models, train_text_models
 from training.baseline import tfidf_svm_baseline
 from training.data import Catalog, load_catalog
+from training.device import resolve_device
 from training.evaluate import evaluate_rows
 from training.fusion_train import train_fusion
 from training.oof import Inner
@@ -52,6 +53,8 @@ class TrainRequest:
     max_pixels: int = 40_000_000
     text_preparer: TextPreparer = field(default_factory=Untranslated)
     """The serving language step (shared.text_preparation); the CLI injects services.language's."""
+    device: str = "auto"
+    """auto, cpu or cuda (training.device); not part of the work dir key: a run resumes anywhere."""
     # False: return the evaluated manifest unpublished; the caller publishes it (or promotes it).
     publish: bool = True
     # Called with each stage's name as it starts (text, image, fusion, evaluate): progress reports.
@@ -86,6 +89,7 @@ def train(request: TrainRequest) -> Manifest:
     started = time.monotonic()
     torch.manual_seed(request.profile.seed)
     profile = request.profile
+    device = resolve_device(request.device)
     if not request.text_bases and not request.image_bases:
         raise ValueError("Nothing to train: give at least one text or image base.")
     catalog = load_catalog(request.data_dir, profile.max_chars, require_labels=True)
@@ -120,6 +124,7 @@ def train(request: TrainRequest) -> Manifest:
         split.folds,
         inner,
         request.instance_kind,
+        device,
     )
     trained = Trained()
     stage = request.on_stage or (lambda _name: None)
@@ -136,6 +141,7 @@ def train(request: TrainRequest) -> Manifest:
     text_preparation = {**request.text_preparer.describe(), **(prepared.stats if prepared else {})}
     training_info: dict[str, object] = {
         "profile": profile.as_dict(),
+        "device": str(device),
         "data_dir": str(request.data_dir),
         "data_fingerprint": catalog.fingerprint,
         "data_stats": catalog.stats,

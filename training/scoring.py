@@ -3,22 +3,28 @@
 ONNX Runtime on the exported files, inputs prepared by shared.preprocess, probabilities by
 shared.fusion.FusionModel. `catalog evaluate` and the fusion slice of `catalog train` both use
 this module, so evaluated predictions are the served ones (no training/serving skew).
+
+Photos are decoded ``IMAGE_CHUNK`` at a time (by a thread pool) and dropped once every image
+model has scored them: memory is bounded by the chunk, not by the number of offers scored.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.progress import track
+from PIL import Image
 
 from shared.fusion import FusionModel, path_for
 from shared.model_repo import ImageModelSpec, Manifest, TextModelSpec
 from shared.preprocess import TextTokenizer, decode_image, prepare_image
+from training.progress import track
 
 TEXT_BATCH = 64
 IMAGE_BATCH = 32
+IMAGE_CHUNK = 128
 
 
 @dataclass
@@ -58,28 +64,42 @@ def text_logits(repository: Path, spec: TextModelSpec, texts: list[str], n_label
     return out
 
 
-def load_images(paths: list[Path | None], max_pixels: int) -> list[object | None]:
-    """Decoded PIL images, None where missing or unreadable."""
-    images: list[object | None] = []
-    for path in track(paths, description="decode images"):
-        try:
-            images.append(decode_image(path.read_bytes(), max_pixels) if path is not None else None)
-        except (ValueError, OSError):
-            images.append(None)
-    return images
+def _decoded(path: Path | None, max_pixels: int) -> Image.Image | None:
+    try:
+        return decode_image(path.read_bytes(), max_pixels) if path is not None else None
+    except (ValueError, OSError):
+        return None
 
 
 def image_logits(
-    repository: Path, spec: ImageModelSpec, images: list[object | None], n_labels: int
-) -> np.ndarray:
-    session = onnx_session(model_file(repository, spec.name, spec.triton_version))
-    out = np.zeros((len(images), n_labels), dtype=np.float32)
-    rows = [i for i, image in enumerate(images) if image is not None]
-    batches = [rows[s : s + IMAGE_BATCH] for s in range(0, len(rows), IMAGE_BATCH)]
-    for batch in track(batches, description=f"score {spec.name}"):
-        pixels = np.stack([prepare_image(images[i], spec) for i in batch])  # type: ignore[arg-type]
-        out[batch] = session.run([spec.output_name], {spec.input_name: pixels})[0]  # type: ignore[attr-defined]
-    return out
+    repository: Path,
+    specs: list[ImageModelSpec],
+    paths: list[Path | None],
+    n_labels: int,
+    max_pixels: int,
+    workers: int = 2,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(logits per image model, bool [N] decodable) of ``paths``, decoded chunk by chunk."""
+    sessions = {
+        spec.name: onnx_session(model_file(repository, spec.name, spec.triton_version)) for spec in specs
+    }
+    out = {spec.name: np.zeros((len(paths), n_labels), dtype=np.float32) for spec in specs}
+    has = np.zeros(len(paths), dtype=bool)
+    chunks = range(0, len(paths), IMAGE_CHUNK)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for start in track(chunks, description="score images", total=len(chunks)):
+            decoded = list(pool.map(lambda p: _decoded(p, max_pixels), paths[start : start + IMAGE_CHUNK]))
+            rows = [k for k, image in enumerate(decoded) if image is not None]
+            for spec in specs:
+                for s in range(0, len(rows), IMAGE_BATCH):
+                    batch = rows[s : s + IMAGE_BATCH]
+                    pixels = np.stack([prepare_image(decoded[k], spec) for k in batch])  # type: ignore[arg-type]
+                    feeds = {spec.input_name: pixels}
+                    out[spec.name][[start + k for k in batch]] = sessions[spec.name].run(  # type: ignore[attr-defined]
+                        [spec.output_name], feeds
+                    )[0]
+            has[[start + k for k in rows]] = True
+    return out, has
 
 
 def score(
@@ -91,12 +111,13 @@ def score(
 ) -> Scores:
     n_labels = len(manifest.labels)
     text = {spec.name: text_logits(repository, spec, texts, n_labels) for spec in manifest.text_models}
-    images: list[object | None] = (
-        load_images(image_paths, max_pixels) if manifest.image_models else [None] * len(texts)
-    )
-    image = {spec.name: image_logits(repository, spec, images, n_labels) for spec in manifest.image_models}
-    has_text = np.array([bool(t) for t in texts]) & bool(manifest.text_models)
-    has_image = np.array([im is not None for im in images]) & bool(manifest.image_models)
+    image: dict[str, np.ndarray] = {}
+    has_image = np.zeros(len(texts), dtype=bool)
+    if manifest.image_models:
+        image, has_image = image_logits(
+            repository, list(manifest.image_models), image_paths, n_labels, max_pixels
+        )
+    has_text = np.array([bool(t) for t in texts], dtype=bool) & bool(manifest.text_models)
     return Scores(text, image, has_text, has_image)
 
 

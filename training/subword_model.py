@@ -92,6 +92,7 @@ def subword_training(profile: Profile) -> text_model.TextTraining:
         None,
         profile.seed,
         profile.patience,
+        mixed_precision=False,  # a linear model over sums: nothing to gain, precision to lose
     )
 
 
@@ -105,7 +106,7 @@ def subword_optimizer(model: SubwordClassifier, profile: Profile) -> torch.optim
 def export_subword_model(model: SubwordClassifier, model_dir: Path, spec: TextModelSpec) -> Path:
     """ONNX like the other text models; no tokenizer files (the spec carries the featurizer)."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
+    model.cpu().eval()
     path = model_dir / "model.onnx"
     ids = torch.ones((2, 8), dtype=torch.long)
     with warnings.catch_warnings():

@@ -2,6 +2,8 @@
 
 Texts are tokenized by shared.preprocess.TextTokenizer over the tokenizer files that are
 exported next to the model: training, evaluation and the text-encoder worker tokenize alike.
+A base without a fast tokenizer (FlauBERT) is saved as its slow tokenizer's files, which
+TextTokenizer runs through transformers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import nn
 
 from shared.model_repo import TextModelSpec
 from shared.preprocess import TextTokenizer
+from training.device import autocast, model_device
 from training.loop import Batch, FitResult, Validator, fit, linear_schedule
 from training.profiles import Profile
 
@@ -55,14 +58,16 @@ def build_text_model(base: str, n_labels: int, tokenizer_dir: Path) -> TextClass
     source, _ = resolve_text_base(base)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=n_labels)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source,
+            num_labels=n_labels,
+            ignore_mismatched_sizes=True,  # a fresh head for our labels
+        )
     except OSError as exc:
         raise ValueError(
             f"Cannot load text base {base!r} ({exc}). Give a local Hugging Face directory; "
             "the model hub is not reachable offline."
         ) from exc
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"Text base {base!r} has no fast tokenizer (tokenizer.json); it cannot be served.")
     tokenizer_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(tokenizer_dir))
     return TextClassifier(model)
@@ -115,12 +120,15 @@ def text_batches(
 def logits_of(model: nn.Module, encoded: EncodedTexts, rows: np.ndarray, batch: int = 128) -> np.ndarray:
     """PyTorch logits of ``rows`` (out-of-fold scores, validation, the ONNX check)."""
     model.eval()
+    device = model_device(model)
     order = sorted(range(len(rows)), key=lambda k: len(encoded.ids[rows[k]]))
     out = np.zeros((len(rows), 0), dtype=np.float32)
     parts: dict[int, np.ndarray] = {}
     for start in range(0, len(order), batch):
         chosen = order[start : start + batch]
-        result = model(*encoded.batch(rows[chosen])).numpy()
+        inputs = [t.to(device) for t in encoded.batch(rows[chosen])]
+        with autocast(device):
+            result = model(*inputs).float().cpu().numpy()
         for k, row in zip(chosen, result, strict=True):
             parts[k] = row
     if parts:
@@ -148,6 +156,7 @@ class TextTraining:
     max_steps_per_epoch: int | None
     seed: int
     patience: int = 2
+    mixed_precision: bool = True
 
 
 def transformer_training(profile: Profile) -> TextTraining:
@@ -159,6 +168,8 @@ def transformer_training(profile: Profile) -> TextTraining:
         0.1,
         profile.text_max_steps_per_epoch,
         profile.seed,
+        profile.patience,
+        profile.mixed_precision,
     )
 
 
@@ -173,8 +184,13 @@ def train_text_model(
     checkpoint: Path,
     description: str,
     optimizer: torch.optim.Optimizer | None = None,
+    device: torch.device | None = None,
 ) -> FitResult:
-    """Train on ``rows`` (labels aligned), early-stopped on the loss of ``val_rows``."""
+    """Train on ``rows`` (labels aligned) on ``device``, early-stopped on the loss of ``val_rows``.
+
+    A given ``optimizer`` must be built over the parameters already on ``device``."""
+    if device is not None:
+        model.to(device)
     steps = -(-len(rows) // settings.batch_size)
     if settings.max_steps_per_epoch is not None:
         steps = min(steps, settings.max_steps_per_epoch)
@@ -194,6 +210,7 @@ def train_text_model(
         validate=validation_loss(encoded, val_rows, val_labels) if len(val_rows) else None,
         patience=settings.patience,
         clip_norm=None if sparse else 1.0,
+        mixed_precision=settings.mixed_precision,
     )
 
 
@@ -201,21 +218,23 @@ def train_text_model(
 def torch_text_logits(
     model: nn.Module, tokenizer: TextTokenizer, texts: list[str], batch: int = 64
 ) -> np.ndarray:
-    """PyTorch logits of raw texts (checks the ONNX export)."""
+    """PyTorch logits of raw texts (checks the ONNX export), on the model's device."""
     model.eval()
+    device = model_device(model)
     out = []
     for start in range(0, len(texts), batch):
         encoded = tokenizer.encode(texts[start : start + batch])
-        out.append(
-            model(torch.from_numpy(encoded["input_ids"]), torch.from_numpy(encoded["attention_mask"])).numpy()
-        )
+        ids = torch.from_numpy(encoded["input_ids"]).to(device)
+        mask = torch.from_numpy(encoded["attention_mask"]).to(device)
+        with autocast(device):
+            out.append(model(ids, mask).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
 def export_text_model(model: nn.Module, tokenizer_src: Path, model_dir: Path, spec: TextModelSpec) -> Path:
     """``model_dir/model.onnx`` with dynamic batch and sequence axes, tokenizer files beside it."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
+    model.cpu().eval()  # exported in float32 from the CPU, whatever device trained it
     ids = torch.ones((2, 8), dtype=torch.long)
     mask = torch.ones((2, 8), dtype=torch.long)
     path = model_dir / "model.onnx"

@@ -39,22 +39,31 @@ def train(
         typer.Option(
             "--text-base",
             help="subword (fastText-style), bow (word-piece linear model), minilm, or a HF model "
-            "dir; repeatable. Default: subword, bow (quick profile: bow).",
+            "dir or hub name (CamemBERT, FlauBERT...); repeatable. Default: the profile's, else "
+            "subword, bow (quick profile: bow).",
         ),
     ] = None,
     image_base: Annotated[
         list[str] | None,
         typer.Option(
             "--image-base",
-            help="timm architecture, optionally ARCH=WEIGHTS.pth (repeatable). Default: efficientnet_lite0.",
+            help="timm architecture, optionally ARCH=WEIGHTS.pth or ARCH=random (repeatable). "
+            "Default: the profile's, else efficientnet_lite0.",
         ),
     ] = None,
     modalities: Annotated[
         str, typer.Option(help="Which modalities to train: text, image or text,image.")
     ] = "text,image",
     profile: Annotated[
-        str, typer.Option(help="tiny (seconds, tests), quick (the demo's first model) or default.")
+        str,
+        typer.Option(
+            help="tiny (seconds, tests), quick (the demo's first model), default (2 CPU cores), "
+            "production (the real catalog on one GPU) or production-tiny (its shape at test size)."
+        ),
     ] = "default",
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA when present), cpu or cuda. bf16 autocast on CUDA.")
+    ] = "auto",
     rebalance: Annotated[bool, typer.Option(help="Oversample small classes, cap large ones.")] = False,
     work_dir: Annotated[
         Path | None, typer.Option(help="Checkpoints (resume); default OUT/.work/<data>-<profile>-<bases>.")
@@ -90,6 +99,8 @@ def train(
         raise typer.BadParameter("--modalities takes text, image or text,image")
     if profile not in PROFILES:
         raise typer.BadParameter(f"--profile is one of {', '.join(sorted(PROFILES))}")
+    if device not in {"auto", "cpu", "cuda"}:
+        raise typer.BadParameter("--device is auto, cpu or cuda")
     if triton_kind not in {"KIND_GPU", "KIND_CPU"}:
         raise typer.BadParameter("--triton-kind is KIND_GPU or KIND_CPU")
     if translation not in {"auto", "on", "off"}:
@@ -97,12 +108,16 @@ def train(
     from training.pipeline import TrainRequest
     from training.pipeline import train as run_training
 
+    chosen_profile = get_profile(profile, rebalance)
+    texts = text_base or (list(chosen_profile.text_bases) or text_bases_for(profile))
+    images = image_base or list(chosen_profile.image_bases or [DEFAULT_IMAGE_BASE])
     request = TrainRequest(
         data_dir=data,
         out=out,
-        text_bases=(text_base or text_bases_for(profile)) if "text" in chosen else [],
-        image_bases=(image_base or [DEFAULT_IMAGE_BASE]) if "image" in chosen else [],
-        profile=get_profile(profile, rebalance),
+        text_bases=texts if "text" in chosen else [],
+        image_bases=images if "image" in chosen else [],
+        profile=chosen_profile,
+        device=device,
         work_dir=work_dir,
         instance_kind=triton_kind,
         max_pixels=settings.image_max_pixels,
@@ -176,6 +191,37 @@ def evaluate(
     console.print_json(json.dumps(summary))
 
 
+def bench_train_memory(
+    n: Annotated[list[int] | None, typer.Option("--n", help="Catalog sizes (repeatable).")] = None,
+    work: Annotated[Path, typer.Option(help="Scratch dir (pixel caches, photos).")] = Path(
+        "var/bench/train-memory"
+    ),
+    size: Annotated[int, typer.Option(help="Training image size.")] = 224,
+    side: Annotated[int, typer.Option(help="Source photo side in pixels.")] = 500,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")] = Path(
+        "var/bench/train-memory.json"
+    ),
+) -> None:
+    """Peak RSS of the streamed image path (pixel cache, training batches, scoring) per catalog
+    size, each size in a fresh process (training.memory_bench)."""
+    import subprocess
+    import sys
+
+    results = []
+    for count in n or [6000, 24000]:
+        command = [sys.executable, "-m", "training.memory_bench", "--n", str(count), "--work", str(work)]
+        command += ["--size", str(size), "--side", str(side)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            console.print(f"[red]bench failed at n={count}:[/red] {done.stderr[-2000:]}")
+            raise typer.Exit(1)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        console.print_json(json.dumps(results[-1]))
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps({"runs": results}, indent=2), "utf-8")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)
+    bench_app.command("train-memory")(bench_train_memory)
