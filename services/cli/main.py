@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "services.cli.training",
     "services.cli.synth",
     "services.cli.inference",
+    "services.cli.perf",
 ]
 
 for _module in COMMAND_MODULES:
