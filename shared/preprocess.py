@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 if TYPE_CHECKING:  # annotations only: this module needs numpy and Pillow alone (GPU bench)
-    from shared.model_repo import ImageModelSpec, TextModelSpec
+    from shared.model_repo import ImageModelSpec, Manifest, TextModelSpec
 
 
 def decode_image(data: bytes, max_pixels: int, target: int | None = None) -> Image.Image:
@@ -47,6 +47,11 @@ def decode_image(data: bytes, max_pixels: int, target: int | None = None) -> Ima
         raise
     except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
+
+
+def decode_target(manifest: Manifest) -> int | None:
+    """The side photos are decoded down to for ``manifest``: its largest image model input."""
+    return max((spec.image_size for spec in manifest.image_models), default=None)
 
 
 def prepare_image(image: Image.Image, spec: ImageModelSpec) -> np.ndarray:

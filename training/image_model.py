@@ -120,7 +120,7 @@ def image_cache(
         if path is None:
             continue
         try:
-            pixels[i] = prepare_image(decode_image(path.read_bytes(), max_pixels), spec)
+            pixels[i] = prepare_image(decode_image(path.read_bytes(), max_pixels, size), spec)
             valid[i] = True
         except (ValueError, OSError):
             continue

@@ -15,7 +15,7 @@ from rich.progress import track
 
 from shared.fusion import FusionModel, path_for
 from shared.model_repo import ImageModelSpec, Manifest, TextModelSpec
-from shared.preprocess import TextTokenizer, decode_image, prepare_image
+from shared.preprocess import TextTokenizer, decode_image, decode_target, prepare_image
 
 TEXT_BATCH = 64
 IMAGE_BATCH = 32
@@ -58,12 +58,12 @@ def text_logits(repository: Path, spec: TextModelSpec, texts: list[str], n_label
     return out
 
 
-def load_images(paths: list[Path | None], max_pixels: int) -> list[object | None]:
-    """Decoded PIL images, None where missing or unreadable."""
+def load_images(paths: list[Path | None], max_pixels: int, target: int | None = None) -> list[object | None]:
+    """Decoded PIL images (JPEG draft mode down to ``target``, as served), None where unusable."""
     images: list[object | None] = []
     for path in track(paths, description="decode images"):
         try:
-            images.append(decode_image(path.read_bytes(), max_pixels) if path is not None else None)
+            images.append(decode_image(path.read_bytes(), max_pixels, target) if path is not None else None)
         except (ValueError, OSError):
             images.append(None)
     return images
@@ -92,7 +92,7 @@ def score(
     n_labels = len(manifest.labels)
     text = {spec.name: text_logits(repository, spec, texts, n_labels) for spec in manifest.text_models}
     images: list[object | None] = (
-        load_images(image_paths, max_pixels) if manifest.image_models else [None] * len(texts)
+        load_images(image_paths, max_pixels, decode_target(manifest)) if manifest.image_models else [None] * len(texts)
     )
     image = {spec.name: image_logits(repository, spec, images, n_labels) for spec in manifest.image_models}
     has_text = np.array([bool(t) for t in texts]) & bool(manifest.text_models)

@@ -10,6 +10,8 @@ then classified from its text alone.
 from __future__ import annotations
 
 import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
@@ -112,25 +114,36 @@ async def fetch_image_bytes(
     return await asyncio.to_thread(_read_file, path, settings.image_max_bytes)
 
 
-def decode(data: bytes, settings: Settings) -> Image.Image | ImageProblem:
-    """Decoded RGB image, or ``too_large`` / ``corrupt``."""
+def decode(data: bytes, settings: Settings, target: int | None = None) -> Image.Image | ImageProblem:
+    """Decoded RGB image (JPEG draft mode down to ``target``), or ``too_large`` / ``corrupt``."""
     if len(data) > settings.image_max_bytes:
         return ImageProblem("too_large", f"{len(data)} bytes > {settings.image_max_bytes}")
     try:
-        return decode_image(data, settings.image_max_pixels)
+        return decode_image(data, settings.image_max_pixels, target)
     except ValueError as exc:
         reason: ImageMissingReason = "too_large" if "too large" in str(exc) else "corrupt"
         return ImageProblem(reason, str(exc))
 
 
+# One decoding thread per core: Pillow releases the GIL while it decodes and resizes, so the
+# photos of a batch decode in parallel, off the event loop, without oversubscribing the cores.
+_DECODERS = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="decode")
+
+
 async def load_images(
-    uris: list[str | None], settings: Settings, client: httpx.AsyncClient
+    uris: list[str | None], settings: Settings, client: httpx.AsyncClient, target: int | None = None
 ) -> list[Image.Image | ImageProblem]:
-    """Fetch all images of a batch concurrently, then decode them off the event loop."""
+    """Fetch all images of a batch concurrently, then decode them in parallel off the event loop.
+
+    ``target``: the largest input side of the models that will see them (JPEG draft mode).
+    """
     raw = await asyncio.gather(*(fetch_image_bytes(u, settings, client) for u in uris))
-    return await asyncio.to_thread(
-        lambda: [r if isinstance(r, ImageProblem) else decode(r, settings) for r in raw]
-    )
+    loop = asyncio.get_running_loop()
+    decoded = [
+        r if isinstance(r, ImageProblem) else loop.run_in_executor(_DECODERS, decode, r, settings, target)
+        for r in raw
+    ]
+    return [d if isinstance(d, ImageProblem) else await d for d in decoded]
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:

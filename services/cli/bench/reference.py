@@ -27,6 +27,7 @@ from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted
 from shared.inference.factory import create_backend
 from shared.inference.store import ModelStore
+from shared.preprocess import decode_target
 
 
 class Reference:
@@ -43,6 +44,7 @@ class Reference:
     ) -> list[ListingClassified]:
         """Every offer through every stage, ``batch`` at a time (written when a URL is given)."""
         manifest = await self.store.current()
+        target = decode_target(manifest)
         results: list[ListingClassified] = []
         async with httpx.AsyncClient() as client:
             for start in range(0, len(events), batch):
@@ -52,7 +54,7 @@ class Reference:
                 texts = await encode_texts(
                     self.backend, self.store, prepared, [p.text_fr or p.text for p in prepared], versions
                 )
-                images = await load_images([e.image_uri for e in part], self.settings, client)
+                images = await load_images([e.image_uri for e in part], self.settings, client, target)
                 photos = await encode_images(self.backend, self.store, part, images, versions)
                 pairs = [Pair(t, i) for t, i in zip(texts, photos, strict=True)]
                 done = [
