@@ -92,7 +92,9 @@ def score(
     n_labels = len(manifest.labels)
     text = {spec.name: text_logits(repository, spec, texts, n_labels) for spec in manifest.text_models}
     images: list[object | None] = (
-        load_images(image_paths, max_pixels, decode_target(manifest)) if manifest.image_models else [None] * len(texts)
+        load_images(image_paths, max_pixels, decode_target(manifest))
+        if manifest.image_models
+        else [None] * len(texts)
     )
     image = {spec.name: image_logits(repository, spec, images, n_labels) for spec in manifest.image_models}
     has_text = np.array([bool(t) for t in texts]) & bool(manifest.text_models)
