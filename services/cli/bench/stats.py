@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import resource
@@ -27,7 +28,7 @@ def percentiles(values: Sequence[float], points: Iterable[int] = (50, 95, 99)) -
     ordered = sorted(values)
     out: dict[str, float] = {}
     for p in points:
-        rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+        rank = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
         out[f"p{p}"] = round(ordered[rank] * 1000, 1)
     out["max"] = round(ordered[-1] * 1000, 1)
     return out
