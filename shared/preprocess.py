@@ -1,7 +1,8 @@
 """Model input preparation shared by training, evaluation and the encoder workers (no skew).
 
 Training scores its held-out split and `catalog evaluate` scores offers through exactly these
-functions, so a served prediction equals the evaluated one for the same offer.
+functions, so a served prediction equals the evaluated one for the same offer. Imports numpy,
+Pillow (and ``tokenizers`` when a tokenizer is built) only, so the GPU benchmark runs it as is.
 """
 
 from __future__ import annotations
@@ -9,20 +10,25 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from shared.model_repo import ImageModelSpec, TextModelSpec
+if TYPE_CHECKING:  # annotations only: this module needs numpy and Pillow alone (GPU bench)
+    from shared.model_repo import ImageModelSpec, Manifest, TextModelSpec
 
 
-def decode_image(data: bytes, max_pixels: int, draft: tuple[int, int] | None = None) -> Image.Image:
+def decode_image(
+    data: bytes, max_pixels: int, target: int | None = None, draft: tuple[int, int] | None = None
+) -> Image.Image:
     """Decoded RGB image; ValueError when the bytes are not an image or are too large.
 
     The size is checked from the header before decoding, so a decompression bomb never
-    allocates its pixels. ``draft`` (training's pixel cache only, opt-in) lets a JPEG decode
-    at a power-of-two reduction that stays at least that size: faster, slightly different
-    pixels from serving's full decode.
+    allocates its pixels. With ``target`` (the largest model input side: serving), a JPEG at
+    least twice that size is decoded in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while
+    decoding (never below ``target``), several times faster than decoding every pixel and
+    resizing after. ``draft`` (training's pixel cache, opt-in) does the same for a given size.
     """
     if not data:
         raise ValueError("empty image file")
@@ -35,8 +41,9 @@ def decode_image(data: bytes, max_pixels: int, draft: tuple[int, int] | None = N
                 raise ValueError("image has no pixels")
             if width * height > max_pixels:
                 raise ValueError(f"image too large: {width}x{height} pixels > {max_pixels}")
-            if draft is not None and image.format == "JPEG":
-                image.draft("RGB", draft)
+            size = draft or ((target, target) if target else None)
+            if size is not None and image.format == "JPEG":
+                image.draft("RGB", size)
             image.load()
             upright: Image.Image = ImageOps.exif_transpose(image) or image
             return upright.convert("RGB") if upright.mode != "RGB" else upright
@@ -47,6 +54,11 @@ def decode_image(data: bytes, max_pixels: int, draft: tuple[int, int] | None = N
         raise ValueError(f"image too large: {exc}") from exc
     except (OSError, SyntaxError) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
+
+
+def decode_target(manifest: Manifest) -> int | None:
+    """The side photos are decoded down to for ``manifest``: its largest image model input."""
+    return max((spec.image_size for spec in manifest.image_models), default=None)
 
 
 def prepare_image(image: Image.Image, spec: ImageModelSpec) -> np.ndarray:

@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "services.cli.lifecycle",
     "services.cli.explain_cmd",
     "services.cli.reliability",
+    "services.cli.perf",
 ]
 
 for _module in COMMAND_MODULES:

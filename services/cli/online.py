@@ -25,6 +25,7 @@ from shared.contract import ListingClassified, ListingSubmitted
 from shared.inference.backend import InferenceBackend
 from shared.inference.factory import create_backend
 from shared.inference.store import ModelStore
+from shared.preprocess import decode_target
 
 
 class OnlineClassifier:
@@ -75,7 +76,7 @@ class OnlineClassifier:
 
         async def image_half() -> Any:
             decoded = (
-                await asyncio.to_thread(decode, image, self.settings)
+                await asyncio.to_thread(decode, image, self.settings, decode_target(manifest))
                 if image
                 else ImageProblem("no_image", "no photo given")
             )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
@@ -125,12 +127,16 @@ async def _fetch(uri: str | None, settings: Settings, client: httpx.AsyncClient)
     return await asyncio.to_thread(_read_file, path, settings.image_max_bytes)
 
 
-def decode(data: bytes, settings: Settings, max_pixels: int | None = None) -> Image.Image | ImageProblem:
-    """Decoded RGB image, or ``too_large`` / ``corrupt``; never raises."""
+def decode(
+    data: bytes, settings: Settings, max_pixels: int | None = None, target: int | None = None
+) -> Image.Image | ImageProblem:
+    """Decoded RGB image (JPEG draft mode down to ``target``), or ``too_large`` / ``corrupt``;
+    never raises."""
     if len(data) > settings.image_max_bytes:
         return ImageProblem("too_large", f"{len(data)} bytes > {settings.image_max_bytes}")
     try:
-        return decode_image(data, min(settings.image_max_pixels, max_pixels or settings.image_max_pixels))
+        limit = min(settings.image_max_pixels, max_pixels or settings.image_max_pixels)
+        return decode_image(data, limit, target)
     except ValueError as exc:
         reason: ImageMissingReason = "too_large" if "too large" in str(exc) else "corrupt"
         return ImageProblem(reason, str(exc)[:300])
@@ -147,11 +153,11 @@ def header_pixels(data: bytes) -> int | None:
         return None
 
 
-def decode_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[Image.Image | ImageProblem]:
-    """Decode a batch within ``image_batch_max_pixels``: an image the remaining budget cannot
-    hold (read from its header, before its pixels are allocated) is ``too_large``."""
+def admit_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[bytes | ImageProblem]:
+    """Keep a batch within ``image_batch_max_pixels``: an image the remaining budget cannot hold
+    (read from its header, before its pixels are allocated) is ``too_large``."""
     budget = settings.image_batch_max_pixels
-    out: list[Image.Image | ImageProblem] = []
+    out: list[bytes | ImageProblem] = []
     for item in raw:
         if isinstance(item, ImageProblem):
             out.append(item)
@@ -162,19 +168,38 @@ def decode_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[Im
                 ImageProblem("too_large", f"{pixels} pixels > what is left of the batch budget ({budget})")
             )
             continue
-        image = decode(item, settings)
-        if isinstance(image, Image.Image):
-            budget -= image.width * image.height
-        out.append(image)
+        budget -= pixels or 0
+        out.append(item)
     return out
 
 
+def decode_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[Image.Image | ImageProblem]:
+    """Decode a batch within ``image_batch_max_pixels`` (one thread; see :func:`load_images`)."""
+    return [r if isinstance(r, ImageProblem) else decode(r, settings) for r in admit_batch(raw, settings)]
+
+
+# One decoding thread per core: Pillow releases the GIL while it decodes and resizes, so the
+# photos of a batch decode in parallel, off the event loop, without oversubscribing the cores.
+_DECODERS = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="decode")
+
+
 async def load_images(
-    uris: list[str | None], settings: Settings, client: httpx.AsyncClient
+    uris: list[str | None], settings: Settings, client: httpx.AsyncClient, target: int | None = None
 ) -> list[Image.Image | ImageProblem]:
-    """Fetch all images of a batch concurrently, then decode them off the event loop."""
+    """Fetch all images of a batch concurrently, then decode them in parallel off the event loop.
+
+    ``target``: the largest input side of the models that will see them (JPEG draft mode).
+    """
     raw = await asyncio.gather(*(fetch_image_bytes(u, settings, client) for u in uris))
-    return await asyncio.to_thread(decode_batch, list(raw), settings)
+    admitted = admit_batch(list(raw), settings)
+    loop = asyncio.get_running_loop()
+    decoded = [
+        r
+        if isinstance(r, ImageProblem)
+        else loop.run_in_executor(_DECODERS, decode, r, settings, None, target)
+        for r in admitted
+    ]
+    return [d if isinstance(d, ImageProblem) else await d for d in decoded]
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:

@@ -25,6 +25,7 @@ from shared.inference.pinning import RedisVersionPins, VersionPins
 from shared.inference.shadow import with_shadow
 from shared.inference.store import ModelStore, warm_up
 from shared.model_repo import Manifest
+from shared.preprocess import decode_target
 
 from .encode import encode_images, image_logits
 from .images import ImageProblem, http_client, load_images
@@ -46,8 +47,9 @@ class Deps:
 
 async def encode(events: list[ListingSubmitted], deps: Deps) -> list[Outcome]:
     """Loads, decodes and resizes each image, then runs every image model of the pinned version."""
-    images = await load_images([e.image_uri for e in events], deps.settings, deps.http)
     current = await deps.store.current()
+    target = decode_target(current)
+    images = await load_images([e.image_uri for e in events], deps.settings, deps.http, target)
     ids = [e.submission_id for e in events]
     versions = await deps.pins.pin(ids, current.version)
     features = await encode_images(deps.backend, deps.store, events, images, versions)

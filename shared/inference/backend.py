@@ -87,6 +87,9 @@ class LocalBackend:
         if not path.is_file():
             raise InferenceError(f"No ONNX file at {path}: is the model repository complete?")
         options = ort.SessionOptions()
+        # Idle intra-op threads sleep instead of spinning: the encoders share the cores with
+        # each other, the photo decoders and Redis, and a spinning pool steals their CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.threads > 0:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
