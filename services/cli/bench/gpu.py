@@ -55,6 +55,7 @@ class TextShape:
     tokenizer_dir: str
     max_length: int
     input_names: tuple[str, ...] = ("input_ids", "attention_mask")
+    subword: None = None  # a word-piece tokenizer directory, not the subword featurizer
 
 
 # --- synthetic inputs -------------------------------------------------------------------------
