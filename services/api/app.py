@@ -115,10 +115,12 @@ def create_app(
     elif settings.api_auth == "off":
         log.warning("CATALOG_API_AUTH=off: every write and classification is open to anyone")
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
-    app.include_router(routes_listings.router, tags=["listings"])
+    # Sub-resources of a listing first: GET /v1/listings/{listing_id:path} (ids may contain "/")
+    # would otherwise swallow /v1/listings/{id}/explanation.
     app.include_router(routes_explain.router, tags=["listings"])
-    app.include_router(routes_dashboard.router, tags=["dashboard"])
     app.include_router(routes_lifecycle.router, tags=["model lifecycle"])
+    app.include_router(routes_listings.router, tags=["listings"])
+    app.include_router(routes_dashboard.router, tags=["dashboard"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)

@@ -220,7 +220,7 @@ function renderModels(models, seen) {
     `<tr class="${m.current ? "current" : ""}" data-version="${esc(m.version)}"><td>${esc(m.version)}</td>` +
     `<td>${esc(m.training && m.training.profile ? m.training.profile.name : "")}</td><td>${m.current ? "current" : ""}</td>` +
     `<td class="num">${f1(m.metrics, ["fusion"])}</td><td class="num">${f1(m.metrics, ["modalities", "text"])}</td>` +
-    `<td class="num">${f1(m.metrics, ["modalities", "image"])}</td><td class="num count">${counts[m.version] || 0}</td></tr>`), 7);
+    `<td class="num">${f1(m.metrics, ["modalities", "image"])}</td><td class="num predictions">${counts[m.version] || 0}</td></tr>`), 7);
 }
 
 // The background training's progress bar (GET /v1/training; state "none": hidden).

@@ -19,6 +19,10 @@ from tests.conftest import REDIS_URL
 from tests.unit.explain.repo import build_explain_repository
 
 
+TOKEN = "explain-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 @pytest.fixture
 def settings(redis_prefix: str, postgres_url: str, tmp_path: Path) -> Settings:
     root = tmp_path / "model_repository"
@@ -31,6 +35,7 @@ def settings(redis_prefix: str, postgres_url: str, tmp_path: Path) -> Settings:
         translator="none",
         image_roots=[tmp_path],
         explain_grid=4,
+        api_token=TOKEN,
     )
 
 
@@ -48,7 +53,7 @@ def test_explanation_is_computed_once_per_submission_and_cached(settings: Settin
         "title": "Piscine superbe état",
         "image_uri": photo(tmp_path / "e1.png"),
     }
-    with TestClient(api_app(settings)) as client:
+    with TestClient(api_app(settings), headers=AUTH) as client:
         assert client.get("/v1/listings/nope/explanation").json()["error"] == "not_found"
         assert client.post("/v1/listings", json=offer).status_code == 202
         pending = client.get("/v1/listings/E1/explanation")
@@ -92,9 +97,9 @@ def test_explanation_is_computed_once_per_submission_and_cached(settings: Settin
 def test_explanation_without_a_model_is_a_503(redis_prefix: str, postgres_url: str, tmp_path: Path) -> None:
     settings = Settings(
         redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url,
-        model_repository=tmp_path / "no-models", translator="none",
+        model_repository=tmp_path / "no-models", translator="none", api_token=TOKEN,
     )  # fmt: skip
-    with TestClient(api_app(settings)) as client:
+    with TestClient(api_app(settings), headers=AUTH) as client:
         client.post("/v1/listings", json={"listing_id": "E2", "title": "Lego"})
         write_batch(settings.effective_database_url, [classified_event("E2", 1280, 0.3)])
         response = client.get("/v1/listings/E2/explanation")
