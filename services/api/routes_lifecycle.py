@@ -44,7 +44,15 @@ router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
     "/listings/{listing_id}/label",
     status_code=201,
     dependencies=[WriteAccess],
-    responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+    responses={
+        401: {"model": ErrorOut},
+        404: {"model": ErrorOut, "description": "No such listing."},
+        409: {
+            "model": ErrorOut,
+            "description": "The code is not one of the catalog's categories, or the submission is "
+            "not a prediction of this listing.",
+        },
+    },
     summary="Record a reviewer's category for a listing (accepts or corrects its prediction)",
 )
 def post_label(listing_id: str, body: LabelIn, session: DbSession) -> dict[str, Any]:

@@ -282,9 +282,9 @@ class LabelIn(BaseModel):
         },
     )
 
-    prdtypecode: int = Field(..., description="The right product type code.")
-    reviewer: str = Field(..., min_length=1, max_length=128, description="Who reviewed it.")
-    note: str | None = Field(None, max_length=2000, description="Optional comment.")
+    prdtypecode: JsonInt = Field(..., ge=0, le=MAX_PRDTYPECODE, description="The right product type code.")
+    reviewer: StorableStr = Field(..., min_length=1, max_length=128, description="Who reviewed it.")
+    note: StorableStr | None = Field(None, max_length=2000, description="Optional comment.")
     submission_id: UUID | None = Field(
         None, description="The prediction reviewed (default: the listing's current one)."
     )

@@ -44,13 +44,13 @@ def record_label(
     if listing is None:
         raise LabelError(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")
     if session.get(Category, prdtypecode) is None:
-        raise LabelError(422, f"Unknown prdtypecode {prdtypecode}: use one of the categories table's codes.")
+        raise LabelError(409, f"Unknown prdtypecode {prdtypecode}: use one of the categories table's codes.")
     reviewed: Prediction | None = None
     target = submission_id or listing.current_submission_id
     if target is not None:
         reviewed = session.scalar(select(Prediction).where(Prediction.submission_id == target))
         if reviewed is None or reviewed.listing_id != listing_id:
-            raise LabelError(422, f"Submission {target} is not a prediction of listing {listing_id!r}.")
+            raise LabelError(409, f"Submission {target} is not a prediction of listing {listing_id!r}.")
     label = ListingLabel(
         listing_id=listing_id,
         prdtypecode=prdtypecode,

@@ -74,7 +74,7 @@ def test_a_label_needs_the_token_records_who_and_what_it_corrects(client: TestCl
     unknown = client.post("/v1/listings/nope/label", json=body, headers=AUTH)
     assert unknown.status_code == 404 and "No listing" in unknown.json()["message"]
     bad_code = client.post("/v1/listings/L0/label", json={**body, "prdtypecode": 7}, headers=AUTH)
-    assert bad_code.status_code == 422 and "Unknown prdtypecode 7" in bad_code.json()["message"]
+    assert bad_code.status_code == 409 and "Unknown prdtypecode 7" in bad_code.json()["message"]
     blank = client.post("/v1/listings/L0/label", json={**body, "reviewer": " "}, headers=AUTH)
     assert blank.status_code == 422
 
