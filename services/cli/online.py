@@ -76,7 +76,7 @@ class OnlineClassifier:
 
         async def image_half() -> Any:
             decoded = (
-                await asyncio.to_thread(decode, image, self.settings, decode_target(manifest))
+                await asyncio.to_thread(decode, image, self.settings, None, decode_target(manifest))
                 if image
                 else ImageProblem("no_image", "no photo given")
             )

@@ -18,7 +18,6 @@ from shared.config import Settings
 from tests.conftest import REDIS_URL
 from tests.unit.explain.repo import build_explain_repository
 
-
 TOKEN = "explain-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -21,6 +21,7 @@ from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import ImageFeatures, ListingClassified, ListingSubmitted, Stream, TextFeatures
 from shared.inference.pinning import pin_key
+from shared.inference.rollout import TritonControl, reconcile
 from shared.model_repo import Manifest
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 from tests.unit.inference.repo_fixture import build_repository
@@ -115,6 +116,12 @@ async def test_version_switch_mid_stream_never_mixes(backend_settings: Settings,
         # handled it before the switch: both encoders and fusion must still use r1 for it.
         await redis.set(pin_key(settings, second[0].submission_id), r1.version)
         state["r2"] = build_repository(root, revision=2, seed=7)
+        if settings.inference_backend == "triton":  # the rollout controller loads it; workers only read
+            control = TritonControl(settings.triton_url)
+            try:
+                await reconcile(control, root, keep=2)
+            finally:
+                await control.close()
 
     classified = await run_pipeline(settings, [first, second], between=publish_revision_two)
     version = {c.submission_id: c.model_version for c in classified}
