@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from shared.db.models import Prediction
@@ -53,6 +54,7 @@ def test_demo_once_classifies_every_offer_on_embedded_defaults(
     assert stored == 40
 
 
+@pytest.mark.timeout(1200)
 def test_demo_swaps_to_the_background_model_without_restarting_workers(tmp_path: Path) -> None:
     """From an empty repository: a first model (tiny) serves the sample, the "default" model
     (here the quick profile, to stay fast) trains in the background, is published, and the
