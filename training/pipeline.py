@@ -138,7 +138,8 @@ def train(request: TrainRequest) -> Manifest:
     timings["image_s"] = round(time.monotonic() - mark, 1)
 
     counts = np.bincount(y[split.train], minlength=len(codes))
-    text_preparation = {**request.text_preparer.describe(), **(prepared.stats if prepared else {})}
+    # describe() last: its "translated" (the rule, a bool) wins over the stats' count of that name.
+    text_preparation = {**(prepared.stats if prepared else {}), **request.text_preparer.describe()}
     training_info: dict[str, object] = {
         "profile": profile.as_dict(),
         "device": str(device),
