@@ -15,6 +15,27 @@ import pytest
 # run as subprocesses (`catalog train`, workers) inherit this.
 os.environ.setdefault("CATALOG_TRANSLATOR", "none")
 
+
+def _catalog_environment() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key.startswith("CATALOG_")}
+
+
+@pytest.fixture(autouse=True)
+def _catalog_environment_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that changes CATALOG_* in os.environ without restoring it fails here: the
+    leak would otherwise reach every later test and subprocess (a removed
+    CATALOG_TRANSLATOR=none once sent `catalog train` to google, with no internet)."""
+    before = _catalog_environment()
+    yield
+    after = _catalog_environment()
+    if after != before:
+        changed = sorted(set(before.items()) ^ set(after.items()))
+        os.environ.update(before)
+        for key in set(after) - set(before):
+            os.environ.pop(key)
+        pytest.fail(f"{request.node.nodeid} left CATALOG_* changed (use monkeypatch): {changed}")
+
+
 REDIS_URL = os.environ.get("CATALOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_ADMIN_URL = os.environ.get(
     "CATALOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

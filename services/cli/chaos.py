@@ -69,25 +69,43 @@ class Faults:
 
 
 def _ensure_model(repository: Path, workdir: Path, seed: int) -> None:
-    """Train the tiny profile on a synthetic catalog when ``repository`` has no model."""
+    """Train the tiny profile on a synthetic catalog when ``repository`` has no model.
+
+    The suite serves with a translator (the stand-in), so its model is trained through the same
+    language step (the one translation rule: the text-encoder refuses a model whose training
+    text was prepared otherwise). A repository trained another way is refused at start."""
     if (repository / "manifest.json").is_file():
         return
+    from services.language.training import LanguageStepPreparer
+    from services.standins.translator import StandinTranslator
+    from shared.config import Settings
     from training.pipeline import TrainRequest, train
     from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, get_profile
     from training.synth import generate_catalog
 
     data = workdir / "train-data"
     generate_catalog(data, n=300, seed=seed + 1)
-    train(
-        TrainRequest(
-            data_dir=data,
-            out=repository,
-            text_bases=list(DEFAULT_TEXT_BASES),
-            image_bases=[DEFAULT_IMAGE_BASE],
-            profile=get_profile("tiny"),
-            instance_kind="KIND_CPU",
+    translator = StandinTranslator().start()
+    try:
+        settings = Settings(
+            translator="google",
+            translator_url=translator.url,
+            redis_url=None,  # the translation cache: an embedded Redis under the work dir
+            var_dir=workdir / "train-var",
         )
-    )
+        train(
+            TrainRequest(
+                data_dir=data,
+                out=repository,
+                text_bases=list(DEFAULT_TEXT_BASES),
+                image_bases=[DEFAULT_IMAGE_BASE],
+                profile=get_profile("tiny"),
+                instance_kind="KIND_CPU",
+                text_preparer=LanguageStepPreparer(settings),
+            )
+        )
+    finally:
+        translator.stop()
 
 
 def _offers(workdir: Path, n: int, share: float, seed: int) -> list[dict[str, Any]]:

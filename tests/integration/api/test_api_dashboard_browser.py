@@ -154,22 +154,19 @@ def seed_review_queue(database_url: str, photos: Path) -> None:
 
 
 def test_review_queue_shows_top3_words_and_heatmap(
-    postgres_url: str, redis_prefix: str, tmp_path: Path
+    postgres_url: str, redis_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.unit.explain.repo import build_explain_repository
 
     build_explain_repository(tmp_path / "repo")
     seed_review_queue(postgres_url, tmp_path / "photos")
-    os.environ.update(
-        CATALOG_MODEL_REPOSITORY=str(tmp_path / "repo"), CATALOG_TRANSLATOR="none",
-        CATALOG_IMAGE_ROOTS=json.dumps([str(tmp_path)]),
-    )  # fmt: skip
+    # monkeypatch restores the suite's values afterwards (popping them once removed the
+    # suite-wide CATALOG_TRANSLATOR=none, and later `catalog train` runs tried google).
+    monkeypatch.setenv("CATALOG_MODEL_REPOSITORY", str(tmp_path / "repo"))
+    monkeypatch.setenv("CATALOG_TRANSLATOR", "none")
+    monkeypatch.setenv("CATALOG_IMAGE_ROOTS", json.dumps([str(tmp_path)]))
     port = free_port()
-    try:
-        proc = serve_api(postgres_url, redis_prefix, port)
-    finally:
-        for name in ("CATALOG_MODEL_REPOSITORY", "CATALOG_TRANSLATOR", "CATALOG_IMAGE_ROOTS"):
-            os.environ.pop(name, None)
+    proc = serve_api(postgres_url, redis_prefix, port)
     try:
         url = f"http://127.0.0.1:{port}/dashboard"
         dom = chromium(url, tmp_path / "profile", "--dump-dom")

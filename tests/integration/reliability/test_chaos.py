@@ -45,14 +45,9 @@ def free_port_run(count: int = 6) -> int:
 
 
 @pytest.mark.skipif(not Path("/usr/bin/redis-server").is_file(), reason="needs the machine's Redis 7")
-@pytest.mark.skip(
-    reason="known failing after the merge of the one-translation-rule change: the suite serves with "
-    "the stand-in translator but trains its model untranslated, so the text-encoder refuses the "
-    "model (see the closing note of 2026-11-30); fix: train the suite's model through the stand-in"
-)
 def test_chaos_suite_small(tmp_path: Path) -> None:
     repository = tmp_path / "model_repository"
-    build_repository(repository)
+    build_repository(repository, translated=True)  # the suite serves with a translator
     venv = ensure_triton_venv()
     result = subprocess.run(
         [

@@ -22,6 +22,7 @@ from shared.model_repo import (
     TextModelSpec,
     publish_manifest,
 )
+from shared.text_preparation import KEY as TEXT_PREPARATION_KEY
 
 LABELS = [(10, "Livres"), (40, "Jeux vidéo"), (1280, "Jouets"), (2583, "Piscine")]
 WORDS = ["[PAD]", "[UNK]", "livre", "roman", "jeu", "console", "poupée", "lego", "piscine", "pompe"]
@@ -107,10 +108,16 @@ def write_tokenizer(folder: Path) -> None:
 
 
 def build_repository(
-    root: Path, revision: int = 1, seed: int = 0, image_size: int = 32, current: bool = True
+    root: Path,
+    revision: int = 1,
+    seed: int = 0,
+    image_size: int = 32,
+    current: bool = True,
+    translated: bool = False,
 ) -> Manifest:
     """Add revision ``revision`` to the repository at ``root`` and publish its manifest (current,
-    as a promotion would make it, unless ``current=False``: then a candidate)."""
+    as a promotion would make it, unless ``current=False``: then a candidate). ``translated``:
+    recorded as trained on translated text, for serving with a translator."""
     rng = np.random.default_rng(seed)
     n = len(LABELS)
     text_w = rng.normal(size=(len(WORDS), n))
@@ -161,7 +168,10 @@ def build_repository(
                 std=[1.0, 1.0, 1.0],
             )
         ],
-        training={"class_counts": {"10": 5, "40": 3, "1280": 9, "2583": 1}},
+        training={
+            "class_counts": {"10": 5, "40": 3, "1280": 9, "2583": 1},
+            TEXT_PREPARATION_KEY: {"translated": translated},
+        },
     )
     return write_fusion(root, manifest, current)
 
