@@ -38,6 +38,9 @@ class Proc:
     keep_alive: bool = False
     """Restarted by the watchdog when it exits (workers, reconciler)."""
     popen: subprocess.Popen[bytes] | None = None
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    """Every process started under this name: ``stop`` ends any still running, so a restart
+    that raced the shutdown never outlives the suite."""
     held_down: bool = False
     starts: int = 0
     crashes: int = 0
@@ -52,6 +55,7 @@ class Proc:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        self.started.append(self.popen)
         self.starts += 1
         self.held_down = False
 
@@ -66,15 +70,18 @@ class Proc:
             self.popen.send_signal(sig)
 
     def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM every process started under this name that still runs; SIGKILL after
+        ``timeout_s``."""
         self.held_down = True
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(timeout=5)
+        running = [popen for popen in self.started if popen.poll() is None]
+        for popen in running:
+            popen.send_signal(signal.SIGTERM)
+        for popen in running:
+            try:
+                popen.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(timeout=5)
 
 
 @dataclass
@@ -265,11 +272,14 @@ class Cluster:
         with self._lock:
             self._stop.set()
         order = [*self.workers, "reconciler", "api", "triton", "redis"]
-        for name in order:
-            try:
-                self.procs[name].stop(timeout_s=10)
-            except Exception:  # never leave the others running because one refused to stop
-                log.exception("could not stop %s", name)
+        for sweep in range(2):  # the second catches a restart that raced the first
+            for name in order:
+                try:
+                    self.procs[name].stop(timeout_s=10)
+                except Exception:  # never leave the others running because one refused to stop
+                    log.exception("could not stop %s", name)
+            if sweep == 0:
+                time.sleep(0.5)
 
     def tail(self, name: str, lines: int = 20) -> str:
         path = self.procs[name].log_path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 from pathlib import Path
@@ -130,9 +129,9 @@ def bench_inference(
     except (FileNotFoundError, LookupError, ValueError) as exc:
         console.print(f"[red]bench:[/red] {exc}")
         raise typer.Exit(2) from exc
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(body, indent=2), "utf-8")
-    console.print_json(json.dumps(body))
+    from services.cli.bench.output import write_results
+
+    write_results(json_out, body, console)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

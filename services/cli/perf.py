@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,9 +45,9 @@ def _settings(backend: str | None) -> Any:
 
 
 def _write(json_out: Path, body: dict[str, Any]) -> None:
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(body, indent=2, default=str), "utf-8")
-    console.print_json(json.dumps(body, default=str))
+    from services.cli.bench.output import write_results
+
+    write_results(json_out, body, console)
 
 
 def bench_pipeline(

@@ -72,6 +72,20 @@ def test_chaos_suite_small(tmp_path: Path) -> None:
     faults = next(line for line in lines if line.startswith("faults:"))
     for injected in ("redis_restarts=1", "redis_data_losses=1", "triton_stops=1", "translator_outages=1"):
         assert injected in faults
+    assert not processes_serving(repository), "the suite left some of its processes running"
+
+
+def processes_serving(repository: Path) -> list[str]:
+    """Command lines of the processes configured with ``repository`` (the suite's children)."""
+    needle = f"CATALOG_MODEL_REPOSITORY={repository}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and needle in (proc / "environ").read_bytes():
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
 
 
 def _env() -> dict[str, str]:
