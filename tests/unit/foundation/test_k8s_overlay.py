@@ -64,9 +64,8 @@ def test_every_scaler_trigger_reads_the_overlays_redis() -> None:
     for entry in overlay["patches"]:
         target = entry["target"]
         for scaler in scalers:
-            if target["kind"] != "ScaledObject" or target.get("name", scaler["metadata"]["name"]) != (
-                scaler["metadata"]["name"]
-            ):
+            name = scaler["metadata"]["name"]
+            if target["kind"] != "ScaledObject" or target.get("name", name) != name:
                 continue
             for op in yaml.safe_load(entry["patch"]):
                 parts = op["path"].strip("/").split("/")
