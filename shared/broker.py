@@ -53,7 +53,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from shared.config import Settings, get_settings
 from shared.contract import DeadLetter, Lane, Stream, lane_stream, lanes_of
 from shared.health import Health, record_group_gauges, serve
-from shared.lanes import LiveFirst, lane_of
+from shared.lanes import LiveFirst, stream_key
 from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
 from shared.redis_conn import resolve_redis_url
 from shared.trimming import groups_key, trim_acknowledged
@@ -766,7 +766,7 @@ async def publish_pipelined(
     """
     async with redis.pipeline(transaction=False) as pipe:
         for stream, event in items:
-            key = settings.key(lane_stream(stream, lane_of(event)))
+            key = stream_key(settings, stream, event)
             await broker.publish(event, stream=key, pipeline=pipe, maxlen=settings.stream_maxlen)
         await pipe.execute()
 

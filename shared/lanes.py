@@ -14,13 +14,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from shared.contract import Lane
+from shared.config import Settings
+from shared.contract import Lane, Stream, lane_stream
 
 
 def lane_of(event: Any) -> Lane:
-    """The lane ``event`` travels in (events without one, e.g. dead letters' payloads: live)."""
+    """The lane ``event`` travels in (an object without one: live)."""
     lane = getattr(event, "lane", "live")
     return "bulk" if lane == "bulk" else "live"
+
+
+def stream_key(settings: Settings, stream: Stream, event: Any) -> str:
+    """The Redis key ``event`` is published to on ``stream``: its lane's stream, prefixed."""
+    return settings.key(lane_stream(stream, lane_of(event)))
 
 
 class LiveFirst:
