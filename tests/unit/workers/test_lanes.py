@@ -4,13 +4,15 @@ the key each output is published to, and the live-first gate of a worker process
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from services.fusion import worker as fusion
 from services.language import worker as language
 from services.language.logic import Preparer
 from services.text_encoder import worker as text_encoder
-from shared.broker import Emit
+from shared.broker import Emit, Outcome
 from shared.config import Settings
 from shared.contract import (
     DeadLetter,
@@ -62,6 +64,10 @@ def test_an_event_is_published_on_its_lanes_stream() -> None:
     assert lane_of(object()) == "live"
 
 
+def events_of(outcomes: Sequence[Outcome]) -> list[Any]:
+    return [o.event for o in outcomes if isinstance(o, Emit)]
+
+
 async def test_a_bulk_offer_stays_on_the_bulk_lane_through_every_handler(
     model_repo: tuple[Path, Manifest],
 ) -> None:
@@ -71,7 +77,7 @@ async def test_a_bulk_offer_stays_on_the_bulk_lane_through_every_handler(
     backend = LocalBackend(root)
     prepared = await language.prepare([offer], language.Deps(Preparer.from_settings(settings)))
     enc_deps = text_encoder.Deps(settings, MemoryPins(), backend, ModelStore(root, backend, ("text",), 0))
-    text = await text_encoder.encode([o.event for o in prepared if isinstance(o, Emit)], enc_deps)
+    text = await text_encoder.encode(events_of(prepared), enc_deps)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
     deps = fusion.Deps(settings, MemoryJoiner(), store)
@@ -81,7 +87,7 @@ async def test_a_bulk_offer_stays_on_the_bulk_lane_through_every_handler(
         status="missing",
         reason="no_image",
     )
-    await fusion.on_text([o.event for o in text if isinstance(o, Emit)], deps)
+    await fusion.on_text(events_of(text), deps)
     classified = await fusion.on_image([image_half], deps)
     emits = [o for o in [*prepared, *text, *classified] if isinstance(o, Emit)]
     assert [e.stream for e in emits] == [Stream.PREPARED, Stream.TEXT_FEATURES, Stream.CLASSIFIED]
