@@ -151,7 +151,10 @@ class Envelope(BaseModel):
         "live",
         description="live: someone waits for this offer; bulk: a bulk job's (reclassification). "
         "Bulk events travel on the streams' .bulk twins, which workers read only while no live "
-        "batch is running; carried unchanged to every stage.",
+        "batch is running; carried unchanged to every stage. Omitted from a live event's JSON.",
+        # A live event's payload stays what it was before lanes: a worker of the previous
+        # version (which forbids unknown fields) still reads it during a rolling upgrade.
+        exclude_if=lambda lane: lane == "live",
     )
     timestamps: dict[str, datetime] = Field(
         default_factory=dict,
