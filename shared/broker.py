@@ -625,6 +625,9 @@ class WorkerApp:
         for raw in raws:
             try:
                 event = parse_event(event_type, raw.payload)
+                if getattr(event, "lane", source.lane) != source.lane:
+                    # The stream decides: an entry put on a .bulk stream without the field is bulk.
+                    event = event.model_copy(update={"lane": source.lane})
                 events.append(event)
                 raw_of[id(event)] = raw
             except ValidationError as exc:

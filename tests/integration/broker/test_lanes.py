@@ -127,3 +127,18 @@ async def test_a_failing_bulk_offer_is_reclaimed_and_dead_lettered_from_the_bulk
     assert ListingSubmitted.model_validate_json(letter.payload) == poison
     assert [e.listing_id for e in out] == ["b-good"]
     assert pending["pending"] == 0 and live_entries == 0
+
+
+async def test_an_entry_on_a_bulk_stream_is_bulk_even_without_the_field(redis_prefix: str) -> None:
+    """Written by hand (or by an older publisher) without ``lane``: the stream it is on decides,
+    so its outputs stay on the bulk lane."""
+    settings = settings_for(redis_prefix)
+    worker = create_worker(settings)
+    offer = ListingSubmitted.new("b-hand", "written by hand")
+    assert '"lane"' not in offer.model_dump_json()
+    async with worker.running(), EventPublisher(settings) as pub:
+        await pub.redis.xadd(settings.key("listings.submitted.bulk"), {"__data__": offer.model_dump_json()})
+        out = await read_events(
+            settings, Stream.PREPARED, ListingPrepared, count=1, timeout_s=30, lane="bulk"
+        )
+    assert [(e.listing_id, e.lane) for e in out] == [("b-hand", "bulk")]
