@@ -14,7 +14,9 @@ Workers declare typed handlers; this module gives them:
 - immediate dead letters for payloads that are not valid JSON or fail the schema;
 - pipelined publishing of a handler's output, before the ack (so effects are at least once and
   every side effect downstream is idempotent by ``submission_id``);
-- removal of stale consumers (idle, nothing pending).
+- removal of stale consumers (idle, nothing pending);
+- the priority lane (``shared/lanes.py``): an event is published on its lane's stream (bulk
+  events on the ``.bulk`` twin) and each consumer reads both, bulk only while no live batch runs.
 
 A worker kind is declared as data (:class:`WorkerSpec`): its name, its module-level handlers
 (plain ``async (events, deps) -> outcomes`` functions, testable without Redis) and how its
@@ -49,8 +51,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from shared.config import Settings, get_settings
-from shared.contract import DeadLetter, Stream
+from shared.contract import DeadLetter, Lane, Stream, lane_stream, lanes_of
 from shared.health import Health, record_group_gauges, serve
+from shared.lanes import LiveFirst, stream_key
 from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
 from shared.redis_conn import resolve_redis_url
 from shared.trimming import groups_key, trim_acknowledged
@@ -116,6 +119,20 @@ class WorkerSpec(Generic[D]):
     description: str = ""
     ready: Callable[[D], Awaitable[None]] | None = None
     background: Callable[[D], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a batch was read: the contract's stream, the lane and the Redis key."""
+
+    stream: Stream
+    lane: Lane
+    key: str
+
+    @property
+    def name(self) -> str:
+        """The lane's stream name (``listings.submitted.bulk``): the metrics' label."""
+        return lane_stream(self.stream, self.lane)
 
 
 @dataclass
@@ -235,6 +252,7 @@ class WorkerApp:
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Redis | None = None
         self._documentation = False
+        self.priority = LiveFirst()
         self.app.on_startup(self._before_start)
         self.app.after_startup(self._after_start)
         self.app.on_shutdown(self._before_stop)
@@ -323,7 +341,11 @@ class WorkerApp:
             await fn()
 
     async def _join_groups(self) -> None:
-        expected = {self.settings.key(stream): groups for stream, groups in self.expected_groups.items()}
+        expected = {
+            self.settings.key(lane_stream(stream, lane)): groups
+            for stream, groups in self.expected_groups.items()
+            for lane in lanes_of(stream)
+        }
         for key in self._streams:
             await ensure_group(self.redis, key, self.name)
             # Visible in `catalog status` from the start, not only after a first message.
@@ -365,6 +387,16 @@ class WorkerApp:
                     sub.autoclaim_start_id = b"0-0"
 
         sub._get_msgs = read_or_recreate
+
+    def _yield_to_live(self, sub: Any) -> None:
+        """A bulk subscriber reads only while no live batch runs (``LiveFirst``)."""
+        read = sub._get_msgs
+
+        async def read_after_live(*args: Any) -> None:
+            await self.priority.before_bulk_read()
+            await read(*args)
+
+        sub._get_msgs = read_after_live
 
     async def _after_start(self) -> None:
         self._janitor = asyncio.create_task(self._janitor_loop())
@@ -488,12 +520,22 @@ class WorkerApp:
         return register
 
     def _register(self, stream: Stream, event_type: type[E], handler: Handler[E], batch: bool) -> None:
-        key = self.settings.key(stream)
-        if key in self._streams:
-            raise ValueError(f"{self.name} already consumes {stream}")
-        self._streams.append(key)
+        """Subscribe ``handler`` to both lanes of ``stream``: each lane has its own reader and
+        reclaimer; bulk ones read only while no live batch runs."""
+        for lane in lanes_of(stream):
+            source = _Source(stream, lane, self.settings.key(lane_stream(stream, lane)))
+            if source.key in self._streams:
+                raise ValueError(f"{self.name} already consumes {source.name}")
+            self._streams.append(source.key)
+            self._register_lane(source, event_type, handler, batch)
+
+    def _register_lane(self, source: _Source, event_type: type[E], handler: Handler[E], batch: bool) -> None:
+        key, stream = source.key, source.stream
         reads = self.settings.batch_size if batch else self.settings.max_records
         description = (handler.__doc__ or "").strip() or f"{self.name} consumes {stream}"
+        if source.lane == "bulk":
+            description = f"{description} (bulk lane: read only while no live batch runs)"
+        title = f"{self.name}:{source.name}"
 
         main = StreamSub(
             key,
@@ -504,7 +546,7 @@ class WorkerApp:
             polling_interval=200,
         )
         if self._documentation:
-            self._declare_for_documentation(main, stream, event_type, description)
+            self._declare_for_documentation(main, title, event_type, description)
             return
         reclaimer = StreamSub(
             key,
@@ -515,7 +557,7 @@ class WorkerApp:
         )
 
         main_sub = self.broker.subscriber(
-            stream=main, title=f"{self.name}:{stream}", description=description, parser=tolerant_parser
+            stream=main, title=title, description=description, parser=tolerant_parser
         )
         self._survive_group_loss(main_sub, key)
 
@@ -525,15 +567,18 @@ class WorkerApp:
                 _Raw(mid.decode(), payload_of(fields))
                 for mid, fields in zip(msg.raw_message["message_ids"], msg.raw_message["data"], strict=True)
             ]
-            await self._process(stream, key, event_type, handler, raws, attempts=1)
+            await self._handle(source, event_type, handler, raws, attempts=1)
 
         reclaim_sub = self.broker.subscriber(
             stream=reclaimer,
-            title=f"{self.name}:{stream}:reclaim",
-            description=f"Re-runs {stream} messages left pending by a failed or dead consumer.",
+            title=f"{title}:reclaim",
+            description=f"Re-runs {source.name} messages left pending by a failed or dead consumer.",
             parser=tolerant_parser,
         )
         self._survive_group_loss(reclaim_sub, key)
+        if source.lane == "bulk":
+            self._yield_to_live(main_sub)
+            self._yield_to_live(reclaim_sub)
 
         @reclaim_sub
         async def on_reclaimed(msg: RedisStreamMessage) -> None:
@@ -542,12 +587,12 @@ class WorkerApp:
             attempts = await msg.get_delivery_count()
             if attempts > self.settings.max_deliveries:
                 error = await self._last_error(key, raw.message_id) or "unknown error"
-                await self._dead_letter(stream, key, raw, "max_deliveries", error, attempts - 1)
+                await self._dead_letter(source, raw, "max_deliveries", error, attempts - 1)
                 return
-            await self._process(stream, key, event_type, handler, [raw], attempts=attempts)
+            await self._handle(source, event_type, handler, [raw], attempts=attempts)
 
     def _declare_for_documentation(
-        self, sub: StreamSub, stream: Stream, event_type: type[E], description: str
+        self, sub: StreamSub, title: str, event_type: type[E], description: str
     ) -> None:
         async def consume(event: BaseModel) -> None:
             """The payload of one entry (the handler receives them in batches)."""
@@ -555,12 +600,21 @@ class WorkerApp:
         # Resolved annotation (this module uses postponed annotations): the event's own schema.
         consume.__annotations__ = {"event": event_type, "return": None}
 
-        self.broker.subscriber(stream=sub, title=f"{self.name}:{stream}", description=description)(consume)
+        self.broker.subscriber(stream=sub, title=title, description=description)(consume)
+
+    async def _handle(
+        self, source: _Source, event_type: type[E], handler: Handler[E], raws: list[_Raw], attempts: int
+    ) -> None:
+        """A live batch counts as running live work (bulk reads wait for it to end)."""
+        if source.lane == "live":
+            async with self.priority.live():
+                await self._process(source, event_type, handler, raws, attempts)
+        else:
+            await self._process(source, event_type, handler, raws, attempts)
 
     async def _process(
         self,
-        stream: Stream,
-        key: str,
+        source: _Source,
         event_type: type[E],
         handler: Handler[E],
         raws: list[_Raw],
@@ -571,29 +625,32 @@ class WorkerApp:
         for raw in raws:
             try:
                 event = parse_event(event_type, raw.payload)
+                if getattr(event, "lane", source.lane) != source.lane:
+                    # The stream decides: an entry put on a .bulk stream without the field is bulk.
+                    event = event.model_copy(update={"lane": source.lane})
                 events.append(event)
                 raw_of[id(event)] = raw
             except ValidationError as exc:
-                await self._dead_letter(stream, key, raw, "invalid_payload", str(exc)[:4000], attempts)
+                await self._dead_letter(source, raw, "invalid_payload", str(exc)[:4000], attempts)
             except Exception as exc:  # anything else that cannot be read is as dead as invalid JSON
                 error = f"undecodable entry: {type(exc).__name__}: {exc}"[:4000]
-                await self._dead_letter(stream, key, raw, "invalid_payload", error, attempts)
+                await self._dead_letter(source, raw, "invalid_payload", error, attempts)
         if not events:
             return
         started = time.perf_counter()
-        labels = {"worker": self.name, "stream": str(stream)}
+        labels = {"worker": self.name, "stream": source.name}
         BATCH_SIZE.labels(**labels).observe(len(events))
         try:
             outcomes = await handler(events)
         except Exception as exc:
             MESSAGES.labels(**labels, outcome="failed").inc(len(events))
             error = f"{type(exc).__name__}: {exc}"
-            await self._remember_error(key, [r.message_id for r in raws], error)
+            await self._remember_error(source.key, [r.message_id for r in raws], error)
             log.warning(
                 "handler failed; messages stay pending for the reclaimer",
                 extra={
                     "worker": self.name,
-                    "stream": str(stream),
+                    "stream": source.name,
                     "count": len(events),
                     "attempts": attempts,
                     "error": error,
@@ -601,7 +658,7 @@ class WorkerApp:
                 },
             )
             raise
-        await self._publish_outcomes(stream, key, outcomes, raw_of, attempts)
+        await self._publish_outcomes(source, outcomes, raw_of, attempts)
         rejected = sum(isinstance(o, Reject) for o in outcomes)
         MESSAGES.labels(**labels, outcome="processed").inc(len(events) - rejected)
         BATCH_SECONDS.labels(**labels).observe(time.perf_counter() - started)
@@ -609,7 +666,7 @@ class WorkerApp:
             "batch processed",
             extra={
                 "worker": self.name,
-                "stream": str(stream),
+                "stream": source.name,
                 "count": len(events),
                 "ms": round((time.perf_counter() - started) * 1000, 2),
             },
@@ -617,8 +674,7 @@ class WorkerApp:
 
     async def _publish_outcomes(
         self,
-        stream: Stream,
-        key: str,
+        source: _Source,
         outcomes: Sequence[Outcome],
         by_event: dict[int, _Raw],
         attempts: int,
@@ -631,15 +687,12 @@ class WorkerApp:
         for outcome in outcomes:
             if isinstance(outcome, Reject):
                 raw = by_event.get(id(outcome.event)) or _Raw("", outcome.event.model_dump_json().encode())
-                await self._dead_letter(
-                    stream, key, raw, "handler_rejected", outcome.error, attempts, ack=False
-                )
+                await self._dead_letter(source, raw, "handler_rejected", outcome.error, attempts, ack=False)
 
     # --- dead letters -------------------------------------------------------------------------
     async def _dead_letter(
         self,
-        stream: Stream,
-        key: str,
+        source: _Source,
         raw: _Raw,
         reason: str,
         error: str,
@@ -647,7 +700,8 @@ class WorkerApp:
         ack: bool = True,
     ) -> None:
         letter = DeadLetter(
-            stream=str(stream),
+            stream=str(source.stream),
+            lane=source.lane,
             message_id=raw.message_id or None,
             worker=self.name,
             consumer=self.consumer,
@@ -660,15 +714,15 @@ class WorkerApp:
         )
         await publish_pipelined(self.broker, self.redis, self.settings, [(Stream.DEAD, letter)])
         outcome = "invalid" if reason == "invalid_payload" else "dead"
-        MESSAGES.labels(worker=self.name, stream=str(stream), outcome=outcome).inc()
+        MESSAGES.labels(worker=self.name, stream=source.name, outcome=outcome).inc()
         if ack and raw.message_id:
             # Acked on its own: the rest of its batch may still fail and be retried.
-            await self.redis.xack(key, self.name, raw.message_id)
+            await self.redis.xack(source.key, self.name, raw.message_id)
         log.warning(
             "dead letter",
             extra={
                 "worker": self.name,
-                "stream": str(stream),
+                "stream": source.name,
                 "message_id": raw.message_id,
                 "reason": reason,
                 "attempts": attempts,
@@ -710,13 +764,13 @@ async def publish_pipelined(
 ) -> None:
     """Publish events in one Redis round trip (``publish_batch`` does not support streams).
 
-    FastStream encodes each event (its binary envelope with headers); the pipeline is ours.
+    Each event goes to its lane's stream (a bulk event to the ``.bulk`` twin). FastStream
+    encodes each event (its binary envelope with headers); the pipeline is ours.
     """
     async with redis.pipeline(transaction=False) as pipe:
         for stream, event in items:
-            await broker.publish(
-                event, stream=settings.key(stream), pipeline=pipe, maxlen=settings.stream_maxlen
-            )
+            key = stream_key(settings, stream, event)
+            await broker.publish(event, stream=key, pipeline=pipe, maxlen=settings.stream_maxlen)
         await pipe.execute()
 
 
@@ -752,10 +806,13 @@ class EventPublisher:
 
 
 class EventReader(Generic[E]):
-    """Reads a stream from its start without a group (tests, ``catalog ingest --wait``)."""
+    """Reads one lane of a stream from its start without a group (tests, ``catalog ingest --wait``)."""
 
-    def __init__(self, redis: Redis, settings: Settings, stream: Stream, event_type: type[E]) -> None:
-        self.redis, self.key, self.event_type = redis, settings.key(stream), event_type
+    def __init__(
+        self, redis: Redis, settings: Settings, stream: Stream, event_type: type[E], lane: Lane = "live"
+    ) -> None:
+        self.redis, self.event_type = redis, event_type
+        self.key = settings.key(lane_stream(stream, lane))
         self.last_id = "0-0"
 
     async def read(self, block_ms: int = 500, count: int = 1000) -> list[E]:
@@ -769,12 +826,18 @@ class EventReader(Generic[E]):
 
 
 async def read_events(
-    settings: Settings, stream: Stream, event_type: type[E], count: int, timeout_s: float = 30.0
+    settings: Settings,
+    stream: Stream,
+    event_type: type[E],
+    count: int,
+    timeout_s: float = 30.0,
+    lane: Lane = "live",
 ) -> list[E]:
-    """Events of ``stream`` from its start, waiting until ``count`` are there or ``timeout_s``."""
+    """Events of ``stream``'s ``lane`` from its start, waiting until ``count`` are there or
+    ``timeout_s``."""
     redis = Redis.from_url(resolve_redis_url(settings))
     try:
-        reader = EventReader(redis, settings, stream, event_type)
+        reader = EventReader(redis, settings, stream, event_type, lane)
         events: list[E] = []
         deadline = time.monotonic() + timeout_s
         while len(events) < count and time.monotonic() < deadline:

@@ -79,6 +79,29 @@ class Stream(StrEnum):
     DEAD = "listings.dead"
 
 
+Lane = Literal["live", "bulk"]
+"""Which queue an event waits in: ``live`` (someone waits for the answer) or ``bulk``."""
+LANES: tuple[Lane, ...] = ("live", "bulk")
+BULK_SUFFIX = ".bulk"
+
+
+def lane_stream(stream: Stream, lane: Lane) -> str:
+    """The stream ``lane``'s events of ``stream`` travel on (before the prefix).
+
+    Live keeps the stream's own name; bulk work (reclassification) has a twin stream with the
+    ``.bulk`` suffix, so a live event never queues behind a bulk backlog. Dead letters of both
+    lanes share ``listings.dead``.
+    """
+    if lane == "bulk" and stream != Stream.DEAD:
+        return f"{stream}{BULK_SUFFIX}"
+    return str(stream)
+
+
+def lanes_of(stream: Stream) -> tuple[Lane, ...]:
+    """The lanes ``stream`` exists in (every pipeline stream has both; dead letters one)."""
+    return ("live",) if stream == Stream.DEAD else LANES
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -100,6 +123,7 @@ EXAMPLE_ENVELOPE: dict[str, Any] = {
     "submission_id": "6f1c7d3e-8a52-4b8e-9f0e-0d3c2b1a9e77",
     "listing_id": "3804725264",
     "origin": {"kind": "ingest", "job_id": None},
+    "lane": "live",
 }
 
 
@@ -123,6 +147,15 @@ class Envelope(BaseModel):
         ..., min_length=1, max_length=128, description="The marketplace's product id."
     )
     origin: Origin = Field(default_factory=Origin, description="Live ingestion or bulk job.")
+    lane: Lane = Field(
+        "live",
+        description="live: someone waits for this offer; bulk: a bulk job's (reclassification). "
+        "Bulk events travel on the streams' .bulk twins, which workers read only while no live "
+        "batch is running; carried unchanged to every stage. Omitted from a live event's JSON.",
+        # A live event's payload stays what it was before lanes: a worker of the previous
+        # version (which forbids unknown fields) still reads it during a rolling upgrade.
+        exclude_if=lambda lane: lane == "live",
+    )
     timestamps: dict[str, datetime] = Field(
         default_factory=dict,
         description="When each stage finished: submitted, prepared, text_encoded, "
@@ -135,6 +168,7 @@ class Envelope(BaseModel):
             "submission_id": self.submission_id,
             "listing_id": self.listing_id,
             "origin": self.origin,
+            "lane": self.lane,
             "timestamps": dict(self.timestamps),
         }
 
@@ -175,12 +209,14 @@ class ListingSubmitted(Envelope):
         description: str | None = None,
         image_uri: str | None = None,
         origin: Origin | None = None,
+        lane: Lane = "live",
     ) -> ListingSubmitted:
         """A fresh submission with a new id, stamped ``submitted`` now."""
         return cls(
             submission_id=uuid4(),
             listing_id=listing_id,
             origin=origin or Origin(),
+            lane=lane,
             timestamps={"submitted": utcnow()},
             title=title,
             description=description,
@@ -373,7 +409,8 @@ class DeadLetter(BaseModel):
 
     schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
     dead_id: UUID = Field(default_factory=uuid4, description="Id of this dead letter.")
-    stream: str = Field(..., description="Stream the message came from (without prefix).")
+    stream: str = Field(..., description="Stream the message came from (without prefix nor lane suffix).")
+    lane: Lane = Field("live", description="The lane it came from (bulk: the stream's .bulk twin).")
     message_id: str | None = Field(None, description="Redis id of the original entry.")
     worker: str = Field(..., description="Worker kind that gave up.")
     consumer: str | None = Field(None, description="Consumer name that gave up.")

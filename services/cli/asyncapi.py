@@ -17,11 +17,13 @@ from faststream.specification import AsyncAPI
 from services.cli.registry import WORKERS
 from shared.broker import WorkerApp
 from shared.config import Settings
-from shared.contract import EVENT_OF_STREAM, SCHEMA_VERSION, Stream
+from shared.contract import EVENT_OF_STREAM, SCHEMA_VERSION, Stream, lane_stream, lanes_of
 
 DESCRIPTION = (
     "Catalog ingestion and classification over Redis Streams. Every event carries "
     "submission_id (idempotency key), listing_id, origin and per-stage timestamps. "
+    "Every pipeline stream has a .bulk twin for bulk work (an event's lane picks the stream; "
+    "workers read the bulk one only while no live batch runs). "
     "Consumers use one consumer group per worker kind; failed messages are retried by a "
     "reclaimer and dead-lettered to listings.dead after N deliveries. See docs/architecture.md."
 )
@@ -44,8 +46,12 @@ def build_document(prefix: str = "") -> dict[str, Any]:
 
 
 def _declare_publisher(broker: RedisBroker, who: str, stream: Stream, prefix: str) -> None:
+    """One publisher per lane: an event goes to its lane's stream (bulk: the ``.bulk`` twin)."""
     model = EVENT_OF_STREAM[stream]
     doc = (model.__doc__ or "").strip().splitlines()[0]
-    broker.publisher(
-        stream=f"{prefix}{stream}", schema=model, title=f"{stream}:publish:{who}", description=doc
-    )
+    for lane in lanes_of(stream):
+        name = lane_stream(stream, lane)
+        note = doc if lane == "live" else f"{doc} Bulk lane: events with lane=bulk."
+        broker.publisher(
+            stream=f"{prefix}{name}", schema=model, title=f"{name}:publish:{who}", description=note
+        )

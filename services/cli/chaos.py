@@ -14,6 +14,7 @@ the poisoned entries. The last line printed is the summary::
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import tempfile
@@ -31,7 +32,7 @@ import httpx
 from services.cli.chaos_check import check_store, count_open, dead_letters
 from services.cli.chaos_cluster import WRITER_APP_NAME, Cluster, Ports, base_env
 from services.cli.registry import consumers_of, worker_names
-from shared.contract import Stream
+from shared.contract import Stream, lane_stream, lanes_of
 
 log = logging.getLogger(__name__)
 
@@ -265,17 +266,21 @@ class FaultPlan:
             engine.dispose()
 
     def poison(self) -> None:
-        """Entries no worker can decode, on four streams; each group reading one must
-        dead-letter it (once)."""
+        """Entries no worker can decode, on both lanes of four streams; each group reading
+        one must dead-letter it (once)."""
         import redis
 
         client = redis.Redis(port=self.cluster.ports.redis)
         prefix = self.cluster.env["CATALOG_STREAM_PREFIX"]
         try:
             for stream in POISON_STREAMS:
-                for shape in ("{not json %s", '{"submission_id": "%s", "listing_id": "x"}'):
-                    marker = f"chaos-poison-{uuid.uuid4().hex[:12]}"
-                    client.xadd(f"{prefix}{stream}", {"__data__": (shape % marker).encode()})
+                for lane, shape in itertools.product(
+                    lanes_of(stream), ("{not json %s", '{"submission_id": "%s", "listing_id": "x"}')
+                ):
+                    marker = f"chaos-poison-{lane}-{uuid.uuid4().hex[:12]}"
+                    client.xadd(
+                        f"{prefix}{lane_stream(stream, lane)}", {"__data__": (shape % marker).encode()}
+                    )
                     self.faults.poisons.append((str(stream), marker))
                     self.faults.counts["poisoned_entries"] += 1
         finally:

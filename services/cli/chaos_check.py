@@ -136,6 +136,8 @@ def check_store(
             unexpected.append(f"{entry_id} {letter.worker} {letter.reason}: {letter.error[:100]}")
             continue
         seen.add((letter.worker, letter.message_id, marker))
+        if (letter.lane == "bulk") != marker.startswith("chaos-poison-bulk-"):
+            v.problems.append(f"{entry_id}: dead letter of {marker} names the {letter.lane} lane")
     v.dead_letters = len(seen)
     if unexpected:
         v.problems.append(

@@ -24,6 +24,7 @@ from services.cli.deploy_requirements import render_requirements
 from services.cli.registry import WORKERS
 from shared.broker import WorkerSpec
 from shared.config import Settings
+from shared.contract import lane_stream, lanes_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = Path("deploy/k8s/base")
@@ -187,7 +188,8 @@ def worker_documents(spec: WorkerSpec[Any], settings: Settings) -> list[dict[str
 
 
 def scaled_object(spec: WorkerSpec[Any], settings: Settings) -> dict[str, Any]:
-    """KEDA redis-streams triggers, one per consumed stream, on the kind's consumer group lag."""
+    """KEDA redis-streams triggers, one per consumed stream and lane (a bulk backlog scales the
+    kind out as a live one does), on the kind's consumer group lag."""
     per_replica = (
         settings.batch_size * 4 if any(c.batch for c in spec.consumes) else settings.max_records * 25
     )
@@ -196,7 +198,7 @@ def scaled_object(spec: WorkerSpec[Any], settings: Settings) -> dict[str, Any]:
             "type": "redis-streams",
             "metadata": {
                 "address": REDIS_ADDRESS,
-                "stream": f"{STREAM_PREFIX}{consumer.stream}",
+                "stream": f"{STREAM_PREFIX}{lane_stream(consumer.stream, lane)}",
                 "consumerGroup": spec.name,
                 "lagCount": str(per_replica),
                 "activationLagCount": "0",
@@ -204,6 +206,7 @@ def scaled_object(spec: WorkerSpec[Any], settings: Settings) -> dict[str, Any]:
             "authenticationRef": {"name": "catalog-redis"},
         }
         for consumer in spec.consumes
+        for lane in lanes_of(consumer.stream)
     ]
     return {
         "apiVersion": "keda.sh/v1alpha1",

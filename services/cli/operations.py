@@ -13,7 +13,7 @@ from redis.exceptions import ResponseError
 
 from shared.broker import EventPublisher, payload_of
 from shared.config import Settings
-from shared.contract import EVENT_OF_STREAM, DeadLetter, Envelope, Stream
+from shared.contract import EVENT_OF_STREAM, DeadLetter, Envelope, Stream, lane_stream, lanes_of
 from shared.model_repo import read_manifest
 from shared.redis_conn import resolve_redis_url
 
@@ -52,8 +52,10 @@ async def collect_status(settings: Settings) -> dict[str, Any]:
     try:
         streams = []
         for stream in Stream:
-            report = await stream_report(redis, settings.key(stream))
-            streams.append({"stream": str(stream), **report})
+            for lane in lanes_of(stream):  # the bulk twins too (listings.submitted.bulk, ...)
+                name = lane_stream(stream, lane)
+                report = await stream_report(redis, settings.key(name))
+                streams.append({"stream": name, **report})
         dead = next(s["length"] for s in streams if s["stream"] == Stream.DEAD)
     finally:
         await redis.aclose()
@@ -133,7 +135,7 @@ async def replay_dead_letters(
             except Exception as exc:
                 kept.append((entry_id, f"{type(exc).__name__}: {exc}"))
                 continue
-            await pub.publish(stream, [event])
+            await pub.publish(stream, [event])  # on the lane the event carries
             await pub.redis.xdel(dead_key, entry_id)
             replayed.append(entry_id)
             if isinstance(event, Envelope):

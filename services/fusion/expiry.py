@@ -136,5 +136,11 @@ def _letter(item: Expired, worker: str, error: str) -> DeadLetter:
     payload = half.model_dump_json() if half is not None else f'{{"submission_id": "{item.submission_id}"}}'
     log.warning("join expired", extra={"submission_id": item.submission_id, "error": error})
     return DeadLetter(
-        stream=str(stream), worker=worker, reason="join_expired", error=error, attempts=1, payload=payload
+        stream=str(stream),
+        lane=half.lane if half is not None else "live",
+        worker=worker,
+        reason="join_expired",
+        error=error,
+        attempts=1,
+        payload=payload,
     )

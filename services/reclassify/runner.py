@@ -1,7 +1,9 @@
 """The bulk reclassification loop: publish pages while fewer than ``max_in_flight`` are pending.
 
-In flight = ``published - completed`` read from the job row (the writer increments
-``completed``), so live offers never queue behind more than ``max_in_flight`` bulk offers.
+Its offers go on the bulk lane (``listings.submitted.bulk`` and the other ``.bulk`` streams,
+``shared/lanes.py``): live offers never queue behind them, and workers take bulk work only while
+no live batch runs. In flight = ``published - completed`` read from the job row (the writer
+increments ``completed``) bounds the bulk backlog in Redis.
 The loop is safe to kill at any point; :func:`run_job` on the same job id resumes it. While it
 runs it refreshes the job's heartbeat (its lease): a reclassify worker takes over a job whose
 heartbeat is older than the lease, and a runner whose job was taken over stops.

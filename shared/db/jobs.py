@@ -117,7 +117,8 @@ def list_jobs(session: Session, limit: int = 50) -> list[ReclassificationJob]:
 
 
 def next_page(session: Session, job: ReclassificationJob, size: int) -> list[ListingSubmitted]:
-    """The next ``size`` listings after the job's cursor, as events carrying the job id."""
+    """The next ``size`` listings after the job's cursor, as events carrying the job id, on the
+    bulk lane (live offers never queue behind them)."""
     query = _filtered(select(Listing), job_filter(job)).order_by(Listing.listing_id).limit(size)
     if job.cursor is not None:
         query = query.where(Listing.listing_id > job.cursor)
@@ -130,6 +131,7 @@ def next_page(session: Session, job: ReclassificationJob, size: int) -> list[Lis
             description=listing.description,
             image_uri=listing.image_uri,
             origin=origin,
+            lane="bulk",
         )
         events.append(
             event.model_copy(update={"submission_id": submission_id_for(job.id, listing.listing_id)})

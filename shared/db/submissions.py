@@ -123,7 +123,8 @@ def overdue_submissions(
     session: Session, older_than_s: float, limit: int, now: datetime | None = None
 ) -> list[Overdue]:
     """The oldest overdue submissions, rebuilt as events with their original id, origin and
-    ``submitted`` time; the content is the listing's stored one (its newest)."""
+    ``submitted`` time; the content is the listing's stored one (its newest). A bulk job's
+    submission goes back on the bulk lane (the runner publishes every job offer there)."""
     cutoff = to_utc(now or utcnow()) - timedelta(seconds=older_than_s)
     query = (
         select(Submission, Listing)
@@ -141,6 +142,7 @@ def overdue_submissions(
                 submission_id=submission.submission_id,
                 listing_id=submission.listing_id,
                 origin=origin,
+                lane="bulk" if origin.kind == "reclassify" else "live",
                 timestamps={"submitted": as_utc(submission.submitted_at)},  # type: ignore[dict-item]
                 title=listing.title or "",
                 description=listing.description,

@@ -75,10 +75,9 @@ async def test_ready_only_once_dependencies_serve_and_metrics_include_group_lag(
         await eventually(lambda: get("/readyz")[0] == 200)
         metrics = get("/metrics")[1]
         assert isinstance(metrics, str)
-        assert (
-            f'catalog_stream_group_lag{{group="health-probe",stream="{redis_prefix}listings.submitted"}}'
-            in metrics
-        )
+        for lane_suffix in ("", ".bulk"):  # the lag of both lanes
+            stream = f"{redis_prefix}listings.submitted{lane_suffix}"
+            assert f'catalog_stream_group_lag{{group="health-probe",stream="{stream}"}}' in metrics
     assert await asyncio.to_thread(lambda: _refused(PORT))  # stopped with the worker
 
 

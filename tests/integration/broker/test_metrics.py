@@ -29,12 +29,18 @@ def counted(outcome: str) -> float:
 
 
 def scrape(port: int) -> dict[str, float]:
-    """``outcome -> count`` of the crashy worker, as Prometheus would read it over HTTP."""
+    """``outcome -> count`` of the crashy worker on the live ``listings.submitted``, as
+    Prometheus would read it over HTTP."""
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(body):
         for sample in family.samples:
-            if sample.name == "catalog_worker_messages_total" and sample.labels.get("worker") == "crashy":
+            labels = sample.labels
+            if (
+                sample.name == "catalog_worker_messages_total"
+                and labels.get("worker") == "crashy"
+                and labels.get("stream") == STREAM  # the live lane; other tests use the bulk one
+            ):
                 values[sample.labels["outcome"]] = sample.value
     return values
 

@@ -33,18 +33,24 @@ async def test_replay_republishes_valid_dead_letters_and_keeps_invalid(redis_pre
         attempts=1,
         payload="garbage",
     )
+    bulk_event = ListingSubmitted.new("L-bulk", "job offer", lane="bulk")
+    bulk = valid.model_copy(update={"lane": "bulk", "payload": bulk_event.model_dump_json()})
     async with EventPublisher(settings) as pub:
-        await pub.publish(Stream.DEAD, [valid, invalid])
+        await pub.publish(Stream.DEAD, [valid, invalid, bulk])
     letters = await list_dead_letters(settings)
     assert {d.reason for _, d in letters} == {"max_deliveries", "invalid_payload"}
 
     replayed, kept = await replay_dead_letters(settings, None)
-    assert len(replayed) == 1
+    assert len(replayed) == 2
     assert len(kept) == 1
     remaining = await list_dead_letters(settings)
     assert [d.payload for _, d in remaining] == ["garbage"]
     resubmitted = await read_events(settings, Stream.SUBMITTED, ListingSubmitted, count=1, timeout_s=5)
     assert resubmitted == [event]
+    on_bulk = await read_events(
+        settings, Stream.SUBMITTED, ListingSubmitted, count=1, timeout_s=5, lane="bulk"
+    )
+    assert on_bulk == [bulk_event]  # back on the lane it came from
 
 
 async def test_stale_consumers_without_pending_are_removed(redis_prefix: str) -> None:
@@ -75,11 +81,18 @@ async def test_status_reports_groups_pending_and_dead_letters(redis_prefix: str,
     async with worker.running():
         async with EventPublisher(settings) as pub:
             await pub.publish(Stream.SUBMITTED, [ListingSubmitted.new("L1", "ok")])
+            await pub.publish(
+                Stream.SUBMITTED, [ListingSubmitted.new(f"B{i}", "ok", lane="bulk") for i in range(2)]
+            )
         await read_events(settings, Stream.PREPARED, ListingPrepared, count=1, timeout_s=20)
+        await read_events(settings, Stream.PREPARED, ListingPrepared, count=2, timeout_s=20, lane="bulk")
     report = await collect_status(settings)
-    submitted = next(s for s in report["streams"] if s["stream"] == "listings.submitted")
-    assert submitted["length"] == 1
-    assert [(g["name"], g["pending"]) for g in submitted["groups"]] == [("crashy", 0)]
+    lengths = {s["stream"]: s["length"] for s in report["streams"]}
+    assert (lengths["listings.submitted"], lengths["listings.submitted.bulk"]) == (1, 2)
+    assert "listings.dead.bulk" not in lengths
+    for name in ("listings.submitted", "listings.submitted.bulk"):
+        submitted = next(s for s in report["streams"] if s["stream"] == name)
+        assert [(g["name"], g["pending"]) for g in submitted["groups"]] == [("crashy", 0)]
     assert report["dead_letters"] == 0
     assert report["model"].startswith("none")
 

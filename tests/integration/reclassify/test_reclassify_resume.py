@@ -25,7 +25,7 @@ from services.reclassify.runner import RunOptions, run_job
 from services.writer.worker import create_worker
 from shared.broker import Emit, EventPublisher, Reject, WorkerApp, read_events
 from shared.config import Settings
-from shared.contract import ListingSubmitted, Stream
+from shared.contract import ListingSubmitted, Stream, lane_stream
 from shared.db.jobs import JobFilter, cancel_job, create_job, get_job, list_jobs, next_page
 from shared.db.listings import upsert_listings
 from shared.db.models import Prediction, ReclassificationJob
@@ -143,9 +143,9 @@ async def test_page_published_before_a_crash_is_republished_once_and_stored_once
     assert (final["status"], final["published"], final["completed"]) == ("completed", 60, 60)
     assert predictions_of(url, job.id) == {f"R{i:04d}": 1 for i in range(LISTINGS)}
     entries = await read_events(
-        settings, Stream.SUBMITTED, ListingSubmitted, count=LISTINGS + 10, timeout_s=1
+        settings, Stream.SUBMITTED, ListingSubmitted, count=LISTINGS + 10, timeout_s=1, lane="bulk"
     )
-    assert len(entries) == LISTINGS + 5  # one page twice, nothing else
+    assert len(entries) == LISTINGS + 5  # one page twice, nothing else, all on the bulk lane
 
 
 async def test_cancel_stops_the_runner_and_filters_select_listings(settings: Settings) -> None:
@@ -230,7 +230,8 @@ async def test_dead_lettered_offers_do_not_block_the_job(settings: Settings) -> 
     assert set(predictions_of(url, job.id)) == {f"R{i:04d}" for i in range(LISTINGS)} - poisoned
 
 
-async def test_a_live_offer_waits_behind_at_most_max_in_flight_bulk_offers(settings: Settings) -> None:
+async def test_a_live_offer_waits_behind_no_bulk_offer(settings: Settings) -> None:
+    """The job keeps max_in_flight offers on the bulk lane; the live one has its stream alone."""
     url = settings.effective_database_url
     with session_scope(url) as s:
         job = create_job(s, JobFilter(), max_in_flight=10)
@@ -241,8 +242,9 @@ async def test_a_live_offer_waits_behind_at_most_max_in_flight_bulk_offers(setti
         async with EventPublisher(settings) as pub:
             await pub.publish(Stream.SUBMITTED, [live])
             queued = await pub.redis.xlen(settings.key(Stream.SUBMITTED))
+            bulk = await pub.redis.xlen(settings.key(lane_stream(Stream.SUBMITTED, "bulk")))
         assert job_row(url, job.id).published == 10  # 4 + 4 + 2: the page shrinks to the room left
-        assert queued == 11  # the live offer is behind exactly max_in_flight bulk offers
+        assert (queued, bulk) == (1, 10)  # max_in_flight bulk offers, none ahead of the live one
         async with pipeline(settings):
             final = await asyncio.wait_for(runner, timeout=60)
             await eventually(lambda: "LIVE-1" in predictions_of_live(url), **RECLASSIFY_WAIT)

@@ -4,13 +4,14 @@ letter are closed, the others are re-published after the deadline with their ori
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import uuid4
 
 from services.cli.seed import classified_event
 from services.reconciler.reconciler import overdue_count, reconcile_once
 from services.writer.store import write_predictions
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
-from shared.contract import DeadLetter, ListingSubmitted, Stream, utcnow
+from shared.contract import DeadLetter, ListingSubmitted, Origin, Stream, utcnow
 from shared.db.listings import upsert_listings
 from shared.db.models import Submission
 from shared.db.session import migrate, session_scope
@@ -78,3 +79,14 @@ def test_the_deadline_doubles_at_each_republication(sqlite_url: str) -> None:
     assert (overdue_at(5), overdue_at(15)) == (0, 1)
     republish()  # then 2x
     assert (overdue_at(15), overdue_at(25)) == (0, 1)
+
+
+def test_a_bulk_jobs_overdue_submission_goes_back_on_the_bulk_lane(sqlite_url: str) -> None:
+    migrate(sqlite_url)
+    live = ListingSubmitted.new("L-live", "live")
+    job = ListingSubmitted.new("L-job", "job", origin=Origin(kind="reclassify", job_id=uuid4()), lane="bulk")
+    with session_scope(sqlite_url) as session:
+        upsert_listings(session, [live, job])
+        record_submissions(session, [live, job])
+        rebuilt = {o.listing_id: o.event for o in overdue_submissions(session, 0, 10)}
+    assert {lid: e.lane for lid, e in rebuilt.items() if e is not None} == {"L-live": "live", "L-job": "bulk"}

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from services.cli.main import app
 from shared.broker import payload_of
 from shared.config import Settings
-from shared.contract import EVENT_OF_STREAM, ListingSubmitted, Origin, Stream
+from shared.contract import EVENT_OF_STREAM, ListingSubmitted, Origin, Stream, lane_stream, lanes_of
 
 
 def test_submitted_example_validates_and_round_trips() -> None:
@@ -52,13 +52,14 @@ def test_payload_of_reads_faststream_and_raw_entries() -> None:
     assert payload_of({b"__data__": b"plain json"}) == b"plain json"
 
 
-def test_docs_command_lists_all_six_streams_with_schemas(tmp_path: Path) -> None:
+def test_docs_command_lists_every_stream_and_its_bulk_lane_with_schemas(tmp_path: Path) -> None:
     out = tmp_path / "asyncapi.json"
     result = CliRunner().invoke(app, ["docs", "--out", str(out)])
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
     channels = {c["address"] for c in document["channels"].values()}
-    assert channels == {str(s) for s in Stream}
+    assert channels == {lane_stream(s, lane) for s in Stream for lane in lanes_of(s)}
+    assert "listings.submitted.bulk" in channels and "listings.dead.bulk" not in channels
     schemas = document["components"]["schemas"]
     for model in EVENT_OF_STREAM.values():
         assert model.__name__ in schemas

@@ -77,9 +77,10 @@ def test_every_registered_worker_has_deployment_probes_and_scaler(name: str) -> 
     assert scaler["spec"]["scaleTargetRef"]["name"] == f"catalog-{name}"
     assert scaler["spec"]["minReplicaCount"] >= 1
     triggers = scaler["spec"]["triggers"]
-    assert [t["type"] for t in triggers] == ["redis-streams"] * len(spec.consumes)
+    # One trigger per consumed stream and lane: a bulk backlog scales the kind out too.
+    assert [t["type"] for t in triggers] == ["redis-streams"] * 2 * len(spec.consumes)
     assert {t["metadata"]["stream"] for t in triggers} == {
-        f"{STREAM_PREFIX}{c.stream}" for c in spec.consumes
+        f"{STREAM_PREFIX}{c.stream}{suffix}" for c in spec.consumes for suffix in ("", ".bulk")
     }
     for trigger in triggers:
         assert trigger["metadata"]["consumerGroup"] == name

@@ -57,6 +57,25 @@ def test_every_patch_targets_an_existing_object_and_path() -> None:
             assert hits, f"{op['path']} exists in no {target}"
 
 
+def test_every_scaler_trigger_reads_the_overlays_redis() -> None:
+    """Both lanes' triggers (live and bulk) of every ScaledObject get the cluster's Redis."""
+    overlay = yaml.safe_load(OVERLAY.read_text())
+    scalers = [o for o in base_objects() if o["kind"] == "ScaledObject"]
+    for entry in overlay["patches"]:
+        target = entry["target"]
+        for scaler in scalers:
+            name = scaler["metadata"]["name"]
+            if target["kind"] != "ScaledObject" or target.get("name", name) != name:
+                continue
+            for op in yaml.safe_load(entry["patch"]):
+                parts = op["path"].strip("/").split("/")
+                if parts[:2] == ["spec", "triggers"] and resolve(scaler, op["path"]):
+                    scaler["spec"]["triggers"][int(parts[2])]["metadata"]["address"] = op["value"]
+    for scaler in scalers:
+        addresses = {t["metadata"]["address"] for t in scaler["spec"]["triggers"]}
+        assert addresses == {"redis.catalog.svc.cluster.local:6379"}, scaler["metadata"]["name"]
+
+
 def _containers(obj: dict) -> list[dict]:  # type: ignore[type-arg]
     spec = obj.get("spec", {})
     pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {}).get(
