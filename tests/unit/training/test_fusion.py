@@ -113,6 +113,11 @@ def test_a_path_blends_with_its_best_single_model_by_cv_score(
     wrong_meta = np.eye(N_LABELS)[(labels + 1) % N_LABELS]  # a confidently wrong meta-model
     blend = choose_blend(wrong_meta, {"text_a": strong}, ["text_a"], labels)
     assert blend["model"] == "text_a" and blend["weight_meta"] == 0.0  # falls back to the single model
+    good_meta = np.eye(N_LABELS)[labels]  # even a perfect meta-model does not blend into a lone model
+    assert choose_blend(good_meta, {"text_a": strong}, ["text_a"], labels)["weight_meta"] == 0.0
+    weak = _logits(labels, 0.05, rng)
+    two = choose_blend(good_meta, {"text_a": strong, "text_b": weak}, ["text_a", "text_b"], labels)
+    assert two["weight_meta"] == 1.0  # with two models the meta-model's gain is taken
     model, test, _ = fused
     path = model._paths["text"]
     path.blend_model, path.weight_meta = "text_a", 0.0
