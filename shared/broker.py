@@ -276,6 +276,8 @@ class WorkerApp:
         """
         app = cls(spec.name, settings, broker=broker)
         app._documentation = documentation
+        if documentation:  # the document shows the pattern, not this process's name
+            app.consumer = f"{spec.name}-<host>-<pid>-<random>"
         holder: dict[str, Any] = {}
         opener = open_deps or spec.open
 

@@ -42,7 +42,20 @@ def build_document(prefix: str = "") -> dict[str, Any]:
     spec_doc = AsyncAPI(
         broker, title="catalog", version=f"contract-{SCHEMA_VERSION}", description=DESCRIPTION
     )
-    return json.loads(spec_doc.to_specification().to_json())
+    return _in_stable_order(json.loads(spec_doc.to_specification().to_json()))
+
+
+def _in_stable_order(document: dict[str, Any]) -> dict[str, Any]:
+    """Channels, operations and components sorted by name: FastStream lists them in an order
+    that changes from run to run, which made every regeneration of docs/asyncapi.json a diff."""
+    for key in ("channels", "operations"):
+        if isinstance(document.get(key), dict):
+            document[key] = dict(sorted(document[key].items()))
+    components = document.get("components", {})
+    for key, value in list(components.items()):
+        if isinstance(value, dict):
+            components[key] = dict(sorted(value.items()))
+    return document
 
 
 def _declare_publisher(broker: RedisBroker, who: str, stream: Stream, prefix: str) -> None:
