@@ -1,231 +1,49 @@
-"""The broker helper: the one module that knows Redis Streams delivery semantics.
-
-See docs/architecture.md, "Delivery rules".
-
-Workers declare typed handlers; this module gives them:
-
-- one consumer group per worker kind and one unique consumer per process;
-- groups created at the start of the stream (``0``), so nothing published before the first
-  worker started is missed;
-- the default ack policy (REJECT_ON_ERROR): a failed batch stays in the pending list;
-- small ``max_records`` (no replica grabs the whole backlog) and batch reads for encoders;
-- a reclaimer per stream (XAUTOCLAIM after ``reclaim_idle_ms``) that re-runs pending messages one
-  by one and dead-letters them after ``max_deliveries`` with the last error;
-- immediate dead letters for payloads that are not valid JSON or fail the schema;
-- pipelined publishing of a handler's output, before the ack (so effects are at least once and
-  every side effect downstream is idempotent by ``submission_id``);
-- removal of stale consumers (idle, nothing pending);
-- the priority lane (``shared/lanes.py``): an event is published on its lane's stream (bulk
-  events on the ``.bulk`` twin) and each consumer reads both, bulk only while no live batch runs.
-
-A worker kind is declared as data (:class:`WorkerSpec`): its name, its module-level handlers
-(plain ``async (events, deps) -> outcomes`` functions, testable without Redis) and how its
-dependencies are built once at start. The composition root (``services.cli.registry``) lists
-the specs; the supervisor, the AsyncAPI document and the deployment manifests derive from it.
-"""
+"""WorkerApp: a worker kind running as a FastStream app (groups, readers, reclaimers, lanes,
+health, trimming). Batch processing and dead letters live in ``delivery``."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import os
-import socket
-import time
-import traceback
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from faststream import FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMessage
-from faststream.redis.parser import BinaryMessageFormatV1
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
+from shared.broker.delivery import Delivery
+from shared.broker.entries import (
+    _Raw,
+    _Source,
+    consumer_name,
+    ensure_group,
+    payload_of,
+    remove_stale_consumers,
+    tolerant_parser,
+)
+from shared.broker.spec import BoundHandler, Handler, Outcome, WorkerSpec
 from shared.config import Settings, get_settings
-from shared.contract import DeadLetter, Lane, Stream, lane_stream, lanes_of
+from shared.contract import Stream, lane_stream, lanes_of
 from shared.health import Health, record_group_gauges, serve
-from shared.lanes import LiveFirst, stream_key
-from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
+from shared.lanes import LiveFirst
 from shared.redis_conn import resolve_redis_url
 from shared.trimming import groups_key, trim_acknowledged
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("shared.broker")
 
 E = TypeVar("E", bound=BaseModel)
 D = TypeVar("D")
-DATA_KEY = b"__data__"
-LAST_ERROR_TTL_S = 7 * 86400
 
 
-@dataclass(frozen=True)
-class Emit:
-    """An event a handler wants published (before its input is acked)."""
-
-    stream: Stream
-    event: BaseModel
-
-
-@dataclass(frozen=True)
-class Reject:
-    """An input event the handler gives up on: dead-lettered with ``error``, then acked."""
-
-    event: BaseModel
-    error: str
-
-
-Outcome = Emit | Reject
-Handler = Callable[[list[E]], Awaitable[Sequence[Outcome]]]
-BoundHandler = Callable[[list[E], D], Awaitable[Sequence[Outcome]]]
-
-
-@dataclass(frozen=True)
-class Consumer(Generic[E, D]):
-    """One stream a worker kind reads, the event type on it and its module-level handler."""
-
-    stream: Stream
-    event_type: type[E]
-    handler: BoundHandler[E, D]
-    batch: bool = True
-
-
-@dataclass(frozen=True)
-class WorkerSpec(Generic[D]):
-    """A worker kind, as data: the single source of the list of workers and their streams.
-
-    ``open`` builds the handlers' dependencies once, after Redis is connected; ``close``
-    releases them. ``image`` names the container image the kind runs in (``slim``: no torch;
-    ``inference``: the inference client and preprocessing).
-
-    ``ready`` raises while the opened dependencies cannot serve (an encoder's model not loaded):
-    the worker's ``/readyz`` says so. ``background`` is a loop run beside the consumers for the
-    worker's life (a kind that consumes no stream, e.g. the reclassify worker polling its table).
-    """
-
-    name: str
-    consumes: tuple[Consumer[Any, D], ...]
-    publishes: tuple[Stream, ...]
-    open: Callable[[Settings, Redis], Awaitable[D]]
-    close: Callable[[D], Awaitable[None]] | None = None
-    image: str = "slim"
-    description: str = ""
-    ready: Callable[[D], Awaitable[None]] | None = None
-    background: Callable[[D], Awaitable[None]] | None = None
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where a batch was read: the contract's stream, the lane and the Redis key."""
-
-    stream: Stream
-    lane: Lane
-    key: str
-
-    @property
-    def name(self) -> str:
-        """The lane's stream name (``listings.submitted.bulk``): the metrics' label."""
-        return lane_stream(self.stream, self.lane)
-
-
-@dataclass
-class _Raw:
-    """One stream entry as read: its id and its payload bytes (exactly as received)."""
-
-    message_id: str
-    payload: bytes
-
-
-def consumer_name(worker: str) -> str:
-    """Unique per process: host, pid and a random suffix (a restarted process is a new one)."""
-    return f"{worker}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def payload_of(fields: Any) -> bytes:
-    """The JSON body of an entry written by FastStream (or a raw ``data`` field otherwise)."""
-    raw = fields.get(DATA_KEY)
-    if raw is None:
-        raw = fields.get(b"data")
-        return raw if raw is not None else repr(fields).encode()
-    try:
-        body, _headers = BinaryMessageFormatV1.parse(raw)
-        return body
-    except Exception:  # not FastStream's binary format: the JSON is the field itself
-        return raw
-
-
-def parse_event(event_type: type[E], payload: bytes) -> E:
-    return event_type.model_validate_json(payload)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-async def tolerant_parser(message: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
-    """FastStream's parser, made unable to fail on what an entry holds.
-
-    FastStream decodes every entry before the handler runs (and before the delivery count is
-    checked): an entry without ``__data__`` or with bytes that are not UTF-8 JSON made it raise
-    on every delivery, forever. Here such a batch is parsed from placeholders and the message
-    keeps the original entries as its ``raw_message``: the handler reads those, and dead-letters
-    the undecodable ones at their first delivery.
-    """
-    try:
-        return await original(message)
-    except Exception:
-        data = message.get("data")
-        placeholder: Any = (
-            [{DATA_KEY: b"null"} for _ in data] if isinstance(data, list) else {DATA_KEY: b"null"}
-        )
-        parsed = await original({**message, "data": placeholder})
-        parsed.raw_message = message
-        return parsed
-
-
-async def ensure_group(redis: Redis, stream_key: str, group: str) -> None:
-    """Create ``group`` at the stream's start (idempotent), creating the stream if needed."""
-    try:
-        await redis.xgroup_create(stream_key, group, id="0", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
-async def remove_stale_consumers(
-    redis: Redis, stream_key: str, group: str, idle_ms: int, keep: str
-) -> list[str]:
-    """Delete consumers idle longer than ``idle_ms`` that hold no pending message.
-
-    Consumers that still hold pending entries are left alone: the reclaimer moves their entries
-    to a live consumer first, and a later pass removes them.
-    """
-    removed: list[str] = []
-    try:
-        consumers = await redis.xinfo_consumers(stream_key, group)
-    except ResponseError:
-        return removed
-    for info in consumers:
-        name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
-        if name == keep or int(info.get("pending", 0)) > 0 or int(info.get("idle", 0)) < idle_ms:
-            continue
-        await redis.xgroup_delconsumer(stream_key, group, name)
-        removed.append(name)
-    return removed
-
-
-class WorkerApp:
+class WorkerApp(Delivery):
     """A FastStream app for one worker kind: typed handlers, Redis semantics hidden."""
 
     def __init__(
@@ -604,151 +422,6 @@ class WorkerApp:
 
         self.broker.subscriber(stream=sub, title=title, description=description)(consume)
 
-    async def _handle(
-        self, source: _Source, event_type: type[E], handler: Handler[E], raws: list[_Raw], attempts: int
-    ) -> None:
-        """A live batch counts as running live work (bulk reads wait for it to end)."""
-        if source.lane == "live":
-            async with self.priority.live():
-                await self._process(source, event_type, handler, raws, attempts)
-        else:
-            await self._process(source, event_type, handler, raws, attempts)
-
-    async def _process(
-        self,
-        source: _Source,
-        event_type: type[E],
-        handler: Handler[E],
-        raws: list[_Raw],
-        attempts: int,
-    ) -> None:
-        events: list[E] = []
-        raw_of: dict[int, _Raw] = {}
-        for raw in raws:
-            try:
-                event = parse_event(event_type, raw.payload)
-                if getattr(event, "lane", source.lane) != source.lane:
-                    # The stream decides: an entry put on a .bulk stream without the field is bulk.
-                    event = event.model_copy(update={"lane": source.lane})
-                events.append(event)
-                raw_of[id(event)] = raw
-            except ValidationError as exc:
-                await self._dead_letter(source, raw, "invalid_payload", str(exc)[:4000], attempts)
-            except Exception as exc:  # anything else that cannot be read is as dead as invalid JSON
-                error = f"undecodable entry: {type(exc).__name__}: {exc}"[:4000]
-                await self._dead_letter(source, raw, "invalid_payload", error, attempts)
-        if not events:
-            return
-        started = time.perf_counter()
-        labels = {"worker": self.name, "stream": source.name}
-        BATCH_SIZE.labels(**labels).observe(len(events))
-        try:
-            outcomes = await handler(events)
-        except Exception as exc:
-            MESSAGES.labels(**labels, outcome="failed").inc(len(events))
-            error = f"{type(exc).__name__}: {exc}"
-            await self._remember_error(source.key, [r.message_id for r in raws], error)
-            log.warning(
-                "handler failed; messages stay pending for the reclaimer",
-                extra={
-                    "worker": self.name,
-                    "stream": source.name,
-                    "count": len(events),
-                    "attempts": attempts,
-                    "error": error,
-                    "trace": traceback.format_exc(limit=5),
-                },
-            )
-            raise
-        await self._publish_outcomes(source, outcomes, raw_of, attempts)
-        rejected = sum(isinstance(o, Reject) for o in outcomes)
-        MESSAGES.labels(**labels, outcome="processed").inc(len(events) - rejected)
-        BATCH_SECONDS.labels(**labels).observe(time.perf_counter() - started)
-        log.debug(
-            "batch processed",
-            extra={
-                "worker": self.name,
-                "stream": source.name,
-                "count": len(events),
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-
-    async def _publish_outcomes(
-        self,
-        source: _Source,
-        outcomes: Sequence[Outcome],
-        by_event: dict[int, _Raw],
-        attempts: int,
-    ) -> None:
-        emits = [o for o in outcomes if isinstance(o, Emit)]
-        if emits:
-            await publish_pipelined(
-                self.broker, self.redis, self.settings, [(e.stream, e.event) for e in emits]
-            )
-        for outcome in outcomes:
-            if isinstance(outcome, Reject):
-                raw = by_event.get(id(outcome.event)) or _Raw("", outcome.event.model_dump_json().encode())
-                await self._dead_letter(source, raw, "handler_rejected", outcome.error, attempts, ack=False)
-
-    # --- dead letters -------------------------------------------------------------------------
-    async def _dead_letter(
-        self,
-        source: _Source,
-        raw: _Raw,
-        reason: str,
-        error: str,
-        attempts: int,
-        ack: bool = True,
-    ) -> None:
-        letter = DeadLetter(
-            stream=str(source.stream),
-            lane=source.lane,
-            message_id=raw.message_id or None,
-            worker=self.name,
-            consumer=self.consumer,
-            reason=reason,  # type: ignore[arg-type]
-            error=error,
-            attempts=attempts,
-            payload=raw.payload.decode("utf-8", errors="replace"),
-            # Bytes that are not UTF-8 are kept exactly, for inspection (replay needs JSON).
-            payload_base64=None if _is_utf8(raw.payload) else base64.b64encode(raw.payload).decode(),
-        )
-        await publish_pipelined(self.broker, self.redis, self.settings, [(Stream.DEAD, letter)])
-        outcome = "invalid" if reason == "invalid_payload" else "dead"
-        MESSAGES.labels(worker=self.name, stream=source.name, outcome=outcome).inc()
-        if ack and raw.message_id:
-            # Acked on its own: the rest of its batch may still fail and be retried.
-            await self.redis.xack(source.key, self.name, raw.message_id)
-        log.warning(
-            "dead letter",
-            extra={
-                "worker": self.name,
-                "stream": source.name,
-                "message_id": raw.message_id,
-                "reason": reason,
-                "attempts": attempts,
-                "error": error[:500],
-            },
-        )
-
-    def _error_key(self, key: str) -> str:
-        return self.settings.key(f"errors:{self.name}:{key}")
-
-    async def _remember_error(self, key: str, message_ids: list[str], error: str) -> None:
-        if not message_ids:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._error_key(key), mapping=dict.fromkeys(message_ids, error[:2000]))
-            pipe.expire(self._error_key(key), LAST_ERROR_TTL_S)
-            await pipe.execute()
-
-    async def _last_error(self, key: str, message_id: str) -> str | None:
-        value = await self.redis.hget(self._error_key(key), message_id)
-        if value is not None:
-            await self.redis.hdel(self._error_key(key), message_id)
-        return value.decode() if isinstance(value, bytes) else value
-
 
 def _bind(handler: BoundHandler[E, D], holder: dict[str, Any]) -> Handler[E]:
     """``handler`` with the worker's dependencies (built at start) as its second argument."""
@@ -759,91 +432,3 @@ def _bind(handler: BoundHandler[E, D], holder: dict[str, Any]) -> Handler[E]:
     bound.__doc__ = handler.__doc__
     bound.__name__ = getattr(handler, "__name__", "handler")
     return bound
-
-
-async def publish_pipelined(
-    broker: RedisBroker, redis: Redis, settings: Settings, items: Sequence[tuple[Stream, BaseModel]]
-) -> None:
-    """Publish events in one Redis round trip (``publish_batch`` does not support streams).
-
-    Each event goes to its lane's stream (a bulk event to the ``.bulk`` twin). FastStream
-    encodes each event (its binary envelope with headers); the pipeline is ours.
-    """
-    async with redis.pipeline(transaction=False) as pipe:
-        for stream, event in items:
-            key = stream_key(settings, stream, event)
-            await broker.publish(event, stream=key, pipeline=pipe, maxlen=settings.stream_maxlen)
-        await pipe.execute()
-
-
-class EventPublisher:
-    """Publishing from outside a worker (API, CLI, jobs, tests)."""
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or get_settings()
-        self.broker = RedisBroker(resolve_redis_url(self.settings), logger=log)
-
-        self._redis: Redis | None = None
-
-    async def __aenter__(self) -> EventPublisher:
-        await self.broker.connect()
-        self._redis = Redis.from_url(resolve_redis_url(self.settings))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
-        await self.broker.stop()
-
-    @property
-    def redis(self) -> Redis:
-        if self._redis is None:
-            raise RuntimeError("EventPublisher is not open: use `async with EventPublisher(...)`")
-        return self._redis
-
-    async def publish(self, stream: Stream, events: Sequence[BaseModel]) -> None:
-        if events:
-            await publish_pipelined(self.broker, self.redis, self.settings, [(stream, e) for e in events])
-
-
-class EventReader(Generic[E]):
-    """Reads one lane of a stream from its start without a group (tests, ``catalog ingest --wait``)."""
-
-    def __init__(
-        self, redis: Redis, settings: Settings, stream: Stream, event_type: type[E], lane: Lane = "live"
-    ) -> None:
-        self.redis, self.event_type = redis, event_type
-        self.key = settings.key(lane_stream(stream, lane))
-        self.last_id = "0-0"
-
-    async def read(self, block_ms: int = 500, count: int = 1000) -> list[E]:
-        response: Any = await self.redis.xread({self.key: self.last_id}, count=count, block=block_ms)
-        events: list[E] = []
-        for _stream, entries in response or []:
-            for mid, fields in entries:
-                self.last_id = mid.decode() if isinstance(mid, bytes) else mid
-                events.append(parse_event(self.event_type, payload_of(fields)))
-        return events
-
-
-async def read_events(
-    settings: Settings,
-    stream: Stream,
-    event_type: type[E],
-    count: int,
-    timeout_s: float = 30.0,
-    lane: Lane = "live",
-) -> list[E]:
-    """Events of ``stream``'s ``lane`` from its start, waiting until ``count`` are there or
-    ``timeout_s``."""
-    redis = Redis.from_url(resolve_redis_url(settings))
-    try:
-        reader = EventReader(redis, settings, stream, event_type, lane)
-        events: list[E] = []
-        deadline = time.monotonic() + timeout_s
-        while len(events) < count and time.monotonic() < deadline:
-            events.extend(await reader.read(block_ms=200))
-        return events
-    finally:
-        await redis.aclose()

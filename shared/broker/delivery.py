@@ -1,0 +1,191 @@
+"""What happens to a batch once read: parse, run the handler, publish its outcomes, dead-letter.
+
+Mixed into :class:`shared.broker.app.WorkerApp`; kept apart so each file reads on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from faststream.redis import RedisBroker
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from shared.broker.entries import _is_utf8, _Raw, _Source, parse_event
+from shared.broker.publishing import publish_pipelined
+from shared.broker.spec import Emit, Handler, Outcome, Reject
+from shared.config import Settings
+from shared.contract import DeadLetter, Stream
+from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
+
+if TYPE_CHECKING:
+    from shared.lanes import LiveFirst
+
+log = logging.getLogger("shared.broker")
+
+E = TypeVar("E", bound=BaseModel)
+LAST_ERROR_TTL_S = 7 * 86400
+
+
+class Delivery:
+    """Batch processing and dead letters for a worker kind (``WorkerApp`` provides the state)."""
+
+    name: str
+    consumer: str
+    settings: Settings
+    broker: RedisBroker
+    priority: LiveFirst
+
+    @property
+    def redis(self) -> Redis:
+        raise NotImplementedError
+
+    async def _handle(
+        self, source: _Source, event_type: type[E], handler: Handler[E], raws: list[_Raw], attempts: int
+    ) -> None:
+        """A live batch counts as running live work (bulk reads wait for it to end)."""
+        if source.lane == "live":
+            async with self.priority.live():
+                await self._process(source, event_type, handler, raws, attempts)
+        else:
+            await self._process(source, event_type, handler, raws, attempts)
+
+    async def _process(
+        self,
+        source: _Source,
+        event_type: type[E],
+        handler: Handler[E],
+        raws: list[_Raw],
+        attempts: int,
+    ) -> None:
+        events: list[E] = []
+        raw_of: dict[int, _Raw] = {}
+        for raw in raws:
+            try:
+                event = parse_event(event_type, raw.payload)
+                if getattr(event, "lane", source.lane) != source.lane:
+                    # The stream decides: an entry put on a .bulk stream without the field is bulk.
+                    event = event.model_copy(update={"lane": source.lane})
+                events.append(event)
+                raw_of[id(event)] = raw
+            except ValidationError as exc:
+                await self._dead_letter(source, raw, "invalid_payload", str(exc)[:4000], attempts)
+            except Exception as exc:  # anything else that cannot be read is as dead as invalid JSON
+                error = f"undecodable entry: {type(exc).__name__}: {exc}"[:4000]
+                await self._dead_letter(source, raw, "invalid_payload", error, attempts)
+        if not events:
+            return
+        started = time.perf_counter()
+        labels = {"worker": self.name, "stream": source.name}
+        BATCH_SIZE.labels(**labels).observe(len(events))
+        try:
+            outcomes = await handler(events)
+        except Exception as exc:
+            MESSAGES.labels(**labels, outcome="failed").inc(len(events))
+            error = f"{type(exc).__name__}: {exc}"
+            await self._remember_error(source.key, [r.message_id for r in raws], error)
+            log.warning(
+                "handler failed; messages stay pending for the reclaimer",
+                extra={
+                    "worker": self.name,
+                    "stream": source.name,
+                    "count": len(events),
+                    "attempts": attempts,
+                    "error": error,
+                    "trace": traceback.format_exc(limit=5),
+                },
+            )
+            raise
+        await self._publish_outcomes(source, outcomes, raw_of, attempts)
+        rejected = sum(isinstance(o, Reject) for o in outcomes)
+        MESSAGES.labels(**labels, outcome="processed").inc(len(events) - rejected)
+        BATCH_SECONDS.labels(**labels).observe(time.perf_counter() - started)
+        log.debug(
+            "batch processed",
+            extra={
+                "worker": self.name,
+                "stream": source.name,
+                "count": len(events),
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+    async def _publish_outcomes(
+        self,
+        source: _Source,
+        outcomes: Sequence[Outcome],
+        by_event: dict[int, _Raw],
+        attempts: int,
+    ) -> None:
+        emits = [o for o in outcomes if isinstance(o, Emit)]
+        if emits:
+            await publish_pipelined(
+                self.broker, self.redis, self.settings, [(e.stream, e.event) for e in emits]
+            )
+        for outcome in outcomes:
+            if isinstance(outcome, Reject):
+                raw = by_event.get(id(outcome.event)) or _Raw("", outcome.event.model_dump_json().encode())
+                await self._dead_letter(source, raw, "handler_rejected", outcome.error, attempts, ack=False)
+
+    # --- dead letters -------------------------------------------------------------------------
+    async def _dead_letter(
+        self,
+        source: _Source,
+        raw: _Raw,
+        reason: str,
+        error: str,
+        attempts: int,
+        ack: bool = True,
+    ) -> None:
+        letter = DeadLetter(
+            stream=str(source.stream),
+            lane=source.lane,
+            message_id=raw.message_id or None,
+            worker=self.name,
+            consumer=self.consumer,
+            reason=reason,  # type: ignore[arg-type]
+            error=error,
+            attempts=attempts,
+            payload=raw.payload.decode("utf-8", errors="replace"),
+            # Bytes that are not UTF-8 are kept exactly, for inspection (replay needs JSON).
+            payload_base64=None if _is_utf8(raw.payload) else base64.b64encode(raw.payload).decode(),
+        )
+        await publish_pipelined(self.broker, self.redis, self.settings, [(Stream.DEAD, letter)])
+        outcome = "invalid" if reason == "invalid_payload" else "dead"
+        MESSAGES.labels(worker=self.name, stream=source.name, outcome=outcome).inc()
+        if ack and raw.message_id:
+            # Acked on its own: the rest of its batch may still fail and be retried.
+            await self.redis.xack(source.key, self.name, raw.message_id)
+        log.warning(
+            "dead letter",
+            extra={
+                "worker": self.name,
+                "stream": source.name,
+                "message_id": raw.message_id,
+                "reason": reason,
+                "attempts": attempts,
+                "error": error[:500],
+            },
+        )
+
+    def _error_key(self, key: str) -> str:
+        return self.settings.key(f"errors:{self.name}:{key}")
+
+    async def _remember_error(self, key: str, message_ids: list[str], error: str) -> None:
+        if not message_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._error_key(key), mapping=dict.fromkeys(message_ids, error[:2000]))
+            pipe.expire(self._error_key(key), LAST_ERROR_TTL_S)
+            await pipe.execute()
+
+    async def _last_error(self, key: str, message_id: str) -> str | None:
+        value = await self.redis.hget(self._error_key(key), message_id)
+        if value is not None:
+            await self.redis.hdel(self._error_key(key), message_id)
+        return value.decode() if isinstance(value, bytes) else value

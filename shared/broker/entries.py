@@ -1,0 +1,124 @@
+"""Stream entries as Redis holds them: payloads, parsing that cannot fail, groups, consumers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from faststream.redis.parser import BinaryMessageFormatV1
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from shared.contract import Lane, Stream, lane_stream
+
+E = TypeVar("E", bound=BaseModel)
+DATA_KEY = b"__data__"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a batch was read: the contract's stream, the lane and the Redis key."""
+
+    stream: Stream
+    lane: Lane
+    key: str
+
+    @property
+    def name(self) -> str:
+        """The lane's stream name (``listings.submitted.bulk``): the metrics' label."""
+        return lane_stream(self.stream, self.lane)
+
+
+@dataclass
+class _Raw:
+    """One stream entry as read: its id and its payload bytes (exactly as received)."""
+
+    message_id: str
+    payload: bytes
+
+
+def consumer_name(worker: str) -> str:
+    """Unique per process: host, pid and a random suffix (a restarted process is a new one)."""
+    return f"{worker}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def payload_of(fields: Any) -> bytes:
+    """The JSON body of an entry written by FastStream (or a raw ``data`` field otherwise)."""
+    raw = fields.get(DATA_KEY)
+    if raw is None:
+        raw = fields.get(b"data")
+        return raw if raw is not None else repr(fields).encode()
+    try:
+        body, _headers = BinaryMessageFormatV1.parse(raw)
+        return body
+    except Exception:  # not FastStream's binary format: the JSON is the field itself
+        return raw
+
+
+def parse_event(event_type: type[E], payload: bytes) -> E:
+    return event_type.model_validate_json(payload)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def tolerant_parser(message: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's parser, made unable to fail on what an entry holds.
+
+    FastStream decodes every entry before the handler runs (and before the delivery count is
+    checked): an entry without ``__data__`` or with bytes that are not UTF-8 JSON made it raise
+    on every delivery, forever. Here such a batch is parsed from placeholders and the message
+    keeps the original entries as its ``raw_message``: the handler reads those, and dead-letters
+    the undecodable ones at their first delivery.
+    """
+    try:
+        return await original(message)
+    except Exception:
+        data = message.get("data")
+        placeholder: Any = (
+            [{DATA_KEY: b"null"} for _ in data] if isinstance(data, list) else {DATA_KEY: b"null"}
+        )
+        parsed = await original({**message, "data": placeholder})
+        parsed.raw_message = message
+        return parsed
+
+
+async def ensure_group(redis: Redis, stream_key: str, group: str) -> None:
+    """Create ``group`` at the stream's start (idempotent), creating the stream if needed."""
+    try:
+        await redis.xgroup_create(stream_key, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def remove_stale_consumers(
+    redis: Redis, stream_key: str, group: str, idle_ms: int, keep: str
+) -> list[str]:
+    """Delete consumers idle longer than ``idle_ms`` that hold no pending message.
+
+    Consumers that still hold pending entries are left alone: the reclaimer moves their entries
+    to a live consumer first, and a later pass removes them.
+    """
+    removed: list[str] = []
+    try:
+        consumers = await redis.xinfo_consumers(stream_key, group)
+    except ResponseError:
+        return removed
+    for info in consumers:
+        name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+        if name == keep or int(info.get("pending", 0)) > 0 or int(info.get("idle", 0)) < idle_ms:
+            continue
+        await redis.xgroup_delconsumer(stream_key, group, name)
+        removed.append(name)
+    return removed
