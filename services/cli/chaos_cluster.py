@@ -37,17 +37,15 @@ class Proc:
     log_path: Path
     keep_alive: bool = False
     """Restarted by the watchdog when it exits (workers, reconciler)."""
-    popen: subprocess.Popen[bytes] | None = None
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
     """Every process started under this name: ``stop`` ends any still running, so a restart
     that raced the shutdown never outlives the suite."""
     held_down: bool = False
-    starts: int = 0
     crashes: int = 0
 
     def start(self) -> None:
         with self.log_path.open("ab") as out:
-            self.popen = subprocess.Popen(
+            popen = subprocess.Popen(
                 self.argv,
                 env=self.env,
                 stdout=out,
@@ -55,9 +53,13 @@ class Proc:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        self.started.append(self.popen)
-        self.starts += 1
+        self.started.append(popen)
         self.held_down = False
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes] | None:
+        """The latest process started under this name."""
+        return self.started[-1] if self.started else None
 
     @property
     def alive(self) -> bool:

@@ -17,23 +17,16 @@ from shared.contract import (
     Stream,
     Translation,
 )
-from tests.conftest import REDIS_URL
 from tests.integration.broker.crashy_worker import create_worker
+from tests.integration.broker.test_delivery import settings_for as delivery_settings
 from tests.waiting import eventually
 
 BACKLOG = 500
 
 
 def settings_for(prefix: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "redis_url": REDIS_URL,
-        "stream_prefix": prefix,
-        "reclaim_idle_ms": 60_000,
-        "max_deliveries": 3,
-        "batch_size": 10,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    """test_delivery's settings, with no reclaim unless asked and batches of 10."""
+    return delivery_settings(prefix, **{"reclaim_idle_ms": 60_000, "batch_size": 10, **overrides})
 
 
 def bulk(listing_id: str, title: str = "bulk offer") -> ListingSubmitted:
