@@ -1,7 +1,7 @@
 """Out-of-fold (cross-fitted) logits of a base model, and its refit on every training row.
 
 Why: the fusion meta-model must learn how far to trust each base model from logits of rows
-that model never trained on (DESIGN §4). A held-out fusion slice gave it 25% of the rows
+that model never trained on (docs/architecture.md §4). A held-out fusion slice gave it 25% of the rows
 (~1,280) and took them from the base models too; cross-fitting gives it *every* non-test row
 and leaves the base models all of them: each of K fold models is trained on the other folds
 and scores its own fold, then one model is refit on all non-test rows and exported for serving.

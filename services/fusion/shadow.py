@@ -1,4 +1,4 @@
-"""The shadow candidate's prediction of a joined submission (docs/architecture.md §4).
+"""The shadow candidate's prediction of a joined submission (docs/architecture.md §10, shadow runs).
 
 Each half may carry the shadow revision's logits (shared.inference.shadow). When every half
 that has logits also has shadow logits of one and the same revision, the pair is re-built

@@ -1,7 +1,8 @@
 """Run the local ``tritonserver`` (from nvidia-pytriton, in its own venv) on the model repository.
 
 Production uses NVIDIA's Triton container; locally and in tests this is the real server binary
-with our Python-based ``onnxruntime`` backend (deploy/triton/). docs/architecture.md §5 lists the environment:
+with our Python-based ``onnxruntime`` backend (``onnxruntime_backend/`` here, installed into the venv by
+deploy/triton/install_backend.py). docs/architecture.md §5 lists the environment:
 the interpreter's LIBDIR and the wheel's ``nvidia_pytriton.libs`` on LD_LIBRARY_PATH, the venv's
 bin first on PATH, bound to 127.0.0.1, explicit model control.
 """
