@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from redis.exceptions import RedisError
 
-from shared.db.session import session_scope
 from shared.explanation import Explanation
 from shared.inference.backend import InferenceError
 
+from .deps import DbSession
 from .queries import listing_detail
 from .schemas import ErrorOut
 from .state import ApiState, ClassifierUnavailable, State
@@ -29,9 +28,15 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
 
-def _listing(url: str, listing_id: str) -> dict[str, Any] | None:
-    with session_scope(url) as session:
-        return listing_detail(session, listing_id, history=0)
+def explained_listing(listing_id: str, session: DbSession) -> dict[str, Any]:
+    """The listing to explain, read through the request's session (a plain ``def``: FastAPI runs
+    it on its thread pool). The read ends here, so the computation that follows (1-2 s) holds
+    no database connection."""
+    listing = listing_detail(session, listing_id, history=0)
+    session.commit()  # nothing written: this only hands the connection back to the pool
+    if listing is None:
+        raise HTTPException(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")
+    return listing
 
 
 async def _cached(state: ApiState, key: str) -> Explanation | None:
@@ -90,6 +95,7 @@ async def _compute(state: ApiState, listing: dict[str, Any]) -> Explanation:
 )
 async def get_explanation(
     listing_id: str,
+    listing: Annotated[dict[str, Any], Depends(explained_listing)],
     state: State,
     response: Response,
     refresh: bool = Query(False, description="Recompute even if an explanation is cached."),
@@ -97,9 +103,6 @@ async def get_explanation(
     """Occlusion attributions of the listing's current prediction, computed through the served
     models (its own model version while that revision is on disk) and cached per submission
     (``X-Cache: hit`` or ``miss``)."""
-    listing = await run_in_threadpool(_listing, state.settings.effective_database_url, listing_id)
-    if listing is None:
-        raise HTTPException(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")
     current = listing.get("current")
     if current is None:
         raise HTTPException(409, f"Listing {listing_id!r} is not classified yet; retry once it is.")
