@@ -19,7 +19,6 @@ decided here.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -27,6 +26,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from shared.inference.backend import InferenceError, manifest_models
 from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
@@ -90,16 +91,21 @@ class RolloutReport:
         return {"plan": self.plan, "loaded": self.loaded, "unloaded": self.unloaded, "served": self.served}
 
 
+class _NotReady(Exception):
+    """``load_model`` returned but the planned versions are not all READY yet."""
+
+
 class TritonControl:
     """Triton's model-control API (explicit mode) through tritonclient's async gRPC client."""
 
-    def __init__(self, url: str, attempts: int = 6, wait_s: float = 0.5) -> None:
+    def __init__(self, url: str, attempts: int = 6, wait_s: float = 0.5, client: Any = None) -> None:
         self.url = url
         self.attempts = attempts
         """``load_model`` calls before a model counts as unloadable."""
         self.wait_s = wait_s
         """Wait after the first failed load; each later wait is that much longer (0.5, 1, 1.5 s...)."""
-        self._client: Any = None
+        self._client: Any = client
+        """tritonclient's async gRPC client, made on first use (tests pass a stand-in)."""
 
     @property
     def client(self) -> Any:
@@ -121,19 +127,22 @@ class TritonControl:
     async def load(self, model: str, versions: list[int]) -> None:
         """``load_model`` until exactly ``versions`` are ready: a new version directory may lag
         behind the manifest (the volume is still being synced), so a failed load or a version
-        not ready yet is retried, with linearly growing waits."""
-        error: Exception | None = None
-        for attempt in range(self.attempts):
-            if attempt:
-                await asyncio.sleep(self.wait_s * attempt)
-            try:
-                await self.client.load_model(model)
-                if (await self.served()).get(model, []) == versions:
-                    return
-                error = None
-            except Exception as exc:  # tritonclient raises per-protocol exception types
-                error = exc
-        raise InferenceError(f"Triton could not load {model} versions {versions}: {error or 'not ready'}")
+        not ready yet is retried (tenacity), with linearly growing waits: ``wait_s``, twice that..."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_incrementing(start=self.wait_s, increment=self.wait_s),
+            # tritonclient raises per-protocol exception types; cancellation is never retried
+            retry=retry_if_exception_type(Exception),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self.client.load_model(model)
+                    if (await self.served()).get(model, []) != versions:
+                        raise _NotReady("not ready")
+        except Exception as exc:
+            raise InferenceError(f"Triton could not load {model} versions {versions}: {exc}") from exc
 
     async def unload(self, model: str) -> None:
         await self.client.unload_model(model)

@@ -52,9 +52,7 @@ class FlakyClient:
 
 
 def control_with(client: FlakyClient, attempts: int) -> TritonControl:
-    control = TritonControl("127.0.0.1:1", attempts=attempts, wait_s=0.01)
-    control._client = client  # our own class: the fake stands in for tritonclient's retries
-    return control
+    return TritonControl("127.0.0.1:1", attempts=attempts, wait_s=0.01, client=client)
 
 
 async def test_load_retries_failures_and_not_ready_then_succeeds() -> None:
@@ -66,5 +64,12 @@ async def test_load_retries_failures_and_not_ready_then_succeeds() -> None:
 async def test_load_gives_up_with_the_last_error() -> None:
     client = FlakyClient(failures=10)
     with pytest.raises(InferenceError, match=r"could not load text_a versions \[3\]: version directory"):
+        await control_with(client, attempts=3).load("text_a", [3])
+    assert client.loads == 3
+
+
+async def test_load_gives_up_when_the_versions_never_become_ready() -> None:
+    client = FlakyClient(failures=0, lag=10)
+    with pytest.raises(InferenceError, match=r"could not load text_a versions \[3\]: not ready"):
         await control_with(client, attempts=3).load("text_a", [3])
     assert client.loads == 3
