@@ -24,6 +24,7 @@ from services.api.ingest import read_offers
 from services.cli.bench.cluster import cluster, redis_server
 from services.cli.bench.reference import measure
 from services.cli.bench.stats import machine, peak_rss_mb, stage_latencies
+from services.cli.registry import WORKERS
 from shared.config import Settings
 from shared.contract import ListingSubmitted
 
@@ -130,7 +131,7 @@ async def run_bench(
         "backend": settings.inference_backend,
         "model_repository": str(settings.model_repository),
         "replicas": {
-            **dict.fromkeys(("language", "image-encoder", "text-encoder", "fusion", "writer"), 1),
+            **dict.fromkeys(WORKERS, 1),  # the cluster runs one of every registered kind by default
             **replicas,
         },
         "batch_size": settings.batch_size,
