@@ -27,7 +27,8 @@ def test_readme_names_the_two_commands() -> None:
 
 def test_the_table_of_pieces_names_existing_paths_and_every_service() -> None:
     """Each path in the "Where" column exists (paths move: the table must follow; a bare file
-    name is looked up at the root and in the folders of its cell), and every ``services/<kind>/`` has its row."""
+    name is looked up at the root and in the folders of its cell), and every ``services/<kind>/``
+    has its row."""
     root = Path(__file__).resolve().parents[3]
     table = README.split("| Piece | Where | What it does |", 1)[1].split("\n\n", 1)[0]
     cells = [row.split("|")[2] for row in table.splitlines()[2:] if row.startswith("|")]
