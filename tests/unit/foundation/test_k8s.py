@@ -161,7 +161,7 @@ def test_alert_rules_are_well_formed_and_use_real_metrics() -> None:
             assert metric in known, f"{rule['alert']}: unknown metric {metric}"
         names.add(rule["alert"])
     assert {"CatalogDeadLetters", "CatalogConsumerLag", "CatalogPendingTooOld", "CatalogJoinBacklog",
-            "RedisMemoryHigh"} <= names  # fmt: skip
+            "CatalogWorkerNotReady", "CatalogWorkerDown", "RedisMemoryHigh"} <= names  # fmt: skip
 
 
 def _words(expr: str) -> list[str]:
