@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis.asyncio import Redis
 
-from shared.metrics import GROUP_LAG, GROUP_PENDING, PENDING_OLDEST_SECONDS
+from shared.metrics import GROUP_LAG, GROUP_PENDING, PENDING_OLDEST_SECONDS, WORKER_READY
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class Health:
         with self._lock:
             self.results = results
             self.heartbeat = time.monotonic()
+            ready = self.fatal is None and all(error is None for error in results.values())
+        WORKER_READY.labels(worker=self.name).set(1 if ready else 0)
 
     async def run(self) -> None:
         """The heartbeat task (on the worker's event loop)."""

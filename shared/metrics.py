@@ -45,6 +45,12 @@ PENDING_OLDEST_SECONDS = Gauge(
     "Age (since it was published) of the oldest entry pending in the group; 0 when none.",
     ["stream", "group"],
 )
+WORKER_READY = Gauge(
+    "catalog_worker_ready",
+    "1 when every readiness check of the worker passed on its last heartbeat (its /readyz is "
+    "200), else 0. Scraped even while the pod is not ready, so the alert sees it.",
+    ["worker"],
+)
 JOINS = Counter(
     "catalog_fusion_joins_total",
     "Fusion join results per arriving half: waiting (first half), complete, duplicate.",

@@ -22,7 +22,7 @@ import yaml
 
 from services.cli.deploy_requirements import render_requirements
 from services.cli.registry import WORKERS
-from shared.broker import WorkerSpec
+from shared.broker import GRACEFUL_TIMEOUT_S, WorkerSpec
 from shared.config import Settings
 from shared.contract import lane_stream, lanes_of
 
@@ -34,8 +34,9 @@ STREAM_PREFIX = "catalog:"
 REDIS_ADDRESS = "redis:6379"
 """host:port KEDA reads the streams from (an overlay patches it with the real Redis)."""
 METRICS_PORT = 9100
-GRACE_S = 45
-"""Pod termination grace: above the broker's 30 s graceful shutdown (the slowest batch finishes)."""
+GRACE_S = int(GRACEFUL_TIMEOUT_S) + 15
+"""Pod termination grace: above the broker's graceful shutdown (a running batch finishes and is
+acked), with room for closing the dependencies."""
 SECRET = "catalog-secrets"
 MODEL_READERS = ("fusion",)
 """Slim kinds that read the model repository (fusion's files); inference kinds always do."""

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | None) -> None:
     from shared.inference.rollout import TritonControl, reconcile
+    from shared.inference.rollout import watch as watch_forever
     from shared.model_repo import publish_manifest, read_manifest
 
     repository = settings.model_repository
@@ -34,16 +35,17 @@ async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | No
             # loaded too, so events pinned to them finish). Workers switch once it is served.
             publish_manifest(repository, read_manifest(repository, rollback_to))
             console.print(f"revision {rollback_to} is current again")
-        stamp = None
-        while True:
-            current = (repository / "manifest.json").stat().st_mtime_ns
-            if current != stamp:
-                report = await reconcile(control, repository, keep)
-                print(json.dumps(report.as_dict()), flush=True)
-                stamp = current
-            if not watch:
-                return
-            await asyncio.sleep(settings.model_poll_interval_s)
+        if watch:  # every poll interval, so a restarted Triton gets its versions back
+            await watch_forever(
+                control,
+                repository,
+                keep,
+                settings.model_poll_interval_s,
+                lambda report: print(json.dumps(report), flush=True),
+            )
+        else:
+            report = await reconcile(control, repository, keep)
+            print(json.dumps(report.as_dict()), flush=True)
     finally:
         await control.close()
 
@@ -53,7 +55,11 @@ def rollout(
         int | None, typer.Option(min=1, help="Revisions kept loaded (default CATALOG_MODEL_KEEP_REVISIONS).")
     ] = None,
     watch: Annotated[
-        bool, typer.Option(help="Keep running: reconcile whenever manifest.json changes.")
+        bool,
+        typer.Option(
+            help="Keep running: reconcile every CATALOG_MODEL_POLL_INTERVAL_S (a new manifest, a "
+            "restarted Triton); failed passes are retried."
+        ),
     ] = False,
     rollback_to: Annotated[
         int | None, typer.Option(help="Make this older revision current again, then reconcile.")

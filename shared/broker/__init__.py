@@ -24,7 +24,7 @@ dependencies are built once at start. The composition root (``services.cli.regis
 the specs; the supervisor, the AsyncAPI document and the deployment manifests derive from it.
 """
 
-from shared.broker.app import WorkerApp
+from shared.broker.app import GRACEFUL_TIMEOUT_S, WorkerApp
 from shared.broker.entries import (
     DATA_KEY,
     consumer_name,
@@ -39,6 +39,7 @@ from shared.broker.spec import BoundHandler, Consumer, Emit, Handler, Outcome, R
 
 __all__ = [
     "DATA_KEY",
+    "GRACEFUL_TIMEOUT_S",
     "BoundHandler",
     "Consumer",
     "Emit",

@@ -42,6 +42,10 @@ log = logging.getLogger("shared.broker")
 E = TypeVar("E", bound=BaseModel)
 D = TypeVar("D")
 
+GRACEFUL_TIMEOUT_S = 30.0
+"""How long a stopping worker lets its running batches finish before cancelling them. Pod
+termination grace (deploy/k8s) and compose's stop_grace_period are above it."""
+
 
 class WorkerApp(Delivery):
     """A FastStream app for one worker kind: typed handlers, Redis semantics hidden."""
@@ -54,7 +58,7 @@ class WorkerApp(Delivery):
         self.consumer = consumer_name(name)
         self.redis_url = resolve_redis_url(self.settings)
         self.broker = broker or RedisBroker(
-            self.redis_url, graceful_timeout=30.0, logger=log, log_level=logging.DEBUG
+            self.redis_url, graceful_timeout=GRACEFUL_TIMEOUT_S, logger=log, log_level=logging.DEBUG
         )
         self.app = FastStream(self.broker, logger=log)
         self._streams: list[str] = []

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,39 @@ async def reconcile(control: TritonControl, repository: Path, keep: int) -> Roll
             report.unloaded.append(model)
     report.served = await control.served()
     return report
+
+
+async def watch(
+    control: TritonControl,
+    repository: Path,
+    keep: int,
+    interval_s: float,
+    on_report: Callable[[dict[str, Any]], None] = lambda report: None,
+) -> None:
+    """``catalog rollout --watch``: :func:`reconcile` every ``interval_s``, for ever.
+
+    Every pass compares the plan with what Triton serves, not only when ``manifest.json``
+    changes: Triton in explicit model-control mode starts with no model loaded, so after a
+    restart of its pod the controller loads the kept versions again within one interval. A
+    failed pass (Triton restarting, no repository trained yet, a version directory not synced)
+    is logged and retried; it never ends the controller. ``on_report`` gets each pass's report
+    when it differs from the previous one.
+    """
+    last: dict[str, Any] | None = None
+    while True:
+        try:
+            report = (await reconcile(control, repository, keep)).as_dict()
+        except Exception as exc:  # tritonclient raises per-protocol types; the next pass retries
+            log.warning(
+                "rollout pass failed; retrying in %.0f s: %s: %s",
+                interval_s,
+                type(exc).__name__,
+                exc,
+                extra={"repository": str(repository)},
+            )
+            last = None
+        else:
+            if report != last:
+                on_report(report)
+                last = report
+        await asyncio.sleep(interval_s)

@@ -71,10 +71,12 @@ async def test_ready_only_once_dependencies_serve_and_metrics_include_group_lag(
         assert isinstance(body, dict) and body["checks"]["dependencies"] == "RuntimeError: model not loaded"
         assert body["checks"]["redis"] == "ok"
         assert get("/livez")[0] == 200
+        assert 'catalog_worker_ready{worker="health-probe"} 0.0' in str(get("/metrics")[1])
         holder["deps"]["model"] = True
         await eventually(lambda: get("/readyz")[0] == 200)
         metrics = get("/metrics")[1]
         assert isinstance(metrics, str)
+        assert 'catalog_worker_ready{worker="health-probe"} 1.0' in metrics
         for lane_suffix in ("", ".bulk"):  # the lag of both lanes
             stream = f"{redis_prefix}listings.submitted{lane_suffix}"
             assert f'catalog_stream_group_lag{{group="health-probe",stream="{stream}"}}' in metrics

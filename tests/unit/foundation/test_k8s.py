@@ -18,6 +18,7 @@ import yaml
 
 from services.cli.deploy_render import BASE, GRACE_S, STREAM_PREFIX, render_all
 from services.cli.registry import WORKERS
+from shared.broker import GRACEFUL_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[3]
 RENDERED = render_all()
@@ -65,7 +66,7 @@ def test_every_registered_worker_has_deployment_probes_and_scaler(name: str) -> 
     env = {e["name"]: e for e in container["env"]}
     assert env["CATALOG_METRICS_PORT"]["value"] == str(container["ports"][0]["containerPort"])
     assert "secretKeyRef" in env["CATALOG_REDIS_URL"]["valueFrom"]
-    assert pod["terminationGracePeriodSeconds"] == GRACE_S > 30  # the broker's graceful timeout
+    assert pod["terminationGracePeriodSeconds"] == GRACE_S > GRACEFUL_TIMEOUT_S
     assert find("PodDisruptionBudget", f"catalog-{name}")["spec"]["maxUnavailable"] == 1
     scalers = [
         d for d in documents() if d["kind"] == "ScaledObject" and d["metadata"]["name"] == f"catalog-{name}"
@@ -160,7 +161,7 @@ def test_alert_rules_are_well_formed_and_use_real_metrics() -> None:
             assert metric in known, f"{rule['alert']}: unknown metric {metric}"
         names.add(rule["alert"])
     assert {"CatalogDeadLetters", "CatalogConsumerLag", "CatalogPendingTooOld", "CatalogJoinBacklog",
-            "RedisMemoryHigh"} <= names  # fmt: skip
+            "CatalogWorkerNotReady", "CatalogWorkerDown", "RedisMemoryHigh"} <= names  # fmt: skip
 
 
 def _words(expr: str) -> list[str]:
@@ -183,7 +184,7 @@ def test_compose_workers_have_metrics_health_and_grace() -> None:
         service = services[name]
         assert service["environment"]["CATALOG_METRICS_PORT"] == "9100"
         assert "/readyz" in " ".join(service["healthcheck"]["test"])
-        assert service["stop_grace_period"] in ("45s", "45000000000ns", 45)
+        assert service["stop_grace_period"] in (f"{GRACE_S}s", f"{GRACE_S}000000000ns", GRACE_S)
         assert service["build"]["target"] == spec.image
         assert service["image"].startswith(f"catalog-{spec.image}")
     redis = " ".join(services["redis"]["command"])

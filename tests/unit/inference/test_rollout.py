@@ -73,3 +73,69 @@ async def test_load_gives_up_when_the_versions_never_become_ready() -> None:
     with pytest.raises(InferenceError, match=r"could not load text_a versions \[3\]: not ready"):
         await control_with(client, attempts=3).load("text_a", [3])
     assert client.loads == 3
+
+
+class FakeTriton:
+    """Triton in explicit model-control mode: ``load_model`` serves the versions its
+    ``config.pbtxt`` names; a restart forgets every loaded model; ``down`` refuses every call."""
+
+    def __init__(self, repository: Path) -> None:
+        self.repository = repository
+        self.served: dict[str, list[int]] = {}
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("Triton is restarting")
+
+    async def load_model(self, model: str) -> None:
+        self._check()
+        config = (self.repository / model / "config.pbtxt").read_text()
+        line = next(line for line in config.splitlines() if line.startswith("version_policy"))
+        self.served[model] = [int(v) for v in line.split("[")[1].split("]")[0].split(",")]
+
+    async def unload_model(self, model: str) -> None:
+        self._check()
+        self.served.pop(model, None)
+
+    async def get_model_repository_index(self, as_json: bool) -> dict[str, object]:
+        self._check()
+        return {
+            "models": [
+                {"name": m, "version": str(v), "state": "READY"} for m, vs in self.served.items() for v in vs
+            ]
+        }
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_watch_reloads_a_restarted_triton_and_survives_its_downtime(tmp_path: Path) -> None:
+    """The manifest does not change, Triton restarts (explicit mode: nothing loaded): the
+    controller loads the kept versions again; a failed pass while Triton is down is retried."""
+    import asyncio
+
+    from shared.inference.rollout import watch
+    from tests.waiting import eventually
+
+    root = tmp_path / "repo"
+    for revision in (1, 2, 3):
+        build_repository(root, revision=revision, seed=revision)
+    triton = FakeTriton(root)
+    control = TritonControl("127.0.0.1:1", attempts=2, wait_s=0.01, client=triton)
+    reports: list[dict[str, object]] = []
+    task = asyncio.create_task(watch(control, root, 2, 0.01, reports.append))
+    try:
+        wanted = {"image_tiny": [2, 3], "text_tiny": [2, 3]}
+        await eventually(lambda: triton.served == wanted, timeout_s=10)
+        triton.down, triton.served = True, {}  # the pod restarts: everything is forgotten
+        await asyncio.sleep(0.05)  # passes fail meanwhile; the controller keeps going
+        assert not task.done()
+        triton.down = False
+        await eventually(lambda: triton.served == wanted, timeout_s=10)
+        build_repository(root, revision=4, seed=4)  # a new revision is promoted
+        newest = {"image_tiny": [3, 4], "text_tiny": [3, 4]}
+        await eventually(lambda: triton.served == newest, timeout_s=10)
+    finally:
+        task.cancel()
+    assert [r["loaded"] for r in reports if r["loaded"]] == [wanted, wanted, newest]
