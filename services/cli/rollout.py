@@ -8,8 +8,10 @@ Encoder workers only check readiness and switch to a new revision once it is ser
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,20 +25,16 @@ log = logging.getLogger(__name__)
 
 
 async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | None) -> None:
-    from shared.inference.rollout import TritonControl, reconcile
-    from shared.model_repo import publish_manifest, read_manifest
+    from shared.inference.rollout import TritonControl, reconcile, repository_stamp
 
     repository = settings.model_repository
+    if rollback_to is not None:
+        roll_back_to_revision(repository, rollback_to)
     control = TritonControl(settings.triton_url)
     try:
-        if rollback_to is not None:
-            # An older revision becomes current again; reconcile serves it (the newest N stay
-            # loaded too, so events pinned to them finish). Workers switch once it is served.
-            publish_manifest(repository, read_manifest(repository, rollback_to))
-            console.print(f"revision {rollback_to} is current again")
         stamp = None
         while True:
-            current = (repository / "manifest.json").stat().st_mtime_ns
+            current = repository_stamp(repository)
             if current != stamp:
                 report = await reconcile(control, repository, keep)
                 print(json.dumps(report.as_dict()), flush=True)
@@ -46,6 +44,29 @@ async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | No
             await asyncio.sleep(settings.model_poll_interval_s)
     finally:
         await control.close()
+
+
+def roll_back_to_revision(repository: Path, revision: int) -> None:
+    """Make an older revision current again, recorded in ``lifecycle.json`` like ``catalog
+    rollback`` (reconcile then serves it; the newest N stay loaded too, so events pinned to them
+    finish). Workers switch once it is served."""
+    from shared.lifecycle import LifecycleError, make_current
+    from shared.model_repo import read_manifest
+
+    try:
+        version = read_manifest(repository, revision).version
+        make_current(repository, version, by=_who(), reason=f"catalog rollout --rollback-to {revision}",
+                     action="rollback")  # fmt: skip
+    except (FileNotFoundError, LifecycleError) as exc:
+        raise typer.BadParameter(f"cannot roll back to revision {revision}: {exc}") from exc
+    console.print(f"revision {revision} ({version}) is current again")
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def rollout(

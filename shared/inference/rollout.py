@@ -3,9 +3,11 @@
 Every training run adds a revision; without pruning, Triton's GPU memory grows with each. The
 rollout controller (``catalog rollout``, one process per cluster) keeps the versions used by the
 newest ``keep`` manifest revisions, plus the current manifest's (after a rollback it may be
-older), loaded and nothing else:
+older) and the shadow candidate's (``lifecycle.json``: the encoders run it too), loaded and
+nothing else:
 
-1. :func:`plan` reads ``manifests/*.json`` and ``manifest.json``: model -> versions to serve;
+1. :func:`plan` reads ``manifests/*.json``, ``manifest.json`` and ``lifecycle.json``: model ->
+   versions to serve;
 2. each model's ``config.pbtxt`` gets ``version_policy: { specific { versions: [...] } }``;
 3. a model whose served versions differ from its plan is (re)loaded with ``load_model``
    (Triton loads the new versions and unloads the dropped ones; unchanged versions keep
@@ -29,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.inference.backend import InferenceError, manifest_models
-from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
+from shared.lifecycle import LIFECYCLE, read_state
+from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,8 @@ _POLICY = re.compile(r"^version_policy\s*:.*$", re.MULTILINE)
 
 
 def kept_manifests(repository: Path, keep: int) -> list[Manifest]:
-    """The newest ``keep`` revisions, plus the current one if it is older (a rollback)."""
+    """The newest ``keep`` revisions, plus the current one if it is older (a rollback) and the
+    shadow candidate's, whatever its age (the encoders run it on a share of live offers)."""
     by_revision: dict[int, Manifest] = {}
     for path in (repository / MANIFESTS_DIR).glob("*.json"):
         manifest = Manifest.model_validate_json(path.read_text("utf-8"))
@@ -45,8 +49,27 @@ def kept_manifests(repository: Path, keep: int) -> list[Manifest]:
     current = read_manifest(repository)
     by_revision[current.revision] = current
     newest = sorted(by_revision, reverse=True)[:keep]
-    revisions = sorted({*newest, current.revision})
+    extra = {current.revision}
+    shadow = read_state(repository).shadow
+    if shadow is not None:
+        extra |= {r for r, m in by_revision.items() if m.version == shadow.version}
+    revisions = sorted({*newest, *extra})
     return [by_revision[r] for r in revisions]
+
+
+def repository_stamp(repository: Path) -> tuple[object, ...]:
+    """Changes whenever :func:`plan` may: the current manifest, the lifecycle state (a shadow
+    candidate set or stopped) or the published revisions (``catalog rollout --watch``)."""
+
+    def stat(path: Path) -> tuple[int, int] | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    published = sorted(p.name for p in (repository / MANIFESTS_DIR).glob("*.json"))
+    return stat(repository / MANIFEST), stat(repository / LIFECYCLE), tuple(published)
 
 
 def plan(repository: Path, keep: int) -> dict[str, list[int]]:
