@@ -79,3 +79,38 @@ def test_corrected_listings_refuse_a_candidate_and_force_records_who(tmp_path: P
     assert read_state(repo).changes[-1].gate == report and not report["passed"]
     with pytest.raises(LifecycleError, match="current already"):
         promote(repo, db, r2.version, by="alice")
+
+
+def test_the_cli_refuses_with_exit_code_3_promotes_and_lists_statuses(tmp_path: Path, db: str) -> None:
+    """`catalog promote/shadow/models/rollback` as an operator runs them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    r1, r2, r3 = publish(repo, 1, 0.80), publish(repo, 2, 0.70), publish(repo, 3, 0.81)
+    env = {**os.environ, "CATALOG_DATABASE_URL": db, "CATALOG_MODEL_REPOSITORY": str(repo)}
+
+    def catalog(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli.main", *args],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    refused = catalog("promote", r2.version, "--by", "bob")
+    assert refused.returncode == 3 and "refused" in refused.stderr, refused.stderr
+    assert read_manifest(repo).version == r1.version
+    shadow = catalog("shadow", r3.version, "--share", "0.2", "--by", "bob")
+    assert shadow.returncode == 0 and "20%" in shadow.stderr, shadow.stderr
+    models = json.loads(catalog("models", "--json").stdout)["models"]
+    assert {m["version"]: m["status"] for m in models} == {
+        r1.version: "current",
+        r2.version: "candidate",
+        r3.version: "shadow",
+    }
+    promoted = catalog("promote", r3.version, "--by", "bob")
+    assert promoted.returncode == 0 and read_manifest(repo).version == r3.version, promoted.stderr
+    assert read_state(repo).shadow is None  # a live revision is no longer a shadow
+    back = catalog("rollback", "--by", "carol")
+    assert back.returncode == 0 and read_manifest(repo).version == r1.version, back.stderr
