@@ -8,9 +8,9 @@ import pytest
 
 from shared.db.session import upgrade
 from shared.lifecycle import LifecycleError, read_state, rollback, statuses
-from shared.model_repo import read_manifest
-from shared.promotion import GateRefused, promote
-from tests.integration.lifecycle.helpers import label_listings, publish
+from shared.model_repo import publish_manifest, read_manifest
+from shared.promotion import GateRefused, evaluate_gate, promote
+from tests.integration.lifecycle.helpers import label_listings, manifest, publish
 
 
 @pytest.fixture
@@ -40,6 +40,13 @@ def test_a_worse_candidate_is_refused_a_better_one_promoted(tmp_path: Path, db: 
         ("initial", r1.version, "unknown"),
         ("promote", r3.version, "bob"),
     ]
+
+    other = manifest(4, 0.83)
+    other.training["data_fingerprint"] = "fp2"  # trained on other data: another held-out split
+    publish_manifest(repo, other)
+    report = evaluate_gate(repo, db, other.version, tolerance=0.01, min_labels=30)
+    assert report["passed"] and report["held_out"]["same_split"] is False
+    assert any("different splits" in reason for reason in report["reasons"])
 
     back = rollback(repo, by="carol", reason="alert")
     assert back.version == r1.version and read_manifest(repo).version == r1.version
