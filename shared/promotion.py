@@ -94,6 +94,11 @@ def evaluate_gate(
         )
     else:
         held["status"] = "passed"
+    if cand_f1 is not None and cur_f1 is not None and not held["same_split"]:
+        report["reasons"].append(
+            "the held-out figures come from different splits (other data or split settings): "
+            "not measured on the same rows; the corrected listings compare both on the same ones"
+        )
     report["held_out"] = held
     report["corrected"], report["shadow"] = _from_database(
         database_url, current.version, candidate.version, tolerance, min_labels, report["reasons"]

@@ -286,11 +286,15 @@ def api_documents() -> list[dict[str, Any]]:
             "ports": [{"name": "http", "port": 8000, "targetPort": "http"}],
         },
     }
-    return [
-        _deployment("catalog-api", "api", _pod([container], volumes), 2),
-        _pdb("catalog-api", "api"),
-        service,
-    ]
+    deployment = _deployment("catalog-api", "api", _pod([container], volumes), 2)
+    # /metrics on the http port: requests, latency, and the model-lifecycle gauges (drift, live
+    # quality, shadow agreement) that deploy/prometheus/alerts.yml's CatalogModelDrift* rules use.
+    deployment["spec"]["template"]["metadata"]["annotations"] = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8000",
+        "prometheus.io/path": "/metrics",
+    }
+    return [deployment, _pdb("catalog-api", "api"), service]
 
 
 def triton_documents() -> list[dict[str, Any]]:

@@ -175,6 +175,8 @@ def drift_cmd(
 
 
 _CHALLENGE_IMAGE = re.compile(r"image_(\d+)_product_[^/]*\.jpg$")
+# A listing id that can be part of a photo's file name (ids may contain "/": not those).
+_SAFE_NAME = re.compile(r"(?!\.\.?$)[^/\\\x00]+")
 
 
 def _local_image(uri: str | None) -> Path | None:
@@ -198,7 +200,7 @@ def export_labels(
     with session_scope(_database(settings)) as session:
         rows = [(listing.listing_id, listing.title, listing.description, listing.image_uri, code)
                 for listing, code in labelled_listings(session)]  # fmt: skip
-    copied = 0
+    copied = unnamed = 0
     with (
         (out_dir / "X_train_update.csv").open("w", newline="", encoding="utf-8") as xf,
         (out_dir / "Y_train_CVw08PX.csv").open("w", newline="", encoding="utf-8") as yf,
@@ -210,12 +212,15 @@ def export_labels(
             match = _CHALLENGE_IMAGE.search(uri or "")
             image_id = match.group(1) if match else str(900_000_000 + i)
             source = _local_image(uri)
-            if source is not None:
+            if source is not None and _SAFE_NAME.fullmatch(listing_id):
                 shutil.copyfile(source, images / f"image_{image_id}_product_{listing_id}.jpg")
                 copied += 1
+            elif source is not None:  # "/" or ".." in an id: no file name, the offer stays text-only
+                unnamed += 1
             x.writerow([i, title, description or "", listing_id, image_id])
             y.writerow([i, code])
     summary: dict[str, Any] = {"out": str(out_dir), "listings": len(rows), "images": copied,
+                               "images_skipped_unsafe_id": unnamed,
                                "exported_at": utcnow().isoformat()}  # fmt: skip
     out.print_json(json.dumps(summary))
 

@@ -8,8 +8,10 @@ Encoder workers only check readiness and switch to a new revision once it is ser
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,16 +27,12 @@ log = logging.getLogger(__name__)
 async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | None) -> None:
     from shared.inference.rollout import TritonControl, reconcile
     from shared.inference.rollout import watch as watch_forever
-    from shared.model_repo import publish_manifest, read_manifest
 
     repository = settings.model_repository
+    if rollback_to is not None:
+        roll_back_to_revision(repository, rollback_to)
     control = TritonControl(settings.triton_url)
     try:
-        if rollback_to is not None:
-            # An older revision becomes current again; reconcile serves it (the newest N stay
-            # loaded too, so events pinned to them finish). Workers switch once it is served.
-            publish_manifest(repository, read_manifest(repository, rollback_to))
-            console.print(f"revision {rollback_to} is current again")
         if watch:  # every poll interval, so a restarted Triton gets its versions back
             await watch_forever(
                 control,
@@ -48,6 +46,29 @@ async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | No
             print(json.dumps(report.as_dict()), flush=True)
     finally:
         await control.close()
+
+
+def roll_back_to_revision(repository: Path, revision: int) -> None:
+    """Make an older revision current again, recorded in ``lifecycle.json`` like ``catalog
+    rollback`` (reconcile then serves it; the newest N stay loaded too, so events pinned to them
+    finish). Workers switch once it is served."""
+    from shared.lifecycle import LifecycleError, make_current
+    from shared.model_repo import read_manifest
+
+    try:
+        version = read_manifest(repository, revision).version
+        make_current(repository, version, by=_who(), reason=f"catalog rollout --rollback-to {revision}",
+                     action="rollback")  # fmt: skip
+    except (FileNotFoundError, LifecycleError) as exc:
+        raise typer.BadParameter(f"cannot roll back to revision {revision}: {exc}") from exc
+    console.print(f"revision {revision} ({version}) is current again")
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def rollout(

@@ -3,9 +3,11 @@
 Every training run adds a revision; without pruning, Triton's GPU memory grows with each. The
 rollout controller (``catalog rollout``, one process per cluster) keeps the versions used by the
 newest ``keep`` manifest revisions, plus the current manifest's (after a rollback it may be
-older), loaded and nothing else:
+older) and the shadow candidate's (``lifecycle.json``: the encoders run it too), loaded and
+nothing else:
 
-1. :func:`plan` reads ``manifests/*.json`` and ``manifest.json``: model -> versions to serve;
+1. :func:`plan` reads ``manifests/*.json``, ``manifest.json`` and ``lifecycle.json``: model ->
+   versions to serve;
 2. each model's ``config.pbtxt`` gets ``version_policy: { specific { versions: [...] } }``;
 3. a model whose served versions differ from its plan is (re)loaded with ``load_model``
    (Triton loads the new versions and unloads the dropped ones; unchanged versions keep
@@ -19,6 +21,7 @@ decided here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -31,6 +34,7 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from shared.inference.backend import InferenceError, manifest_models
+from shared.lifecycle import read_state
 from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
 
 log = logging.getLogger(__name__)
@@ -39,7 +43,8 @@ _POLICY = re.compile(r"^version_policy\s*:.*$", re.MULTILINE)
 
 
 def kept_manifests(repository: Path, keep: int) -> list[Manifest]:
-    """The newest ``keep`` revisions, plus the current one if it is older (a rollback)."""
+    """The newest ``keep`` revisions, plus the current one if it is older (a rollback) and the
+    shadow candidate's, whatever its age (the encoders run it on a share of live offers)."""
     by_revision: dict[int, Manifest] = {}
     for path in (repository / MANIFESTS_DIR).glob("*.json"):
         manifest = Manifest.model_validate_json(path.read_text("utf-8"))
@@ -47,7 +52,11 @@ def kept_manifests(repository: Path, keep: int) -> list[Manifest]:
     current = read_manifest(repository)
     by_revision[current.revision] = current
     newest = sorted(by_revision, reverse=True)[:keep]
-    revisions = sorted({*newest, current.revision})
+    extra = {current.revision}
+    shadow = read_state(repository).shadow
+    if shadow is not None:
+        extra |= {r for r, m in by_revision.items() if m.version == shadow.version}
+    revisions = sorted({*newest, *extra})
     return [by_revision[r] for r in revisions]
 
 

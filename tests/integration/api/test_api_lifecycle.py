@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from services.writer.worker import write_batch
 from shared.config import Settings
 from shared.contract import ListingSubmitted
 from shared.db.listings import upsert_listings
+from shared.db.quality import record_label
 from shared.db.session import session_scope, upgrade
 from shared.lifecycle import set_shadow
 from tests.conftest import REDIS_URL
@@ -117,3 +119,22 @@ def test_drift_endpoint_and_gauges(client: TestClient) -> None:
     assert drift["signals"]["class_shares"]["status"] == "insufficient" and drift["alert"] is False
     metrics = client.get("/metrics").text
     assert 'catalog_drift_psi{signal="class_shares"}' in metrics and "catalog_drift_alert 0.0" in metrics
+
+
+def test_the_api_recomputes_drift_quality_and_agreement_on_its_schedule(settings: Settings) -> None:
+    """No request to /v1/stats/drift: the lifespan's monitor (every CATALOG_DRIFT_INTERVAL_S)
+    fills the gauges on its own."""
+    scheduled = settings.model_copy(update={"drift_interval_s": 0.2})
+    with TestClient(api_app(scheduled)) as c:
+        with session_scope(str(settings.database_url)) as session:
+            record_label(session, "L0", 10, reviewer="alice")
+        deadline, metrics = time.monotonic() + 20, ""
+        while time.monotonic() < deadline:
+            metrics = c.get("/metrics").text
+            if 'catalog_live_labelled{model_version="r1-gate"} 1.0' in metrics:
+                break
+            time.sleep(0.1)
+        assert 'catalog_live_labelled{model_version="r1-gate"} 1.0' in metrics, metrics[-2000:]
+        assert 'catalog_drift_psi{signal="class_shares"} 0.0' in metrics  # insufficient: 4 predictions
+        assert 'catalog_shadow_agreement{live_version="r1-gate",shadow_version="r2-gate"} 0.75' in metrics
+        assert c.app.state.api.last_drift["model_version"] == "r1-gate"  # type: ignore[attr-defined]

@@ -8,9 +8,9 @@ import pytest
 
 from shared.db.session import upgrade
 from shared.lifecycle import LifecycleError, read_state, rollback, statuses
-from shared.model_repo import read_manifest
-from shared.promotion import GateRefused, promote
-from tests.integration.lifecycle.helpers import label_listings, publish
+from shared.model_repo import publish_manifest, read_manifest
+from shared.promotion import GateRefused, evaluate_gate, promote
+from tests.integration.lifecycle.helpers import label_listings, manifest, publish
 
 
 @pytest.fixture
@@ -40,6 +40,13 @@ def test_a_worse_candidate_is_refused_a_better_one_promoted(tmp_path: Path, db: 
         ("initial", r1.version, "unknown"),
         ("promote", r3.version, "bob"),
     ]
+
+    other = manifest(4, 0.83)
+    other.training["data_fingerprint"] = "fp2"  # trained on other data: another held-out split
+    publish_manifest(repo, other)
+    report = evaluate_gate(repo, db, other.version, tolerance=0.01, min_labels=30)
+    assert report["passed"] and report["held_out"]["same_split"] is False
+    assert any("different splits" in reason for reason in report["reasons"])
 
     back = rollback(repo, by="carol", reason="alert")
     assert back.version == r1.version and read_manifest(repo).version == r1.version
@@ -79,3 +86,38 @@ def test_corrected_listings_refuse_a_candidate_and_force_records_who(tmp_path: P
     assert read_state(repo).changes[-1].gate == report and not report["passed"]
     with pytest.raises(LifecycleError, match="current already"):
         promote(repo, db, r2.version, by="alice")
+
+
+def test_the_cli_refuses_with_exit_code_3_promotes_and_lists_statuses(tmp_path: Path, db: str) -> None:
+    """`catalog promote/shadow/models/rollback` as an operator runs them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    r1, r2, r3 = publish(repo, 1, 0.80), publish(repo, 2, 0.70), publish(repo, 3, 0.81)
+    env = {**os.environ, "CATALOG_DATABASE_URL": db, "CATALOG_MODEL_REPOSITORY": str(repo)}
+
+    def catalog(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli.main", *args],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    refused = catalog("promote", r2.version, "--by", "bob")
+    assert refused.returncode == 3 and "refused" in refused.stderr, refused.stderr
+    assert read_manifest(repo).version == r1.version
+    shadow = catalog("shadow", r3.version, "--share", "0.2", "--by", "bob")
+    assert shadow.returncode == 0 and "20%" in shadow.stderr, shadow.stderr
+    models = json.loads(catalog("models", "--json").stdout)["models"]
+    assert {m["version"]: m["status"] for m in models} == {
+        r1.version: "current",
+        r2.version: "candidate",
+        r3.version: "shadow",
+    }
+    promoted = catalog("promote", r3.version, "--by", "bob")
+    assert promoted.returncode == 0 and read_manifest(repo).version == r3.version, promoted.stderr
+    assert read_state(repo).shadow is None  # a live revision is no longer a shadow
+    back = catalog("rollback", "--by", "carol")
+    assert back.returncode == 0 and read_manifest(repo).version == r1.version, back.stderr

@@ -147,11 +147,12 @@ def test_alert_rules_are_well_formed_and_use_real_metrics() -> None:
     from prometheus_client import REGISTRY
 
     import shared.metrics  # noqa: F401  (registers the worker metrics)
+    from services.api.state import Metrics  # the API's own registry (drift, live quality)
 
     rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
     (group,) = rules["groups"]
     names = set()
-    families = list(REGISTRY.collect())
+    families = [*REGISTRY.collect(), *Metrics().registry.collect()]
     known = {m.name for m in families} | {f"{m.name}_total" for m in families if m.type == "counter"}
     for rule in group["rules"]:
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
@@ -161,7 +162,8 @@ def test_alert_rules_are_well_formed_and_use_real_metrics() -> None:
             assert metric in known, f"{rule['alert']}: unknown metric {metric}"
         names.add(rule["alert"])
     assert {"CatalogDeadLetters", "CatalogConsumerLag", "CatalogPendingTooOld", "CatalogJoinBacklog",
-            "CatalogWorkerNotReady", "CatalogWorkerDown", "RedisMemoryHigh"} <= names  # fmt: skip
+            "CatalogWorkerNotReady", "CatalogWorkerDown", "RedisMemoryHigh", "CatalogModelDrift",
+            "CatalogModelDriftWarning"} <= names  # fmt: skip
 
 
 def _words(expr: str) -> list[str]:

@@ -139,3 +139,38 @@ async def test_watch_reloads_a_restarted_triton_and_survives_its_downtime(tmp_pa
     finally:
         task.cancel()
     assert [r["loaded"] for r in reports if r["loaded"]] == [wanted, wanted, newest]
+
+
+def test_plan_keeps_the_shadow_candidate(tmp_path: Path) -> None:
+    from shared.lifecycle import set_shadow
+
+    root = tmp_path / "repo"
+    build_repository(root, revision=1, seed=1)
+    shadow = build_repository(root, revision=2, seed=2, current=False)
+    for revision in (3, 4):
+        build_repository(root, revision=revision, seed=revision, current=False)
+    assert plan(root, keep=2) == {"image_tiny": [1, 3, 4], "text_tiny": [1, 3, 4]}
+    set_shadow(root, shadow.version, 0.2, by="test")
+    assert plan(root, keep=2) == {"image_tiny": [1, 2, 3, 4], "text_tiny": [1, 2, 3, 4]}
+    set_shadow(root, None)
+    assert plan(root, keep=2) == {"image_tiny": [1, 3, 4], "text_tiny": [1, 3, 4]}
+
+
+def test_rollout_rollback_to_makes_the_revision_current_and_records_it(tmp_path: Path) -> None:
+    import typer
+
+    from services.cli.rollout import roll_back_to_revision
+    from shared.lifecycle import make_current, read_state
+    from shared.model_repo import read_manifest
+
+    root = tmp_path / "repo"
+    first = build_repository(root, revision=1, seed=1)
+    second = build_repository(root, revision=2, seed=2, current=False)
+    make_current(root, second.version, by="test")
+    roll_back_to_revision(root, 1)
+    assert read_manifest(root).version == first.version
+    change = read_state(root).changes[-1]
+    assert (change.action, change.version) == ("rollback", first.version)
+    assert change.reason == "catalog rollout --rollback-to 1"
+    with pytest.raises(typer.BadParameter, match="revision 7"):
+        roll_back_to_revision(root, 7)
