@@ -16,7 +16,10 @@ Workers declare typed handlers; this module gives them:
   every side effect downstream is idempotent by ``submission_id``);
 - removal of stale consumers (idle, nothing pending);
 - the priority lane (``shared/lanes.py``): an event is published on its lane's stream (bulk
-  events on the ``.bulk`` twin) and each consumer reads both, bulk only while no live batch runs.
+  events on the ``.bulk`` twin) and each consumer reads both, bulk only while no live batch runs
+  (live through FastStream's subscribers, bulk through the helper's own loop: ``bulk.py``);
+- a consumer group lost with Redis's data (NOGROUP): the live subscriber ends the app (FastStream's
+  terminal error), whose restart recreates the group; the bulk loop recreates it in place.
 
 A worker kind is declared as data (:class:`WorkerSpec`): its name, its module-level handlers
 (plain ``async (events, deps) -> outcomes`` functions, testable without Redis) and how its

@@ -15,10 +15,10 @@ from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMes
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
+from shared.broker.bulk import BulkLanes
 from shared.broker.delivery import Delivery
 from shared.broker.entries import (
     _Raw,
@@ -47,7 +47,7 @@ GRACEFUL_TIMEOUT_S = 30.0
 termination grace (deploy/k8s) and compose's stop_grace_period are above it."""
 
 
-class WorkerApp(Delivery):
+class WorkerApp(Delivery, BulkLanes):
     """A FastStream app for one worker kind: typed handlers, Redis semantics hidden."""
 
     def __init__(
@@ -75,6 +75,8 @@ class WorkerApp(Delivery):
         self._redis: Redis | None = None
         self._documentation = False
         self.priority = LiveFirst()
+        self._bulk: list[tuple[_Source, Any, Handler[Any], int]] = []
+        """Bulk lanes, read by the helper's own loops (``shared.broker.bulk``)."""
         self.app.on_startup(self._before_start)
         self.app.after_startup(self._after_start)
         self.app.on_shutdown(self._before_stop)
@@ -187,43 +189,10 @@ class WorkerApp(Delivery):
             extra={"worker": self.name, "attempt": state.attempt_number},
         )
 
-    def _survive_group_loss(self, sub: Any, key: str) -> None:
-        """A group that vanished (Redis restarted without its data: NOGROUP) is recreated and
-        reading goes on; FastStream alone would stop the subscriber and exit the app. What was
-        lost with Redis is found by the reconciler (``catalog reconcile``)."""
-        read = sub._get_msgs
-
-        async def read_or_recreate(*args: Any) -> None:
-            try:
-                await read(*args)
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                log.warning(
-                    "consumer group %s on %s is gone (Redis lost its data?); recreating it",
-                    self.name,
-                    key,
-                    extra={"worker": self.name, "stream": key},
-                )
-                await ensure_group(self.redis, key, self.name)
-                await self.redis.xgroup_createconsumer(key, self.name, self.consumer)
-                if hasattr(sub, "autoclaim_start_id"):
-                    sub.autoclaim_start_id = b"0-0"
-
-        sub._get_msgs = read_or_recreate
-
-    def _yield_to_live(self, sub: Any) -> None:
-        """A bulk subscriber reads only while no live batch runs (``LiveFirst``)."""
-        read = sub._get_msgs
-
-        async def read_after_live(*args: Any) -> None:
-            await self.priority.before_bulk_read()
-            await read(*args)
-
-        sub._get_msgs = read_after_live
-
     async def _after_start(self) -> None:
         self._janitor = asyncio.create_task(self._janitor_loop())
+        for source, event_type, handler, reads in self._bulk:
+            self._start_bulk_lane(source, event_type, handler, reads)
         if self.settings.stream_trim:
             self._trimmer = asyncio.create_task(self._trim_loop())
         if self.settings.metrics_port is not None and self._metrics_server is None:
@@ -380,10 +349,14 @@ class WorkerApp(Delivery):
             polling_interval=min(1000, max(50, self.settings.reclaim_idle_ms // 4)),
         )
 
+        if source.lane == "bulk":
+            # FastStream reads as soon as it can; a bulk lane must wait for live work first, which
+            # its subscribers offer no public hook for: the helper reads bulk entries itself.
+            self._bulk.append((source, event_type, handler, reads))
+            return
         main_sub = self.broker.subscriber(
             stream=main, title=title, description=description, parser=tolerant_parser
         )
-        self._survive_group_loss(main_sub, key)
 
         @main_sub
         async def on_batch(msg: RedisBatchStreamMessage) -> None:
@@ -399,21 +372,22 @@ class WorkerApp(Delivery):
             description=f"Re-runs {source.name} messages left pending by a failed or dead consumer.",
             parser=tolerant_parser,
         )
-        self._survive_group_loss(reclaim_sub, key)
-        if source.lane == "bulk":
-            self._yield_to_live(main_sub)
-            self._yield_to_live(reclaim_sub)
 
         @reclaim_sub
         async def on_reclaimed(msg: RedisStreamMessage) -> None:
             mid = msg.raw_message["message_ids"][0]
             raw = _Raw(mid.decode(), payload_of(msg.raw_message["data"]))
-            attempts = await msg.get_delivery_count()
-            if attempts > self.settings.max_deliveries:
-                error = await self._last_error(key, raw.message_id) or "unknown error"
-                await self._dead_letter(source, raw, "max_deliveries", error, attempts - 1)
-                return
-            await self._handle(source, event_type, handler, [raw], attempts=attempts)
+            await self._rerun(source, event_type, handler, raw, await msg.get_delivery_count())
+
+    async def _rerun(
+        self, source: _Source, event_type: type[E], handler: Handler[E], raw: _Raw, attempts: int
+    ) -> None:
+        """A reclaimed entry: dead-lettered past ``max_deliveries``, else handled again."""
+        if attempts > self.settings.max_deliveries:
+            error = await self._last_error(source.key, raw.message_id) or "unknown error"
+            await self._dead_letter(source, raw, "max_deliveries", error, attempts - 1)
+            return
+        await self._handle(source, event_type, handler, [raw], attempts=attempts)
 
     def _declare_for_documentation(
         self, sub: StreamSub, title: str, event_type: type[E], description: str
