@@ -331,7 +331,7 @@ def _run(
     try:
         cluster.start_redis()
         cluster.start_triton(wait=False)  # workers start meanwhile: their inference waits for it
-        for name in [*cluster.workers, "reconciler", "api"]:
+        for name in cluster.pipeline:
             cluster.procs[name].start()
         cluster.wait_triton()
         cluster.wait_api()

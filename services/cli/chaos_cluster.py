@@ -1,6 +1,7 @@
 """The processes of the fault-injection suite (``catalog chaos``): a Redis server of its own with
-append-only persistence, a local tritonserver, the API, the five workers and the reconciler,
-each a separate ``catalog`` process on loopback, logging to its own file.
+append-only persistence, a local tritonserver, the API and one ``catalog worker`` per registered
+kind (the reconciler among them, passing every 2 s), each a separate ``catalog`` process on
+loopback, logging to its own file.
 
 Workers and the reconciler that exit are restarted (as ``catalog up`` would); the suite stops
 and starts the others itself.
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 CATALOG = [sys.executable, "-m", "services.cli.main"]
 WRITER_APP_NAME = "catalog-chaos-writer"
+RECONCILE_INTERVAL_S = "2"
+"""CATALOG_RECONCILE_INTERVAL_S of the suite's reconciler worker (production: 30 s)."""
 
 
 @dataclass
@@ -161,17 +164,25 @@ class Cluster:
             ],
         )  # fmt: skip
         self._add("api", [*CATALOG, "api", "--host", "127.0.0.1", "--port", str(self.ports.api)])
-        for kind in self.workers:
+        for kind in self.workers:  # the registry's kinds, the reconciler among them
             env = None
             if kind == "writer":  # named, so the suite can see it inside a transaction
                 sep = "&" if "?" in self.database_url else "?"
                 env = {"CATALOG_DATABASE_URL": f"{self.database_url}{sep}application_name={WRITER_APP_NAME}"}
+            elif kind == "reconciler":  # passes every few seconds: the suite's run is short
+                env = {"CATALOG_RECONCILE_INTERVAL_S": RECONCILE_INTERVAL_S}
             self._add(kind, [*CATALOG, "worker", kind], keep_alive=True, env=env)
-        self._add("reconciler", [*CATALOG, "reconcile", "--every", "2"], keep_alive=True)
+
+    @property
+    def pipeline(self) -> list[str]:
+        """The processes started once Redis and Triton are up (the workers and the API), each once."""
+        return [*self.workers, "api"]
 
     def _add(
         self, name: str, argv: list[str], keep_alive: bool = False, env: dict[str, str] | None = None
     ) -> None:
+        if name in self.procs:
+            raise ValueError(f"process {name!r} is already defined")
         self.procs[name] = Proc(
             name, argv, {**self.env, **(env or {})}, self.workdir / "logs" / f"{name}.log", keep_alive
         )
@@ -273,7 +284,7 @@ class Cluster:
     def close(self) -> None:
         with self._lock:
             self._stop.set()
-        order = [*self.workers, "reconciler", "api", "triton", "redis"]
+        order = [*self.pipeline, "triton", "redis"]
         for sweep in range(2):  # the second catches a restart that raced the first
             for name in order:
                 try:

@@ -10,7 +10,9 @@ what this renders. Rendered here:
   migration Job, settings (ConfigMap) and KEDA's Redis authentication (from the Secret);
 - the worker services of ``docker-compose.yml`` (between its ``generated workers`` markers);
 - ``deploy/docker/requirements-{slim,inference}.txt`` from ``requirements.lock``
-  (:mod:`services.cli.deploy_requirements`).
+  (:mod:`services.cli.deploy_requirements`);
+- ``deploy/prometheus/prometheus.yml`` (compose) and ``prometheus-k8s.yml`` (Kubernetes pods),
+  a scrape job per worker kind (:mod:`services.cli.deploy_prometheus`).
 """
 
 from __future__ import annotations
@@ -426,9 +428,11 @@ def render_k8s(settings: Settings) -> dict[Path, str]:
 def render_all(settings: Settings | None = None) -> dict[Path, str]:
     """Every generated file (path relative to the repository root) -> its content."""
     from services.cli.deploy_compose import render_compose
+    from services.cli.deploy_prometheus import render_prometheus
 
     settings = settings or Settings.model_construct()  # the defaults, whatever the environment says
     files = render_k8s(settings)
     files.update(render_requirements(ROOT))
+    files.update(render_prometheus())
     files[Path("docker-compose.yml")] = render_compose((ROOT / "docker-compose.yml").read_text("utf-8"))
     return files

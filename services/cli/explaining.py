@@ -96,7 +96,7 @@ class OnlineExplainer:
         """Explanation of one offer (``image`` as bytes, a decoded photo or the reason it is missing)."""
         manifest = await self._manifest(model_version)
         submitted = ListingSubmitted.new(listing_id, title=title or "", description=description)
-        preparer = await asyncio.to_thread(self.classifier._get_preparer)
+        preparer = await asyncio.to_thread(self.classifier.preparer)
         prepared = (await preparer.prepare([submitted]))[0]
         if isinstance(image, bytes):
             image = await asyncio.to_thread(decode, image, self.settings)

@@ -14,7 +14,7 @@ description and photo works (nothing at all gives the training class prior). Use
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.fusion.classify import Pair, classify_pairs
 from services.image_encoder.encode import encode_images
@@ -27,6 +27,9 @@ from shared.inference.factory import create_backend
 from shared.inference.store import ModelStore
 from shared.preprocess import decode_target
 
+if TYPE_CHECKING:
+    from services.language.logic import Preparer
+
 
 class OnlineClassifier:
     """Holds the backend, models and language preparer across calls (create once, reuse)."""
@@ -38,9 +41,12 @@ class OnlineClassifier:
         self.store = ModelStore(
             settings.model_repository, self.backend, ("text", "image"), settings.model_poll_interval_s
         )
-        self._preparer: Any = None
+        self._preparer: Preparer | None = None
 
-    def _get_preparer(self) -> Any:
+    def preparer(self) -> Preparer:
+        """The language worker's preparer (language detection, translation), built on first use
+        and shared by every call (the explainer uses it too). Blocking the first time: it loads
+        the language detector, so call it from a thread in async code."""
         if self._preparer is None:
             from services.language.logic import Preparer
 
@@ -58,7 +64,7 @@ class OnlineClassifier:
         submitted = ListingSubmitted.new(listing_id, title=title or "", description=description)
         manifest = await self.store.current()
         version = [manifest.version]
-        preparer = await asyncio.to_thread(self._get_preparer)
+        preparer = await asyncio.to_thread(self.preparer)
 
         async def text_half() -> Any:
             prepared = (await preparer.prepare([submitted]))[0]

@@ -1,8 +1,8 @@
 """The fault-injection suite at CI size: ``catalog chaos`` with a small N.
 
-The whole pipeline as separate processes (five workers, the API, the reconciler, a real local
-tritonserver, the machine's Redis 7 with append-only persistence, a scratch PostgreSQL
-database); workers SIGKILLed, Redis restarted and emptied once, Triton stopped, the translator
+The whole pipeline as separate processes (every worker kind, the reconciler among them, the
+API, a real local tritonserver, the machine's Redis 7 with append-only persistence, a scratch
+PostgreSQL database); workers SIGKILLed, Redis restarted and emptied once, Triton stopped, the translator
 failing, the writer killed inside a transaction, poisoned entries. Every submission must end as
 exactly one prediction, the dead letters exactly those of the poisoned entries.
 ``make chaos N=2000`` runs the same suite by hand.

@@ -19,6 +19,7 @@ from PIL import Image
 from services.cli.explaining import OnlineExplainer
 from services.cli.online import OnlineClassifier
 from services.explain.regions import cell_boxes
+from services.language.logic import Preparer
 from shared.config import Settings
 from shared.model_repo import Manifest
 from tests.unit.inference.repo_fixture import LABELS, WORDS
@@ -135,3 +136,27 @@ async def test_missing_photo_is_reported_and_text_carries_everything(
     assert result.prdtypecode == 2583
     assert {w.word for w in result.words_for[:2]} == {"piscine", "pompe"}
     assert result.modalities.share_text == 1.0 and result.modalities.image is None
+
+
+async def test_explainer_shares_the_classifiers_public_preparer(model_repo: tuple[Path, Manifest]) -> None:
+    """The explainer prepares text with the classifier's preparer (one detector per process),
+    through its public ``preparer()``, built once."""
+    root, _ = model_repo
+    classifier = OnlineClassifier(settings(root))
+    explainer = OnlineExplainer(settings(root), classifier)
+    calls = []
+    built = classifier.preparer
+
+    def counting() -> Preparer:
+        calls.append(1)
+        return built()
+
+    classifier.preparer = counting  # type: ignore[method-assign]
+    try:
+        first = built()
+        await explainer.explain("Console de jeu", None, None)
+        await classifier.classify("Console de jeu", None, None)
+        assert len(calls) == 2 and built() is first
+    finally:
+        await explainer.close()
+        await classifier.close()

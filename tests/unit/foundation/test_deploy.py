@@ -61,3 +61,27 @@ def test_docker_compose_config_validates() -> None:
         env=env,
     )
     assert result.returncode == 0, result.stderr
+
+
+# One-shot (migrate) or serving no HTTP endpoint (rollout --watch: loads and unloads on Triton).
+NO_HEALTHCHECK = {"migrate", "rollout"}
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    for name, service in COMPOSE["services"].items():
+        if name not in NO_HEALTHCHECK:
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+
+
+def test_api_healthcheck_reads_what_the_kubernetes_readiness_probe_reads() -> None:
+    """The API serves /health (503 when Redis or the database is down), not the workers' /readyz;
+    compose and Kubernetes read the same path on the same port, with time for its 15 s
+    inference check."""
+    k8s = yaml.safe_load_all((ROOT / "deploy/k8s/base/api.yaml").read_text())
+    (deployment,) = [d for d in k8s if d["kind"] == "Deployment"]
+    probe = deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]
+    api = COMPOSE["services"]["api"]
+    port = api["command"][api["command"].index("--port") + 1]
+    check = " ".join(api["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}{probe['path']}" in check
+    assert int(api["healthcheck"]["timeout"].rstrip("s")) > 20

@@ -189,6 +189,9 @@ def test_compose_workers_have_metrics_health_and_grace() -> None:
         assert service["stop_grace_period"] in (f"{GRACE_S}s", f"{GRACE_S}000000000ns", GRACE_S)
         assert service["build"]["target"] == spec.image
         assert service["image"].startswith(f"catalog-{spec.image}")
+    api = services["api"]  # hand-written, not generated: the API answers /health, not /readyz
+    assert "/health" in " ".join(api["healthcheck"]["test"])
+    assert api["stop_grace_period"] in (f"{GRACE_S}s", f"{GRACE_S}000000000ns", GRACE_S)
     redis = " ".join(services["redis"]["command"])
     assert "--requirepass" in redis and "--maxmemory" in redis and "noeviction" in redis
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "p"  # from the env, not inline
