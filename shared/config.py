@@ -167,6 +167,13 @@ class Settings(BaseSettings):
     promotion_min_labels: int = Field(
         30, ge=1, description="Labelled listings both versions predicted before the gate compares them."
     )
+    promotion_min_held_out_rows: int = Field(
+        30,
+        ge=1,
+        description="When the two revisions' held-out splits differ, `catalog promote` re-scores both on "
+        "the candidate's held-out rows the current one did not train on; below this many it compares "
+        "the figures recorded at training instead (and says so).",
+    )
     shadow_share: float = Field(
         0.1, gt=0.0, le=1.0, description="Default share of live offers a shadow candidate runs on."
     )

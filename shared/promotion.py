@@ -3,10 +3,16 @@
 Two checks, each "the candidate's weighted F1 is not below the current one's by more than
 ``tolerance``" (absolute, default ``CATALOG_PROMOTION_TOLERANCE``):
 
-1. **held-out**: the fusion weighted F1 of both manifests' evaluations (``metrics.fusion``),
-   computed at training time on the fixed held-out split; the report says whether both were
-   trained on the same data with the same split (same fingerprint, seed and fractions), the only
-   case where the two numbers are measured on the same rows;
+1. **held-out**: the fusion weighted F1 of both revisions on the same held-out rows. When both
+   were trained on the same data with the same split (same fingerprint, seed, fractions and
+   grouping) the figures their manifests recorded at training time (``metrics.fusion``) are
+   measured on the same rows and are compared as they are (basis ``same split``). Otherwise the
+   caller measures both on common rows and passes the figures in (:class:`HeldOutFigures`): the
+   composition root (services/cli/held_out.py) re-scores both revisions on the candidate's
+   held-out rows minus any offer the current one trained on, since ``shared`` imports no training
+   code. Without such figures (data unavailable, too few common rows, or a caller that did not
+   re-score) the recorded figures are compared and the report says so in its ``basis`` and its
+   reasons;
 2. **corrected listings**: both versions' latest predictions of the listings reviewers labelled,
    on the listings both predicted (a shadow run gives the candidate such predictions); counted
    only from ``min_labels`` listings on, below that the check is reported as skipped.
@@ -16,6 +22,7 @@ The shadow agreement (candidate vs current on the same live submissions) is repo
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +42,24 @@ class GateRefused(RuntimeError):
         self.report = report
 
 
+SAME_SPLIT = "same split"
+RECORDED_DATA_UNAVAILABLE = "recorded figures, data unavailable"
+RECORDED_TOO_FEW_ROWS = "recorded figures, too few common rows"
+RECORDED_NOT_RESCORED = "recorded figures, different splits (not re-scored)"
+
+
+def rescored_basis(rows: int) -> str:
+    return f"re-scored on {rows} common held-out rows"
+
+
 def held_out_f1(manifest: Manifest) -> float | None:
     value = (manifest.metrics.get("fusion") or {}).get("weighted_f1")
     return float(value) if value is not None else None
 
 
 def same_split(a: Manifest, b: Manifest) -> bool:
+    """Whether both revisions' held-out splits are the same rows: same data and split settings."""
+
     def key(m: Manifest) -> tuple[Any, ...]:
         profile = m.training.get("profile") or {}
         return (
@@ -48,9 +67,43 @@ def same_split(a: Manifest, b: Manifest) -> bool:
             profile.get("seed"),
             profile.get("test_fraction"),
             profile.get("fusion_fraction"),
+            m.training.get("split_group_by", "text"),
         )
 
     return key(a) == key(b) and key(a)[0] is not None
+
+
+@dataclass(frozen=True)
+class HeldOutFigures:
+    """Both revisions' held-out weighted F1 and what they were measured on (plain values: the
+    caller that re-scores owns the training code, the gate only compares)."""
+
+    candidate_weighted_f1: float | None
+    current_weighted_f1: float | None
+    basis: str
+    rows: int | None = None
+    note: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recorded(self) -> bool:
+        return self.basis.startswith("recorded figures") or self.basis == SAME_SPLIT
+
+
+def recorded_figures(
+    candidate: Manifest, current: Manifest, basis: str | None = None, note: str | None = None
+) -> HeldOutFigures:
+    """The figures the manifests recorded at training time; ``basis`` defaults to ``same split``
+    or, for different splits, ``recorded figures, different splits (not re-scored)``."""
+    same = same_split(candidate, current)
+    rows = (candidate.metrics.get("fusion") or {}).get("n") if same else None
+    return HeldOutFigures(
+        held_out_f1(candidate),
+        held_out_f1(current),
+        basis or (SAME_SPLIT if same else RECORDED_NOT_RESCORED),
+        int(rows) if rows is not None else None,
+        note,
+    )
 
 
 def evaluate_gate(
@@ -60,8 +113,13 @@ def evaluate_gate(
     *,
     tolerance: float,
     min_labels: int,
+    held_out: HeldOutFigures | None = None,
 ) -> dict[str, Any]:
-    """The gate's report for making ``candidate_version`` current (``passed`` and ``reasons``)."""
+    """The gate's report for making ``candidate_version`` current (``passed`` and ``reasons``).
+
+    ``held_out``: both revisions' figures on common held-out rows, measured by the caller when
+    the splits differ; without them the recorded figures are compared (the report says which).
+    """
     candidate = find_manifest_by_version(repository, candidate_version)
     current_v = current_version(repository)
     report: dict[str, Any] = {
@@ -75,30 +133,52 @@ def evaluate_gate(
         report["reasons"].append("nothing else is current: no comparison to make")
         return report
     current = find_manifest_by_version(repository, current_v)
-    cand_f1, cur_f1 = held_out_f1(candidate), held_out_f1(current)
+    figures = held_out if held_out is not None else recorded_figures(candidate, current)
+    cand_f1, cur_f1 = figures.candidate_weighted_f1, figures.current_weighted_f1
     held: dict[str, Any] = {
         "candidate_weighted_f1": cand_f1,
         "current_weighted_f1": cur_f1,
+        "basis": figures.basis,
+        "rows": figures.rows,
         "same_split": same_split(candidate, current),
+        "recorded": {
+            "candidate_weighted_f1": held_out_f1(candidate),
+            "current_weighted_f1": held_out_f1(current),
+        },
+        **({"note": figures.note} if figures.note else {}),
+        **figures.details,
     }
+    where = f" ({figures.basis})"
     if cand_f1 is None:
         held["status"] = "failed"
-        report["reasons"].append("the candidate has no held-out evaluation (metrics.fusion.weighted_f1)")
+        report["reasons"].append(f"the candidate has no held-out weighted F1{where}")
     elif cur_f1 is None:
         held["status"] = "skipped"
-        report["reasons"].append("the current revision has no held-out evaluation: held-out check skipped")
+        report["reasons"].append(
+            f"the current revision has no held-out weighted F1{where}: held-out check skipped"
+        )
     elif cand_f1 < cur_f1 - tolerance:
         held["status"] = "failed"
         report["reasons"].append(
-            f"held-out weighted F1 {cand_f1:.4f} is below the current {cur_f1:.4f} by more than {tolerance}"
+            f"held-out weighted F1 {cand_f1:.4f} is below the current {cur_f1:.4f} by more than "
+            f"{tolerance}{where}"
         )
     else:
         held["status"] = "passed"
-    if cand_f1 is not None and cur_f1 is not None and not held["same_split"]:
-        report["reasons"].append(
-            "the held-out figures come from different splits (other data or split settings): "
-            "not measured on the same rows; the corrected listings compare both on the same ones"
-        )
+    if not held["same_split"]:
+        if figures.recorded:
+            why = f": {figures.note}" if figures.note else ""
+            report["reasons"].append(
+                f"held-out check on {figures.basis}{why}: the figures recorded at training come "
+                "from different splits (other data or split settings), not the same rows; the "
+                "corrected listings compare both on the same ones"
+            )
+        else:
+            report["reasons"].append(
+                f"the held-out splits differ (other data or split settings): both revisions "
+                f"{figures.basis} (the candidate's held-out rows the current revision did not "
+                "train on)"
+            )
     report["held_out"] = held
     report["corrected"], report["shadow"] = _from_database(
         database_url, current.version, candidate.version, tolerance, min_labels, report["reasons"]
@@ -157,15 +237,20 @@ def promote(
     force: bool = False,
     tolerance: float = 0.01,
     min_labels: int = 30,
+    held_out: HeldOutFigures | None = None,
 ) -> tuple[dict[str, Any], Change]:
     """Run the gate and make ``version`` current if it passes (or ``force``, recorded as such).
+
+    ``held_out``: see :func:`evaluate_gate`.
 
     Raises :class:`GateRefused` (nothing changed) or :class:`LifecycleError`.
     """
     if current_version(repository) == version:
         raise LifecycleError(f"{version} is current already")
     try:
-        report = evaluate_gate(repository, database_url, version, tolerance=tolerance, min_labels=min_labels)
+        report = evaluate_gate(
+            repository, database_url, version, tolerance=tolerance, min_labels=min_labels, held_out=held_out
+        )
     except (LookupError, FileNotFoundError) as exc:
         raise LifecycleError(str(exc)) from exc
     if not report["passed"] and not force:

@@ -51,8 +51,14 @@ def _database(settings: Settings) -> str:
 def run_promotion(
     settings: Settings, version: str, *, by: str | None, reason: str | None, force: bool
 ) -> int:
-    """Gate + promotion with a printed report; the exit code (0 promoted, 3 refused, 2 error)."""
+    """Gate + promotion with a printed report; the exit code (0 promoted, 3 refused, 2 error).
+
+    When the two revisions' held-out splits differ, both are re-scored on their common held-out
+    rows first (services/cli/held_out.py); the gate compares those figures."""
+    from services.cli.held_out import held_out_figures
+
     try:
+        held_out = held_out_figures(settings, version)
         report, change = promote(
             settings.model_repository,
             _database(settings),
@@ -62,6 +68,7 @@ def run_promotion(
             force=force,
             tolerance=settings.promotion_tolerance,
             min_labels=settings.promotion_min_labels,
+            held_out=held_out,
         )
     except GateRefused as exc:
         console.print_json(json.dumps(exc.report, default=str))
@@ -85,8 +92,9 @@ def promote_cmd(
     reason: Reason = None,
 ) -> None:
     """Make VERSION current if the promotion gate passes (held-out and corrected-listings weighted
-    F1 not below the current one's beyond CATALOG_PROMOTION_TOLERANCE); prints the gate's report
-    with the shadow agreement. Workers switch on their next poll."""
+    F1 not below the current one's beyond CATALOG_PROMOTION_TOLERANCE; held-out on the same rows:
+    both revisions are re-scored on common held-out rows when their splits differ); prints the
+    gate's report with the shadow agreement. Workers switch on their next poll."""
     raise typer.Exit(run_promotion(get_settings(), version, by=by, reason=reason, force=force))
 
 
