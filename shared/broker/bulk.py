@@ -19,15 +19,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from shared.broker.delivery import WorkerState
 from shared.broker.entries import _Raw, _Source, ensure_group, payload_of
 from shared.broker.spec import Handler
-from shared.config import Settings
 
 if TYPE_CHECKING:
-    from shared.lanes import LiveFirst
+    pass
 
 log = logging.getLogger("shared.broker")
 
@@ -38,17 +37,8 @@ ERROR_BACKOFF_S = 1.0
 """Pause after a failed read or batch (Redis unreachable, handler error) before the next one."""
 
 
-class BulkLanes:
+class BulkLanes(WorkerState):
     """Reader and reclaimer loops for each bulk lane (``WorkerApp`` provides the state)."""
-
-    name: str
-    consumer: str
-    settings: Settings
-    priority: LiveFirst
-
-    @property
-    def redis(self) -> Redis:
-        raise NotImplementedError
 
     async def _handle(
         self, source: _Source, event_type: type[E], handler: Handler[E], raws: list[_Raw], attempts: int

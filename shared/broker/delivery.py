@@ -32,8 +32,8 @@ E = TypeVar("E", bound=BaseModel)
 LAST_ERROR_TTL_S = 7 * 86400
 
 
-class Delivery:
-    """Batch processing and dead letters for a worker kind (``WorkerApp`` provides the state)."""
+class WorkerState:
+    """What the mixins of :class:`shared.broker.app.WorkerApp` read from it."""
 
     name: str
     consumer: str
@@ -44,6 +44,10 @@ class Delivery:
     @property
     def redis(self) -> Redis:
         raise NotImplementedError
+
+
+class Delivery(WorkerState):
+    """Batch processing and dead letters for a worker kind (``WorkerApp`` provides the state)."""
 
     async def _handle(
         self, source: _Source, event_type: type[E], handler: Handler[E], raws: list[_Raw], attempts: int

@@ -6,7 +6,6 @@ test_k8s.py and test_k8s_overlay.py check the same files without kustomize."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,10 +16,10 @@ import yaml
 
 from services.cli.deploy_render import VERSION
 from services.cli.registry import WORKERS
+from tests.unit.foundation.test_k8s import CHECKOV, run_checkov
 
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "StorageClass"}
 
 
@@ -103,13 +102,6 @@ def test_checkov_passes_the_built_overlay(overlay_text: str, tmp_path: Path) -> 
     """What a cluster receives: the base's justified skips survive kustomize (annotations)."""
     rendered = tmp_path / "production.yaml"
     rendered.write_text(overlay_text)
-    result = subprocess.run(
-        [str(CHECKOV), "-f", str(rendered), "--framework", "kubernetes", "--quiet", "--compact",
-         "--skip-download", "-o", "json"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    reports = json.loads(result.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    failed = [f"{c['check_id']} {c['resource']}" for r in reports for c in r["results"]["failed_checks"]]
+    failed, passed = run_checkov("-f", str(rendered))
     assert failed == [], failed
-    assert sum(r["summary"]["passed"] for r in reports) > 100
+    assert passed > 100
