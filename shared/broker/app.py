@@ -191,6 +191,7 @@ class WorkerApp(Delivery, BulkLanes):
 
     async def _after_start(self) -> None:
         self._janitor = asyncio.create_task(self._janitor_loop())
+        self.bulk_stopping = False
         for source, event_type, handler, reads in self._bulk:
             self._start_bulk_lane(source, event_type, handler, reads)
         if self.settings.stream_trim:
@@ -256,6 +257,7 @@ class WorkerApp(Delivery, BulkLanes):
         self._tasks.append(asyncio.create_task(guarded()))
 
     async def _stop_tasks(self) -> None:
+        self.bulk_stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -40,6 +40,10 @@ ERROR_BACKOFF_S = 1.0
 class BulkLanes(WorkerState):
     """Reader and reclaimer loops for each bulk lane (``WorkerApp`` provides the state)."""
 
+    bulk_stopping = False
+    """Set when the worker stops: the loops end at their next turn even if a cancellation was
+    lost (redis-py's read timeout can swallow one that lands as it expires)."""
+
     async def _handle(
         self, source: _Source, event_type: type[E], handler: Handler[E], raws: list[_Raw], attempts: int
     ) -> None:
@@ -61,7 +65,7 @@ class BulkLanes(WorkerState):
 
     async def _read_bulk(self, source: _Source, event_type: type[E], handler: Handler[E], reads: int) -> None:
         """New entries, up to ``reads`` at a time, each batch read once no live batch runs."""
-        while True:
+        while not self.bulk_stopping:
             await self.priority.before_bulk_read()
             try:
                 reply: Any = await self.redis.xreadgroup(
@@ -82,7 +86,7 @@ class BulkLanes(WorkerState):
         idle_ms = self.settings.reclaim_idle_ms
         poll_s = min(1000, max(50, idle_ms // 4)) / 1000
         start = "0-0"
-        while True:
+        while not self.bulk_stopping:
             await self.priority.before_bulk_read()
             try:
                 reply = await self.redis.xautoclaim(
@@ -113,7 +117,15 @@ class BulkLanes(WorkerState):
 
     async def _after_failure(self, source: _Source, exc: Exception) -> None:
         """Recreate a vanished group (Redis lost its data); otherwise pause and go on: a failed
-        batch stays pending for the reclaimer, an unreachable Redis is retried."""
+        batch stays pending for the reclaimer, an unreachable Redis is retried.
+
+        A stopping worker's loop ends here even when the cancellation reached it as another
+        error: redis-py's read timeout can turn a cancellation into a ``TimeoutError``, and a
+        loop that caught it would run for ever.
+        """
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from exc
         if _is_nogroup(exc):
             log.warning(
                 "consumer group %s on %s is gone (Redis lost its data?); recreating it",
