@@ -24,8 +24,9 @@ from shared.broker.entries import (
     _Raw,
     _Source,
     consumer_name,
-    ensure_group,
+    join_group,
     payload_of,
+    reclaim_poll_ms,
     remove_stale_consumers,
     tolerant_parser,
 )
@@ -173,9 +174,8 @@ class WorkerApp(Delivery, BulkLanes):
             for lane in lanes_of(stream)
         }
         for key in self._streams:
-            await ensure_group(self.redis, key, self.name)
-            # Visible in `catalog status` from the start, not only after a first message.
-            await self.redis.xgroup_createconsumer(key, self.name, self.consumer)
+            # The consumer is visible in `catalog status` from the start, not only after a read.
+            await join_group(self.redis, key, self.name, self.consumer)
             await self.redis.sadd(groups_key(self.settings, key), self.name, *expected.get(key, ()))
 
     def _log_redis_retry(self, state: RetryCallState) -> None:
@@ -343,19 +343,18 @@ class WorkerApp(Delivery, BulkLanes):
         if self._documentation:
             self._declare_for_documentation(main, title, event_type, description)
             return
-        reclaimer = StreamSub(
-            key,
-            group=self.name,
-            consumer=self.consumer,
-            min_idle_time=self.settings.reclaim_idle_ms,
-            polling_interval=min(1000, max(50, self.settings.reclaim_idle_ms // 4)),
-        )
-
         if source.lane == "bulk":
             # FastStream reads as soon as it can; a bulk lane must wait for live work first, which
             # its subscribers offer no public hook for: the helper reads bulk entries itself.
             self._bulk.append((source, event_type, handler, reads))
             return
+        reclaimer = StreamSub(
+            key,
+            group=self.name,
+            consumer=self.consumer,
+            min_idle_time=self.settings.reclaim_idle_ms,
+            polling_interval=reclaim_poll_ms(self.settings.reclaim_idle_ms),
+        )
         main_sub = self.broker.subscriber(
             stream=main, title=title, description=description, parser=tolerant_parser
         )

@@ -16,17 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from redis.exceptions import ResponseError
 
 from shared.broker.delivery import WorkerState
-from shared.broker.entries import _Raw, _Source, ensure_group, payload_of
+from shared.broker.entries import _Raw, _Source, join_group, payload_of, reclaim_poll_ms
 from shared.broker.spec import Handler
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("shared.broker")
 
@@ -84,7 +81,7 @@ class BulkLanes(WorkerState):
     async def _reclaim_bulk(self, source: _Source, event_type: type[E], handler: Handler[E]) -> None:
         """Entries left pending longer than ``reclaim_idle_ms``, one at a time (XAUTOCLAIM)."""
         idle_ms = self.settings.reclaim_idle_ms
-        poll_s = min(1000, max(50, idle_ms // 4)) / 1000
+        poll_s = reclaim_poll_ms(idle_ms) / 1000
         start = "0-0"
         while not self.bulk_stopping:
             await self.priority.before_bulk_read()
@@ -134,8 +131,7 @@ class BulkLanes(WorkerState):
                 extra={"worker": self.name, "stream": source.key},
             )
             try:
-                await ensure_group(self.redis, source.key, self.name)
-                await self.redis.xgroup_createconsumer(source.key, self.name, self.consumer)
+                await join_group(self.redis, source.key, self.name, self.consumer)
                 return
             except Exception:
                 log.exception(

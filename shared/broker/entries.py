@@ -102,6 +102,17 @@ async def ensure_group(redis: Redis, stream_key: str, group: str) -> None:
             raise
 
 
+async def join_group(redis: Redis, stream_key: str, group: str, consumer: str) -> None:
+    """The group (created if missing) with ``consumer`` registered, visible before any read."""
+    await ensure_group(redis, stream_key, group)
+    await redis.xgroup_createconsumer(stream_key, group, consumer)
+
+
+def reclaim_poll_ms(reclaim_idle_ms: int) -> int:
+    """How often a reclaimer looks for idle entries: a quarter of the idle time, 50 ms to 1 s."""
+    return min(1000, max(50, reclaim_idle_ms // 4))
+
+
 async def remove_stale_consumers(
     redis: Redis, stream_key: str, group: str, idle_ms: int, keep: str
 ) -> list[str]:
