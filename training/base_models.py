@@ -112,11 +112,10 @@ def _train_text_model(
 
     def train_one(fit_rows: np.ndarray, val_rows: np.ndarray, tag: str) -> tuple[object, FitResult]:
         model = (next(models, None) or build()).to(run.device)
-        optimizer = (
-            subword_model.subword_optimizer(model, profile)  # type: ignore[arg-type]
-            if kind == "subword"
-            else None
-        )
+        optimizer = None
+        if kind == "subword":
+            documents = [encoded.ids[i] for i in fit_rows]
+            optimizer = subword_model.prepare_fit(model, profile, documents)  # type: ignore[arg-type]
         result = text_model.train_text_model(
             model,
             encoded,

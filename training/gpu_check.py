@@ -156,7 +156,6 @@ class Check:
             )
             model: torch.nn.Module = subword_model.build_subword_model(profile, self.n_labels).to(self.device)
             settings = subword_model.subword_training(profile)
-            optimizer = subword_model.subword_optimizer(model, profile)  # type: ignore[arg-type]
         else:
             base = write_random_base(
                 kind, self.catalog.texts, self.work / name / "base", self.scale == "tiny"
@@ -170,9 +169,13 @@ class Check:
                 max_length=profile.text_max_length,
             )
             settings = text_model.transformer_training(profile)
-            optimizer = None
         tokenizer = TextTokenizer(self.work / name, spec)
         encoded = text_model.EncodedTexts(tokenizer, self.catalog.texts)
+        optimizer = (
+            subword_model.prepare_fit(model, profile, [encoded.ids[i] for i in self.fit_rows])  # type: ignore[arg-type]
+            if kind == "subword"
+            else None
+        )
         checkpoint = self.work / name / "full" / "checkpoint.pt"
         with memory_peak(self.device) as peak:
             mark = time.monotonic()

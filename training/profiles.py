@@ -63,17 +63,16 @@ class Profile:
     bow_batch_size: int = 64
     bow_lr: float = 0.05
     bow_buckets: int = 2**18
-    # fastText-style subword model (training.subword_model, shared.subword)
+    # fastText-style features under a TF-IDF linear model (training.subword_model, shared.subword)
     subword_buckets: int = 2**18
-    subword_dim: int = 64
     subword_min_n: int = 2
     subword_max_n: int = 5
     subword_word_ngrams: int = 2
     subword_max_features: int = 2048
     subword_epochs: int = 12
     subword_batch_size: int = 128
-    subword_lr: float = 0.5
-    subword_dropout: float = 0.0
+    subword_lr: float = 0.01
+    subword_c: float = 0.5  # LinearSVC's C: the table's L2 weight is 1 / (C * training rows)
     # image
     image_size: int = 224
     image_epochs: int = 2
@@ -127,7 +126,6 @@ PROFILES: dict[str, Profile] = {
         oof_folds=3,
         image_oof_folds=2,
         subword_buckets=2**14,
-        subword_dim=16,
         subword_epochs=4,
         subword_max_features=512,
         image_size=64,

@@ -22,7 +22,7 @@ from torch import nn
 from shared.model_repo import TextModelSpec
 from shared.preprocess import TextTokenizer
 from training.device import autocast, model_device
-from training.loop import Batch, FitResult, Validator, fit, linear_schedule
+from training.loop import LOSSES, Batch, FitResult, Validator, fit, linear_schedule
 from training.profiles import Profile
 
 
@@ -136,10 +136,15 @@ def logits_of(model: nn.Module, encoded: EncodedTexts, rows: np.ndarray, batch: 
     return out
 
 
-def validation_loss(encoded: EncodedTexts, rows: np.ndarray, labels: np.ndarray) -> Validator:
+def validation_loss(
+    encoded: EncodedTexts, rows: np.ndarray, labels: np.ndarray, loss_name: str = "cross_entropy"
+) -> Validator:
+    """The training loss (``LOSSES[loss_name]``) of ``rows``: what early stopping watches."""
+    loss_fn = LOSSES[loss_name]
+
     def loss(model: nn.Module) -> float:
         logits = torch.from_numpy(logits_of(model, encoded, rows))
-        return float(nn.functional.cross_entropy(logits, torch.from_numpy(labels).long()))
+        return float(loss_fn(logits, torch.from_numpy(labels).long()))
 
     return loss
 
@@ -157,6 +162,8 @@ class TextTraining:
     seed: int
     patience: int = 2
     mixed_precision: bool = True
+    loss: str = "cross_entropy"
+    """A key of training.loop.LOSSES."""
 
 
 def transformer_training(profile: Profile) -> TextTraining:
@@ -207,10 +214,11 @@ def train_text_model(
         steps,
         checkpoint,
         description,
-        validate=validation_loss(encoded, val_rows, val_labels) if len(val_rows) else None,
+        validate=validation_loss(encoded, val_rows, val_labels, settings.loss) if len(val_rows) else None,
         patience=settings.patience,
         clip_norm=None if sparse else 1.0,
         mixed_precision=settings.mixed_precision,
+        loss_fn=LOSSES[settings.loss],
     )
 
 

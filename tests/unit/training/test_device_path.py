@@ -98,7 +98,7 @@ def test_training_resumes_from_cpu_checkpoints_with_the_device_path(tmp_path: Pa
 
     def run() -> tuple[torch.nn.Module, object]:
         model = subword_model.build_subword_model(profile, 2).to(resolve_device("auto"))
-        optimizer = subword_model.subword_optimizer(model, profile)
+        optimizer = subword_model.prepare_fit(model, profile, [encoded.ids[i] for i in rows])
         result = text_model.train_text_model(
             model, encoded, rows, labels[rows], val, labels[val], settings, checkpoint, "s", optimizer,
             resolve_device("cpu"),

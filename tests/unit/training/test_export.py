@@ -59,9 +59,10 @@ def test_subword_onnx_matches_pytorch_and_serving_featurizes_alike(tmp_path: Pat
     spec = TextModelSpec(
         name="text_subword", base="subword", triton_version=1, tokenizer_dir="x", max_length=64, subword=sub
     )
-    model = subword_model.SubwordClassifier(4096, 8, 5)
+    model = subword_model.SubwordClassifier(4096, 5)
     for parameter in model.parameters():
         torch.nn.init.normal_(parameter)
+    model.fit_idf(text_model.EncodedTexts(TextTokenizer(tmp_path, spec), TEXTS).ids)  # IDF differs by bucket
     path = subword_model.export_subword_model(model, tmp_path / "text_subword" / "1", spec)
     tokenizer = TextTokenizer(tmp_path, spec)  # no files needed: the spec carries the featurizer
     texts = [*TEXTS, ""]
