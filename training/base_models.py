@@ -129,6 +129,9 @@ def _train_text_model(
             optimizer,
             run.device,
         )
+        if kind == "subword":  # hinge scores -> logits whose softmax is calibrated on its validation slice
+            val_logits = text_model.logits_of(model, encoded, val_rows)
+            subword_model.calibrate(model, val_logits, run.labels[val_rows])  # type: ignore[arg-type]
         return model, result
 
     def predict(model: object, rows: np.ndarray) -> np.ndarray:

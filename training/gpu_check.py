@@ -193,6 +193,9 @@ class Check:
                 self.device,
             )
             train_s = time.monotonic() - mark
+            if kind == "subword":
+                val_logits = text_model.logits_of(model, encoded, self.val_rows)
+                subword_model.calibrate(model, val_logits, self.y[self.val_rows])  # type: ignore[arg-type]
             mark = time.monotonic()
             logits = text_model.logits_of(model, encoded, self.test_rows)
             infer_s = time.monotonic() - mark
