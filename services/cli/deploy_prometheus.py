@@ -5,7 +5,8 @@ Two files next to the alert rules (``deploy/prometheus/alerts.yml``, loaded by b
 
 - ``prometheus.yml`` for docker-compose: one job per worker kind and one for the API, each
   resolving its compose service by DNS (``dns_sd_configs``, type A), so every replica of a
-  ``--scale``d service is its own target; Triton's metrics port as ``triton``;
+  ``--scale``d service is its own target; Triton's metrics port as ``triton``; Redis's exporter
+  (docker-compose.yml's ``redis-exporter``) as ``redis``;
 - ``prometheus-k8s.yml`` for Kubernetes: one ``kubernetes_sd_configs`` pod job keeping the
   pods labelled ``app.kubernetes.io/part-of: catalog`` and annotated ``prometheus.io/scrape``
   (deploy/k8s/base sets both, with the port and path), whose ``job`` label is rewritten to
@@ -29,6 +30,8 @@ RULES = "alerts.yml"
 METRICS_PORT = 9100
 """CATALOG_METRICS_PORT of the compose workers (docker-compose.yml's x-worker)."""
 API_PORT = 8000
+REDIS_EXPORTER_PORT = 9121
+"""oliver006/redis_exporter's port (docker-compose.yml's redis-exporter)."""
 JOB_PREFIX = "catalog-"
 GLOBAL = {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "30s"}
 HEADER = (
@@ -38,8 +41,8 @@ HEADER = (
 COMPOSE_NOTE = """\
 # Prometheus for docker-compose: its `prometheus` service (`docker compose --profile monitoring
 # up`) loads this file. One job per worker kind (catalog-<kind>, resolved by DNS: one target per
-# replica), the API and Triton. RedisMemoryHigh needs redis_exporter (oliver006/redis_exporter),
-# which compose does not run: add it as a service and a job named `redis` scraping it on :9121.
+# replica), the API, Triton, and Redis through the `redis-exporter` service (job `redis`, whose
+# memory gauges drive RedisMemoryHigh).
 """
 K8S_NOTE = """\
 # Prometheus on Kubernetes (a ConfigMap with this file and alerts.yml; its service account may
@@ -65,6 +68,8 @@ def compose_config() -> dict[str, Any]:
     jobs = [_dns_job(job_name(kind), kind, METRICS_PORT) for kind in WORKERS]
     jobs.append(_dns_job(job_name("api"), "api", API_PORT))
     jobs.append({"job_name": "triton", "static_configs": [{"targets": ["triton:8002"]}]})
+    exporter = f"redis-exporter:{REDIS_EXPORTER_PORT}"
+    jobs.append({"job_name": "redis", "static_configs": [{"targets": [exporter]}]})
     return {"global": GLOBAL, "rule_files": [RULES], "scrape_configs": jobs}
 
 

@@ -76,6 +76,21 @@ def test_compose_scrapes_every_worker_kind_and_the_api() -> None:
     assert {paths[f"catalog-{name}"] for name in CATALOG} == {"/metrics"}
 
 
+def test_compose_scrapes_redis_for_the_memory_alert() -> None:
+    """RedisMemoryHigh reads redis_exporter's gauges: compose runs the exporter against its
+    Redis (with its password) under the monitoring profile, and Prometheus scrapes it."""
+    assert compose_targets()["redis"] == ["redis-exporter:9121"]
+    exporter = COMPOSE["services"]["redis-exporter"]
+    assert exporter["profiles"] == COMPOSE["services"]["prometheus"]["profiles"] == ["monitoring"]
+    assert exporter["environment"]["REDIS_ADDR"] == "redis://redis:6379"
+    redis = COMPOSE["services"]["redis"]
+    assert exporter["environment"]["REDIS_PASSWORD"] == redis["environment"]["REDIS_PASSWORD"]
+    rules = yaml.safe_load((DIRECTORY / "alerts.yml").read_text())["groups"][0]["rules"]
+    (memory,) = [r for r in rules if r["alert"] == "RedisMemoryHigh"]
+    gauges = set(re.findall(r"redis_\w+", memory["expr"]))
+    assert {"redis_memory_used_bytes", "redis_memory_max_bytes"} <= gauges
+
+
 def test_compose_job_names_match_the_rules_selectors() -> None:
     """The catalog's jobs, and only they, are what ``job=~"catalog.*"`` selects."""
     for op, value in rule_job_selectors():
