@@ -174,6 +174,12 @@ class Settings(BaseSettings):
         "the candidate's held-out rows the current one did not train on; below this many it compares "
         "the figures recorded at training instead (and says so).",
     )
+    promotion_max_held_out_rows: int = Field(
+        5000,
+        ge=1,
+        description="Re-scoring reads at most this many common held-out rows (a sample fixed by the "
+        "row ids), so promoting on a large catalog takes minutes, not an hour.",
+    )
     shadow_share: float = Field(
         0.1, gt=0.0, le=1.0, description="Default share of live offers a shadow candidate runs on."
     )

@@ -18,12 +18,15 @@ allowed, ``shared`` may not import it) both revisions are re-scored, with the ev
 
 The labels of the candidate's catalog are the truth for both. When the data cannot be read, or
 fewer than ``CATALOG_PROMOTION_MIN_HELD_OUT_ROWS`` common rows remain, the gate compares the
-recorded figures and its report says so (``basis``, ``note``, a reason). The figures go to
+recorded figures and its report says so (``basis``, ``note``, a reason). More than
+``CATALOG_PROMOTION_MAX_HELD_OUT_ROWS`` common rows are sampled down to that many (fixed by the
+row ids; ``sampled_from`` in the report). The figures go to
 :func:`shared.promotion.promote` as plain values (:class:`shared.promotion.HeldOutFigures`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -134,6 +137,16 @@ def common_rows(repository: Path, candidate: Manifest, current: Manifest) -> Com
 PreparerFor = Callable[[Manifest], TextPreparer]
 
 
+def sample_rows(row_ids: list[str], max_rows: int | None) -> list[str]:
+    """At most ``max_rows`` of ``row_ids``, the same ones on every run and machine (the rows whose
+    ids hash lowest, in their original order): both revisions are scored on one sample, and a
+    repeated promotion re-scores the same rows."""
+    if max_rows is None or len(row_ids) <= max_rows:
+        return row_ids
+    keep = set(sorted(row_ids, key=lambda row: hashlib.sha256(row.encode("utf-8")).digest())[:max_rows])
+    return [row for row in row_ids if row in keep]
+
+
 def score_rows(
     repository: Path,
     manifest: Manifest,
@@ -169,9 +182,10 @@ def rescore(
     min_rows: int,
     max_pixels: int,
     preparer_for: PreparerFor,
+    max_rows: int | None = None,
 ) -> HeldOutFigures:
-    """Both revisions' weighted F1 on their common held-out rows, or the recorded figures with
-    the reason why not."""
+    """Both revisions' weighted F1 on their common held-out rows (at most ``max_rows`` of them,
+    :func:`sample_rows`), or the recorded figures with the reason why not."""
     try:
         common = common_rows(repository, candidate, current)
     except DataUnavailable as exc:
@@ -190,16 +204,19 @@ def rescore(
             f"once the {common.excluded} the current revision trained on are left out (< {min_rows})",
         )
         return replace(figures, details=details)
+    rows = sample_rows(common.row_ids, max_rows)
+    if len(rows) < len(common.row_ids):
+        details["sampled_from"] = len(common.row_ids)
     try:
         scored = [
-            score_rows(repository, m, common.data_dir, common.row_ids, max_pixels, preparer_for(m))
+            score_rows(repository, m, common.data_dir, rows, max_pixels, preparer_for(m))
             for m in (candidate, current)
         ]
     except Exception as exc:  # reported in the gate's report, not silent
         return recorded_figures(
             candidate, current, RECORDED_DATA_UNAVAILABLE, f"re-scoring failed ({type(exc).__name__}: {exc})"
         )
-    return HeldOutFigures(scored[0], scored[1], rescored_basis(len(common.row_ids)), len(common.row_ids),
+    return HeldOutFigures(scored[0], scored[1], rescored_basis(len(rows)), len(rows),
                           details=details)  # fmt: skip
 
 
@@ -225,6 +242,7 @@ def held_out_figures(
         candidate,
         current,
         min_rows=settings.promotion_min_held_out_rows,
+        max_rows=settings.promotion_max_held_out_rows,
         max_pixels=settings.image_max_pixels,
         preparer_for=preparer_for or _serving_preparer(settings),
     )

@@ -206,3 +206,23 @@ def test_the_same_split_needs_no_rescoring(trained: Trained, repo: Path, tmp_pat
     assert held_out_figures(settings, "r9-same") is None
     report = evaluate_gate(repo, settings.database_url, "r9-same", tolerance=0.01, min_labels=30)
     assert report["held_out"]["basis"] == "same split" and report["held_out"]["same_split"]
+
+
+def test_rescoring_a_large_held_out_split_reads_a_fixed_sample(
+    trained: Trained, repo: Path, tmp_path: Path
+) -> None:
+    """Above CATALOG_PROMOTION_MAX_HELD_OUT_ROWS common rows, both revisions are scored on one
+    sample fixed by the row ids: the same figures on every run, and the report says so."""
+    _, r2, _ = trained.versions
+    everything = held_out_figures(_settings(repo, tmp_path), r2)
+    settings = _settings(repo, tmp_path, promotion_max_held_out_rows=35)
+    sampled = held_out_figures(settings, r2)
+    again = held_out_figures(settings, r2)
+    assert everything is not None and sampled is not None and again is not None
+    assert everything.rows > 35 and "sampled_from" not in everything.details
+    assert sampled.rows == 35 and sampled.details["sampled_from"] == everything.rows
+    assert sampled.basis == "re-scored on 35 common held-out rows"
+    assert (sampled.candidate_weighted_f1, sampled.current_weighted_f1) == (
+        again.candidate_weighted_f1,
+        again.current_weighted_f1,
+    )
