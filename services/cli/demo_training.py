@@ -39,9 +39,9 @@ STAGES = ("synth", "text", "image", "fusion", "evaluate")
 #   30 s, evaluate 15 s (README, "First run").
 # tiny: a rough figure (tests only).
 MEASURED_STAGE_S: dict[str, dict[str, float]] = {
-    # 2026-11-30 on an idle 2-core machine: `catalog train --profile default` on 6,000 offers
-    # (docs/benchmarks/training.md) and the demo's first (quick) model on 600.
-    "default": {"synth": 64.0, "text": 138.0, "image": 991.0, "fusion": 89.0, "evaluate": 17.0},
+    # On an idle 2-core machine: `catalog train --profile default` on 6,000 offers (2026-12-01,
+    # docs/benchmarks/training.md) and the demo's first (quick) model on 600 (2026-11-30).
+    "default": {"synth": 56.0, "text": 143.0, "image": 573.0, "fusion": 72.0, "evaluate": 15.0},
     "quick": {"synth": 6.0, "text": 3.3, "image": 3.6, "fusion": 6.9, "evaluate": 1.5},
     "tiny": {"synth": 15.0, "text": 15.0, "image": 5.0, "fusion": 3.0, "evaluate": 3.0},
 }
