@@ -103,35 +103,23 @@ def _train_text_model(
     work_spec = spec.model_copy(update={"tokenizer_dir": f"{name}/tokenizer"})
     tokenizer = TextTokenizer(run.work, work_spec)
     encoded = text_model.EncodedTexts(tokenizer, texts)
-    settings = {
-        "subword": subword_model.subword_training,
-        "bow": bow_model.bow_training,
-        "transformer": text_model.transformer_training,
-    }[kind](profile)
     models = iter([first])
 
     def train_one(fit_rows: np.ndarray, val_rows: np.ndarray, tag: str) -> tuple[object, FitResult]:
         model = (next(models, None) or build()).to(run.device)
-        optimizer = None
+        checkpoint = run.work / name / tag / "checkpoint.pt"
+        fit_labels, val_labels = run.labels[fit_rows], run.labels[val_rows]
         if kind == "subword":
-            documents = [encoded.ids[i] for i in fit_rows]
-            optimizer = subword_model.prepare_fit(model, profile, documents)  # type: ignore[arg-type]
-        result = text_model.train_text_model(
-            model,
-            encoded,
-            fit_rows,
-            run.labels[fit_rows],
-            val_rows,
-            run.labels[val_rows],
-            settings,
-            run.work / name / tag / "checkpoint.pt",
-            f"{name} {tag}",
-            optimizer,
-            run.device,
-        )
-        if kind == "subword":  # hinge scores -> logits whose softmax is calibrated on its validation slice
-            val_logits = text_model.logits_of(model, encoded, val_rows)
-            subword_model.calibrate(model, val_logits, run.labels[val_rows])  # type: ignore[arg-type]
+            result = subword_model.fit_subword(
+                model, encoded, fit_rows, fit_labels, val_rows, val_labels, profile, checkpoint,  # type: ignore[arg-type]
+                f"{name} {tag}", run.device,
+            )  # fmt: skip
+        else:
+            settings = {"bow": bow_model.bow_training, "transformer": text_model.transformer_training}[kind]
+            result = text_model.train_text_model(
+                model, encoded, fit_rows, fit_labels, val_rows, val_labels, settings(profile), checkpoint,
+                f"{name} {tag}", None, run.device,
+            )  # fmt: skip
         return model, result
 
     def predict(model: object, rows: np.ndarray) -> np.ndarray:

@@ -171,31 +171,21 @@ class Check:
             settings = text_model.transformer_training(profile)
         tokenizer = TextTokenizer(self.work / name, spec)
         encoded = text_model.EncodedTexts(tokenizer, self.catalog.texts)
-        optimizer = (
-            subword_model.prepare_fit(model, profile, [encoded.ids[i] for i in self.fit_rows])  # type: ignore[arg-type]
-            if kind == "subword"
-            else None
-        )
         checkpoint = self.work / name / "full" / "checkpoint.pt"
+        fit_labels, val_labels = self.y[self.fit_rows], self.y[self.val_rows]
         with memory_peak(self.device) as peak:
             mark = time.monotonic()
-            fit = text_model.train_text_model(
-                model,
-                encoded,
-                self.fit_rows,
-                self.y[self.fit_rows],
-                self.val_rows,
-                self.y[self.val_rows],
-                settings,
-                checkpoint,
-                name,
-                optimizer,
-                self.device,
-            )
+            if kind == "subword":  # its IDF, optimizer and calibration come with it
+                fit = subword_model.fit_subword(
+                    model, encoded, self.fit_rows, fit_labels, self.val_rows, val_labels, profile,  # type: ignore[arg-type]
+                    checkpoint, name, self.device,
+                )  # fmt: skip
+            else:
+                fit = text_model.train_text_model(
+                    model, encoded, self.fit_rows, fit_labels, self.val_rows, val_labels, settings,
+                    checkpoint, name, None, self.device,
+                )  # fmt: skip
             train_s = time.monotonic() - mark
-            if kind == "subword":
-                val_logits = text_model.logits_of(model, encoded, self.val_rows)
-                subword_model.calibrate(model, val_logits, self.y[self.val_rows])  # type: ignore[arg-type]
             mark = time.monotonic()
             logits = text_model.logits_of(model, encoded, self.test_rows)
             infer_s = time.monotonic() - mark

@@ -32,6 +32,7 @@ SYNC_EVERY = 50
 
 Batch = tuple[Sequence[torch.Tensor], torch.Tensor]
 Validator = Callable[[nn.Module], float]
+"""Validation loss of a model (lower is better); the loop calls it after each epoch."""
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(logits, integer labels) -> mean loss of the batch."""
 
@@ -49,7 +50,6 @@ def squared_hinge(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES: dict[str, Loss] = {"cross_entropy": nn.functional.cross_entropy, "squared_hinge": squared_hinge}
-"""Validation loss of a model (lower is better); the loop calls it after each epoch."""
 
 
 def linear_schedule(

@@ -30,6 +30,7 @@ from torch import nn
 from shared.model_repo import TextModelSpec
 from shared.subword import SubwordSpec
 from training import text_model
+from training.loop import FitResult
 from training.profiles import Profile
 
 SUBWORD_BASES = {"subword", "fasttext"}
@@ -162,6 +163,30 @@ def calibrate(model: SubwordClassifier, logits: np.ndarray, labels: np.ndarray) 
     model.table.weight.mul_(temperature)
     model.bias.mul_(temperature)
     return temperature
+
+
+def fit_subword(
+    model: SubwordClassifier,
+    encoded: text_model.EncodedTexts,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    val_rows: np.ndarray,
+    val_labels: np.ndarray,
+    profile: Profile,
+    checkpoint: Path,
+    description: str,
+    device: torch.device | None = None,
+) -> FitResult:
+    """The whole fit of one subword model: IDF and optimizer from ``rows`` (:func:`prepare_fit`),
+    training early-stopped on ``val_rows``, then scores calibrated on ``val_rows``
+    (:func:`calibrate`). ``model`` must already be on ``device``."""
+    optimizer = prepare_fit(model, profile, [encoded.ids[i] for i in rows])
+    result = text_model.train_text_model(
+        model, encoded, rows, labels, val_rows, val_labels, subword_training(profile),
+        checkpoint, description, optimizer, device,
+    )  # fmt: skip
+    calibrate(model, text_model.logits_of(model, encoded, val_rows), val_labels)
+    return result
 
 
 def export_subword_model(model: SubwordClassifier, model_dir: Path, spec: TextModelSpec) -> Path:

@@ -201,7 +201,7 @@ def train_text_model(
     steps = -(-len(rows) // settings.batch_size)
     if settings.max_steps_per_epoch is not None:
         steps = min(steps, settings.max_steps_per_epoch)
-    sparse = optimizer is not None
+    own_optimizer = optimizer is not None  # the subword model's: no gradient clipping
     if optimizer is None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = linear_schedule(optimizer, steps * settings.epochs, warmup=settings.warmup)
@@ -216,7 +216,7 @@ def train_text_model(
         description,
         validate=validation_loss(encoded, val_rows, val_labels, settings.loss) if len(val_rows) else None,
         patience=settings.patience,
-        clip_norm=None if sparse else 1.0,
+        clip_norm=None if own_optimizer else 1.0,
         mixed_precision=settings.mixed_precision,
         loss_fn=LOSSES[settings.loss],
     )
