@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.redact import redact_url
+
 
 class Settings(BaseSettings):
     """Every knob of the system. Each field is documented in the README's settings table."""
@@ -278,21 +280,7 @@ def get_settings() -> Settings:
 
 SECRET_FIELDS = {"translator_api_key", "api_token"}
 URL_FIELDS = {"redis_url", "database_url", "translator_url"}
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (``redis://:pw@h`` -> ``redis://:***@h``)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    if parts.password is None:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+"""Fields whose passwords (user part or query string) :func:`redact_url` masks."""
 
 
 def redacted(settings: Settings) -> dict[str, object]:

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.redact import redact_text
+
 _RESERVED = set(vars(logging.makeLogRecord({})))
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
 
 
 def redact(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***`` (logs never show one)."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """``text`` with the password of every URL in it replaced by ``***`` (logs never show one;
+    read as the libraries read them: :mod:`shared.redact`)."""
+    return redact_text(text)
 
 
 class JsonFormatter(logging.Formatter):

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.db.session import engine_for, migrate
+from shared.redact import redact_text
 
 from . import routes_dashboard, routes_explain, routes_lifecycle, routes_listings
 from .limits import BodyLimit
@@ -202,7 +203,8 @@ async def _check(probe: Awaitable[dict[str, Any]], timeout_s: float = 3.0) -> di
         result = await asyncio.wait_for(probe, timeout_s)
         return {"ok": True, **result, "ms": round((time.perf_counter() - started) * 1000, 1)}
     except Exception as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        # a driver's message may quote the URL it was given: no password in /health
+        return {"ok": False, "error": redact_text(f"{type(exc).__name__}: {exc}")[:300]}
 
 
 async def _redis_ok(state: ApiState) -> dict[str, Any]:
