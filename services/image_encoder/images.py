@@ -2,10 +2,11 @@
 
 An image URI is either a file under ``settings.image_roots`` (``file://`` or a plain path; paths
 escaping the roots, symlinks included, are forbidden) or an http(s) URL on
-``settings.image_allowed_hosts``. Size (bytes), pixel count, the pixels a whole batch may hold
-and fetch time are bounded. Every failure of one image, whatever raised it (a URI that does not
-parse included), becomes that offer's :class:`ImageProblem` (an ``ImageMissingReason``): the
-offer is then classified from its text alone, and the rest of the batch is not affected.
+``settings.image_allowed_hosts``. Size (bytes, counted after ``Content-Encoding`` is decoded:
+:mod:`.http_body`), pixel count, the pixels a whole batch may hold and fetch time are bounded.
+Every failure of one image, whatever raised it (a URI that does not parse included), becomes
+that offer's :class:`ImageProblem` (an ``ImageMissingReason``): the offer is then classified
+from its text alone, and the rest of the batch is not affected.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from PIL import Image
 from shared.config import Settings
 from shared.contract import ImageMissingReason
 from shared.preprocess import decode_image
+
+from .http_body import ACCEPT_ENCODING, BodyProblem, read_body
 
 REASONS = set(get_args(ImageMissingReason))
 log = logging.getLogger(__name__)
@@ -76,7 +79,8 @@ async def _fetch_http(uri: str, settings: Settings, client: httpx.AsyncClient) -
         return ImageProblem("forbidden", f"host {host or '?'} is not in image_allowed_hosts")
     limit = settings.image_max_bytes
     try:
-        async with client.stream("GET", uri, follow_redirects=False) as response:
+        headers = {"Accept-Encoding": ACCEPT_ENCODING}
+        async with client.stream("GET", uri, headers=headers, follow_redirects=False) as response:
             if response.status_code == 404:
                 return ImageProblem("not_found", "HTTP 404")
             if response.status_code != 200:
@@ -84,12 +88,9 @@ async def _fetch_http(uri: str, settings: Settings, client: httpx.AsyncClient) -
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:
                 return ImageProblem("too_large", f"{declared} bytes > {limit}")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    return ImageProblem("too_large", f"more than {limit} bytes")
-            return bytes(body)
+            return await read_body(response, limit)  # decoded bytes counted (gzip bombs)
+    except BodyProblem as problem:
+        return ImageProblem(problem.reason, problem.detail)
     except httpx.TimeoutException:
         return ImageProblem("timeout", f"no answer within {settings.image_fetch_timeout_s}s")
     except httpx.HTTPError as exc:

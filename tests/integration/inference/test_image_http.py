@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ from PIL import Image
 
 from services.image_encoder.images import ImageProblem, load_images
 from shared.config import Settings
+from tests.local_http import serving
 
 
 def jpeg() -> bytes:
@@ -47,12 +47,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 async def test_http_images(server: str) -> None:
