@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         description="Repository revisions `catalog rollout` keeps loaded on Triton (the newest N, "
         "plus the current one); older versions are unloaded.",
     )
+    rollout_heartbeat_max_age_s: float = Field(
+        300.0,
+        gt=0,
+        description="`catalog rollout --watch` is stuck (its liveness probe fails) when its heartbeat "
+        "(var_dir/rollout.heartbeat, one per pass) is older: above the poll interval plus the "
+        "longest model load.",
+    )
     inference_timeout_s: float = Field(30.0, description="Timeout of one inference request.")
     model_poll_interval_s: float = Field(
         10.0, description="How often workers look for a new model repository version."

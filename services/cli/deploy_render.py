@@ -365,16 +365,25 @@ def triton_documents() -> list[dict[str, Any]]:
     return [_deployment("catalog-triton", "triton", pod, 1, skip), _pdb("catalog-triton", "triton"), service]
 
 
+def _heartbeat_probe(flags: list[str], period: int, failures: int) -> dict[str, Any]:
+    return {
+        "exec": {"command": ["python", "-m", "shared.heartbeat", *flags]},
+        "periodSeconds": period,
+        "timeoutSeconds": 10,  # a Python start on a busy node
+        "failureThreshold": failures,
+    }
+
+
 def rollout_documents() -> list[dict[str, Any]]:
     """The model-rollout controller (one replica) and the model repository volume."""
     container, volumes = _catalog_container(
         "rollout", "inference", ["rollout", "--watch"], models=True, writable_models=True
     )
-    skips = {
-        "CKV_K8S_8": "a one-replica controller without an HTTP endpoint; it exits on error and restarts",
-        "CKV_K8S_9": "nothing routes traffic to it: readiness has no meaning",
-    }
-    deployment = _deployment("catalog-model-rollout", "model-rollout", _pod([container], volumes), 1, skips)
+    # No HTTP endpoint: both probes read the heartbeat each pass writes (shared/heartbeat.py);
+    # a stale one (a pass that never returns) restarts it, a failed last pass makes it unready.
+    container["livenessProbe"] = _heartbeat_probe([], period=30, failures=3)
+    container["readinessProbe"] = _heartbeat_probe(["--ready"], period=15, failures=2)
+    deployment = _deployment("catalog-model-rollout", "model-rollout", _pod([container], volumes), 1)
     deployment["spec"]["strategy"] = {"type": "Recreate"}  # never two controllers at once
     claim = {
         "apiVersion": "v1",

@@ -2,7 +2,9 @@
 
 Run it once after a training run (``catalog rollout``), or as a small controller beside Triton
 (``catalog rollout --watch``: compose's ``rollout`` service, the ``model-rollout`` Deployment).
-Encoder workers only check readiness and switch to a new revision once it is served.
+Encoder workers only check readiness and switch to a new revision once it is served. With
+``--watch`` every pass writes a heartbeat that the liveness and readiness probes read
+(:mod:`shared.heartbeat`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 
 async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | None) -> None:
+    from shared.heartbeat import HEARTBEAT_NAME
     from shared.inference.rollout import TritonControl, reconcile
     from shared.inference.rollout import watch as watch_forever
 
@@ -40,6 +43,7 @@ async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | No
                 keep,
                 settings.model_poll_interval_s,
                 lambda report: print(json.dumps(report), flush=True),
+                heartbeat=settings.var_dir / HEARTBEAT_NAME,  # the probes' (python -m shared.heartbeat)
             )
         else:
             report = await reconcile(control, repository, keep)

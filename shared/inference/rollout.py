@@ -33,6 +33,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
+from shared.heartbeat import beat
 from shared.inference.backend import InferenceError, manifest_models
 from shared.lifecycle import read_state
 from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
@@ -188,6 +189,7 @@ async def watch(
     keep: int,
     interval_s: float,
     on_report: Callable[[dict[str, Any]], None] = lambda report: None,
+    heartbeat: Path | None = None,
 ) -> None:
     """``catalog rollout --watch``: :func:`reconcile` every ``interval_s``, for ever.
 
@@ -196,12 +198,18 @@ async def watch(
     restart of its pod the controller loads the kept versions again within one interval. A
     failed pass (Triton restarting, no repository trained yet, a version directory not synced)
     is logged and retried; it never ends the controller. ``on_report`` gets each pass's report
-    when it differs from the previous one.
+    when it differs from the previous one. ``heartbeat``: a file written at the start and after
+    every pass (:mod:`shared.heartbeat`), which the controller's probes read: a pass that never
+    returns leaves it to age.
     """
     last: dict[str, Any] | None = None
+    if heartbeat is not None:
+        beat(heartbeat, ok=False)  # alive, not ready before the first pass
     while True:
+        ok = False
         try:
             report = (await reconcile(control, repository, keep)).as_dict()
+            ok = True
         except Exception as exc:  # tritonclient raises per-protocol types; the next pass retries
             log.warning(
                 "rollout pass failed; retrying in %.0f s: %s: %s",
@@ -215,4 +223,6 @@ async def watch(
             if report != last:
                 on_report(report)
                 last = report
+        if heartbeat is not None:
+            beat(heartbeat, ok)
         await asyncio.sleep(interval_s)
