@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -26,19 +27,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Deps:
+    """The publisher re-publishing overdue offers (closed with ``resources``)."""
+
     settings: Settings
     publisher: EventPublisher
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
 
 async def open_deps(settings: Settings, redis: Redis) -> Deps:
     await asyncio.to_thread(migrate, settings.effective_database_url)
-    publisher = EventPublisher(settings)
-    await publisher.__aenter__()
-    return Deps(settings, publisher)
+    resources = AsyncExitStack()
+    publisher = await resources.enter_async_context(EventPublisher(settings))
+    return Deps(settings, publisher, resources)
 
 
 async def close_deps(deps: Deps) -> None:
-    await deps.publisher.__aexit__(None, None, None)
+    await deps.resources.aclose()
 
 
 async def reconcile_forever(deps: Deps) -> None:

@@ -60,7 +60,7 @@ async def test_lone_halves_are_classified_degraded_or_dead_lettered(
     redis = Redis.from_url(REDIS_URL)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
-    deps = fusion.Deps(settings, RedisJoiner(redis, settings), store)
+    deps = fusion.Deps(RedisJoiner(redis, settings), store, settings.top_k)
     try:
         alone_text = text_half(manifest, "T1")  # its image half was lost
         alone_image = missing_image(manifest, "I1")  # its text half was lost; nothing usable
@@ -79,7 +79,7 @@ async def test_lone_halves_are_classified_degraded_or_dead_lettered(
             again = await claim_expired(redis, settings, now=time.time() + 5 + 120)
             assert len(again) == 2
             await redis.zadd(deadlines_key(settings), {c.submission_id: 0 for c in again})
-            assert await fusion.sweep_expired(deps, redis, publisher) == 2
+            assert await fusion.sweep_expired(deps, fusion.Sweep(redis, publisher, settings)) == 2
 
         classified = await read_events(settings, Stream.CLASSIFIED, ListingClassified, 1, timeout_s=5)
         dead = await read_events(settings, Stream.DEAD, DeadLetter, 1, timeout_s=5)
@@ -118,3 +118,28 @@ async def test_completing_half_redelivered_after_done_ttl_does_not_wait_forever(
         assert [(c.submission_id, c.image is not None) for c in claimed] == [(str(text.submission_id), True)]
     finally:
         await redis.aclose()
+
+
+async def test_the_running_worker_sweeps_lone_halves_in_its_background_task(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    """The sweep runs as the worker's ``WorkerSpec.background`` task, with the publisher the
+    worker opened: a lone half is classified (degraded) without anyone calling the sweep."""
+    root = tmp_path / "repo"
+    manifest = build_repository(root)
+    settings = Settings(
+        redis_url=REDIS_URL,
+        stream_prefix=redis_prefix,
+        join_ttl_s=1,
+        join_done_ttl_s=5,
+        model_repository=root,
+        metrics_port=None,
+    )
+    assert fusion.SPEC.background is fusion.sweep_forever
+    alone = text_half(manifest, "B1")
+    async with fusion.create_worker(settings).running(), EventPublisher(settings) as publisher:
+        await publisher.publish(Stream.TEXT_FEATURES, [alone])
+        classified = await read_events(settings, Stream.CLASSIFIED, ListingClassified, 1, timeout_s=60)
+    assert [(c.submission_id, c.degraded) for c in classified] == [
+        (alone.submission_id, "join_expired:image")
+    ]

@@ -106,7 +106,7 @@ async def test_fusion_handler_classifies_once_both_halves_arrived(model_repo: tu
     settings = settings_for(root)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
-    deps = fusion.Deps(settings, MemoryJoiner(), store)
+    deps = fusion.Deps(MemoryJoiner(), store, settings.top_k)
     backend = LocalBackend(root)
     offer = ListingSubmitted.new("a", title="un livre roman", image_uri=None)
     enc_deps = text_encoder.Deps(settings, MemoryPins(), backend, ModelStore(root, backend, ("text",), 0))

@@ -83,7 +83,7 @@ async def test_a_bulk_offer_stays_on_the_bulk_lane_through_every_handler(
     text = await text_encoder.encode(events_of(prepared), enc_deps)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
-    deps = fusion.Deps(settings, MemoryJoiner(), store)
+    deps = fusion.Deps(MemoryJoiner(), store, settings.top_k)
     image_half = ImageFeatures(
         **offer.stamped("image_encoded").envelope(),
         model_version=manifest.version,

@@ -61,7 +61,7 @@ async def test_shadow_predictions_are_stored_and_never_current(
     assert {t.shadow.model_version for t in text if t.shadow} == {candidate.version}
 
     store = ModelStore(root, poll_interval_s=0)
-    deps = fusion.Deps(settings, MemoryJoiner(), store)
+    deps = fusion.Deps(MemoryJoiner(), store, settings.top_k)
     assert await fusion.on_text(text, deps) == []
     classified: list[ListingClassified] = emitted(await fusion.on_image(image, deps), Stream.CLASSIFIED)
     live_events = [c for c in classified if not c.shadow]
