@@ -45,18 +45,23 @@ def missing_image(manifest: Manifest, listing: str, submission_id: object = None
     )
 
 
-async def test_lone_halves_are_classified_degraded_or_dead_lettered(
-    redis_prefix: str, tmp_path: Path
-) -> None:
-    root = tmp_path / "repo"
-    manifest = build_repository(root)
-    settings = Settings(
+def expiring(redis_prefix: str, root: Path) -> Settings:
+    """Joins that expire after 1 s, on a tiny repository at ``root``."""
+    return Settings(
         redis_url=REDIS_URL,
         stream_prefix=redis_prefix,
         join_ttl_s=1,
         join_done_ttl_s=5,
         model_repository=root,
     )
+
+
+async def test_lone_halves_are_classified_degraded_or_dead_lettered(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    manifest = build_repository(root)
+    settings = expiring(redis_prefix, root)
     redis = Redis.from_url(REDIS_URL)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
@@ -127,14 +132,7 @@ async def test_the_running_worker_sweeps_lone_halves_in_its_background_task(
     worker opened: a lone half is classified (degraded) without anyone calling the sweep."""
     root = tmp_path / "repo"
     manifest = build_repository(root)
-    settings = Settings(
-        redis_url=REDIS_URL,
-        stream_prefix=redis_prefix,
-        join_ttl_s=1,
-        join_done_ttl_s=5,
-        model_repository=root,
-        metrics_port=None,
-    )
+    settings = expiring(redis_prefix, root)
     assert fusion.SPEC.background is fusion.sweep_forever
     alone = text_half(manifest, "B1")
     async with fusion.create_worker(settings).running(), EventPublisher(settings) as publisher:
