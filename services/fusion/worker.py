@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -29,29 +30,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Sweep:
-    """What the sweep of expired joins needs: the join state, where to publish and its settings
-    (the join keys' prefix, ``join_done_ttl_s``, ``top_k``: ``expiry.py`` reads them)."""
-
-    redis: Redis
-    publisher: EventPublisher
-    settings: Settings
-
-    @property
-    def interval_s(self) -> float:
-        """A quarter of the join's TTL (between 0.2 s and 30 s): a lone half waits little past it."""
-        return min(30.0, max(0.2, self.settings.join_ttl_s / 4))
-
-
-@dataclass
 class Deps:
     """Built once per process: the join state, the store of fusion models and ``top_k``; in a
-    running worker, also what the sweep of expired joins needs and what to close at the end."""
+    running worker, also one pass of the expired-join sweep (bound to its Redis, publisher and
+    settings), its interval, and what to close at the end."""
 
     joiner: Joiner
     store: ModelStore
     top_k: int
-    sweep: Sweep | None = None
+    sweep: Callable[[], Awaitable[int]] | None = None
+    sweep_interval_s: float = 30.0
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
 
@@ -107,15 +95,17 @@ async def on_image(events: list[ImageFeatures], deps: Deps) -> list[Outcome]:
     return await fuse(list(events), deps)
 
 
-async def sweep_expired(deps: Deps, sweep: Sweep) -> int:
+async def sweep_expired(
+    store: ModelStore, redis: Redis, publisher: EventPublisher, settings: Settings
+) -> int:
     """One pass: classify or dead-letter every half alone past its deadline; how many."""
-    expired = await claim_expired(sweep.redis, sweep.settings)
+    expired = await claim_expired(redis, settings)
     if not expired:
         return 0
-    predictions, letters = await resolve(expired, deps.store, sweep.settings, worker="fusion")
-    await sweep.publisher.publish(Stream.CLASSIFIED, predictions)
-    await sweep.publisher.publish(Stream.DEAD, letters)
-    await release(sweep.redis, sweep.settings, [e.submission_id for e in expired])
+    predictions, letters = await resolve(expired, store, settings, worker="fusion")
+    await publisher.publish(Stream.CLASSIFIED, predictions)
+    await publisher.publish(Stream.DEAD, letters)
+    await release(redis, settings, [e.submission_id for e in expired])
     log.warning(
         "expired joins resolved",
         extra={"classified_degraded": len(predictions), "dead_letters": len(letters)},
@@ -128,11 +118,10 @@ async def sweep_forever(deps: Deps) -> None:
     failed pass (Redis down a moment) is retried at the next one."""
     if deps.sweep is None:
         raise RuntimeError("the fusion worker's dependencies were opened without a sweep")
-    sweep = deps.sweep
     while True:
-        await asyncio.sleep(sweep.interval_s)
+        await asyncio.sleep(deps.sweep_interval_s)
         try:
-            await sweep_expired(deps, sweep)
+            await deps.sweep()
         except Exception:
             log.exception("expired join sweep failed; retried next pass")
 
@@ -140,14 +129,19 @@ async def sweep_forever(deps: Deps) -> None:
 async def open_deps(settings: Settings, redis: Redis) -> Deps:
     store = ModelStore(settings.model_repository, poll_interval_s=settings.model_poll_interval_s)
     store.fusion(await store.current())
-    deps = Deps(RedisJoiner(redis, settings), store, settings.top_k)
-    publisher = await deps.resources.enter_async_context(EventPublisher(settings))
-    deps.sweep = Sweep(redis, publisher, settings)
-    return deps
+    resources = AsyncExitStack()
+    publisher = await resources.enter_async_context(EventPublisher(settings))
+
+    async def sweep() -> int:
+        return await sweep_expired(store, redis, publisher, settings)
+
+    # A quarter of the join's TTL (0.2 s to 30 s): a lone half waits little past its deadline.
+    interval_s = min(30.0, max(0.2, settings.join_ttl_s / 4))
+    return Deps(RedisJoiner(redis, settings), store, settings.top_k, sweep, interval_s, resources)
 
 
 async def close_deps(deps: Deps) -> None:
-    """Closes the sweep's publisher (the sweep itself is stopped by the worker before this)."""
+    """Closes the sweep's publisher (the worker stops the sweep itself before this)."""
     await deps.resources.aclose()
 
 

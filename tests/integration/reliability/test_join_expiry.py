@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from services.fusion import worker as fusion
 from services.fusion.expiry import claim_expired
-from services.fusion.join import RedisJoiner, deadlines_key, join_batch, join_key
+from services.fusion.join import deadlines_key, join_batch, join_key
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import (
@@ -65,7 +65,6 @@ async def test_lone_halves_are_classified_degraded_or_dead_lettered(
     redis = Redis.from_url(REDIS_URL)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
-    deps = fusion.Deps(RedisJoiner(redis, settings), store, settings.top_k)
     try:
         alone_text = text_half(manifest, "T1")  # its image half was lost
         alone_image = missing_image(manifest, "I1")  # its text half was lost; nothing usable
@@ -84,7 +83,7 @@ async def test_lone_halves_are_classified_degraded_or_dead_lettered(
             again = await claim_expired(redis, settings, now=time.time() + 5 + 120)
             assert len(again) == 2
             await redis.zadd(deadlines_key(settings), {c.submission_id: 0 for c in again})
-            assert await fusion.sweep_expired(deps, fusion.Sweep(redis, publisher, settings)) == 2
+            assert await fusion.sweep_expired(store, redis, publisher, settings) == 2
 
         classified = await read_events(settings, Stream.CLASSIFIED, ListingClassified, 1, timeout_s=5)
         dead = await read_events(settings, Stream.DEAD, DeadLetter, 1, timeout_s=5)

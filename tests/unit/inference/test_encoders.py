@@ -85,7 +85,7 @@ async def test_fusion_paths_and_prior(model_repo: tuple[Path, Manifest]) -> None
     )
     results = await classify_pairs(store, [Pair(t, i) for t, i in zip(text, image, strict=True)], k=3)
     full, text_only, prior = results
-    assert not isinstance(full, str) and not isinstance(text_only, str) and not isinstance(prior, str)
+    assert not any(isinstance(r, Unclassified) for r in (full, text_only, prior))
     assert full.modalities == ["text", "image"] and text_only.modalities == ["text"]
     assert text_only.image_missing_reason == "not_found"
     assert text_only.prdtypecode == 1280  # "lego"
