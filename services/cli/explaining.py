@@ -45,7 +45,7 @@ def served_models(classifier: OnlineClassifier, manifest: Manifest) -> ServedMod
         probs = np.zeros((len(pairs), len(codes)))
         for row, result in enumerate(results):
             if not isinstance(result, ListingClassified):
-                raise ValueError(result)
+                raise ValueError(result.reason)
             for score in result.top_k:
                 probs[row, codes.index(score.prdtypecode)] = score.probability
         return probs

@@ -91,7 +91,7 @@ class OnlineClassifier:
         text, photo = await asyncio.gather(text_half(), image_half())
         result = (await classify_pairs(self.store, [Pair(text, photo)], self.settings.top_k))[0]
         if not isinstance(result, ListingClassified):
-            raise ValueError(result)
+            raise ValueError(result.reason)
         return result
 
     async def close(self) -> None:

@@ -59,6 +59,14 @@ class Pair:
         return text, image
 
 
+@dataclass(frozen=True)
+class Unclassified:
+    """A pair that cannot be classified, and why: the handler dead-letters its input with
+    ``reason`` (a typed row error, so a result is never mistaken for a message)."""
+
+    reason: str
+
+
 def top_k(manifest: Manifest, probs: np.ndarray, k: int) -> list[CategoryScore]:
     order = np.argsort(-probs, kind="stable")[:k]
     return [
@@ -80,8 +88,9 @@ def _logits(halves: Sequence[TextFeatures | ImageFeatures]) -> dict[str, np.ndar
 
 
 def _result(
-    pair: Pair, manifest: Manifest, probs: np.ndarray, k: int, text: bool, image: bool
+    pair: Pair, manifest: Manifest, probs: np.ndarray, k: int, *, text: bool, image: bool
 ) -> ListingClassified:
+    """The prediction of ``pair`` from ``probs``; ``text``/``image``: the modalities used."""
     scores = top_k(manifest, probs, k)
     versions = manifest.model_versions()
     used = {m.name for m in manifest.text_models if text} | {m.name for m in manifest.image_models if image}
@@ -110,15 +119,18 @@ def _result(
     )
 
 
-async def classify_pairs(store: ModelStore, pairs: Sequence[Pair], k: int) -> list[ListingClassified | str]:
-    """A classification per pair (the class prior when neither modality is usable)."""
-    results: list[ListingClassified | str] = ["" for _ in pairs]
+async def classify_pairs(
+    store: ModelStore, pairs: Sequence[Pair], k: int
+) -> list[ListingClassified | Unclassified]:
+    """A classification per pair, in order (the class prior when neither modality is usable;
+    :class:`Unclassified` for a pair without any half)."""
+    results: dict[int, ListingClassified | Unclassified] = {}
     groups: dict[tuple[str, bool, bool], list[int]] = defaultdict(list)
     usable = [pair.usable() for pair in pairs]
     for i, (text, image) in enumerate(usable):
         half = text or image or pairs[i].text or pairs[i].image
         if half is None:
-            results[i] = "neither a text nor an image half"
+            results[i] = Unclassified("neither a text nor an image half")
             continue
         groups[(half.model_version, text is not None, image is not None)].append(i)
     for (version, has_text, has_image), rows in groups.items():
@@ -129,11 +141,11 @@ async def classify_pairs(store: ModelStore, pairs: Sequence[Pair], k: int) -> li
             # as `catalog evaluate` does.
             prior = class_prior(manifest)
             for row in rows:
-                results[row] = _result(pairs[row], manifest, prior, k, False, False)
+                results[row] = _result(pairs[row], manifest, prior, k, text=False, image=False)
             continue
         text_logits = _logits([usable[i][0] for i in rows]) if has_text else None  # type: ignore[misc]
         image_logits = _logits([usable[i][1] for i in rows]) if has_image else None  # type: ignore[misc]
         probs = fusion.predict_proba(text_logits, image_logits)
         for row, p in zip(rows, probs, strict=True):
-            results[row] = _result(pairs[row], manifest, p, k, has_text, has_image)
-    return results
+            results[row] = _result(pairs[row], manifest, p, k, text=has_text, image=has_image)
+    return [results[i] for i in range(len(pairs))]

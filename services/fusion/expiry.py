@@ -117,7 +117,7 @@ async def resolve(
         if isinstance(result, ListingClassified):
             predictions.append(result.model_copy(update={"degraded": f"join_expired:{missing}"}))
         else:
-            letters.append(_letter(item, worker, f"classification of the lone half failed: {result}"))
+            letters.append(_letter(item, worker, f"classification of the lone half failed: {result.reason}"))
     for item in expired:
         if _usable(item):
             continue

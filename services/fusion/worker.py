@@ -8,9 +8,10 @@ when a modality is missing. One Redis pipeline per batch for the join.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -27,19 +28,19 @@ from .shadow import as_shadow, shadow_pair
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class Deps:
-    """Built once per process: the join state (Redis) and the store of fusion models; in a
-    running worker, also the sweep of expired joins and its publisher."""
+    """Built once per process: the join state, the store of fusion models and ``top_k``; in a
+    running worker, also one pass of the expired-join sweep (bound to its Redis, publisher and
+    settings), its interval, and what to close at the end."""
 
-    settings: Settings
     joiner: Joiner
     store: ModelStore
-    sweeper: asyncio.Task[None] | None = None
-    publisher: EventPublisher | None = None
+    top_k: int
+    sweep: Callable[[], Awaitable[int]] | None = None
+    sweep_interval_s: float = 30.0
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
 
 async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
@@ -48,9 +49,7 @@ async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
     for r in joined:
         JOINS.labels(result=r.status).inc()  # waiting - complete over time: the join backlog
     complete = [(event, r) for event, r in zip(events, joined, strict=True) if r.status == "complete"]
-    results = await classify_pairs(
-        deps.store, [Pair(r.text, r.image) for _, r in complete], deps.settings.top_k
-    )
+    results = await classify_pairs(deps.store, [Pair(r.text, r.image) for _, r in complete], deps.top_k)
     late = [event for event, r in zip(events, joined, strict=True) if r.status == "late"]
     for event in late:
         log.warning(
@@ -66,7 +65,7 @@ async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
             if candidate is not None:
                 shadowed.append((candidate, result))
         else:
-            outcomes.append(Reject(event, error=result))
+            outcomes.append(Reject(event, error=result.reason))
     return outcomes + await _shadow_outcomes(deps, shadowed)
 
 
@@ -75,7 +74,7 @@ async def _shadow_outcomes(deps: Deps, shadowed: list[tuple[Pair, ListingClassif
     if not shadowed:
         return []
     try:
-        results = await classify_pairs(deps.store, [pair for pair, _ in shadowed], deps.settings.top_k)
+        results = await classify_pairs(deps.store, [pair for pair, _ in shadowed], deps.top_k)
     except Exception as exc:  # an experiment must not hold up live predictions
         log.warning("shadow fusion skipped", extra={"error": f"{type(exc).__name__}: {exc}"})
         return []
@@ -96,15 +95,17 @@ async def on_image(events: list[ImageFeatures], deps: Deps) -> list[Outcome]:
     return await fuse(list(events), deps)
 
 
-async def sweep_expired(deps: Deps, redis: Redis, publisher: EventPublisher) -> int:
+async def sweep_expired(
+    store: ModelStore, redis: Redis, publisher: EventPublisher, settings: Settings
+) -> int:
     """One pass: classify or dead-letter every half alone past its deadline; how many."""
-    expired = await claim_expired(redis, deps.settings)
+    expired = await claim_expired(redis, settings)
     if not expired:
         return 0
-    predictions, letters = await resolve(expired, deps.store, deps.settings, worker="fusion")
+    predictions, letters = await resolve(expired, store, settings, worker="fusion")
     await publisher.publish(Stream.CLASSIFIED, predictions)
     await publisher.publish(Stream.DEAD, letters)
-    await release(redis, deps.settings, [e.submission_id for e in expired])
+    await release(redis, settings, [e.submission_id for e in expired])
     log.warning(
         "expired joins resolved",
         extra={"classified_degraded": len(predictions), "dead_letters": len(letters)},
@@ -112,12 +113,15 @@ async def sweep_expired(deps: Deps, redis: Redis, publisher: EventPublisher) -> 
     return len(expired)
 
 
-async def _sweep_forever(deps: Deps, redis: Redis, publisher: EventPublisher) -> None:
-    interval = min(30.0, max(0.2, deps.settings.join_ttl_s / 4))
+async def sweep_forever(deps: Deps) -> None:
+    """The worker's background task (``WorkerSpec.background``): a sweep every interval; a
+    failed pass (Redis down a moment) is retried at the next one."""
+    if deps.sweep is None:
+        raise RuntimeError("the fusion worker's dependencies were opened without a sweep")
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(deps.sweep_interval_s)
         try:
-            await sweep_expired(deps, redis, publisher)
+            await deps.sweep()
         except Exception:
             log.exception("expired join sweep failed; retried next pass")
 
@@ -125,19 +129,20 @@ async def _sweep_forever(deps: Deps, redis: Redis, publisher: EventPublisher) ->
 async def open_deps(settings: Settings, redis: Redis) -> Deps:
     store = ModelStore(settings.model_repository, poll_interval_s=settings.model_poll_interval_s)
     store.fusion(await store.current())
-    deps = Deps(settings, RedisJoiner(redis, settings), store)
-    deps.publisher = await EventPublisher(settings).__aenter__()
-    deps.sweeper = asyncio.create_task(_sweep_forever(deps, redis, deps.publisher))
-    return deps
+    resources = AsyncExitStack()
+    publisher = await resources.enter_async_context(EventPublisher(settings))
+
+    async def sweep() -> int:
+        return await sweep_expired(store, redis, publisher, settings)
+
+    # A quarter of the join's TTL (0.2 s to 30 s): a lone half waits little past its deadline.
+    interval_s = min(30.0, max(0.2, settings.join_ttl_s / 4))
+    return Deps(RedisJoiner(redis, settings), store, settings.top_k, sweep, interval_s, resources)
 
 
 async def close_deps(deps: Deps) -> None:
-    if deps.sweeper is not None:
-        deps.sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await deps.sweeper
-    if deps.publisher is not None:
-        await deps.publisher.__aexit__(None, None, None)
+    """Closes the sweep's publisher (the worker stops the sweep itself before this)."""
+    await deps.resources.aclose()
 
 
 SPEC = WorkerSpec(
@@ -149,6 +154,7 @@ SPEC = WorkerSpec(
     publishes=(Stream.CLASSIFIED,),
     open=open_deps,
     close=close_deps,
+    background=sweep_forever,
     image="slim",
     description="Joins each offer's text and image logits and runs the fusion meta-model; "
     "classifies a half left alone past join_ttl_s on its own (degraded) or dead-letters it.",

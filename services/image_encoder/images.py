@@ -15,10 +15,11 @@ import asyncio
 import io
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import get_args
+from typing import Protocol, get_args
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -34,6 +35,43 @@ REASONS = set(get_args(ImageMissingReason))
 log = logging.getLogger(__name__)
 
 
+class ImageLimits(Protocol):
+    """What fetching and decoding read of the settings (``Settings`` has it, and so has the
+    image-encoder's smaller :class:`ImageSettings`)."""
+
+    @property
+    def image_roots(self) -> Sequence[Path]: ...
+    @property
+    def image_allowed_hosts(self) -> Sequence[str]: ...
+    @property
+    def image_max_bytes(self) -> int: ...
+    @property
+    def image_max_pixels(self) -> int: ...
+    @property
+    def image_fetch_timeout_s(self) -> float: ...
+    @property
+    def image_batch_max_pixels(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """The image limits alone: what the image-encoder's ``Deps`` holds instead of ``Settings``."""
+
+    image_roots: tuple[Path, ...]
+    image_allowed_hosts: tuple[str, ...]
+    image_max_bytes: int
+    image_max_pixels: int
+    image_fetch_timeout_s: float
+    image_batch_max_pixels: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> ImageSettings:
+        values = {f.name: getattr(settings, f.name) for f in fields(cls)}
+        values["image_roots"] = tuple(values["image_roots"])
+        values["image_allowed_hosts"] = tuple(values["image_allowed_hosts"])
+        return cls(**values)
+
+
 @dataclass(frozen=True)
 class ImageProblem:
     """Why an offer has no usable image."""
@@ -42,7 +80,7 @@ class ImageProblem:
     detail: str
 
 
-def resolve_file(uri: str, roots: list[Path]) -> Path | ImageProblem:
+def resolve_file(uri: str, roots: Sequence[Path]) -> Path | ImageProblem:
     """The real path of a file URI, or ``forbidden`` when it leaves every allowed root."""
     parts = urlsplit(uri)
     if parts.scheme == "file":
@@ -73,7 +111,7 @@ def _read_file(path: Path, max_bytes: int) -> bytes | ImageProblem:
         return ImageProblem("fetch_error", f"cannot read file: {exc.strerror or exc}")
 
 
-async def _fetch_http(uri: str, settings: Settings, client: httpx.AsyncClient) -> bytes | ImageProblem:
+async def _fetch_http(uri: str, settings: ImageLimits, client: httpx.AsyncClient) -> bytes | ImageProblem:
     host = (urlsplit(uri).hostname or "").lower()
     if host not in {h.lower() for h in settings.image_allowed_hosts}:
         return ImageProblem("forbidden", f"host {host or '?'} is not in image_allowed_hosts")
@@ -98,7 +136,7 @@ async def _fetch_http(uri: str, settings: Settings, client: httpx.AsyncClient) -
 
 
 async def fetch_image_bytes(
-    uri: str | None, settings: Settings, client: httpx.AsyncClient
+    uri: str | None, settings: ImageLimits, client: httpx.AsyncClient
 ) -> bytes | ImageProblem:
     """The raw bytes an image URI points to, within the size and time limits; never raises."""
     try:
@@ -109,7 +147,7 @@ async def fetch_image_bytes(
         return ImageProblem("fetch_error", f"unusable image URI: {type(exc).__name__}: {exc}"[:300])
 
 
-async def _fetch(uri: str | None, settings: Settings, client: httpx.AsyncClient) -> bytes | ImageProblem:
+async def _fetch(uri: str | None, settings: ImageLimits, client: httpx.AsyncClient) -> bytes | ImageProblem:
     if not uri or not uri.strip():
         return ImageProblem("no_image", "the offer has no image")
     scheme = urlsplit(uri).scheme.lower()
@@ -129,7 +167,7 @@ async def _fetch(uri: str | None, settings: Settings, client: httpx.AsyncClient)
 
 
 def decode(
-    data: bytes, settings: Settings, max_pixels: int | None = None, target: int | None = None
+    data: bytes, settings: ImageLimits, max_pixels: int | None = None, target: int | None = None
 ) -> Image.Image | ImageProblem:
     """Decoded RGB image (JPEG draft mode down to ``target``), or ``too_large`` / ``corrupt``;
     never raises."""
@@ -154,7 +192,7 @@ def header_pixels(data: bytes) -> int | None:
         return None
 
 
-def admit_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[bytes | ImageProblem]:
+def admit_batch(raw: list[bytes | ImageProblem], settings: ImageLimits) -> list[bytes | ImageProblem]:
     """Keep a batch within ``image_batch_max_pixels``: an image the remaining budget cannot hold
     (read from its header, before its pixels are allocated) is ``too_large``."""
     budget = settings.image_batch_max_pixels
@@ -174,7 +212,7 @@ def admit_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[byt
     return out
 
 
-def decode_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[Image.Image | ImageProblem]:
+def decode_batch(raw: list[bytes | ImageProblem], settings: ImageLimits) -> list[Image.Image | ImageProblem]:
     """Decode a batch within ``image_batch_max_pixels`` (one thread; see :func:`load_images`)."""
     return [r if isinstance(r, ImageProblem) else decode(r, settings) for r in admit_batch(raw, settings)]
 
@@ -185,7 +223,7 @@ _DECODERS = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_pref
 
 
 async def load_images(
-    uris: list[str | None], settings: Settings, client: httpx.AsyncClient, target: int | None = None
+    uris: list[str | None], settings: ImageLimits, client: httpx.AsyncClient, target: int | None = None
 ) -> list[Image.Image | ImageProblem]:
     """Fetch all images of a batch concurrently, then decode them in parallel off the event loop.
 
@@ -203,6 +241,6 @@ async def load_images(
     return [d if isinstance(d, ImageProblem) else await d for d in decoded]
 
 
-def http_client(settings: Settings) -> httpx.AsyncClient:
+def http_client(settings: ImageLimits) -> httpx.AsyncClient:
     """The client image fetches share (one connection pool per worker)."""
     return httpx.AsyncClient(timeout=settings.image_fetch_timeout_s, trust_env=False)

@@ -28,16 +28,17 @@ from shared.model_repo import Manifest
 from shared.preprocess import decode_target
 
 from .encode import encode_images, image_logits
-from .images import ImageProblem, http_client, load_images
+from .images import ImageProblem, ImageSettings, http_client, load_images
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Deps:
-    """Built once per process: the HTTP client for photos, the backend and the model store."""
+    """Built once per process: the image limits, the HTTP client for photos, the backend and the
+    model store."""
 
-    settings: Settings
+    limits: ImageSettings
     pins: VersionPins
     http: httpx.AsyncClient
     backend: InferenceBackend
@@ -49,7 +50,7 @@ async def encode(events: list[ListingSubmitted], deps: Deps) -> list[Outcome]:
     """Loads, decodes and resizes each image, then runs every image model of the pinned version."""
     current = await deps.store.current()
     target = decode_target(current)
-    images = await load_images([e.image_uri for e in events], deps.settings, deps.http, target)
+    images = await load_images([e.image_uri for e in events], deps.limits, deps.http, target)
     ids = [e.submission_id for e in events]
     versions = await deps.pins.pin(ids, current.version)
     features = await encode_images(deps.backend, deps.store, events, images, versions)
@@ -72,7 +73,7 @@ async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend 
     store = ModelStore(settings.model_repository, runtime, ("image",), settings.model_poll_interval_s)
     await warm_up(store)
     return Deps(
-        settings,
+        ImageSettings.of(settings),
         RedisVersionPins(redis, settings),
         http_client(settings),
         runtime,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,19 +33,35 @@ log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 500
 
 
+JobRun = Callable[[uuid.UUID, RunOptions], Awaitable[dict[str, Any]]]
+"""Runs one claimed job to its end (``run_job`` with this worker's settings and runner name)."""
+
+
 @dataclass
 class Deps:
-    settings: Settings
+    """The settings the job loop reads, this replica's runner name and how to run a job."""
+
+    database_url: str
     runner: str
+    job_lease_s: float
+    job_poll_interval_s: float
+    run: JobRun
 
 
 async def open_deps(settings: Settings, redis: Redis) -> Deps:
-    return Deps(settings, runner_name("reclassify"))
+    runner = runner_name("reclassify")
+
+    async def run(job_id: uuid.UUID, options: RunOptions) -> dict[str, Any]:
+        return await run_job(settings, job_id, options, runner=runner)
+
+    return Deps(
+        settings.effective_database_url, runner, settings.job_lease_s, settings.job_poll_interval_s, run
+    )
 
 
 async def database_ready(deps: Deps) -> None:
     def ping() -> None:
-        with session_scope(deps.settings.effective_database_url) as session:
+        with session_scope(deps.database_url) as session:
             session.execute(text("SELECT 1"))
 
     await asyncio.to_thread(ping)
@@ -52,8 +69,8 @@ async def database_ready(deps: Deps) -> None:
 
 def _claim_next(deps: Deps) -> tuple[uuid.UUID, int] | None:
     """A claimed job id and its page size, or None."""
-    with session_scope(deps.settings.effective_database_url) as session:
-        job_id = claim_next(session, deps.runner, deps.settings.job_lease_s)
+    with session_scope(deps.database_url) as session:
+        job_id = claim_next(session, deps.runner, deps.job_lease_s)
         if job_id is None:
             return None
         return job_id, get_job(session, job_id).page_size or DEFAULT_PAGE_SIZE
@@ -66,8 +83,8 @@ async def run_next(deps: Deps) -> dict[str, Any] | None:
         return None
     job_id, page_size = claimed
     log.info("job claimed", extra={"job_id": str(job_id), "runner": deps.runner})
-    options = RunOptions(page_size=page_size, heartbeat_interval_s=deps.settings.job_lease_s / 4)
-    view = await run_job(deps.settings, job_id, options, runner=deps.runner)
+    options = RunOptions(page_size=page_size, heartbeat_interval_s=deps.job_lease_s / 4)
+    view = await deps.run(job_id, options)
     log.info("job left", extra={"job_id": str(job_id), "status": view["status"]})
     return view
 
@@ -81,7 +98,7 @@ async def poll_jobs(deps: Deps) -> None:
             log.exception("reclassification job loop failed; retrying")
             ran = None
         if ran is None:
-            await asyncio.sleep(deps.settings.job_poll_interval_s)
+            await asyncio.sleep(deps.job_poll_interval_s)
 
 
 SPEC = WorkerSpec(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -19,36 +21,44 @@ from shared.config import Settings
 from shared.contract import Stream
 from shared.db.session import migrate
 
-from .reconciler import reconcile_once
+from .reconciler import PassReport, reconcile_once
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Deps:
-    settings: Settings
-    publisher: EventPublisher
+    """One reconcile pass (bound to the settings and the publisher re-publishing overdue offers),
+    the pause between passes and what to close at the end."""
+
+    reconcile: Callable[[], Awaitable[PassReport]]
+    interval_s: float
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
 
 async def open_deps(settings: Settings, redis: Redis) -> Deps:
     await asyncio.to_thread(migrate, settings.effective_database_url)
-    publisher = EventPublisher(settings)
-    await publisher.__aenter__()
-    return Deps(settings, publisher)
+    resources = AsyncExitStack()
+    publisher = await resources.enter_async_context(EventPublisher(settings))
+
+    async def reconcile() -> PassReport:
+        return await reconcile_once(settings, publisher, settings.reconcile_after_s)
+
+    return Deps(reconcile, settings.reconcile_interval_s, resources)
 
 
 async def close_deps(deps: Deps) -> None:
-    await deps.publisher.__aexit__(None, None, None)
+    await deps.resources.aclose()
 
 
 async def reconcile_forever(deps: Deps) -> None:
     """One pass per interval; a failed pass (Redis or the database down) is retried next tick."""
     while True:
         try:
-            await reconcile_once(deps.settings, deps.publisher, deps.settings.reconcile_after_s)
+            await deps.reconcile()
         except Exception as exc:
             log.warning("reconcile pass failed; retrying", extra={"error": f"{type(exc).__name__}: {exc}"})
-        await asyncio.sleep(deps.settings.reconcile_interval_s)
+        await asyncio.sleep(deps.interval_s)
 
 
 SPEC = WorkerSpec(

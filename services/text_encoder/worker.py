@@ -28,7 +28,6 @@ from .encode import encode_texts, text_logits
 class Deps:
     """Built once per process: the inference backend and the model store over it."""
 
-    settings: Settings
     pins: VersionPins
     backend: InferenceBackend
     store: ModelStore
@@ -69,7 +68,7 @@ async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend 
         translated=settings.translator != "none",
     )
     await warm_up(store)
-    return Deps(settings, RedisVersionPins(redis, settings), runtime, store, owns_backend=backend is None)
+    return Deps(RedisVersionPins(redis, settings), runtime, store, owns_backend=backend is None)
 
 
 async def model_ready(deps: Deps) -> None:

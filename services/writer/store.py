@@ -1,4 +1,5 @@
-"""Idempotent writes of predictions (the results-writer).
+"""Idempotent writes of predictions (the results-writer); the dashboards' per-minute sums of
+the same batch are ``rollups.py``'s.
 
 Every write is keyed so that redelivery is harmless: predictions by ``submission_id``
 (``INSERT ... ON CONFLICT DO NOTHING``). The same statements run on PostgreSQL and SQLite
@@ -14,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified, utcnow
 from shared.db.listings import dialect_insert, to_utc
-from shared.db.models import Category, Listing, Prediction, PredictionMinute, ReclassificationJob
+from shared.db.models import Category, Listing, Prediction, ReclassificationJob
 
-# --- predictions: the results-writer --------------------------------------------------------
+from .rollups import add_to_minutes, classified_at_of
 
 
 @dataclass
@@ -32,10 +33,6 @@ class WriteResult:
     duplicates: int = 0
     listings_updated: int = 0
     jobs_completed: dict[uuid.UUID, int] = field(default_factory=dict)
-
-
-def classified_at_of(event: ListingClassified, default: datetime) -> datetime:
-    return to_utc(event.timestamps.get("classified") or default)
 
 
 def submitted_at_of(event: ListingClassified, default: datetime) -> datetime:
@@ -100,7 +97,9 @@ def ensure_categories(session: Session, events: Iterable[ListingClassified]) -> 
     session.execute(stmt, [{"prdtypecode": code, "label": label} for code, label in labels.items()])
 
 
-_ROWS_PER_STATEMENT = 500  # 18 columns: well under SQLite's 32,766 and PostgreSQL's 65,535
+_ROWS_PER_STATEMENT = 500
+"""Rows per INSERT: 20 columns (``prediction_row``) x 500 = 10,000 bound parameters, well under
+SQLite's 32,766 and PostgreSQL's 65,535 (a test checks the bound)."""
 
 
 def write_predictions(
@@ -138,7 +137,7 @@ def write_predictions(
     if not inserted:
         return result
     result.listings_updated = _advance_listings(session, newest_per_listing(inserted, written_at), written_at)
-    _add_to_minutes(session, inserted, written_at)
+    add_to_minutes(session, inserted, written_at)
     jobs = Counter(e.origin.job_id for e in inserted if e.origin.kind == "reclassify" and e.origin.job_id)
     for job_id, count in sorted(jobs.items(), key=lambda item: str(item[0])):
         session.execute(
@@ -192,69 +191,3 @@ def _advance_listings(session: Session, events: Sequence[ListingClassified], wri
     )
     session.execute(stmt, rows)
     return len(rows)
-
-
-# --- per-minute sums for the throughput and lag dashboards ------------------------------------
-
-_STAGE_SPANS: dict[str, tuple[str, str]] = {
-    "language": ("submitted", "prepared"),
-    "text": ("prepared", "text_encoded"),
-    "image": ("submitted", "image_encoded"),
-}
-
-_SUMMED = ("latency", "language", "text", "image", "fusion")
-
-
-def stage_spans(event: ListingClassified, written_at: datetime) -> dict[str, float | None]:
-    """Seconds spent per stage of one prediction (None when a stage was not stamped)."""
-    ts = {k: to_utc(v) for k, v in event.timestamps.items()}
-    classified = classified_at_of(event, written_at)
-
-    def span(start: datetime | None, end: datetime | None) -> float | None:
-        return (end - start).total_seconds() if start and end else None
-
-    spans = {name: span(ts.get(a), ts.get(b)) for name, (a, b) in _STAGE_SPANS.items()}
-    halves = [ts[k] for k in ("text_encoded", "image_encoded") if k in ts]
-    spans["fusion"] = span(max(halves), classified) if halves else None
-    spans["latency"] = span(ts.get("submitted"), classified)
-    spans["writer"] = span(classified, written_at)
-    return spans
-
-
-def minute_rows(events: Sequence[ListingClassified], written_at: datetime) -> list[dict[str, Any]]:
-    """The sums each (minute, origin, model version) gains from ``events``."""
-    rows: dict[tuple[datetime, str, str], dict[str, Any]] = {}
-    for event in events:
-        minute = classified_at_of(event, written_at).replace(second=0, microsecond=0)
-        key = (minute, event.origin.kind, event.model_version)
-        empty: dict[str, Any] = {f"{n}_{x}": 0 for n in _SUMMED for x in ("n", "sum")}
-        empty.update(bucket_start=minute, origin=key[1], model_version=key[2], count=0)
-        row = rows.setdefault(key, empty | {"latency_max": None, "writer_sum": 0.0})
-        spans = stage_spans(event, written_at)
-        row["count"] += 1
-        row["writer_sum"] += spans["writer"] or 0.0
-        for name in _SUMMED:
-            value = spans[name]
-            if value is not None:
-                row[f"{name}_n"] += 1
-                row[f"{name}_sum"] += value
-        if spans["latency"] is not None:
-            row["latency_max"] = max(row["latency_max"] or spans["latency"], spans["latency"])
-    return list(rows.values())
-
-
-def _add_to_minutes(session: Session, events: Sequence[ListingClassified], written_at: datetime) -> None:
-    rows = minute_rows(events, written_at)
-    stmt = dialect_insert(session, PredictionMinute)
-    excluded, table = stmt.excluded, PredictionMinute.__table__.c  # type: ignore[attr-defined]
-    additive = [c for c in rows[0] if c.endswith(("_n", "_sum")) or c == "count"]
-    top = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
-    updates: dict[str, Any] = {c: table[c] + excluded[c] for c in additive}
-    updates["latency_max"] = top(
-        func.coalesce(table.latency_max, excluded.latency_max),
-        func.coalesce(excluded.latency_max, table.latency_max),
-    )
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=["bucket_start", "origin", "model_version"], set_=updates
-    )
-    session.execute(stmt, sorted(rows, key=lambda r: (r["bucket_start"], r["origin"], r["model_version"])))

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from services.fusion.classify import Pair, classify_pairs
+from services.fusion.classify import Pair, Unclassified, classify_pairs
 from services.image_encoder.encode import encode_images
 from services.image_encoder.images import load_images
 from services.language.logic import Preparer
@@ -60,7 +60,7 @@ class Reference:
                 done = [
                     r
                     for r in await classify_pairs(self.store, pairs, self.settings.top_k)
-                    if not isinstance(r, str)
+                    if not isinstance(r, Unclassified)
                 ]
                 if database_url is not None:
                     write_batch(database_url, done)

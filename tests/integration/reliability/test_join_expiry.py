@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from services.fusion import worker as fusion
 from services.fusion.expiry import claim_expired
-from services.fusion.join import RedisJoiner, deadlines_key, join_batch, join_key
+from services.fusion.join import deadlines_key, join_batch, join_key
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import (
@@ -45,22 +45,26 @@ def missing_image(manifest: Manifest, listing: str, submission_id: object = None
     )
 
 
-async def test_lone_halves_are_classified_degraded_or_dead_lettered(
-    redis_prefix: str, tmp_path: Path
-) -> None:
-    root = tmp_path / "repo"
-    manifest = build_repository(root)
-    settings = Settings(
+def expiring(redis_prefix: str, root: Path) -> Settings:
+    """Joins that expire after 1 s, on a tiny repository at ``root``."""
+    return Settings(
         redis_url=REDIS_URL,
         stream_prefix=redis_prefix,
         join_ttl_s=1,
         join_done_ttl_s=5,
         model_repository=root,
     )
+
+
+async def test_lone_halves_are_classified_degraded_or_dead_lettered(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    manifest = build_repository(root)
+    settings = expiring(redis_prefix, root)
     redis = Redis.from_url(REDIS_URL)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
-    deps = fusion.Deps(settings, RedisJoiner(redis, settings), store)
     try:
         alone_text = text_half(manifest, "T1")  # its image half was lost
         alone_image = missing_image(manifest, "I1")  # its text half was lost; nothing usable
@@ -79,7 +83,7 @@ async def test_lone_halves_are_classified_degraded_or_dead_lettered(
             again = await claim_expired(redis, settings, now=time.time() + 5 + 120)
             assert len(again) == 2
             await redis.zadd(deadlines_key(settings), {c.submission_id: 0 for c in again})
-            assert await fusion.sweep_expired(deps, redis, publisher) == 2
+            assert await fusion.sweep_expired(store, redis, publisher, settings) == 2
 
         classified = await read_events(settings, Stream.CLASSIFIED, ListingClassified, 1, timeout_s=5)
         dead = await read_events(settings, Stream.DEAD, DeadLetter, 1, timeout_s=5)
@@ -118,3 +122,21 @@ async def test_completing_half_redelivered_after_done_ttl_does_not_wait_forever(
         assert [(c.submission_id, c.image is not None) for c in claimed] == [(str(text.submission_id), True)]
     finally:
         await redis.aclose()
+
+
+async def test_the_running_worker_sweeps_lone_halves_in_its_background_task(
+    redis_prefix: str, tmp_path: Path
+) -> None:
+    """The sweep runs as the worker's ``WorkerSpec.background`` task, with the publisher the
+    worker opened: a lone half is classified (degraded) without anyone calling the sweep."""
+    root = tmp_path / "repo"
+    manifest = build_repository(root)
+    settings = expiring(redis_prefix, root)
+    assert fusion.SPEC.background is fusion.sweep_forever
+    alone = text_half(manifest, "B1")
+    async with fusion.create_worker(settings).running(), EventPublisher(settings) as publisher:
+        await publisher.publish(Stream.TEXT_FEATURES, [alone])
+        classified = await read_events(settings, Stream.CLASSIFIED, ListingClassified, 1, timeout_s=60)
+    assert [(c.submission_id, c.degraded) for c in classified] == [
+        (alone.submission_id, "join_expired:image")
+    ]

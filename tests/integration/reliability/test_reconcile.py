@@ -90,3 +90,28 @@ def test_a_bulk_jobs_overdue_submission_goes_back_on_the_bulk_lane(sqlite_url: s
         record_submissions(session, [live, job])
         rebuilt = {o.listing_id: o.event for o in overdue_submissions(session, 0, 10)}
     assert {lid: e.lane for lid, e in rebuilt.items() if e is not None} == {"L-live": "live", "L-job": "bulk"}
+
+
+async def test_the_reconciler_worker_republishes_in_its_background_task(
+    redis_prefix: str, sqlite_url: str
+) -> None:
+    """The worker's passes run as its ``WorkerSpec.background`` task with the publisher it opened
+    (and closes at the end): a lost submission comes back on ``listings.submitted``."""
+    from services.reconciler.worker import create_worker
+
+    settings = Settings(
+        redis_url=REDIS_URL,
+        stream_prefix=redis_prefix,
+        database_url=sqlite_url,
+        reconcile_after_s=0.01,
+        reconcile_interval_s=0.2,
+        metrics_port=None,
+    )
+    migrate(sqlite_url)
+    lost = ListingSubmitted.new("L-lost", "lost")
+    with session_scope(sqlite_url) as session:
+        upsert_listings(session, [lost])
+        record_submissions(session, [lost])
+    async with create_worker(settings).running():
+        events = await read_events(settings, Stream.SUBMITTED, ListingSubmitted, 1, timeout_s=60)
+    assert [e.submission_id for e in events] == [lost.submission_id]

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from services.cli.online import OnlineClassifier
-from services.fusion.classify import Pair, classify_pairs
+from services.fusion.classify import Pair, Unclassified, classify_pairs
 from services.image_encoder.encode import encode_images
 from services.image_encoder.images import ImageProblem
 from services.text_encoder.encode import encode_texts
@@ -85,7 +85,7 @@ async def test_fusion_paths_and_prior(model_repo: tuple[Path, Manifest]) -> None
     )
     results = await classify_pairs(store, [Pair(t, i) for t, i in zip(text, image, strict=True)], k=3)
     full, text_only, prior = results
-    assert not isinstance(full, str) and not isinstance(text_only, str) and not isinstance(prior, str)
+    assert not any(isinstance(r, Unclassified) for r in (full, text_only, prior))
     assert full.modalities == ["text", "image"] and text_only.modalities == ["text"]
     assert text_only.image_missing_reason == "not_found"
     assert text_only.prdtypecode == 1280  # "lego"
@@ -133,5 +133,20 @@ async def test_missing_fusion_path_falls_back_to_prior(model_repo: tuple[Path, M
     events = offers(1)
     image = await encode_images(backend, store, events, [Image.new("RGB", (8, 8), "red")], [manifest.version])
     (result,) = await classify_pairs(store, [Pair(None, image[0])], k=2)
-    assert not isinstance(result, str)
+    assert not isinstance(result, Unclassified)
     assert result.modalities == [] and result.prdtypecode == 1280  # the prior's mode
+
+
+async def test_a_pair_without_halves_is_a_typed_row_error_in_its_place(
+    model_repo: tuple[Path, Manifest],
+) -> None:
+    """Results keep the pairs' order; the empty pair is an :class:`Unclassified` with its reason."""
+    root, manifest = model_repo
+    backend = LocalBackend(root)
+    store = ModelStore(root, backend, ("image",), poll_interval_s=0)
+    image = await encode_images(
+        backend, store, offers(1), [Image.new("RGB", (8, 8), "red")], [manifest.version]
+    )
+    empty, classified = await classify_pairs(store, [Pair(None, None), Pair(None, image[0])], k=2)
+    assert empty == Unclassified("neither a text nor an image half")
+    assert not isinstance(classified, Unclassified) and classified.modalities == ["image"]

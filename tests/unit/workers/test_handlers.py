@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from services.cli.seed import classified_event
 from services.fusion import worker as fusion
 from services.image_encoder import worker as image_encoder
+from services.image_encoder.images import ImageSettings
 from services.language import worker as language
 from services.language.logic import Preparer
 from services.text_encoder import worker as text_encoder
@@ -66,7 +67,7 @@ async def test_text_encoder_handler_pins_one_version_and_encodes(model_repo: tup
     backend = LocalBackend(root)
     store = ModelStore(root, backend, ("text",), poll_interval_s=0)
     pins = MemoryPins()
-    deps = text_encoder.Deps(settings_for(root), pins, backend, store)
+    deps = text_encoder.Deps(pins, backend, store)
     submitted = [ListingSubmitted.new("a", title="un livre roman"), ListingSubmitted.new("b", title="")]
     prepared = [
         emitted(
@@ -89,7 +90,7 @@ async def test_image_encoder_handler_marks_unusable_photos_missing(model_repo: t
     backend = LocalBackend(root)
     store = ModelStore(root, backend, ("image",), poll_interval_s=0)
     async with httpx.AsyncClient() as http:
-        deps = image_encoder.Deps(settings_for(root), MemoryPins(), http, backend, store)
+        deps = image_encoder.Deps(ImageSettings.of(settings_for(root)), MemoryPins(), http, backend, store)
         events = [
             ListingSubmitted.new("a", title="x", image_uri=f"file://{photo}"),
             ListingSubmitted.new("b", title="y", image_uri=None),
@@ -106,10 +107,10 @@ async def test_fusion_handler_classifies_once_both_halves_arrived(model_repo: tu
     settings = settings_for(root)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
-    deps = fusion.Deps(settings, MemoryJoiner(), store)
+    deps = fusion.Deps(MemoryJoiner(), store, settings.top_k)
     backend = LocalBackend(root)
     offer = ListingSubmitted.new("a", title="un livre roman", image_uri=None)
-    enc_deps = text_encoder.Deps(settings, MemoryPins(), backend, ModelStore(root, backend, ("text",), 0))
+    enc_deps = text_encoder.Deps(MemoryPins(), backend, ModelStore(root, backend, ("text",), 0))
     prepared = emitted(
         await language.prepare([offer], language.Deps(Preparer.from_settings(settings))), Stream.PREPARED
     )

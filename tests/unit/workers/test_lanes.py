@@ -79,11 +79,11 @@ async def test_a_bulk_offer_stays_on_the_bulk_lane_through_every_handler(
     offer = ListingSubmitted.new("a", title="un livre roman", origin=Origin(kind="reclassify"), lane="bulk")
     backend = LocalBackend(root)
     prepared = await language.prepare([offer], language.Deps(Preparer.from_settings(settings)))
-    enc_deps = text_encoder.Deps(settings, MemoryPins(), backend, ModelStore(root, backend, ("text",), 0))
+    enc_deps = text_encoder.Deps(MemoryPins(), backend, ModelStore(root, backend, ("text",), 0))
     text = await text_encoder.encode(events_of(prepared), enc_deps)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
-    deps = fusion.Deps(settings, MemoryJoiner(), store)
+    deps = fusion.Deps(MemoryJoiner(), store, settings.top_k)
     image_half = ImageFeatures(
         **offer.stamped("image_encoded").envelope(),
         model_version=manifest.version,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from services.fusion import worker as fusion
 from services.image_encoder import worker as image_encoder
+from services.image_encoder.images import ImageSettings
 from services.language import worker as language
 from services.language.logic import Preparer
 from services.text_encoder import worker as text_encoder
@@ -49,11 +50,11 @@ async def test_shadow_predictions_are_stored_and_never_current(
         await language.prepare(offers, language.Deps(Preparer.from_settings(settings))), Stream.PREPARED
     )
     pins = MemoryPins()
-    text_deps = text_encoder.Deps(settings, pins, backend, ModelStore(root, backend, ("text",), 0))
+    text_deps = text_encoder.Deps(pins, backend, ModelStore(root, backend, ("text",), 0))
     text = emitted(await text_encoder.encode(prepared, text_deps), Stream.TEXT_FEATURES)
     async with httpx.AsyncClient() as http:
         image_deps = image_encoder.Deps(
-            settings, pins, http, backend, ModelStore(root, backend, ("image",), 0)
+            ImageSettings.of(settings), pins, http, backend, ModelStore(root, backend, ("image",), 0)
         )
         image = emitted(await image_encoder.encode(offers, image_deps), Stream.IMAGE_FEATURES)
     assert [t.shadow is not None for t in text] == [True, True, False]
@@ -61,7 +62,7 @@ async def test_shadow_predictions_are_stored_and_never_current(
     assert {t.shadow.model_version for t in text if t.shadow} == {candidate.version}
 
     store = ModelStore(root, poll_interval_s=0)
-    deps = fusion.Deps(settings, MemoryJoiner(), store)
+    deps = fusion.Deps(MemoryJoiner(), store, settings.top_k)
     assert await fusion.on_text(text, deps) == []
     classified: list[ListingClassified] = emitted(await fusion.on_image(image, deps), Stream.CLASSIFIED)
     live_events = [c for c in classified if not c.shadow]
@@ -114,6 +115,6 @@ async def test_a_failing_shadow_never_fails_the_live_batch(model_repo: tuple[Pat
         ),
         Stream.PREPARED,
     )
-    deps = text_encoder.Deps(settings, MemoryPins(), backend, ModelStore(root, backend, ("text",), 0))
+    deps = text_encoder.Deps(MemoryPins(), backend, ModelStore(root, backend, ("text",), 0))
     (features,) = emitted(await text_encoder.encode(prepared, deps), Stream.TEXT_FEATURES)
     assert features.status == "ok" and features.model_version == live.version and features.shadow is None

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.cli.seed import classified_event
-from services.writer.store import newest_per_listing, write_predictions
+from services.writer import store
+from services.writer.store import newest_per_listing, prediction_row, write_predictions
 from shared.contract import ListingSubmitted, Origin, utcnow
 from shared.db.listings import as_utc, upsert_listings
 from shared.db.models import Category, Listing, Prediction, PredictionMinute, ReclassificationJob
@@ -160,3 +161,11 @@ def test_a_batch_larger_than_one_statement_is_written_whole(db: str) -> None:
         again = write_predictions(s, events[::-1])
     assert (again.inserted, again.duplicates) == (0, 1203)
     assert count(db, Prediction) == 1203
+
+
+def test_a_full_insert_statement_stays_under_the_bound_parameter_limits() -> None:
+    """Every column of a row is a bound parameter: a full statement must fit SQLite's 32,766."""
+    row = prediction_row(classified_event("P1", 2280, 0.8), utcnow())
+    assert set(row) <= set(Prediction.__table__.columns.keys())
+    assert len(row) == 20  # the count store._ROWS_PER_STATEMENT's docstring gives
+    assert len(row) * store._ROWS_PER_STATEMENT <= 32_766

@@ -1,0 +1,89 @@
+"""Per-minute sums of the predictions written, for the throughput and lag dashboards.
+
+Written by the results-writer in the same transaction as the predictions (``store.py``), for the
+new live predictions only, so a redelivered batch adds nothing twice. Additive columns (counts
+and sums per stage) make one upsert per (minute, origin, model version) enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.orm import Session
+
+from shared.contract import ListingClassified
+from shared.db.listings import dialect_insert, to_utc
+from shared.db.models import PredictionMinute
+
+
+def classified_at_of(event: ListingClassified, default: datetime) -> datetime:
+    """When the event was classified (``default`` when unstamped): its minute bucket."""
+    return to_utc(event.timestamps.get("classified") or default)
+
+
+_STAGE_SPANS: dict[str, tuple[str, str]] = {
+    "language": ("submitted", "prepared"),
+    "text": ("prepared", "text_encoded"),
+    "image": ("submitted", "image_encoded"),
+}
+
+_SUMMED = ("latency", "language", "text", "image", "fusion")
+
+
+def stage_spans(event: ListingClassified, written_at: datetime) -> dict[str, float | None]:
+    """Seconds spent per stage of one prediction (None when a stage was not stamped)."""
+    ts = {k: to_utc(v) for k, v in event.timestamps.items()}
+    classified = classified_at_of(event, written_at)
+
+    def span(start: datetime | None, end: datetime | None) -> float | None:
+        return (end - start).total_seconds() if start and end else None
+
+    spans = {name: span(ts.get(a), ts.get(b)) for name, (a, b) in _STAGE_SPANS.items()}
+    halves = [ts[k] for k in ("text_encoded", "image_encoded") if k in ts]
+    spans["fusion"] = span(max(halves), classified) if halves else None
+    spans["latency"] = span(ts.get("submitted"), classified)
+    spans["writer"] = span(classified, written_at)
+    return spans
+
+
+def minute_rows(events: Sequence[ListingClassified], written_at: datetime) -> list[dict[str, Any]]:
+    """The sums each (minute, origin, model version) gains from ``events``."""
+    rows: dict[tuple[datetime, str, str], dict[str, Any]] = {}
+    for event in events:
+        minute = classified_at_of(event, written_at).replace(second=0, microsecond=0)
+        key = (minute, event.origin.kind, event.model_version)
+        empty: dict[str, Any] = {f"{n}_{x}": 0 for n in _SUMMED for x in ("n", "sum")}
+        empty.update(bucket_start=minute, origin=key[1], model_version=key[2], count=0)
+        row = rows.setdefault(key, empty | {"latency_max": None, "writer_sum": 0.0})
+        spans = stage_spans(event, written_at)
+        row["count"] += 1
+        row["writer_sum"] += spans["writer"] or 0.0
+        for name in _SUMMED:
+            value = spans[name]
+            if value is not None:
+                row[f"{name}_n"] += 1
+                row[f"{name}_sum"] += value
+        if spans["latency"] is not None:
+            row["latency_max"] = max(row["latency_max"] or spans["latency"], spans["latency"])
+    return list(rows.values())
+
+
+def add_to_minutes(session: Session, events: Sequence[ListingClassified], written_at: datetime) -> None:
+    """Add ``events`` to their minutes' sums, in the caller's transaction."""
+    rows = minute_rows(events, written_at)
+    stmt = dialect_insert(session, PredictionMinute)
+    excluded, table = stmt.excluded, PredictionMinute.__table__.c  # type: ignore[attr-defined]
+    additive = [c for c in rows[0] if c.endswith(("_n", "_sum")) or c == "count"]
+    top = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
+    updates: dict[str, Any] = {c: table[c] + excluded[c] for c in additive}
+    updates["latency_max"] = top(
+        func.coalesce(table.latency_max, excluded.latency_max),
+        func.coalesce(excluded.latency_max, table.latency_max),
+    )
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["bucket_start", "origin", "model_version"], set_=updates
+    )
+    session.execute(stmt, sorted(rows, key=lambda r: (r["bucket_start"], r["origin"], r["model_version"])))
