@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.listings import to_utc
 from shared.db.models import Prediction
-from shared.model_repo import DriftReference, Manifest
+from shared.ml.model_repo import DriftReference, Manifest
 
 EPSILON = 1e-4
 CONFIDENCE_EDGES = [round(0.1 * i, 1) for i in range(11)]

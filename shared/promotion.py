@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.db.quality import paired_quality, shadow_agreement
 from shared.db.session import session_scope
 from shared.lifecycle import Change, LifecycleError, current_version, make_current
-from shared.model_repo import Manifest, find_manifest_by_version
+from shared.ml.model_repo import Manifest, find_manifest_by_version
 
 
 class GateRefused(RuntimeError):

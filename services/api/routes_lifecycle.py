@@ -30,7 +30,7 @@ from shared.db.quality import (
 from shared.db.session import session_scope
 from shared.drift import drift_report
 from shared.lifecycle import current_version, read_state
-from shared.model_repo import Manifest, read_manifest
+from shared.ml.model_repo import Manifest, read_manifest
 
 from .deps import DbSession
 from .schemas import ErrorOut, LabelIn

@@ -2,7 +2,7 @@
 
 ``catalog demo`` first serves a fast model (profile ``quick``, timings in README), then trains the
 default profile in a separate, niced process (``catalog demo-train``) that reports its progress to
-``shared.training_progress`` (read by the terminal and by ``GET /v1/training`` for the
+``shared.ml.training_progress`` (read by the terminal and by ``GET /v1/training`` for the
 dashboard). Running workers poll the manifest and switch to the new revision by themselves.
 
 Every model the demo makes current goes through :func:`publish_model`: the one place to change
@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.lifecycle import LifecycleError
-from shared.model_repo import Manifest, publish_manifest
+from shared.ml.model_repo import Manifest, publish_manifest
+from shared.ml.training_progress import TrainingProgress, progress_path, write_progress
 from shared.promotion import GateRefused, promote
-from shared.training_progress import TrainingProgress, progress_path, write_progress
 
 STAGES = ("synth", "text", "image", "fusion", "evaluate")
 

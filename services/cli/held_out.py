@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.lifecycle import current_version
-from shared.model_repo import Manifest, find_manifest_by_version
+from shared.ml.model_repo import Manifest, find_manifest_by_version
+from shared.ml.text_preparation import TextPreparer, check_text_preparation, trained_translated
 from shared.promotion import (
     RECORDED_DATA_UNAVAILABLE,
     RECORDED_TOO_FEW_ROWS,
@@ -44,7 +45,6 @@ from shared.promotion import (
     rescored_basis,
     same_split,
 )
-from shared.text_preparation import TextPreparer, check_text_preparation, trained_translated
 
 if TYPE_CHECKING:
     from training.data import Catalog

@@ -24,7 +24,7 @@ from shared.config import Settings, get_settings
 from shared.contract import utcnow
 from shared.db.session import migrate, session_scope
 from shared.lifecycle import LifecycleError, read_state, rollback, set_shadow, statuses
-from shared.model_repo import list_manifests
+from shared.ml.model_repo import list_manifests
 from shared.promotion import GateRefused, promote
 
 console = Console(stderr=True)

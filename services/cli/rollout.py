@@ -53,7 +53,7 @@ def roll_back_to_revision(repository: Path, revision: int) -> None:
     rollback`` (reconcile then serves it; the newest N stay loaded too, so events pinned to them
     finish). Workers switch once it is served."""
     from shared.lifecycle import LifecycleError, make_current
-    from shared.model_repo import read_manifest
+    from shared.ml.model_repo import read_manifest
 
     try:
         version = read_manifest(repository, revision).version

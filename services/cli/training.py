@@ -19,7 +19,7 @@ def text_preparer(settings: object, translation: str) -> object:
     """The language step training (and evaluation) applies: the composition root builds it from
     services.language so that training itself never imports services. ``auto`` follows
     CATALOG_TRANSLATOR, as the serving language worker does."""
-    from shared.text_preparation import Untranslated
+    from shared.ml.text_preparation import Untranslated
 
     translate = translation == "on" or (translation == "auto" and settings.translator != "none")  # type: ignore[attr-defined]
     if not translate:
@@ -167,8 +167,8 @@ def evaluate(
     """
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    from shared.model_repo import read_manifest
-    from shared.text_preparation import trained_translated
+    from shared.ml.model_repo import read_manifest
+    from shared.ml.text_preparation import trained_translated
     from training.evaluate import evaluate_data
 
     try:

@@ -25,7 +25,7 @@ from PIL import Image
 
 from shared.config import Settings
 from shared.contract import ImageMissingReason
-from shared.preprocess import decode_image
+from shared.ml.preprocess import decode_image
 
 REASONS = set(get_args(ImageMissingReason))
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from shared.inference.backend import InferenceError, manifest_models
 from shared.lifecycle import read_state
-from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
+from shared.ml.model_repo import MANIFESTS_DIR, Manifest, read_manifest
 
 log = logging.getLogger(__name__)
 

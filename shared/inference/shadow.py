@@ -18,7 +18,7 @@ from shared.contract import Envelope, ImageFeatures, ShadowOutputs, TextFeatures
 from shared.inference.batching import model_outputs
 from shared.inference.store import ModelStore
 from shared.lifecycle import in_shadow_sample
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", TextFeatures, ImageFeatures)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from shared.inference.backend import InferenceError, manifest_models
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from shared.inference.backend import InferenceBackend, LocalBackend
 from shared.inference.rollout import TritonControl, reconcile
 from shared.inference.store import ModelStore
 from shared.inference.triton import TritonBackend
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.inference.repo_fixture import build_repository
 
 pytestmark = pytest.mark.triton

@@ -22,7 +22,7 @@ from shared.config import Settings
 from shared.contract import ImageFeatures, ListingClassified, ListingSubmitted, Stream, TextFeatures
 from shared.inference.pinning import pin_key
 from shared.inference.rollout import TritonControl, reconcile
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 from tests.unit.inference.repo_fixture import build_repository
 

@@ -26,7 +26,7 @@ from services.cli.lifecycle import run_promotion
 from shared.config import Settings
 from shared.db.session import upgrade
 from shared.lifecycle import read_state
-from shared.model_repo import Manifest, find_manifest_by_version, publish_manifest, read_manifest
+from shared.ml.model_repo import Manifest, find_manifest_by_version, publish_manifest, read_manifest
 from shared.promotion import (
     RECORDED_DATA_UNAVAILABLE,
     RECORDED_TOO_FEW_ROWS,

@@ -8,7 +8,7 @@ import pytest
 
 from shared.inference.backend import InferenceError
 from shared.inference.rollout import TritonControl, plan, policy_line, write_version_policy
-from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
+from shared.ml.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 from tests.unit.inference.repo_fixture import build_repository
 
 
@@ -161,7 +161,7 @@ def test_rollout_rollback_to_makes_the_revision_current_and_records_it(tmp_path:
 
     from services.cli.rollout import roll_back_to_revision
     from shared.lifecycle import make_current, read_state
-    from shared.model_repo import read_manifest
+    from shared.ml.model_repo import read_manifest
 
     root = tmp_path / "repo"
     first = build_repository(root, revision=1, seed=1)

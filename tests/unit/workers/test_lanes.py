@@ -26,7 +26,7 @@ from shared.contract import (
 )
 from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.workers.fakes import MemoryJoiner, MemoryPins
 
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.subword import SubwordSpec
+from shared.ml.subword import SubwordSpec
 
 MANIFEST = "manifest.json"
 MANIFESTS_DIR = "manifests"
@@ -56,7 +56,7 @@ class TextModelSpec(BaseModel):
     subword: SubwordSpec | None = Field(
         None,
         description="Set for fastText-style models: texts become hashed n-gram ids "
-        "(shared.subword) instead of going through tokenizer files.",
+        "(shared.ml.subword) instead of going through tokenizer files.",
     )
 
 
