@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from shared.categories import label_of
-from shared.drift import training_reference
+from shared.lifecycle.drift import training_reference
 from shared.ml.model_repo import LabelSpec, Manifest, next_revision, publish_manifest
 from shared.ml.text_preparation import KEY as TEXT_PREPARATION
 from shared.ml.text_preparation import TextPreparer, Untranslated

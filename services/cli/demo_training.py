@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.lifecycle import LifecycleError
+from shared.lifecycle.promotion import GateRefused, promote
+from shared.lifecycle.state import LifecycleError
 from shared.ml.model_repo import Manifest, publish_manifest
 from shared.ml.training_progress import TrainingProgress, progress_path, write_progress
-from shared.promotion import GateRefused, promote
 
 STAGES = ("synth", "text", "image", "fusion", "evaluate")
 

@@ -21,7 +21,8 @@ fewer than ``CATALOG_PROMOTION_MIN_HELD_OUT_ROWS`` common rows remain, the gate 
 recorded figures and its report says so (``basis``, ``note``, a reason). More than
 ``CATALOG_PROMOTION_MAX_HELD_OUT_ROWS`` common rows are sampled down to that many (fixed by the
 row ids; ``sampled_from`` in the report). The figures go to
-:func:`shared.promotion.promote` as plain values (:class:`shared.promotion.HeldOutFigures`).
+:func:`shared.lifecycle.promotion.promote` as plain values
+(:class:`shared.lifecycle.promotion.HeldOutFigures`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
-from shared.lifecycle import current_version
-from shared.ml.model_repo import Manifest, find_manifest_by_version
-from shared.ml.text_preparation import TextPreparer, check_text_preparation, trained_translated
-from shared.promotion import (
+from shared.lifecycle.promotion import (
     RECORDED_DATA_UNAVAILABLE,
     RECORDED_TOO_FEW_ROWS,
     HeldOutFigures,
@@ -45,6 +43,9 @@ from shared.promotion import (
     rescored_basis,
     same_split,
 )
+from shared.lifecycle.state import current_version
+from shared.ml.model_repo import Manifest, find_manifest_by_version
+from shared.ml.text_preparation import TextPreparer, check_text_preparation, trained_translated
 
 if TYPE_CHECKING:
     from training.data import Catalog

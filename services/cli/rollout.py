@@ -52,7 +52,7 @@ def roll_back_to_revision(repository: Path, revision: int) -> None:
     """Make an older revision current again, recorded in ``lifecycle.json`` like ``catalog
     rollback`` (reconcile then serves it; the newest N stay loaded too, so events pinned to them
     finish). Workers switch once it is served."""
-    from shared.lifecycle import LifecycleError, make_current
+    from shared.lifecycle.state import LifecycleError, make_current
     from shared.ml.model_repo import read_manifest
 
     try:

@@ -128,7 +128,7 @@ def train(
     except (FileNotFoundError, ValueError, KeyError) as exc:
         console.print(f"[red]training failed:[/red] {exc}")
         raise typer.Exit(2) from exc
-    from shared.lifecycle import current_version
+    from shared.lifecycle.state import current_version
 
     live = current_version(out) == manifest.version
     console.print(

@@ -34,7 +34,7 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from shared.inference.backend import InferenceError, manifest_models
-from shared.lifecycle import read_state
+from shared.lifecycle.state import read_state
 from shared.ml.model_repo import MANIFESTS_DIR, Manifest, read_manifest
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.lifecycle import LIFECYCLE, Shadow, read_state
+from shared.lifecycle.state import LIFECYCLE, Shadow, read_state
 from shared.ml.model_repo import MANIFEST, Manifest, TextModelSpec, find_manifest_by_version, read_manifest
 from shared.ml.text_preparation import TextPreparationMismatch, check_text_preparation
 

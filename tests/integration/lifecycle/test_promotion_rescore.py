@@ -25,14 +25,14 @@ from services.cli.held_out import held_out_figures
 from services.cli.lifecycle import run_promotion
 from shared.config import Settings
 from shared.db.session import upgrade
-from shared.lifecycle import read_state
-from shared.ml.model_repo import Manifest, find_manifest_by_version, publish_manifest, read_manifest
-from shared.promotion import (
+from shared.lifecycle.promotion import (
     RECORDED_DATA_UNAVAILABLE,
     RECORDED_TOO_FEW_ROWS,
     evaluate_gate,
     promote,
 )
+from shared.lifecycle.state import read_state
+from shared.ml.model_repo import Manifest, find_manifest_by_version, publish_manifest, read_manifest
 from training.data import X_FILE, Y_FILE, load_catalog
 
 

@@ -142,7 +142,7 @@ async def test_watch_reloads_a_restarted_triton_and_survives_its_downtime(tmp_pa
 
 
 def test_plan_keeps_the_shadow_candidate(tmp_path: Path) -> None:
-    from shared.lifecycle import set_shadow
+    from shared.lifecycle.state import set_shadow
 
     root = tmp_path / "repo"
     build_repository(root, revision=1, seed=1)
@@ -160,7 +160,7 @@ def test_rollout_rollback_to_makes_the_revision_current_and_records_it(tmp_path:
     import typer
 
     from services.cli.rollout import roll_back_to_revision
-    from shared.lifecycle import make_current, read_state
+    from shared.lifecycle.state import make_current, read_state
     from shared.ml.model_repo import read_manifest
 
     root = tmp_path / "repo"

@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db.quality import paired_quality, shadow_agreement
 from shared.db.session import session_scope
-from shared.lifecycle import Change, LifecycleError, current_version, make_current
+from shared.lifecycle.state import Change, LifecycleError, current_version, make_current
 from shared.ml.model_repo import Manifest, find_manifest_by_version
 
 
