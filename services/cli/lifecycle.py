@@ -24,7 +24,7 @@ from shared.config import Settings, get_settings
 from shared.contract import utcnow
 from shared.db.session import migrate, session_scope
 from shared.lifecycle.drift import compute_drift
-from shared.lifecycle.promotion import GateRefused, promote
+from shared.lifecycle.promotion import GateRefused
 from shared.lifecycle.state import LifecycleError, read_state, rollback, set_shadow, statuses
 from shared.ml.model_repo import list_manifests
 
@@ -55,21 +55,19 @@ def run_promotion(
     """Gate + promotion with a printed report; the exit code (0 promoted, 3 refused, 2 error).
 
     When the two revisions' held-out splits differ, both are re-scored on their common held-out
-    rows first (services/cli/held_out.py); the gate compares those figures."""
-    from services.cli.held_out import held_out_figures
+    rows first (training/held_out.py); the gate compares those figures."""
+    from services.cli.wiring import serving_preparer_for
+    from training.held_out import promote_through_gate
 
     try:
-        held_out = held_out_figures(settings, version)
-        report, change = promote(
-            settings.model_repository,
-            _database(settings),
+        _database(settings)
+        report, change = promote_through_gate(
+            settings,
             version,
             by=_who(by),
             reason=reason,
             force=force,
-            tolerance=settings.promotion_tolerance,
-            min_labels=settings.promotion_min_labels,
-            held_out=held_out,
+            preparer_for=serving_preparer_for(settings),
         )
     except GateRefused as exc:
         console.print_json(json.dumps(exc.report, default=str))
