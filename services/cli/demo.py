@@ -93,7 +93,7 @@ def ensure_model(settings: Settings, options: DemoOptions) -> Manifest:
     )
     train_dir = settings.var_dir / "demo" / f"train-{options.first_train_size}"
     synthesize(train_dir, options.first_train_size, seed=1, label="synthetic training catalog")
-    manifest = train_demo_model(train_dir, settings.model_repository, profile, settings.image_max_pixels)
+    manifest = train_demo_model(settings, train_dir, profile)
     console.print(f"[green]published[/green] {manifest.version}: held-out F1 {_f1(manifest)}")
     return manifest
 
