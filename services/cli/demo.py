@@ -33,11 +33,11 @@ from services.cli.demo_training import (
     start_background_training,
     train_demo_model,
 )
+from services.cli.progress import progress_bar
 from services.cli.registry import WORKERS
 from services.cli.supervisor import ProcessSpec, Supervisor
 from shared.config import Settings
 from shared.ml.model_repo import Manifest
-from shared.progress import progress_bar
 
 if TYPE_CHECKING:
     from services.api.ingest import Offer

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | None) -> None:
-    from shared.inference.rollout import TritonControl, reconcile
-    from shared.inference.rollout import watch as watch_forever
+    from services.cli.rollout_store import TritonControl, reconcile
+    from services.cli.rollout_store import watch as watch_forever
 
     repository = settings.model_repository
     if rollback_to is not None:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from services.cli.rollout_store import TritonControl, reconcile
 from services.image_encoder.encode import encode_images
 from services.text_encoder.encode import encode_texts
 from shared.contract import ListingSubmitted
 from shared.inference.backend import InferenceBackend, LocalBackend
-from shared.inference.rollout import TritonControl, reconcile
 from shared.inference.store import ModelStore
 from shared.inference.triton import TritonBackend
 from shared.ml.model_repo import Manifest
