@@ -28,7 +28,7 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
 
-# Filled by each worker's health loop (shared/health.py), for the alert rules: every replica of a
+# Filled by each worker's health loop (shared/broker/health.py), for the alert rules: every replica of a
 # kind reports the same values, so alerts take max() over them.
 GROUP_LAG = Gauge(
     "catalog_stream_group_lag",

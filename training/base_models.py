@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shared.model_repo import ImageModelSpec, TextModelSpec
-from shared.preprocess import TextTokenizer
+from shared.ml.model_repo import ImageModelSpec, TextModelSpec
+from shared.ml.preprocess import TextTokenizer
 from training import bow_model, image_data, image_model, subword_model, text_model
 from training.export import write_config
 from training.loop import FitResult

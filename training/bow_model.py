@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from shared.model_repo import TextModelSpec
+from shared.ml.model_repo import TextModelSpec
 from training import text_model
 from training.profiles import Profile
 

@@ -1,7 +1,7 @@
 """Reading a catalog in the challenge layout (docs/architecture.md §8) and splitting it reproducibly.
 
 Robust by design: empty descriptions, HTML and entities are cleaned by the same function the
-language worker uses (shared.text.clean_offer_text); a missing image is recorded as such (a
+language worker uses (shared.ml.text.clean_offer_text); a missing image is recorded as such (a
 corrupt one is found when decoded). Splitting lives in training.split.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.text import clean_offer_text
+from shared.ml.text import clean_offer_text
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """`catalog evaluate`: weighted/macro F1 and accuracy per model, per modality and for the fusion.
 
-Scores go through training.scoring (ONNX Runtime + shared.preprocess + shared.fusion), the
+Scores go through training.scoring (ONNX Runtime + shared.ml.preprocess + shared.ml.fusion), the
 functions serving uses. On the training data the saved held-out split is evaluated; on any
 other data every offer is.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from shared.fusion import FusionModel, class_prior
-from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
-from shared.text_preparation import TextPreparer, Untranslated, check_text_preparation
+from shared.ml.fusion import FusionModel, class_prior
+from shared.ml.model_repo import MANIFESTS_DIR, Manifest, read_manifest
+from shared.ml.text_preparation import TextPreparer, Untranslated, check_text_preparation
 from training.data import Catalog, load_catalog
 from training.scoring import Scores, fuse, score
 from training.split import load_test_rows

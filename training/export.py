@@ -1,4 +1,4 @@
-"""Triton configuration of exported models (docs/architecture.md §4; layout in shared.model_repo)."""
+"""Triton configuration of exported models (docs/architecture.md §4; layout in shared.ml.model_repo)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import onnx
 
-from shared.model_repo import ImageModelSpec, TextModelSpec
+from shared.ml.model_repo import ImageModelSpec, TextModelSpec
 
 _ONNX_TYPES = {
     onnx.TensorProto.INT64: "TYPE_INT64",

@@ -8,7 +8,7 @@ Why the blend: a meta-model can score below its best input (seen: text path 0.80
 0.830 with a 1,280-row fusion slice). The out-of-fold probabilities of the meta-model give each
 path an honest score; the path then serves ``w * meta + (1 - w) * best single model`` with the
 ``w`` that scored best out of fold (w = 0 is a plain fallback). The files are read back by
-shared.fusion.FusionModel.
+shared.ml.fusion.FusionModel.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.fusion import booster_forward, softmax, stack_logits
-from shared.model_repo import FusionSpec
+from shared.ml.fusion import booster_forward, softmax, stack_logits
+from shared.ml.model_repo import FusionSpec
 from training.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 def train_booster(
     features: np.ndarray, labels: np.ndarray, n_labels: int, profile: Profile, seed: int
 ) -> dict[str, np.ndarray]:
-    """Full-batch Adam on a one-hidden-layer MLP; numpy weights for shared.fusion."""
+    """Full-batch Adam on a one-hidden-layer MLP; numpy weights for shared.ml.fusion."""
     mean = features.mean(axis=0)
     std = features.std(axis=0) + 1e-6
     x = torch.from_numpy(((features - mean) / std).astype(np.float32))
@@ -192,7 +192,7 @@ def train_fusion(
 ) -> FusionSpec:
     """Train every path that has models and rows on out-of-fold logits; write its files into
     ``out_dir``. Each path records its cross-validated score and its blend with the best single
-    model (shared.fusion applies it)."""
+    model (shared.ml.fusion applies it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     candidates = {
         "full": (text_models + image_models, has_text & has_image, bool(text_models and image_models)),

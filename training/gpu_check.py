@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from shared.model_repo import ImageModelSpec, TextModelSpec
-from shared.preprocess import TextTokenizer
+from shared.ml.model_repo import ImageModelSpec, TextModelSpec
+from shared.ml.preprocess import TextTokenizer
 from training import image_model, subword_model, text_model
 from training.data import load_catalog
 from training.device import memory_peak, resolve_device

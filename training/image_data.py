@@ -22,8 +22,8 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from shared.model_repo import ImageModelSpec
-from shared.preprocess import decode_image, prepare_image
+from shared.ml.model_repo import ImageModelSpec
+from shared.ml.preprocess import decode_image, prepare_image
 from training.progress import track
 
 CHUNK = 512

@@ -1,6 +1,6 @@
 """Fine-tuning a timm backbone on offer photos, and its ONNX export (uint8 NHWC input).
 
-Photos are decoded and resized once by shared.preprocess (decode_image + prepare_image, as
+Photos are decoded and resized once by shared.ml.preprocess (decode_image + prepare_image, as
 serving does) into a uint8 cache file that batches are streamed from (training.image_data);
 training augments each batch on the device. The model normalises inside its graph, so
 training, evaluation and serving feed the same uint8 pixels.
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.model_repo import ImageModelSpec
+from shared.ml.model_repo import ImageModelSpec
 from training.device import autocast, model_device
 from training.image_data import PixelStore, batches_on, loader
 from training.loop import FitResult, Validator, fit, linear_schedule

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from shared.model_repo import ImageModelSpec
+from shared.ml.model_repo import ImageModelSpec
 from training.image_data import batches_on, build_pixel_store, loader
 from training.image_model import ImageClassifier, export_image_model, store_logits
 

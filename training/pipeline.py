@@ -1,7 +1,7 @@
 """`catalog train`: split -> language step -> cross-fitted base models -> ONNX -> fusion on
 out-of-fold logits -> evaluation (with a TF-IDF + SVM baseline) -> manifest.
 
-Every run publishes a new revision (shared.model_repo): a candidate that goes live through
+Every run publishes a new revision (shared.ml.model_repo): a candidate that goes live through
 ``catalog promote`` (the first one excepted); earlier revisions stay. Checkpoints live in a work
 dir keyed by data fingerprint, profile, bases and text preparation, so an interrupted run
 resumes. The split is checked before anything is trained (training.split).
@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from shared.categories import label_of
-from shared.drift import training_reference
-from shared.model_repo import LabelSpec, Manifest, next_revision, publish_manifest
-from shared.text_preparation import KEY as TEXT_PREPARATION
-from shared.text_preparation import TextPreparer, Untranslated
+from shared.lifecycle.drift import training_reference
+from shared.ml.model_repo import LabelSpec, Manifest, next_revision, publish_manifest
+from shared.ml.text_preparation import KEY as TEXT_PREPARATION
+from shared.ml.text_preparation import TextPreparer, Untranslated
 from training.base_models import BaseRun, Trained, train_image_models, train_text_models
 from training.baseline import tfidf_svm_baseline
 from training.data import Catalog, load_catalog
@@ -52,7 +52,7 @@ class TrainRequest:
     instance_kind: str = "KIND_GPU"
     max_pixels: int = 40_000_000
     text_preparer: TextPreparer = field(default_factory=Untranslated)
-    """The serving language step (shared.text_preparation); the CLI injects services.language's."""
+    """The serving language step (shared.ml.text_preparation); the CLI injects services.language's."""
     device: str = "auto"
     """auto, cpu or cuda (training.device); not part of the work dir key: a run resumes anywhere."""
     # False: return the evaluated manifest unpublished; the caller publishes it (or promotes it).

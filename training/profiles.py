@@ -63,7 +63,7 @@ class Profile:
     bow_batch_size: int = 64
     bow_lr: float = 0.05
     bow_buckets: int = 2**18
-    # fastText-style features under a TF-IDF linear model (training.subword_model, shared.subword)
+    # fastText-style features under a TF-IDF linear model (training.subword_model, shared.ml.subword)
     subword_buckets: int = 2**18
     subword_min_n: int = 2
     subword_max_n: int = 5

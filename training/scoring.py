@@ -1,7 +1,7 @@
 """Scoring offers through the exported repository, exactly as serving does.
 
-ONNX Runtime on the exported files, inputs prepared by shared.preprocess, probabilities by
-shared.fusion.FusionModel. `catalog evaluate` and the fusion slice of `catalog train` both use
+ONNX Runtime on the exported files, inputs prepared by shared.ml.preprocess, probabilities by
+shared.ml.fusion.FusionModel. `catalog evaluate` and the fusion slice of `catalog train` both use
 this module, so evaluated predictions are the served ones (no training/serving skew).
 
 Photos are decoded ``IMAGE_CHUNK`` at a time (by a thread pool) and dropped once every image
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from shared.fusion import FusionModel, path_for
-from shared.model_repo import ImageModelSpec, Manifest, TextModelSpec
-from shared.preprocess import TextTokenizer, decode_image, prepare_image
+from shared.ml.fusion import FusionModel, path_for
+from shared.ml.model_repo import ImageModelSpec, Manifest, TextModelSpec
+from shared.ml.preprocess import TextTokenizer, decode_image, prepare_image
 from training.progress import track
 
 TEXT_BATCH = 64

@@ -5,8 +5,8 @@ LinearSVC's loss.
 
 Why this model: it reads French, German, Spanish... alike (character n-grams of whole words, no
 English vocabulary), trains in seconds per fold on 2 cores, and exports to ONNX as Gathers and
-a sum, so both backends serve it. Its inputs come from shared.subword (through
-shared.preprocess.TextTokenizer): training and serving featurize with the same function.
+a sum, so both backends serve it. Its inputs come from shared.ml.subword (through
+shared.ml.preprocess.TextTokenizer): training and serving featurize with the same function.
 
 Why TF-IDF weighting and the squared hinge rather than fastText's mean of embeddings under
 cross-entropy: measured on the synthetic catalog (4,200 training offers, the same features),
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.model_repo import TextModelSpec
-from shared.subword import SubwordSpec
+from shared.ml.model_repo import TextModelSpec
+from shared.ml.subword import SubwordSpec
 from training import text_model
 from training.loop import FitResult
 from training.profiles import Profile

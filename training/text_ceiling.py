@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.text import clean_offer_text
+from shared.ml.text import clean_offer_text
 from training.synth.config import SynthConfig
 from training.synth.generator import _plan, allocate_classes
 from training.synth.text import make_offer_text

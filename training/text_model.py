@@ -1,6 +1,6 @@
 """Fine-tuning a Hugging Face sequence classifier on offer texts, and its ONNX export.
 
-Texts are tokenized by shared.preprocess.TextTokenizer over the tokenizer files that are
+Texts are tokenized by shared.ml.preprocess.TextTokenizer over the tokenizer files that are
 exported next to the model: training, evaluation and the text-encoder worker tokenize alike.
 A base without a fast tokenizer (FlauBERT) is saved as its slow tokenizer's files, which
 TextTokenizer runs through transformers.
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.model_repo import TextModelSpec
-from shared.preprocess import TextTokenizer
+from shared.ml.model_repo import TextModelSpec
+from shared.ml.preprocess import TextTokenizer
 from training.device import autocast, model_device
 from training.loop import LOSSES, Batch, FitResult, Validator, fit, linear_schedule
 from training.profiles import Profile

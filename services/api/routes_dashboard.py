@@ -22,9 +22,9 @@ from shared.db.jobs import (
     job_view,
     list_jobs,
 )
-from shared.lifecycle import read_state, statuses
-from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
-from shared.training_progress import progress_path, read_progress
+from shared.lifecycle.state import read_state, statuses
+from shared.ml.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
+from shared.ml.training_progress import progress_path, read_progress
 
 from . import queries
 from .deps import DbSession

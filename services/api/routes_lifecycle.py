@@ -14,10 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from shared.config import Settings
-from shared.contract import utcnow
 from shared.db.models import Category
 from shared.db.quality import (
     LabelError,
@@ -28,9 +25,8 @@ from shared.db.quality import (
     shadow_agreement,
 )
 from shared.db.session import session_scope
-from shared.drift import drift_report
-from shared.lifecycle import current_version, read_state
-from shared.model_repo import Manifest, read_manifest
+from shared.lifecycle.drift import compute_drift
+from shared.lifecycle.state import current_version, read_state
 
 from .deps import DbSession
 from .schemas import ErrorOut, LabelIn
@@ -78,29 +74,6 @@ def quality(session: DbSession, recent: Annotated[int, Query(ge=0, le=100)] = 10
     """Weighted F1 (bootstrap 95% interval) and accuracy (Wilson 95% interval) of each model
     version's latest prediction of every labelled listing, with counts."""
     return {**live_quality(session), "recent": recent_labels(session, recent)}
-
-
-def _manifest(settings: Settings) -> Manifest | None:
-    try:
-        return read_manifest(settings.model_repository)
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def compute_drift(
-    settings: Settings, session: Session, window_s: int | None = None, windows: int = 1
-) -> dict[str, Any]:
-    return drift_report(
-        session,
-        _manifest(settings),
-        now=utcnow(),
-        window_s=window_s or settings.drift_window_s,
-        windows=windows,
-        baseline_s=settings.drift_baseline_s,
-        warn=settings.drift_warn_psi,
-        alert=settings.drift_alert_psi,
-        min_samples=settings.drift_min_samples,
-    )
 
 
 def set_drift_gauges(metrics: Metrics, report: dict[str, Any]) -> None:

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Column, Table
 
+from services.cli.progress import progress_bar
 from shared.config import get_settings
 from shared.logging import configure_logging
-from shared.progress import progress_bar
 
 console = Console(stderr=True)
 out = Console()

@@ -33,11 +33,11 @@ from services.cli.demo_training import (
     start_background_training,
     train_demo_model,
 )
+from services.cli.progress import progress_bar
 from services.cli.registry import WORKERS
 from services.cli.supervisor import ProcessSpec, Supervisor
 from shared.config import Settings
-from shared.model_repo import Manifest
-from shared.progress import progress_bar
+from shared.ml.model_repo import Manifest
 
 if TYPE_CHECKING:
     from services.api.ingest import Offer
@@ -78,7 +78,7 @@ def profile_of(manifest: Manifest) -> str | None:
 
 def ensure_model(settings: Settings, options: DemoOptions) -> Manifest:
     """The current model, or a fast first one trained on a small synthetic catalog."""
-    from shared.model_repo import read_manifest
+    from shared.ml.model_repo import read_manifest
 
     try:
         manifest = read_manifest(settings.model_repository)
@@ -93,7 +93,7 @@ def ensure_model(settings: Settings, options: DemoOptions) -> Manifest:
     )
     train_dir = settings.var_dir / "demo" / f"train-{options.first_train_size}"
     synthesize(train_dir, options.first_train_size, seed=1, label="synthetic training catalog")
-    manifest = train_demo_model(train_dir, settings.model_repository, profile, settings.image_max_pixels)
+    manifest = train_demo_model(settings, train_dir, profile)
     console.print(f"[green]published[/green] {manifest.version}: held-out F1 {_f1(manifest)}")
     return manifest
 
@@ -233,8 +233,8 @@ def follow_training(
     trainer: subprocess.Popen[bytes], settings: Settings, supervisor: Supervisor, profile: str
 ) -> Manifest | None:
     """Show the background run's progress file as a bar until it publishes (or fails)."""
-    from shared.model_repo import find_manifest_by_version
-    from shared.training_progress import progress_path, read_progress
+    from shared.ml.model_repo import find_manifest_by_version
+    from shared.ml.training_progress import progress_path, read_progress
 
     path = progress_path(settings.var_dir)
     columns = (

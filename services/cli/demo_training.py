@@ -2,11 +2,11 @@
 
 ``catalog demo`` first serves a fast model (profile ``quick``, timings in README), then trains the
 default profile in a separate, niced process (``catalog demo-train``) that reports its progress to
-``shared.training_progress`` (read by the terminal and by ``GET /v1/training`` for the
+``shared.ml.training_progress`` (read by the terminal and by ``GET /v1/training`` for the
 dashboard). Running workers poll the manifest and switch to the new revision by themselves.
 
-Every model the demo makes current goes through :func:`publish_model`: the one place to change
-when publishing becomes a gated promotion.
+Every model the demo makes current goes through :func:`publish_model`, which promotes through
+the same gate as ``catalog promote`` (training.held_out.promote_through_gate).
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-from shared.lifecycle import LifecycleError
-from shared.model_repo import Manifest, publish_manifest
-from shared.promotion import GateRefused, promote
-from shared.training_progress import TrainingProgress, progress_path, write_progress
+from shared.config import Settings
+from shared.lifecycle.promotion import GateRefused
+from shared.lifecycle.state import LifecycleError
+from shared.ml.model_repo import Manifest, publish_manifest
+from shared.ml.training_progress import TrainingProgress, progress_path, write_progress
 
 STAGES = ("synth", "text", "image", "fusion", "evaluate")
 
@@ -58,25 +60,36 @@ TRAINER_NICE = 5
 log = logging.getLogger(__name__)
 
 
-def publish_model(repository: Path, manifest: Manifest, database_url: str | None = None) -> bool:
+def publish_model(settings: Settings, manifest: Manifest) -> bool:
     """Publish ``manifest`` and make it current through the promotion gate (workers follow it).
 
     The demo's only way of making a model current, for the first model (current at once: the
-    repository has none) and the background one (a candidate, promoted if the gate passes, as
-    ``catalog promote`` would). Returns whether it is current.
+    repository has none) and the background one (a candidate, promoted through the gate of
+    ``catalog promote``: held-out re-scoring, the settings' tolerances and database). Returns
+    whether it is current.
     """
-    if publish_manifest(repository, manifest):
+    from services.cli.wiring import serving_preparer_for
+    from training.held_out import promote_through_gate
+
+    if publish_manifest(settings.model_repository, manifest):
         return True
-    reason = "background default model"
+    gate = partial(
+        promote_through_gate,
+        settings,
+        manifest.version,
+        by="catalog demo",
+        reason="background default model",
+        preparer_for=serving_preparer_for(settings),
+    )
     try:
-        promote(repository, database_url, manifest.version, by="catalog demo", reason=reason)
+        gate(force=False)
     except GateRefused as exc:
         # The demo shows the hand-over on a small sample, where held-out F1 is noisy: it goes
         # ahead, and the lifecycle log records that the gate was overridden and why.
         log.warning(
             "promotion gate refused the background model; the demo overrides it", extra={"why": str(exc)}
         )
-        promote(repository, database_url, manifest.version, by="catalog demo", reason=reason, force=True)
+        gate(force=True)
     except LifecycleError as exc:
         log.warning("background model not promoted", extra={"version": manifest.version, "why": str(exc)})
         return False
@@ -220,53 +233,49 @@ class ProgressReporter:
 
 
 def train_demo_model(
+    settings: Settings,
     data_dir: Path,
-    repository: Path,
     profile: str,
-    max_pixels: int,
     on_stage: Callable[[str], None] | None = None,
 ) -> Manifest:
-    """Train ``profile`` on ``data_dir`` and publish it through :func:`publish_model`."""
+    """Train ``profile`` on ``data_dir`` into the settings' repository and publish it through
+    :func:`publish_model`."""
     from training.pipeline import TrainRequest, train
     from training.profiles import DEFAULT_IMAGE_BASE, get_profile, text_bases_for
 
     manifest = train(
         TrainRequest(
             data_dir=data_dir,
-            out=repository,
+            out=settings.model_repository,
             text_bases=text_bases_for(profile),
             image_bases=[DEFAULT_IMAGE_BASE],
             profile=get_profile(profile),
             instance_kind="KIND_CPU",
-            max_pixels=max_pixels,
+            max_pixels=settings.image_max_pixels,
             publish=False,
             on_stage=on_stage,
         )
     )
-    publish_model(repository, manifest)
+    publish_model(settings, manifest)
     return manifest
 
 
 def run_background_training(
-    var_dir: Path,
-    repository: Path,
-    profile: str,
-    data_dir: Path,
-    size: int,
-    max_pixels: int,
-    slowdown: float = 1.0,
+    settings: Settings, profile: str, data_dir: Path, size: int, slowdown: float = 1.0
 ) -> Manifest:
     """The body of ``catalog demo-train``: synthesize, train, publish, reporting progress."""
     from training.synth import generate_catalog
 
     os.nice(TRAINER_NICE)
-    log_file = str(trainer_log(var_dir))
-    reporter = ProgressReporter(progress_path(var_dir), profile, log_file=log_file, prior_slowdown=slowdown)
+    log_file = str(trainer_log(settings.var_dir))
+    reporter = ProgressReporter(
+        progress_path(settings.var_dir), profile, log_file=log_file, prior_slowdown=slowdown
+    )
     reporter.start()
     try:
         if not (data_dir / "Y_train_CVw08PX.csv").is_file():
             generate_catalog(data_dir, size, seed=1)
-        manifest = train_demo_model(data_dir, repository, profile, max_pixels, on_stage=reporter.stage)
+        manifest = train_demo_model(settings, data_dir, profile, on_stage=reporter.stage)
     except BaseException as exc:
         reporter.failed(f"{type(exc).__name__}: {exc}")
         raise

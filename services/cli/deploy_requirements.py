@@ -29,7 +29,7 @@ TRAINING_ONLY = (
 )
 INFERENCE_ONLY = ("tritonclient",)
 DIRECT = ("tokenizers",)
-"""Imported by our code (shared/preprocess.py) but pinned only as a dependency of transformers."""
+"""Imported by our code (shared/ml/preprocess.py) but pinned only as a dependency of transformers."""
 
 
 _ENVIRONMENT: dict[str, str] = {k: str(v) for k, v in default_environment().items()}

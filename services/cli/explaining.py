@@ -23,7 +23,7 @@ from services.text_encoder.encode import encode_texts
 from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted
 from shared.explanation import Explanation
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 
 def served_models(classifier: OnlineClassifier, manifest: Manifest) -> ServedModels:

@@ -1,8 +1,8 @@
 """Model lifecycle commands: ``promote``, ``rollback``, ``shadow``, ``models``, ``drift``,
 ``export-labels``.
 
-The repository side lives in shared.lifecycle (current, shadow, history) and shared.promotion
-(the gate); the database side in shared.db.quality (labels) and shared.drift.
+The logic lives in shared.lifecycle (``state``: current, shadow, history; ``promotion``: the gate;
+``drift``), the labels in shared.db.quality and the held-out re-scoring in training.held_out.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from rich.table import Table
 from shared.config import Settings, get_settings
 from shared.contract import utcnow
 from shared.db.session import migrate, session_scope
-from shared.lifecycle import LifecycleError, read_state, rollback, set_shadow, statuses
-from shared.model_repo import list_manifests
-from shared.promotion import GateRefused, promote
+from shared.lifecycle.drift import compute_drift
+from shared.lifecycle.promotion import GateRefused
+from shared.lifecycle.state import LifecycleError, read_state, rollback, set_shadow, statuses
+from shared.ml.model_repo import list_manifests
 
 console = Console(stderr=True)
 out = Console()
@@ -54,21 +55,19 @@ def run_promotion(
     """Gate + promotion with a printed report; the exit code (0 promoted, 3 refused, 2 error).
 
     When the two revisions' held-out splits differ, both are re-scored on their common held-out
-    rows first (services/cli/held_out.py); the gate compares those figures."""
-    from services.cli.held_out import held_out_figures
+    rows first (training/held_out.py); the gate compares those figures."""
+    from services.cli.wiring import serving_preparer_for
+    from training.held_out import promote_through_gate
 
     try:
-        held_out = held_out_figures(settings, version)
-        report, change = promote(
-            settings.model_repository,
-            _database(settings),
+        _database(settings)
+        report, change = promote_through_gate(
+            settings,
             version,
             by=_who(by),
             reason=reason,
             force=force,
-            tolerance=settings.promotion_tolerance,
-            min_labels=settings.promotion_min_labels,
-            held_out=held_out,
+            preparer_for=serving_preparer_for(settings),
         )
     except GateRefused as exc:
         console.print_json(json.dumps(exc.report, default=str))
@@ -165,8 +164,6 @@ def drift_cmd(
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
 ) -> None:
     """Drift of recent live predictions of the current model (PSI per signal); exit code 1 on alert."""
-    from services.api.routes_lifecycle import compute_drift
-
     settings = get_settings()
     with session_scope(_database(settings)) as session:
         report = compute_drift(settings, session, window_s, windows)

@@ -25,7 +25,7 @@ from shared.contract import ListingClassified, ListingSubmitted
 from shared.inference.backend import InferenceBackend
 from shared.inference.factory import create_backend
 from shared.inference.store import ModelStore
-from shared.preprocess import decode_target
+from shared.ml.preprocess import decode_target
 
 if TYPE_CHECKING:
     from services.language.logic import Preparer

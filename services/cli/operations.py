@@ -14,7 +14,7 @@ from redis.exceptions import ResponseError
 from shared.broker import EventPublisher, payload_of
 from shared.config import Settings
 from shared.contract import EVENT_OF_STREAM, DeadLetter, Envelope, Stream, lane_stream, lanes_of
-from shared.model_repo import read_manifest
+from shared.ml.model_repo import read_manifest
 from shared.redis_conn import resolve_redis_url
 
 log = logging.getLogger(__name__)

@@ -289,9 +289,7 @@ def demo_train(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    manifest = run_background_training(
-        settings.var_dir, settings.model_repository, profile, data, size, settings.image_max_pixels, slowdown
-    )
+    manifest = run_background_training(settings, profile, data, size, slowdown)
     console.print(f"published {manifest.version} in {settings.model_repository}")
 
 

@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 
 async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | None) -> None:
+    from services.cli.rollout_store import TritonControl, reconcile
+    from services.cli.rollout_store import watch as watch_forever
     from shared.heartbeat import HEARTBEAT_NAME
-    from shared.inference.rollout import TritonControl, reconcile
-    from shared.inference.rollout import watch as watch_forever
 
     repository = settings.model_repository
     if rollback_to is not None:
@@ -56,8 +56,8 @@ def roll_back_to_revision(repository: Path, revision: int) -> None:
     """Make an older revision current again, recorded in ``lifecycle.json`` like ``catalog
     rollback`` (reconcile then serves it; the newest N stay loaded too, so events pinned to them
     finish). Workers switch once it is served."""
-    from shared.lifecycle import LifecycleError, make_current
-    from shared.model_repo import read_manifest
+    from shared.lifecycle.state import LifecycleError, make_current
+    from shared.ml.model_repo import read_manifest
 
     try:
         version = read_manifest(repository, revision).version

@@ -15,20 +15,6 @@ from shared.logging import configure_logging
 console = Console(stderr=True)
 
 
-def text_preparer(settings: object, translation: str) -> object:
-    """The language step training (and evaluation) applies: the composition root builds it from
-    services.language so that training itself never imports services. ``auto`` follows
-    CATALOG_TRANSLATOR, as the serving language worker does."""
-    from shared.text_preparation import Untranslated
-
-    translate = translation == "on" or (translation == "auto" and settings.translator != "none")  # type: ignore[attr-defined]
-    if not translate:
-        return Untranslated()
-    from services.language.training import LanguageStepPreparer
-
-    return LanguageStepPreparer(settings)  # type: ignore[arg-type]
-
-
 def train(
     data: Annotated[
         Path, typer.Option("--data", help="Catalog in the challenge layout (X/Y CSVs + images/).")
@@ -105,6 +91,7 @@ def train(
         raise typer.BadParameter("--triton-kind is KIND_GPU or KIND_CPU")
     if translation not in {"auto", "on", "off"}:
         raise typer.BadParameter("--translation is auto, on or off")
+    from services.cli.wiring import text_preparer
     from training.pipeline import TrainRequest
     from training.pipeline import train as run_training
 
@@ -123,12 +110,12 @@ def train(
         max_pixels=settings.image_max_pixels,
     )
     try:
-        request.text_preparer = text_preparer(settings, translation)  # type: ignore[assignment]
+        request.text_preparer = text_preparer(settings, translation)
         manifest = run_training(request)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         console.print(f"[red]training failed:[/red] {exc}")
         raise typer.Exit(2) from exc
-    from shared.lifecycle import current_version
+    from shared.lifecycle.state import current_version
 
     live = current_version(out) == manifest.version
     console.print(
@@ -167,8 +154,9 @@ def evaluate(
     """
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    from shared.model_repo import read_manifest
-    from shared.text_preparation import trained_translated
+    from services.cli.wiring import text_preparer
+    from shared.ml.model_repo import read_manifest
+    from shared.ml.text_preparation import trained_translated
     from training.evaluate import evaluate_data
 
     try:
@@ -180,7 +168,7 @@ def evaluate(
             predictions_csv,
             all_rows,
             settings.image_max_pixels,
-            text_preparer(settings, "on" if translated else "off"),  # type: ignore[arg-type]
+            text_preparer(settings, "on" if translated else "off"),
         )
     except (FileNotFoundError, ValueError, KeyError, LookupError) as exc:
         console.print(f"[red]evaluation failed:[/red] {exc}")

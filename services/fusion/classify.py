@@ -1,4 +1,4 @@
-"""From joined features to a :class:`ListingClassified` (fusion math is shared.fusion's).
+"""From joined features to a :class:`ListingClassified` (fusion math is shared.ml.fusion's).
 
 Rows are grouped by (model version, modalities present) so each group is one FusionModel call;
 the fusion files used are those of the features' own revision, so a prediction never mixes
@@ -21,9 +21,9 @@ from shared.contract import (
     ListingClassified,
     TextFeatures,
 )
-from shared.fusion import class_prior, path_for
 from shared.inference.store import ModelStore
-from shared.model_repo import Manifest
+from shared.ml.fusion import class_prior, path_for
+from shared.ml.model_repo import Manifest
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Image encoding of a batch: one inference request per (batch, model, version).
 
 Plain async functions over a backend and a :class:`ModelStore`; the worker and the online
-classifier call the same code, and preprocessing is ``shared.preprocess`` (training's own).
+classifier call the same code, and preprocessing is ``shared.ml.preprocess`` (training's own).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from shared.contract import Envelope, ImageFeatures
 from shared.inference.backend import InferenceBackend
 from shared.inference.batching import group_by_version, model_outputs
 from shared.inference.store import ModelStore
-from shared.model_repo import ImageModelSpec, Manifest
-from shared.preprocess import prepare_image
+from shared.ml.model_repo import ImageModelSpec, Manifest
+from shared.ml.preprocess import prepare_image
 
 from .images import ImageProblem
 

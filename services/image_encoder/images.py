@@ -27,7 +27,7 @@ from PIL import Image
 
 from shared.config import Settings
 from shared.contract import ImageMissingReason
-from shared.preprocess import decode_image
+from shared.ml.preprocess import decode_image
 
 from .http_body import ACCEPT_ENCODING, BodyProblem, read_body
 

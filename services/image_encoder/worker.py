@@ -24,8 +24,8 @@ from shared.inference.factory import create_backend
 from shared.inference.pinning import RedisVersionPins, VersionPins
 from shared.inference.shadow import with_shadow
 from shared.inference.store import ModelStore, warm_up
-from shared.model_repo import Manifest
-from shared.preprocess import decode_target
+from shared.ml.model_repo import Manifest
+from shared.ml.preprocess import decode_target
 
 from .encode import encode_images, image_logits
 from .images import ImageProblem, ImageSettings, http_client, load_images

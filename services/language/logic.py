@@ -13,7 +13,7 @@ from typing import Any
 from shared.config import Settings
 from shared.contract import Language, ListingPrepared, ListingSubmitted, Translation, utcnow
 from shared.logging import log_event
-from shared.text import CleanText, clean_offer_text
+from shared.ml.text import CleanText, clean_offer_text
 
 from .detect import UNKNOWN, LanguageDetector
 from .translate import TextTranslator, TranslationResult

@@ -1,4 +1,4 @@
-"""The language step as a training-time text preparer (shared.text_preparation.TextPreparer).
+"""The language step as a training-time text preparer (shared.ml.text_preparation.TextPreparer).
 
 Why: serving feeds the text models the French translation of non-French offers; training must
 see the same text (one rule, enforced at load time by the manifest). This applies the language
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.config import Settings
-from shared.text_preparation import PreparedTexts
+from shared.ml.text_preparation import PreparedTexts
 
 from .detect import LanguageDetector
 from .logic import needs_translation

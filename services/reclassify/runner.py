@@ -1,7 +1,7 @@
 """The bulk reclassification loop: publish pages while fewer than ``max_in_flight`` are pending.
 
 Its offers go on the bulk lane (``listings.submitted.bulk`` and the other ``.bulk`` streams,
-``shared/lanes.py``): live offers never queue behind them, and workers take bulk work only while
+``shared/broker/lanes.py``): live offers never queue behind them, and workers take bulk work only while
 no live batch runs. In flight = ``published - completed`` read from the job row (the writer
 increments ``completed``) bounds the bulk backlog in Redis.
 The loop is safe to kill at any point; :func:`run_job` on the same job id resumes it. While it

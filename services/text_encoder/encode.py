@@ -1,7 +1,7 @@
 """Text encoding of a batch: one inference request per (batch, model, version).
 
 Plain async functions over a backend and a :class:`ModelStore`; the worker and the online
-classifier call the same code, and tokenization is ``shared.preprocess`` (training's own).
+classifier call the same code, and tokenization is ``shared.ml.preprocess`` (training's own).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from shared.contract import Envelope, TextFeatures
 from shared.inference.backend import InferenceBackend
 from shared.inference.batching import group_by_version, model_outputs
 from shared.inference.store import ModelStore
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 
 async def text_logits(

@@ -19,7 +19,7 @@ from shared.inference.factory import create_backend
 from shared.inference.pinning import RedisVersionPins, VersionPins
 from shared.inference.shadow import with_shadow
 from shared.inference.store import ModelStore, warm_up
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 from .encode import encode_texts, text_logits
 

@@ -15,7 +15,7 @@ Workers declare typed handlers; this module gives them:
 - pipelined publishing of a handler's output, before the ack (so effects are at least once and
   every side effect downstream is idempotent by ``submission_id``);
 - removal of stale consumers (idle, nothing pending);
-- the priority lane (``shared/lanes.py``): an event is published on its lane's stream (bulk
+- the priority lane (``shared/broker/lanes.py``): an event is published on its lane's stream (bulk
   events on the ``.bulk`` twin) and each consumer reads both, bulk only while no live batch runs
   (live through FastStream's subscribers, bulk through the helper's own loop: ``bulk.py``);
 - a consumer group lost with Redis's data (NOGROUP): the live subscriber ends the app (FastStream's

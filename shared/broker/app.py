@@ -21,8 +21,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from shared.broker.bulk import BulkLanes
 from shared.broker.delivery import Delivery
 from shared.broker.entries import (
-    _Raw,
-    _Source,
+    RawEntry,
+    Source,
     consumer_name,
     join_group,
     payload_of,
@@ -30,13 +30,13 @@ from shared.broker.entries import (
     remove_stale_consumers,
     tolerant_parser,
 )
+from shared.broker.health import Health, record_group_gauges, serve
+from shared.broker.lanes import LiveFirst
 from shared.broker.spec import BoundHandler, Handler, Outcome, WorkerSpec
+from shared.broker.trimming import groups_key, trim_acknowledged
 from shared.config import Settings, get_settings
 from shared.contract import Stream, lane_stream, lanes_of
-from shared.health import Health, record_group_gauges, serve
-from shared.lanes import LiveFirst
 from shared.redis_conn import resolve_redis_url
-from shared.trimming import groups_key, trim_acknowledged
 
 log = logging.getLogger("shared.broker")
 
@@ -76,7 +76,7 @@ class WorkerApp(Delivery, BulkLanes):
         self._redis: Redis | None = None
         self._documentation = False
         self.priority = LiveFirst()
-        self._bulk: list[tuple[_Source, Any, Handler[Any], int]] = []
+        self._bulk: list[tuple[Source, Any, Handler[Any], int]] = []
         """Bulk lanes, read by the helper's own loops (``shared.broker.bulk``)."""
         self.app.on_startup(self._before_start)
         self.app.after_startup(self._after_start)
@@ -226,7 +226,7 @@ class WorkerApp(Delivery, BulkLanes):
                     log.exception("stale consumer cleanup failed", extra={"stream": key})
             await asyncio.sleep(max(5.0, min(300.0, idle_ms / 4000)))
 
-    # --- health and background tasks (shared/health.py) ----------------------------------------
+    # --- health and background tasks (shared/broker/health.py) ---------------------------------
     def _start_health(self, host: str, port: int) -> None:
         """/metrics, /livez and /readyz on ``port``; the heartbeat task also pings Redis."""
 
@@ -318,13 +318,13 @@ class WorkerApp(Delivery, BulkLanes):
         """Subscribe ``handler`` to both lanes of ``stream``: each lane has its own reader and
         reclaimer; bulk ones read only while no live batch runs."""
         for lane in lanes_of(stream):
-            source = _Source(stream, lane, self.settings.key(lane_stream(stream, lane)))
+            source = Source(stream, lane, self.settings.key(lane_stream(stream, lane)))
             if source.key in self._streams:
                 raise ValueError(f"{self.name} already consumes {source.name}")
             self._streams.append(source.key)
             self._register_lane(source, event_type, handler, batch)
 
-    def _register_lane(self, source: _Source, event_type: type[E], handler: Handler[E], batch: bool) -> None:
+    def _register_lane(self, source: Source, event_type: type[E], handler: Handler[E], batch: bool) -> None:
         key, stream = source.key, source.stream
         reads = self.settings.batch_size if batch else self.settings.max_records
         description = (handler.__doc__ or "").strip() or f"{self.name} consumes {stream}"
@@ -362,7 +362,7 @@ class WorkerApp(Delivery, BulkLanes):
         @main_sub
         async def on_batch(msg: RedisBatchStreamMessage) -> None:
             raws = [
-                _Raw(mid.decode(), payload_of(fields))
+                RawEntry(mid.decode(), payload_of(fields))
                 for mid, fields in zip(msg.raw_message["message_ids"], msg.raw_message["data"], strict=True)
             ]
             await self._handle(source, event_type, handler, raws, attempts=1)
@@ -377,11 +377,11 @@ class WorkerApp(Delivery, BulkLanes):
         @reclaim_sub
         async def on_reclaimed(msg: RedisStreamMessage) -> None:
             mid = msg.raw_message["message_ids"][0]
-            raw = _Raw(mid.decode(), payload_of(msg.raw_message["data"]))
+            raw = RawEntry(mid.decode(), payload_of(msg.raw_message["data"]))
             await self._rerun(source, event_type, handler, raw, await msg.get_delivery_count())
 
     async def _rerun(
-        self, source: _Source, event_type: type[E], handler: Handler[E], raw: _Raw, attempts: int
+        self, source: Source, event_type: type[E], handler: Handler[E], raw: RawEntry, attempts: int
     ) -> None:
         """A reclaimed entry: dead-lettered past ``max_deliveries``, else handled again."""
         if attempts > self.settings.max_deliveries:

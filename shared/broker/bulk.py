@@ -1,7 +1,7 @@
 """Reading the bulk lane: the helper's own XREADGROUP / XAUTOCLAIM loops.
 
 Why not FastStream subscribers, as on the live lane: a bulk read must wait until no live batch
-runs (``shared.lanes.LiveFirst``) *before* it takes entries (an entry taken and left waiting
+runs (``shared.broker.lanes.LiveFirst``) *before* it takes entries (an entry taken and left waiting
 grows idle, is reclaimed and counts a delivery), and FastStream's subscribers read as soon as
 they can, with no public hook before the read. These loops use the same semantics as the live
 lane (one group per kind, small batches, ack after the outputs are published, a failed batch
@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from redis.exceptions import ResponseError
 
 from shared.broker.delivery import WorkerState
-from shared.broker.entries import _Raw, _Source, join_group, payload_of, reclaim_poll_ms
+from shared.broker.entries import RawEntry, Source, join_group, payload_of, reclaim_poll_ms
 from shared.broker.spec import Handler
 
 log = logging.getLogger("shared.broker")
@@ -42,25 +42,25 @@ class BulkLanes(WorkerState):
     lost (redis-py's read timeout can swallow one that lands as it expires)."""
 
     async def _handle(
-        self, source: _Source, event_type: type[E], handler: Handler[E], raws: list[_Raw], attempts: int
+        self, source: Source, event_type: type[E], handler: Handler[E], raws: list[RawEntry], attempts: int
     ) -> None:
         raise NotImplementedError
 
     async def _rerun(
-        self, source: _Source, event_type: type[E], handler: Handler[E], raw: _Raw, attempts: int
+        self, source: Source, event_type: type[E], handler: Handler[E], raw: RawEntry, attempts: int
     ) -> None:
         raise NotImplementedError
 
     def run_in_background(self, fn: Callable[[], Awaitable[None]], what: str) -> None:
         raise NotImplementedError
 
-    def _start_bulk_lane(self, source: _Source, event_type: type[E], handler: Handler[E], reads: int) -> None:
+    def _start_bulk_lane(self, source: Source, event_type: type[E], handler: Handler[E], reads: int) -> None:
         self.run_in_background(lambda: self._read_bulk(source, event_type, handler, reads), source.name)
         self.run_in_background(
             lambda: self._reclaim_bulk(source, event_type, handler), f"{source.name}:reclaim"
         )
 
-    async def _read_bulk(self, source: _Source, event_type: type[E], handler: Handler[E], reads: int) -> None:
+    async def _read_bulk(self, source: Source, event_type: type[E], handler: Handler[E], reads: int) -> None:
         """New entries, up to ``reads`` at a time, each batch read once no live batch runs."""
         while not self.bulk_stopping:
             await self.priority.before_bulk_read()
@@ -69,7 +69,7 @@ class BulkLanes(WorkerState):
                     self.name, self.consumer, {source.key: ">"}, count=reads, block=READ_BLOCK_MS
                 )
                 entries = [entry for _key, stream_entries in reply or [] for entry in stream_entries]
-                raws = [_Raw(_text(mid), payload_of(fields)) for mid, fields in entries]
+                raws = [RawEntry(_text(mid), payload_of(fields)) for mid, fields in entries]
                 if raws:
                     await self._handle(source, event_type, handler, raws, attempts=1)
                     await self.redis.xack(source.key, self.name, *[r.message_id for r in raws])
@@ -78,7 +78,7 @@ class BulkLanes(WorkerState):
             except Exception as exc:
                 await self._after_failure(source, exc)
 
-    async def _reclaim_bulk(self, source: _Source, event_type: type[E], handler: Handler[E]) -> None:
+    async def _reclaim_bulk(self, source: Source, event_type: type[E], handler: Handler[E]) -> None:
         """Entries left pending longer than ``reclaim_idle_ms``, one at a time (XAUTOCLAIM)."""
         idle_ms = self.settings.reclaim_idle_ms
         poll_s = reclaim_poll_ms(idle_ms) / 1000
@@ -95,7 +95,7 @@ class BulkLanes(WorkerState):
                     await asyncio.sleep(poll_s)
                     continue
                 for mid, fields in claimed:
-                    raw = _Raw(_text(mid), payload_of(fields))
+                    raw = RawEntry(_text(mid), payload_of(fields))
                     await self._rerun(source, event_type, handler, raw, await self._deliveries(source, raw))
                     await self.redis.xack(source.key, self.name, raw.message_id)
             except asyncio.CancelledError:
@@ -105,14 +105,14 @@ class BulkLanes(WorkerState):
                     start = "0-0"
                 await self._after_failure(source, exc)
 
-    async def _deliveries(self, source: _Source, raw: _Raw) -> int:
+    async def _deliveries(self, source: Source, raw: RawEntry) -> int:
         """How many times the entry was delivered, this claim included (XPENDING)."""
         pending: list[dict[str, Any]] = await self.redis.xpending_range(
             source.key, self.name, min=raw.message_id, max=raw.message_id, count=1
         )
         return int(pending[0]["times_delivered"]) if pending else 1
 
-    async def _after_failure(self, source: _Source, exc: Exception) -> None:
+    async def _after_failure(self, source: Source, exc: Exception) -> None:
         """Recreate a vanished group (Redis lost its data); otherwise pause and go on: a failed
         batch stays pending for the reclaimer, an unreachable Redis is retried.
 

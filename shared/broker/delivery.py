@@ -16,7 +16,7 @@ from faststream.redis import RedisBroker
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from shared.broker.entries import _is_utf8, _Raw, _Source, parse_event
+from shared.broker.entries import RawEntry, Source, parse_event
 from shared.broker.publishing import publish_pipelined
 from shared.broker.spec import Emit, Handler, Outcome, Reject
 from shared.config import Settings
@@ -24,7 +24,7 @@ from shared.contract import DeadLetter, Stream
 from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
 
 if TYPE_CHECKING:
-    from shared.lanes import LiveFirst
+    from shared.broker.lanes import LiveFirst
 
 log = logging.getLogger("shared.broker")
 
@@ -50,7 +50,7 @@ class Delivery(WorkerState):
     """Batch processing and dead letters for a worker kind (``WorkerApp`` provides the state)."""
 
     async def _handle(
-        self, source: _Source, event_type: type[E], handler: Handler[E], raws: list[_Raw], attempts: int
+        self, source: Source, event_type: type[E], handler: Handler[E], raws: list[RawEntry], attempts: int
     ) -> None:
         """A live batch counts as running live work (bulk reads wait for it to end)."""
         if source.lane == "live":
@@ -61,14 +61,14 @@ class Delivery(WorkerState):
 
     async def _process(
         self,
-        source: _Source,
+        source: Source,
         event_type: type[E],
         handler: Handler[E],
-        raws: list[_Raw],
+        raws: list[RawEntry],
         attempts: int,
     ) -> None:
         events: list[E] = []
-        raw_of: dict[int, _Raw] = {}
+        raw_of: dict[int, RawEntry] = {}
         for raw in raws:
             try:
                 event = parse_event(event_type, raw.payload)
@@ -121,9 +121,9 @@ class Delivery(WorkerState):
 
     async def _publish_outcomes(
         self,
-        source: _Source,
+        source: Source,
         outcomes: Sequence[Outcome],
-        by_event: dict[int, _Raw],
+        by_event: dict[int, RawEntry],
         attempts: int,
     ) -> None:
         emits = [o for o in outcomes if isinstance(o, Emit)]
@@ -133,14 +133,16 @@ class Delivery(WorkerState):
             )
         for outcome in outcomes:
             if isinstance(outcome, Reject):
-                raw = by_event.get(id(outcome.event)) or _Raw("", outcome.event.model_dump_json().encode())
+                raw = by_event.get(id(outcome.event)) or RawEntry(
+                    "", outcome.event.model_dump_json().encode()
+                )
                 await self._dead_letter(source, raw, "handler_rejected", outcome.error, attempts, ack=False)
 
     # --- dead letters -------------------------------------------------------------------------
     async def _dead_letter(
         self,
-        source: _Source,
-        raw: _Raw,
+        source: Source,
+        raw: RawEntry,
         reason: str,
         error: str,
         attempts: int,
@@ -193,3 +195,12 @@ class Delivery(WorkerState):
         if value is not None:
             await self.redis.hdel(self._error_key(key), message_id)
         return value.decode() if isinstance(value, bytes) else value
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether a dead payload can be kept as text (else it is kept base64-encoded)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

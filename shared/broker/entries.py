@@ -21,7 +21,7 @@ DATA_KEY = b"__data__"
 
 
 @dataclass(frozen=True)
-class _Source:
+class Source:
     """Where a batch was read: the contract's stream, the lane and the Redis key."""
 
     stream: Stream
@@ -35,7 +35,7 @@ class _Source:
 
 
 @dataclass
-class _Raw:
+class RawEntry:
     """One stream entry as read: its id and its payload bytes (exactly as received)."""
 
     message_id: str
@@ -62,14 +62,6 @@ def payload_of(fields: Any) -> bytes:
 
 def parse_event(event_type: type[E], payload: bytes) -> E:
     return event_type.model_validate_json(payload)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 async def tolerant_parser(message: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:

@@ -12,9 +12,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from shared.broker.entries import parse_event, payload_of
+from shared.broker.lanes import stream_key
 from shared.config import Settings, get_settings
 from shared.contract import Lane, Stream, lane_stream
-from shared.lanes import stream_key
 from shared.redis_conn import resolve_redis_url
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from shared.contract import utcnow
 from shared.db.listings import as_utc, to_utc
 from shared.db.models import Category, Listing, ListingLabel, Prediction
-from shared.quality import summary
+from shared.lifecycle.quality import summary
 
 
 class LabelError(ValueError):

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import numpy as np
 from shared.contract import Envelope, ImageFeatures, ShadowOutputs, TextFeatures
 from shared.inference.batching import model_outputs
 from shared.inference.store import ModelStore
-from shared.lifecycle import in_shadow_sample
-from shared.model_repo import Manifest
+from shared.lifecycle.state import in_shadow_sample
+from shared.ml.model_repo import Manifest
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", TextFeatures, ImageFeatures)

@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.lifecycle import LIFECYCLE, Shadow, read_state
-from shared.model_repo import MANIFEST, Manifest, TextModelSpec, find_manifest_by_version, read_manifest
-from shared.text_preparation import TextPreparationMismatch, check_text_preparation
+from shared.lifecycle.state import LIFECYCLE, Shadow, read_state
+from shared.ml.model_repo import MANIFEST, Manifest, TextModelSpec, find_manifest_by_version, read_manifest
+from shared.ml.text_preparation import TextPreparationMismatch, check_text_preparation
 
 if TYPE_CHECKING:
     from shared.inference.backend import InferenceBackend
-    from shared.preprocess import TextTokenizer
+    from shared.ml.preprocess import TextTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class ModelStore:
         translated: bool | None = None,
     ) -> None:
         """``translated``: whether this process's text comes translated (CATALOG_TRANSLATOR is
-        not none); a model trained under the other rule is refused (shared.text_preparation).
+        not none); a model trained under the other rule is refused (shared.ml.text_preparation).
         None skips the check (processes that never feed text)."""
         self.repository = Path(repository)
         self.translated = translated
@@ -141,7 +141,7 @@ class ModelStore:
         return await self.by_version(self._shadow.version), self._shadow.share
 
     def tokenizer(self, manifest: Manifest, spec: TextModelSpec) -> TextTokenizer:
-        from shared.preprocess import TextTokenizer
+        from shared.ml.preprocess import TextTokenizer
 
         key = (manifest.version, spec.name)
         with self._lock:
@@ -152,8 +152,8 @@ class ModelStore:
             return tokenizer
 
     def fusion(self, manifest: Manifest) -> Any:
-        """The fusion model of ``manifest``'s revision (shared.fusion.FusionModel)."""
-        from shared.fusion import FusionModel
+        """The fusion model of ``manifest``'s revision (shared.ml.fusion.FusionModel)."""
+        from shared.ml.fusion import FusionModel
 
         with self._lock:
             model = self._fusion.get(manifest.version)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from shared.inference.backend import InferenceError, manifest_models
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class TritonBackend:
         """Check that every model version of ``manifest`` is ready on the server.
 
         Workers never load or unload models: that is the rollout controller's job
-        (``catalog rollout``, shared/inference/rollout.py), one place for the whole cluster. A
+        (``catalog rollout``, services/cli/rollout_store.py), one place for the whole cluster. A
         version not ready yet raises :class:`InferenceError` (the store keeps serving the
         previous revision meanwhile)."""
         missing = [

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from shared.db.models import Prediction
-from shared.model_repo import read_manifest
-from shared.training_progress import progress_path, read_progress
+from shared.ml.model_repo import read_manifest
+from shared.ml.training_progress import progress_path, read_progress
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,7 +29,7 @@ from services.text_encoder.worker import create_worker as text_worker
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted, Stream
-from shared.model_repo import read_manifest
+from shared.ml.model_repo import read_manifest
 from tests.conftest import REDIS_URL
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 

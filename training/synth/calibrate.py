@@ -43,7 +43,7 @@ def text_features(x: pd.DataFrame) -> Any:
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from shared.text import clean_offer_text
+    from shared.ml.text import clean_offer_text
 
     texts = [
         clean_offer_text(t, d if isinstance(d, str) else None).text.lower()

@@ -1,7 +1,7 @@
 """The bulk path of the encoders on one GPU against the bare models (``deploy/scripts/gpu-bench.sh``).
 
 Runs where only torch, timm, transformers, numpy and Pillow exist (no pydantic, Redis, SQL or
-Triton): it imports nothing of ours but ``shared.preprocess``, the decode, resize and tokenize
+Triton): it imports nothing of ours but ``shared.ml.preprocess``, the decode, resize and tokenize
 code the workers and training use. Measured, per model, on the same device and batch:
 
 - ``bare``: the model alone on synthetic tensors already on the device (bf16 on CUDA);
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from shared.preprocess import TextTokenizer, decode_image, prepare_image
+from shared.ml.preprocess import TextTokenizer, decode_image, prepare_image
 
 MAX_PIXELS = 40_000_000
 MEAN = (0.485, 0.456, 0.406)

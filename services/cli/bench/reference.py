@@ -27,7 +27,7 @@ from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted
 from shared.inference.factory import create_backend
 from shared.inference.store import ModelStore
-from shared.preprocess import decode_target
+from shared.ml.preprocess import decode_target
 
 
 class Reference:

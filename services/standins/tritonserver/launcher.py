@@ -29,7 +29,7 @@ from tenacity import (
     wait_fixed,
 )
 
-from shared.model_repo import read_manifest
+from shared.ml.model_repo import read_manifest
 
 log = logging.getLogger(__name__)
 

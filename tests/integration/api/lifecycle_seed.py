@@ -16,9 +16,9 @@ from shared.contract import ListingSubmitted, utcnow
 from shared.db.listings import upsert_listings
 from shared.db.quality import record_label
 from shared.db.session import session_scope
-from shared.drift import training_reference
-from shared.lifecycle import set_shadow
-from shared.model_repo import LabelSpec, Manifest, publish_manifest
+from shared.lifecycle.drift import training_reference
+from shared.lifecycle.state import set_shadow
+from shared.ml.model_repo import LabelSpec, Manifest, publish_manifest
 
 
 def seed_lifecycle(database_url: str, repo: Path, n: int = 240, seed: int = 3) -> None:

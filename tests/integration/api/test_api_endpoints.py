@@ -17,7 +17,7 @@ from services.writer.worker import write_batch
 from shared.broker import read_events
 from shared.config import Settings
 from shared.contract import CategoryScore, ListingSubmitted, Stream, utcnow
-from shared.model_repo import LabelSpec, Manifest, publish_manifest
+from shared.ml.model_repo import LabelSpec, Manifest, publish_manifest
 from tests.conftest import REDIS_URL
 
 TOKEN = "s3cret"
@@ -214,7 +214,7 @@ def test_models_lists_every_manifest_with_its_status(settings: Settings) -> None
 
 def test_training_progress_is_served_for_the_dashboard(settings: Settings, tmp_path: Any) -> None:
     from services.cli.demo_training import ProgressReporter
-    from shared.training_progress import progress_path
+    from shared.ml.training_progress import progress_path
 
     settings = settings.model_copy(update={"var_dir": tmp_path / "var"})
     with TestClient(api_app(settings)) as c:

@@ -17,7 +17,7 @@ from shared.contract import ListingSubmitted
 from shared.db.listings import upsert_listings
 from shared.db.quality import record_label
 from shared.db.session import session_scope, upgrade
-from shared.lifecycle import set_shadow
+from shared.lifecycle.state import set_shadow
 from tests.conftest import REDIS_URL
 from tests.integration.lifecycle.helpers import publish
 

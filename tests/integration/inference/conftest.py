@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import Settings
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.conftest import REDIS_URL
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 from tests.unit.inference.repo_fixture import build_repository

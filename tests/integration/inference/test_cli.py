@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.integration.inference.helpers import free_port_triple
 
 CATALOG = [sys.executable, "-m", "services.cli.main"]

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from services.cli.rollout_store import TritonControl, reconcile
 from services.image_encoder.encode import encode_images
 from services.text_encoder.encode import encode_texts
 from shared.contract import ListingSubmitted
 from shared.inference.backend import InferenceBackend, LocalBackend
-from shared.inference.rollout import TritonControl, reconcile
 from shared.inference.store import ModelStore
 from shared.inference.triton import TritonBackend
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.inference.repo_fixture import build_repository
 
 pytestmark = pytest.mark.triton

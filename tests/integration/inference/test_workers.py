@@ -12,6 +12,7 @@ from PIL import Image
 from redis.asyncio import Redis
 
 from services.cli.online import OnlineClassifier
+from services.cli.rollout_store import TritonControl, reconcile
 from services.fusion.worker import create_worker as fusion_worker
 from services.image_encoder.worker import create_worker as image_worker
 from services.language.worker import create_worker as language_worker
@@ -21,8 +22,7 @@ from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import ImageFeatures, ListingClassified, ListingSubmitted, Stream, TextFeatures
 from shared.inference.pinning import pin_key
-from shared.inference.rollout import TritonControl, reconcile
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 from tests.unit.inference.repo_fixture import build_repository
 

@@ -11,7 +11,7 @@ from shared.contract import ListingClassified, ListingSubmitted, utcnow
 from shared.db.listings import upsert_listings
 from shared.db.quality import record_label
 from shared.db.session import session_scope
-from shared.model_repo import DriftReference, LabelSpec, Manifest, publish_manifest
+from shared.ml.model_repo import DriftReference, LabelSpec, Manifest, publish_manifest
 
 CODES = [10, 40, 1280, 2583]
 SPLIT = {"data_fingerprint": "fp1", "profile": {"seed": 1, "test_fraction": 0.2, "fusion_fraction": 0.2}}

@@ -12,8 +12,8 @@ import pytest
 from services.cli.seed import classified_event
 from shared.contract import utcnow
 from shared.db.session import session_scope, upgrade
-from shared.drift import drift_report, psi, training_reference
-from shared.model_repo import Manifest
+from shared.lifecycle.drift import drift_report, psi, training_reference
+from shared.ml.model_repo import Manifest
 from tests.integration.lifecycle.helpers import CODES, manifest, write
 
 SHARES = {10: 0.4, 40: 0.3, 1280: 0.2, 2583: 0.1}

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from shared.db.session import upgrade
-from shared.lifecycle import LifecycleError, read_state, rollback, statuses
-from shared.model_repo import publish_manifest, read_manifest
-from shared.promotion import GateRefused, evaluate_gate, promote
+from shared.lifecycle.promotion import GateRefused, evaluate_gate, promote
+from shared.lifecycle.state import LifecycleError, read_state, rollback, statuses
+from shared.ml.model_repo import publish_manifest, read_manifest
 from tests.integration.lifecycle.helpers import label_listings, manifest, publish
 
 

@@ -21,19 +21,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from services.cli.held_out import held_out_figures
 from services.cli.lifecycle import run_promotion
+from services.cli.wiring import serving_preparer_for
 from shared.config import Settings
 from shared.db.session import upgrade
-from shared.lifecycle import read_state
-from shared.model_repo import Manifest, find_manifest_by_version, publish_manifest, read_manifest
-from shared.promotion import (
+from shared.lifecycle.promotion import (
     RECORDED_DATA_UNAVAILABLE,
     RECORDED_TOO_FEW_ROWS,
+    HeldOutFigures,
     evaluate_gate,
     promote,
 )
+from shared.lifecycle.state import read_state
+from shared.ml.model_repo import Manifest, find_manifest_by_version, publish_manifest, read_manifest
+from training import held_out
 from training.data import X_FILE, Y_FILE, load_catalog
+
+
+def held_out_figures(settings: Settings, version: str) -> HeldOutFigures | None:
+    """As ``catalog promote`` measures them: each revision through its own language step."""
+    return held_out.held_out_figures(settings, version, preparer_for=serving_preparer_for(settings))
 
 
 @dataclasses.dataclass

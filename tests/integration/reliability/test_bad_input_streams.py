@@ -15,9 +15,9 @@ import pytest
 import redis.asyncio as aredis
 
 from shared.broker import EventPublisher
+from shared.broker.trimming import trim_acknowledged
 from shared.config import Settings
 from shared.contract import DeadLetter, ListingSubmitted, Stream
-from shared.trimming import trim_acknowledged
 from tests.conftest import REDIS_URL
 from tests.integration.broker.crashy_worker import create_worker
 from tests.waiting import eventually

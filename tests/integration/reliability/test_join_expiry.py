@@ -23,7 +23,7 @@ from shared.contract import (
     TextFeatures,
 )
 from shared.inference.store import ModelStore
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.conftest import REDIS_URL
 from tests.unit.inference.repo_fixture import build_repository
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.model_repo import read_manifest
+from shared.ml.model_repo import read_manifest
 from tests.unit.training.catalog import write_catalog
 from training.data import load_catalog
 from training.random_bases import write_random_base

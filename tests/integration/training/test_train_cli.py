@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.fusion import FusionModel
-from shared.model_repo import read_manifest
-from shared.preprocess import TextTokenizer, decode_image, prepare_image
+from shared.ml.fusion import FusionModel
+from shared.ml.model_repo import read_manifest
+from shared.ml.preprocess import TextTokenizer, decode_image, prepare_image
 from tests.unit.training.catalog import write_catalog
 from training.data import load_catalog
 from training.scoring import onnx_session
@@ -91,7 +91,7 @@ def test_repository_layout_and_manifest(trained: tuple[Path, Path]) -> None:
 
 
 def _serve(repo: Path, texts: list[str], paths: list[Path | None]) -> tuple[list[int], list[str]]:
-    """What the pipeline computes: shared.preprocess + ONNX Runtime + shared.fusion, per offer."""
+    """What the pipeline computes: shared.ml.preprocess + ONNX Runtime + shared.ml.fusion, per offer."""
     manifest = read_manifest(repo)
     fusion = FusionModel.load(repo, manifest)
     text_models = [

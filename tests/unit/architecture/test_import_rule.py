@@ -117,7 +117,7 @@ def test_every_module_follows_the_import_rule() -> None:
         ("shared.broker", "services.cli.registry", False),
         ("shared.db.session", "training.data", False),
         ("training.pipeline", "services.language.logic", False),
-        ("training.pipeline", "shared.preprocess", True),
+        ("training.pipeline", "shared.ml.preprocess", True),
         ("services.fusion.worker", "services.writer.store", False),
         ("services.fusion.worker", "services.fusion.join", True),
         ("services.api.app", "training.evaluate", False),

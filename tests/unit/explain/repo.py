@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.inference.repo_fixture import WORDS, build_repository, text_onnx
 
 # Colour each class's detector looks for (class order of repo_fixture.LABELS).

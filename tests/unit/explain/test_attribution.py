@@ -21,7 +21,7 @@ from services.cli.online import OnlineClassifier
 from services.explain.regions import cell_boxes
 from services.language.logic import Preparer
 from shared.config import Settings
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.inference.repo_fixture import LABELS, WORDS
 
 KEYWORDS = WORDS[2:]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from shared.text import clean_offer_text, merge_title_description, strip_html
+from shared.ml.text import clean_offer_text, merge_title_description, strip_html
 
 
 def test_strip_html_removes_tags_scripts_and_double_entities() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from services.cli.demo_training import ProgressReporter, estimate
-from shared.model_repo import LabelSpec, Manifest
-from shared.training_progress import progress_path, read_progress
+from shared.ml.model_repo import LabelSpec, Manifest
+from shared.ml.training_progress import progress_path, read_progress
 
 EXPECTED = {"synth": 10.0, "text": 60.0, "image": 20.0, "fusion": 10.0}
 

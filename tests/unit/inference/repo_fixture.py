@@ -1,4 +1,4 @@
-"""A tiny model repository that follows shared/model_repo.py, built in milliseconds.
+"""A tiny model repository that follows shared/ml/model_repo.py, built in milliseconds.
 
 Real ONNX graphs and a real tokenizer, small enough for unit tests: a bag-of-words text model
 (embedding sum) and a colour-mean image model. Trained repositories replace it where tests need
@@ -15,14 +15,14 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from shared.model_repo import (
+from shared.ml.model_repo import (
     ImageModelSpec,
     LabelSpec,
     Manifest,
     TextModelSpec,
     publish_manifest,
 )
-from shared.text_preparation import KEY as TEXT_PREPARATION_KEY
+from shared.ml.text_preparation import KEY as TEXT_PREPARATION_KEY
 
 LABELS = [(10, "Livres"), (40, "Jeux vidéo"), (1280, "Jouets"), (2583, "Piscine")]
 WORDS = ["[PAD]", "[UNK]", "livre", "roman", "jeu", "console", "poupée", "lego", "piscine", "pompe"]
@@ -177,8 +177,8 @@ def build_repository(
 
 
 def write_fusion(root: Path, manifest: Manifest, current: bool = True) -> Manifest:
-    """Booster-only fusion files (full/text/image paths) in shared.fusion's format."""
-    from shared.model_repo import FusionSpec
+    """Booster-only fusion files (full/text/image paths) in shared.ml.fusion's format."""
+    from shared.ml.model_repo import FusionSpec
 
     n = len(manifest.labels)
     directory = f"fusion/{manifest.revision}"

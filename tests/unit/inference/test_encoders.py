@@ -17,7 +17,7 @@ from shared.contract import ListingSubmitted
 from shared.inference.backend import LocalBackend
 from shared.inference.batching import group_by_version
 from shared.inference.store import ModelStore
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.inference.repo_fixture import build_repository
 
 
@@ -116,7 +116,7 @@ async def test_online_classifier_any_subset(model_repo: tuple[Path, Manifest]) -
 
 
 async def test_missing_fusion_path_falls_back_to_prior(model_repo: tuple[Path, Manifest]) -> None:
-    from shared.model_repo import publish_manifest
+    from shared.ml.model_repo import publish_manifest
 
     root, manifest = model_repo
     assert manifest.fusion is not None

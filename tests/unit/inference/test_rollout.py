@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from services.cli.rollout_store import TritonControl, plan, policy_line, write_version_policy
 from shared.inference.backend import InferenceError
-from shared.inference.rollout import TritonControl, plan, policy_line, write_version_policy
-from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
+from shared.ml.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 from tests.unit.inference.repo_fixture import build_repository
 
 
@@ -115,7 +115,7 @@ async def test_watch_reloads_a_restarted_triton_and_survives_its_downtime(tmp_pa
     controller loads the kept versions again; a failed pass while Triton is down is retried."""
     import asyncio
 
-    from shared.inference.rollout import watch
+    from services.cli.rollout_store import watch
     from tests.waiting import eventually
 
     root = tmp_path / "repo"
@@ -142,7 +142,7 @@ async def test_watch_reloads_a_restarted_triton_and_survives_its_downtime(tmp_pa
 
 
 def test_plan_keeps_the_shadow_candidate(tmp_path: Path) -> None:
-    from shared.lifecycle import set_shadow
+    from shared.lifecycle.state import set_shadow
 
     root = tmp_path / "repo"
     build_repository(root, revision=1, seed=1)
@@ -160,8 +160,8 @@ def test_rollout_rollback_to_makes_the_revision_current_and_records_it(tmp_path:
     import typer
 
     from services.cli.rollout import roll_back_to_revision
-    from shared.lifecycle import make_current, read_state
-    from shared.model_repo import read_manifest
+    from shared.lifecycle.state import make_current, read_state
+    from shared.ml.model_repo import read_manifest
 
     root = tmp_path / "repo"
     first = build_repository(root, revision=1, seed=1)

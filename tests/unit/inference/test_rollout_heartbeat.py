@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services.cli.rollout_store import TritonControl, watch
 from shared.heartbeat import HEARTBEAT_NAME, beat, main
-from shared.inference.rollout import TritonControl, watch
 from tests.unit.inference.repo_fixture import build_repository
 from tests.unit.inference.test_rollout import FakeTriton
 from tests.waiting import eventually

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.standins.tritonserver.launcher import ports_of, sync_cpu_view
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.inference.repo_fixture import build_repository
 
 

@@ -1,8 +1,8 @@
-"""The promotion gate's re-scoring sample (services/cli/held_out.py ``sample_rows``)."""
+"""The promotion gate's re-scoring sample (training/held_out.py ``sample_rows``)."""
 
 from __future__ import annotations
 
-from services.cli.held_out import sample_rows
+from training.held_out import sample_rows
 
 
 def test_the_sample_is_fixed_by_the_row_ids_and_keeps_their_order() -> None:

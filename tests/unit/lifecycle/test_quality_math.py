@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from shared.quality import bootstrap_f1, summary, weighted_f1, wilson
+from shared.lifecycle.quality import bootstrap_f1, summary, weighted_f1, wilson
 
 
 def test_weighted_f1_is_scikit_learns() -> None:

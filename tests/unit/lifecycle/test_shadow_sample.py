@@ -9,7 +9,7 @@ import pytest
 
 from shared.contract import ListingSubmitted, Origin
 from shared.inference.shadow import sampled_rows
-from shared.lifecycle import in_shadow_sample
+from shared.lifecycle.state import in_shadow_sample
 
 
 @pytest.mark.parametrize("share", [0.05, 0.1, 0.25, 0.5])

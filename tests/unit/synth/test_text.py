@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from shared.categories import reference_categories
-from shared.text import strip_html
+from shared.ml.text import strip_html
 from training.synth.config import SynthConfig
 from training.synth.lexicon import CATEGORY_WORDS, GROUP_OF, LANGS, NEIGHBOURS
 from training.synth.text import make_description, make_offer_text, make_title

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from shared.text import clean_offer_text
+from shared.ml.text import clean_offer_text
 from training.synth.generator import X_NAME, Y_NAME, generate_catalog
 from training.text_ceiling import baseline_curve, text_offers
 

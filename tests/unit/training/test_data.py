@@ -21,7 +21,7 @@ def test_load_cleans_text_and_finds_images(catalog_dir: Path) -> None:
     catalog = load_catalog(catalog_dir)
     assert len(catalog) == 64
     assert catalog.labels is not None and catalog.codes() == [10, 40, 1300, 2583]
-    # HTML removed and entities decoded by shared.text.clean_offer_text.
+    # HTML removed and entities decoded by shared.ml.text.clean_offer_text.
     assert "<p>" not in catalog.texts[1] and catalog.texts[1].endswith(" . Très bon état & jeu")
     assert catalog.texts[9] == ""
     assert catalog.image_paths[5] is None  # missing photo

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from shared.model_repo import ImageModelSpec, TextModelSpec
-from shared.preprocess import TextTokenizer, decode_image, prepare_image
+from shared.ml.model_repo import ImageModelSpec, TextModelSpec
+from shared.ml.preprocess import TextTokenizer, decode_image, prepare_image
 from training import subword_model, text_model
 from training.device import resolve_device
 from training.image_data import augment_batch, batches_on, build_pixel_store, loader

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.model_repo import ImageModelSpec, TextModelSpec
-from shared.preprocess import TextTokenizer
+from shared.ml.model_repo import ImageModelSpec, TextModelSpec
+from shared.ml.preprocess import TextTokenizer
 from training import image_model, text_model
 from training.export import config_pbtxt
 from training.loop import fit, linear_schedule
@@ -52,7 +52,7 @@ def test_bow_onnx_matches_pytorch(tmp_path: Path) -> None:
 
 
 def test_subword_onnx_matches_pytorch_and_serving_featurizes_alike(tmp_path: Path) -> None:
-    from shared.subword import SubwordSpec
+    from shared.ml.subword import SubwordSpec
     from training import subword_model
 
     sub = SubwordSpec(buckets=4096, max_features=64)

@@ -1,4 +1,4 @@
-"""Fusion training (training.fusion_train) read back by shared.fusion.FusionModel, no torch."""
+"""Fusion training (training.fusion_train) read back by shared.ml.fusion.FusionModel, no torch."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.fusion import FusionModel
-from shared.model_repo import LabelSpec, Manifest
+from shared.ml.fusion import FusionModel
+from shared.ml.model_repo import LabelSpec, Manifest
 from training.fusion_train import train_fusion
 from training.profiles import get_profile
 
@@ -92,7 +92,7 @@ def test_inference_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = "import sys, shared.fusion, shared.preprocess; print('torch' in sys.modules)"
+    code = "import sys, shared.ml.fusion, shared.ml.preprocess; print('torch' in sys.modules)"
     assert (
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -104,7 +104,7 @@ def test_inference_does_not_import_torch() -> None:
 def test_a_path_blends_with_its_best_single_model_by_cv_score(
     fused: tuple[FusionModel, dict[str, np.ndarray], np.ndarray],
 ) -> None:
-    from shared.fusion import softmax
+    from shared.ml.fusion import softmax
     from training.fusion_train import choose_blend
 
     rng = np.random.default_rng(1)

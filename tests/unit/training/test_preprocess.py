@@ -1,4 +1,4 @@
-"""shared.preprocess: the image and text inputs every consumer of the models prepares alike."""
+"""shared.ml.preprocess: the image and text inputs every consumer of the models prepares alike."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.model_repo import ImageModelSpec, TextModelSpec
-from shared.preprocess import TextTokenizer, decode_image, prepare_image
+from shared.ml.model_repo import ImageModelSpec, TextModelSpec
+from shared.ml.preprocess import TextTokenizer, decode_image, prepare_image
 
 
 def _png(width: int, height: int, mode: str = "RGB") -> bytes:

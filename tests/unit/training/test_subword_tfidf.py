@@ -18,9 +18,9 @@ import torch
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.metrics import f1_score
 
-from shared.fusion import softmax
-from shared.model_repo import TextModelSpec
-from shared.preprocess import TextTokenizer
+from shared.ml.fusion import softmax
+from shared.ml.model_repo import TextModelSpec
+from shared.ml.preprocess import TextTokenizer
 from training import subword_model, text_model
 from training.baseline import tfidf_svm_baseline
 from training.loop import squared_hinge

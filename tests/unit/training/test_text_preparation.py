@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared.inference.store import ModelStore
-from shared.model_repo import LabelSpec, Manifest, TextModelSpec, publish_manifest
-from shared.text_preparation import TextPreparationMismatch, Untranslated, check_text_preparation
+from shared.ml.model_repo import LabelSpec, Manifest, TextModelSpec, publish_manifest
+from shared.ml.text_preparation import TextPreparationMismatch, Untranslated, check_text_preparation
 
 
 def manifest(translated: bool | None, revision: int = 1) -> Manifest:

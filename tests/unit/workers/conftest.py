@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.inference.repo_fixture import build_repository
 
 

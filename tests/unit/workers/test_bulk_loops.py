@@ -9,10 +9,10 @@ from typing import Any
 
 from shared.broker import Outcome
 from shared.broker.bulk import BulkLanes
-from shared.broker.entries import _Source
+from shared.broker.entries import Source
+from shared.broker.lanes import LiveFirst
 from shared.config import Settings
 from shared.contract import ListingSubmitted, Stream
-from shared.lanes import LiveFirst
 
 
 class QuietRedis:
@@ -41,7 +41,7 @@ class Loops(BulkLanes):
 
 async def test_bulk_loops_end_once_the_worker_stops_without_a_cancellation() -> None:
     loops = Loops()
-    source = _Source(Stream.SUBMITTED, "bulk", "p:listings.submitted.bulk")
+    source = Source(Stream.SUBMITTED, "bulk", "p:listings.submitted.bulk")
 
     async def never_called(events: list[ListingSubmitted]) -> list[Outcome]:
         raise AssertionError("nothing to handle")

@@ -35,7 +35,7 @@ from shared.db.models import Prediction
 from shared.db.session import session_scope
 from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.workers.fakes import MemoryJoiner, MemoryPins
 
 

@@ -13,6 +13,7 @@ from services.language import worker as language
 from services.language.logic import Preparer
 from services.text_encoder import worker as text_encoder
 from shared.broker import Emit, Outcome
+from shared.broker.lanes import LiveFirst, lane_of, stream_key
 from shared.config import Settings
 from shared.contract import (
     DeadLetter,
@@ -25,8 +26,7 @@ from shared.contract import (
 )
 from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
-from shared.lanes import LiveFirst, lane_of, stream_key
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 from tests.unit.workers.fakes import MemoryJoiner, MemoryPins
 
 

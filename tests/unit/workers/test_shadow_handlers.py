@@ -23,8 +23,8 @@ from shared.db.quality import shadow_agreement
 from shared.db.session import session_scope
 from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
-from shared.lifecycle import set_shadow
-from shared.model_repo import Manifest, read_manifest
+from shared.lifecycle.state import set_shadow
+from shared.ml.model_repo import Manifest, read_manifest
 from tests.unit.inference.repo_fixture import build_repository
 from tests.unit.workers.fakes import MemoryJoiner, MemoryPins
 from tests.unit.workers.test_handlers import emitted, settings_for

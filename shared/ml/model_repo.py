@@ -12,7 +12,7 @@ Layout (Triton's, plus manifests)::
       fusion/<revision>/            booster + LightGBM files (run by the fusion worker)
 
 A training run publishes revision ``n+1`` of every model it trains, as a candidate: only a
-promotion (shared.lifecycle, shared.promotion) makes it current, except the very first one. A
+promotion (shared.lifecycle.promotion) makes it current, except the very first one. A
 manifest names, for each model, the Triton version directory it uses. Old revisions stay until
 pruned, so that features computed by revision ``n`` can still be fused by revision ``n``: no
 prediction mixes versions.
@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.subword import SubwordSpec
+from shared.ml.subword import SubwordSpec
 
 MANIFEST = "manifest.json"
 MANIFESTS_DIR = "manifests"
@@ -56,7 +56,7 @@ class TextModelSpec(BaseModel):
     subword: SubwordSpec | None = Field(
         None,
         description="Set for fastText-style models: texts become hashed n-gram ids "
-        "(shared.subword) instead of going through tokenizer files.",
+        "(shared.ml.subword) instead of going through tokenizer files.",
     )
 
 
@@ -85,7 +85,7 @@ class FusionSpec(BaseModel):
 
 
 class DriftReference(BaseModel):
-    """What training saw, for drift monitoring (shared.drift); absent from older manifests."""
+    """What training saw, for drift monitoring (shared.lifecycle.drift); absent from older manifests."""
 
     class_shares: dict[str, float] = Field(
         default_factory=dict, description="prdtypecode -> share of the training rows."

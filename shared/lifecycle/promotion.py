@@ -7,12 +7,12 @@ Two checks, each "the candidate's weighted F1 is not below the current one's by 
    were trained on the same data with the same split (same fingerprint, seed, fractions and
    grouping) the figures their manifests recorded at training time (``metrics.fusion``) are
    measured on the same rows and are compared as they are (basis ``same split``). Otherwise the
-   caller measures both on common rows and passes the figures in (:class:`HeldOutFigures`): the
-   composition root (services/cli/held_out.py) re-scores both revisions on the candidate's
-   held-out rows minus any offer the current one trained on, since ``shared`` imports no training
-   code. Without such figures (data unavailable, too few common rows, or a caller that did not
-   re-score) the recorded figures are compared and the report says so in its ``basis`` and its
-   reasons;
+   caller measures both on common rows and passes the figures in (:class:`HeldOutFigures`):
+   training/held_out.py (``promote_through_gate``, every promotion's way in) re-scores both
+   revisions on the candidate's held-out rows minus any offer the current one trained on, since
+   ``shared`` imports no training code. Without such figures (data unavailable, too few common
+   rows, or a caller that did not re-score) the recorded figures are compared and the report says
+   so in its ``basis`` and its reasons;
 2. **corrected listings**: both versions' latest predictions of the listings reviewers labelled,
    on the listings both predicted (a shadow run gives the candidate such predictions); counted
    only from ``min_labels`` listings on, below that the check is reported as skipped.
@@ -30,8 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db.quality import paired_quality, shadow_agreement
 from shared.db.session import session_scope
-from shared.lifecycle import Change, LifecycleError, current_version, make_current
-from shared.model_repo import Manifest, find_manifest_by_version
+from shared.lifecycle.state import Change, LifecycleError, current_version, make_current
+from shared.ml.model_repo import Manifest, find_manifest_by_version
 
 
 class GateRefused(RuntimeError):

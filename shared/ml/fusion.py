@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 PATHS = ("full", "text", "image")
 

@@ -7,7 +7,7 @@ and languages, with no vocabulary to ship. Hashing into a fixed number of bucket
 model a plain embedding table (exported to ONNX like any text model).
 
 Training and every serving path (local ONNX Runtime and Triton) featurize through this one
-function (via shared.preprocess.TextTokenizer), so the ids a model saw in training are the ids it
+function (via shared.ml.preprocess.TextTokenizer), so the ids a model saw in training are the ids it
 gets in production. ``zlib.crc32`` is the hash: stable across processes and Python versions.
 """
 

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 if TYPE_CHECKING:  # annotations only: this module needs numpy and Pillow alone (GPU bench)
-    from shared.model_repo import ImageModelSpec, Manifest, TextModelSpec
+    from shared.ml.model_repo import ImageModelSpec, Manifest, TextModelSpec
 
 
 def decode_image(
@@ -81,7 +81,7 @@ class TextTokenizer:
 
     Uses the ``tokenizers`` library directly: the same fast tokenizer transformers would run,
     but light enough for the text-encoder worker. A fastText-style model (``spec.subword``)
-    is featurized by shared.subword instead: same call, same output names, so the workers and
+    is featurized by shared.ml.subword instead: same call, same output names, so the workers and
     both inference backends need not know which kind of text model they run.
 
     A base with no fast tokenizer (FlauBERT: transformers has none) is saved without
@@ -118,7 +118,7 @@ class TextTokenizer:
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         """int64 [batch, longest] arrays named as ``spec.input_names``."""
         if self.spec.subword is not None:
-            from shared.subword import encode_batch
+            from shared.ml.subword import encode_batch
 
             return encode_batch(texts, self.spec.subword)
         if self._slow is not None:

@@ -27,9 +27,11 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from shared.config import Settings
+from shared.contract import utcnow
 from shared.db.listings import to_utc
 from shared.db.models import Prediction
-from shared.model_repo import DriftReference, Manifest
+from shared.ml.model_repo import DriftReference, Manifest, read_manifest
 
 EPSILON = 1e-4
 CONFIDENCE_EDGES = [round(0.1 * i, 1) for i in range(11)]
@@ -197,6 +199,31 @@ def drift_report(
         "signals": latest["signals"],
         "windows": out_windows,
     }
+
+
+def compute_drift(
+    settings: Settings, session: Session, window_s: int | None = None, windows: int = 1
+) -> dict[str, Any]:
+    """:func:`drift_report` of the current model with the settings' window and thresholds (the
+    API's schedule and route, and ``catalog drift``)."""
+    return drift_report(
+        session,
+        _current_manifest(settings),
+        now=utcnow(),
+        window_s=window_s or settings.drift_window_s,
+        windows=windows,
+        baseline_s=settings.drift_baseline_s,
+        warn=settings.drift_warn_psi,
+        alert=settings.drift_alert_psi,
+        min_samples=settings.drift_min_samples,
+    )
+
+
+def _current_manifest(settings: Settings) -> Manifest | None:
+    try:
+        return read_manifest(settings.model_repository)
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _top(shares: Mapping[str, float], n: int = 8) -> dict[str, float]:

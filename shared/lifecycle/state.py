@@ -1,6 +1,6 @@
 """Which published revision is current, which one runs in shadow, and who decided it.
 
-``manifest.json`` stays the one thing workers follow (shared.model_repo); this module keeps
+``manifest.json`` stays the one thing workers follow (shared.ml.model_repo); this module keeps
 ``lifecycle.json`` next to it: every change of the current revision (promotion, forced override,
 rollback) with who, when, why and the gate's report, and the shadow candidate with its share of
 live traffic. A revision is therefore in one of four states: ``current``, ``shadow``,
@@ -18,7 +18,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared.contract import utcnow
-from shared.model_repo import (
+from shared.ml.model_repo import (
     MANIFEST,
     Manifest,
     atomic_write,

@@ -3,9 +3,9 @@
 Each manifest records the weighted F1 its revision scored on its own held-out split at training
 time. Two revisions trained on different data (the retraining flow: ``catalog export-labels``,
 then ``catalog train`` on the changed catalog) or with other split settings were measured on
-different rows, so those figures do not compare. Here (the composition root: training code is
-allowed, ``shared`` may not import it) both revisions are re-scored, with the evaluation code
-``catalog evaluate`` uses (ONNX Runtime + fusion, as served), on the **common held-out rows**:
+different rows, so those figures do not compare. Here (evaluation code: ``shared`` may not import
+it) both revisions are re-scored, with the evaluation code ``catalog evaluate`` uses (ONNX Runtime
++ fusion, as served), on the **common held-out rows**:
 
 - the candidate's held-out rows (``training/<rev>/split.json`` ``test``, in the catalog it was
   trained on, ``manifest.training["data_dir"]``; the catalog must still be the one the split was
@@ -21,7 +21,13 @@ fewer than ``CATALOG_PROMOTION_MIN_HELD_OUT_ROWS`` common rows remain, the gate 
 recorded figures and its report says so (``basis``, ``note``, a reason). More than
 ``CATALOG_PROMOTION_MAX_HELD_OUT_ROWS`` common rows are sampled down to that many (fixed by the
 row ids; ``sampled_from`` in the report). The figures go to
-:func:`shared.promotion.promote` as plain values (:class:`shared.promotion.HeldOutFigures`).
+:func:`shared.lifecycle.promotion.promote` as plain values
+(:class:`shared.lifecycle.promotion.HeldOutFigures`); :func:`promote_through_gate` is that whole
+gate, the one every promotion goes through (``catalog promote``, ``train --promote``, the demo).
+
+Each revision's texts go through the language step it was trained with: the caller passes a
+:data:`PreparerFor` (the composition root builds it from services.language, which training may
+not import).
 """
 
 from __future__ import annotations
@@ -34,17 +40,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
-from shared.lifecycle import current_version
-from shared.model_repo import Manifest, find_manifest_by_version
-from shared.promotion import (
+from shared.lifecycle.promotion import (
     RECORDED_DATA_UNAVAILABLE,
     RECORDED_TOO_FEW_ROWS,
     HeldOutFigures,
+    promote,
     recorded_figures,
     rescored_basis,
     same_split,
 )
-from shared.text_preparation import TextPreparer, check_text_preparation, trained_translated
+from shared.lifecycle.state import Change, current_version
+from shared.ml.model_repo import Manifest, find_manifest_by_version
+from shared.ml.text_preparation import TextPreparer, check_text_preparation
 
 if TYPE_CHECKING:
     from training.data import Catalog
@@ -134,6 +141,7 @@ def common_rows(repository: Path, candidate: Manifest, current: Manifest) -> Com
     return CommonRows(catalog.data_dir, kept, len(held_out), len(held_out) - len(kept))
 
 
+# The language step a revision's texts go through: the one it was trained with (built by the caller).
 PreparerFor = Callable[[Manifest], TextPreparer]
 
 
@@ -220,9 +228,7 @@ def rescore(
                           details=details)  # fmt: skip
 
 
-def held_out_figures(
-    settings: Settings, version: str, *, preparer_for: PreparerFor | None = None
-) -> HeldOutFigures | None:
+def held_out_figures(settings: Settings, version: str, *, preparer_for: PreparerFor) -> HeldOutFigures | None:
     """The figures for promoting ``version``: ``None`` when there is nothing to re-score (nothing
     else current, an unknown version, or the same split: the recorded figures are on the same
     rows), else :func:`rescore`'s."""
@@ -244,15 +250,31 @@ def held_out_figures(
         min_rows=settings.promotion_min_held_out_rows,
         max_rows=settings.promotion_max_held_out_rows,
         max_pixels=settings.image_max_pixels,
-        preparer_for=preparer_for or _serving_preparer(settings),
+        preparer_for=preparer_for,
     )
 
 
-def _serving_preparer(settings: Settings) -> PreparerFor:
-    """Each revision's texts go through the language step it was trained with."""
-    from services.cli.training import text_preparer
-
-    def preparer_for(manifest: Manifest) -> TextPreparer:
-        return text_preparer(settings, "on" if trained_translated(manifest) else "off")  # type: ignore[return-value]
-
-    return preparer_for
+def promote_through_gate(
+    settings: Settings,
+    version: str,
+    *,
+    by: str,
+    reason: str | None,
+    force: bool,
+    preparer_for: PreparerFor,
+) -> tuple[dict[str, Any], Change]:
+    """Make ``version`` current through the promotion gate as configured: held-out figures
+    re-scored on common rows when the splits differ, the corrected listings of the settings'
+    database, the settings' tolerance and minimum of labels. Raises like
+    :func:`shared.lifecycle.promotion.promote` (``GateRefused``, ``LifecycleError``)."""
+    return promote(
+        settings.model_repository,
+        settings.effective_database_url,
+        version,
+        by=by,
+        reason=reason,
+        force=force,
+        tolerance=settings.promotion_tolerance,
+        min_labels=settings.promotion_min_labels,
+        held_out=held_out_figures(settings, version, preparer_for=preparer_for),
+    )

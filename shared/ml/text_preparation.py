@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.model_repo import Manifest
+from shared.ml.model_repo import Manifest
 
 KEY = "text_preparation"
 

@@ -35,8 +35,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from shared.heartbeat import beat
 from shared.inference.backend import InferenceError, manifest_models
-from shared.lifecycle import read_state
-from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
+from shared.lifecycle.state import read_state
+from shared.ml.model_repo import MANIFESTS_DIR, Manifest, read_manifest
 
 log = logging.getLogger(__name__)
 
