@@ -130,8 +130,9 @@ async def _fetch(uri: str | None, settings: Settings, client: httpx.AsyncClient)
 def decode(
     data: bytes, settings: Settings, max_pixels: int | None = None, target: int | None = None
 ) -> Image.Image | ImageProblem:
-    """Decoded RGB image (JPEG draft mode down to ``target``), or ``too_large`` / ``corrupt``;
-    never raises."""
+    """Decoded RGB image (:func:`shared.preprocess.decode_image`: JPEG draft mode down to
+    ``target``, as training and offline scoring decode), or ``too_large`` / ``corrupt``; never
+    raises."""
     if len(data) > settings.image_max_bytes:
         return ImageProblem("too_large", f"{len(data)} bytes > {settings.image_max_bytes}")
     try:
@@ -171,11 +172,6 @@ def admit_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[byt
         budget -= pixels or 0
         out.append(item)
     return out
-
-
-def decode_batch(raw: list[bytes | ImageProblem], settings: Settings) -> list[Image.Image | ImageProblem]:
-    """Decode a batch within ``image_batch_max_pixels`` (one thread; see :func:`load_images`)."""
-    return [r if isinstance(r, ImageProblem) else decode(r, settings) for r in admit_batch(raw, settings)]
 
 
 # One decoding thread per core: Pillow releases the GIL while it decodes and resizes, so the
