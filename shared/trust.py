@@ -18,6 +18,9 @@ from shared.broker import Reject
 from shared.contract import Envelope, utcnow
 
 E = TypeVar("E", bound=Envelope)
+TRUST_REASONS = ("future_timestamp", "unknown_submission", "listing_mismatch", "unknown_model_version")
+"""How a dead letter that refuses an untrusted event begins: it condemns that event, not the
+submission it names (the reconciler does not close that submission for it)."""
 log = logging.getLogger(__name__)
 
 

@@ -18,11 +18,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from services.cli.chaos_forged import FORGED_PREFIX, TRUST_REASONS
+from services.cli.chaos_forged import FORGED_PREFIX
 from shared.broker import payload_of
 from shared.contract import DeadLetter, Stream
 from shared.db.models import Listing, Prediction, Submission
 from shared.db.session import session_scope
+from shared.trust import TRUST_REASONS
 
 
 def count_open(db_url: str) -> int:

@@ -1,8 +1,8 @@
 """The chaos suite's untrusted events (issue 24 F, G): forged and future-stamped entries written
 straight to the streams, as anyone who can reach Redis could.
 
-Each must be dead-lettered with its reason (:data:`TRUST_REASONS`) by every group reading its
-stream and never become a listing's current result (the suite's store checks: a stored forged
+Each must be dead-lettered with its reason (:data:`shared.trust.TRUST_REASONS`) by every group
+reading its stream and never become a listing's current result (the suite's store checks: a stored forged
 prediction counts as a duplicate of an unknown id, a recorded forged submission as lost or stale).
 """
 
@@ -20,7 +20,6 @@ from shared.db.session import session_scope
 
 FORGED_PREFIX = "chaos-forged-live-"
 """Markers of forged entries (live lane: the dead letters' lane check reads the prefix)."""
-TRUST_REASONS = ("future_timestamp", "unknown_submission", "unknown_model_version", "listing_mismatch")
 FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 
 

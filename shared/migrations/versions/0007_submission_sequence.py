@@ -2,7 +2,8 @@
 prediction (not the publisher's ``submitted`` clock, which a future stamp could pin).
 
 ``submissions.seq`` is assigned when a submission enters the ledger (PostgreSQL: the
-``submission_seq`` sequence; SQLite: the row's ``rowid``, assigned by SQLite on insert); ``listings.current_seq`` is the seq of the listing's current prediction.
+``submission_seq`` sequence; SQLite: the row's ``rowid``, assigned by SQLite on insert);
+``listings.current_seq`` is the seq of the listing's current prediction.
 Existing rows are numbered in their ``submitted_at`` order.
 
 Revision ID: 0007_submission_sequence

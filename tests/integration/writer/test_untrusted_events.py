@@ -19,10 +19,11 @@ from sqlalchemy import select
 from services.cli.seed import classified_event
 from services.language import worker as language
 from services.language.logic import Preparer
+from services.reconciler.reconciler import dead_submission
 from services.writer import worker as writer
 from shared.broker import Emit, Reject
 from shared.config import Settings
-from shared.contract import ListingClassified, ListingSubmitted, utcnow
+from shared.contract import DeadLetter, ListingClassified, ListingSubmitted, utcnow
 from shared.db.listings import upsert_listings
 from shared.db.models import Listing, Prediction, Submission
 from shared.db.session import session_scope
@@ -145,3 +146,25 @@ async def test_a_submission_published_straight_to_the_stream_is_recorded_on_entr
     assert set(ledger) == {direct.submission_id} and ledger[direct.submission_id].seq is not None
     assert await writer.store([classified(direct, 10)], deps) == []
     assert current(url, "L4").current_submission_id == direct.submission_id  # type: ignore[union-attr]
+
+
+def test_a_refused_forgery_does_not_close_the_genuine_submission_it_names() -> None:
+    """The reconciler closes the submissions dead letters name; a letter refusing a forged
+    event (which may carry a genuine submission id) condemns the event, not the submission."""
+    genuine = ListingSubmitted.new("L5", title="x")
+    forged = classified(genuine, 40, model_version="r999")
+
+    def letter(error: str) -> bytes:
+        dead = DeadLetter(
+            stream="listings.classified",
+            worker="writer",
+            reason="handler_rejected",
+            error=error,
+            attempts=1,
+            payload=forged.model_dump_json(),
+        )
+        return dead.model_dump_json().encode()
+
+    assert dead_submission(letter("unknown_model_version: 'r999' is not in the model repository")) is None
+    assert dead_submission(letter("future_timestamp: submitted=2099-01-01 ...")) is None
+    assert dead_submission(letter("boom")) == (genuine.submission_id, "handler_rejected")
