@@ -23,15 +23,8 @@ MAX_PIXELS = 10_000_000
 
 
 def _spec(size: int, resize: str = "resize") -> ImageModelSpec:
-    return ImageModelSpec(
-        name=f"image_{size}",
-        base="x",
-        triton_version=1,
-        image_size=size,
-        mean=[0.5] * 3,
-        std=[0.5] * 3,
-        resize=resize,
-    )
+    fields = {"base": "x", "triton_version": 1, "mean": [0.5] * 3, "std": [0.5] * 3}
+    return ImageModelSpec(name=f"image_{size}", image_size=size, resize=resize, **fields)  # type: ignore[arg-type]
 
 
 def _photos(root: Path) -> list[Path | None]:
