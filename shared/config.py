@@ -217,6 +217,12 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(
         30.0, gt=0, description="Seconds between two passes of `catalog reconcile --every`."
     )
+    max_clock_skew_s: float = Field(
+        300.0,
+        gt=0,
+        description="An event stamped further in the future than this (a publisher's clock) is "
+        "dead-lettered (future_timestamp) by the language, image-encoder and writer workers.",
+    )
 
     # --- API ---------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="API bind address.")

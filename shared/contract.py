@@ -19,6 +19,13 @@ SCHEMA_VERSION: Literal[1] = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 MAX_PRDTYPECODE = 2**31 - 1
 """Product type codes are stored as 32-bit integers."""
+# Lengths of the SQL columns the writer stores these fields in (shared/db/models.py): a longer
+# value is a contract violation, dead-lettered at the first delivery instead of failing the
+# insert on every delivery.
+MAX_LABEL_CHARS = 200
+MAX_VERSION_CHARS = 64
+MAX_SHORT_CHARS = 16
+MAX_REASON_CHARS = 32
 
 
 def storable_text(value: str) -> str:
@@ -294,7 +301,9 @@ class TextFeatures(Envelope):
         }
     )
 
-    model_version: str = Field(..., description="Model repository version that produced them.")
+    model_version: str = Field(
+        ..., max_length=MAX_VERSION_CHARS, description="Model repository version that produced them."
+    )
     status: Literal["ok", "missing"] = Field("ok", description="missing: the offer had no text.")
     reason: str | None = Field(None, description="Why the text is missing.")
     outputs: list[ModelOutput] = Field(default_factory=list, description="Per text model logits.")
@@ -322,7 +331,9 @@ class ImageFeatures(Envelope):
         }
     )
 
-    model_version: str = Field(..., description="Model repository version that produced them.")
+    model_version: str = Field(
+        ..., max_length=MAX_VERSION_CHARS, description="Model repository version that produced them."
+    )
     status: Literal["ok", "missing"] = Field("ok", description="missing: no usable image.")
     reason: ImageMissingReason | None = Field(None, description="Why the image is missing.")
     detail: str | None = Field(None, description="Human-readable detail of the reason.")
@@ -332,7 +343,7 @@ class ImageFeatures(Envelope):
 
 class CategoryScore(BaseModel):
     prdtypecode: int = Field(..., ge=0, le=MAX_PRDTYPECODE, description="Product type code.")
-    label: str = Field(..., description="Category name.")
+    label: str = Field(..., max_length=MAX_LABEL_CHARS, description="Category name.")
     probability: float = Field(..., ge=0.0, le=1.0, description="Fused probability.")
 
 
@@ -359,25 +370,35 @@ class ListingClassified(Envelope):
     )
 
     prdtypecode: int = Field(..., ge=0, le=MAX_PRDTYPECODE, description="Predicted product type code.")
-    label: str = Field(..., description="Its category name.")
+    label: str = Field(..., max_length=MAX_LABEL_CHARS, description="Its category name.")
     confidence: float = Field(..., ge=0.0, le=1.0, description="Probability of the prediction.")
-    top_k: list[CategoryScore] = Field(..., description="Best categories, most likely first.")
+    top_k: list[CategoryScore] = Field(
+        ..., max_length=1000, description="Best categories, most likely first."
+    )
     modalities: list[Literal["text", "image"]] = Field(
-        ..., description="Which modalities the prediction used."
+        ..., max_length=2, description="Which modalities the prediction used."
     )
-    model_version: str = Field(..., description="Model repository version.")
-    model_versions: dict[str, str] = Field(
-        default_factory=dict, description="Exact version of every model that contributed."
+    model_version: str = Field(..., max_length=MAX_VERSION_CHARS, description="Model repository version.")
+    model_versions: dict[
+        Annotated[str, Field(max_length=MAX_LABEL_CHARS)], Annotated[str, Field(max_length=MAX_VERSION_CHARS)]
+    ] = Field(
+        default_factory=dict, max_length=64, description="Exact version of every model that contributed."
     )
-    image_missing_reason: str | None = Field(None, description="Why the image was not used.")
+    image_missing_reason: str | None = Field(
+        None, max_length=MAX_REASON_CHARS, description="Why the image was not used."
+    )
     degraded: str | None = Field(
         None,
         max_length=64,
         description="Why the prediction used less than the offer had, e.g. join_expired:image "
         "(the image half never arrived before join_ttl_s).",
     )
-    language: str | None = Field(None, description="Detected language of the text.")
-    translation_status: str | None = Field(None, description="Translation outcome.")
+    language: str | None = Field(
+        None, max_length=MAX_SHORT_CHARS, description="Detected language of the text."
+    )
+    translation_status: str | None = Field(
+        None, max_length=MAX_SHORT_CHARS, description="Translation outcome."
+    )
     shadow: bool = Field(
         False, description="A shadow candidate's prediction: stored, compared, never current."
     )

@@ -170,9 +170,10 @@ def _train_image_model(
         image_paths,
         spec,
         max_pixels,
-        run.work / f"images_{spec.image_size}_{spec.resize}{'_draft' if profile.image_draft_decode else ''}",
+        # every image model of a run has the profile's input size: the manifest's decode target
+        run.work / f"images_{spec.image_size}_{spec.resize}_decoded{profile.image_size}",
         profile.image_decode_workers,
-        profile.image_draft_decode,
+        profile.image_size,
     )
     usable = valid[run.rows]
     rows, folds = run.rows[usable], run.folds[usable] % profile.image_oof_folds

@@ -82,12 +82,11 @@ class PixelStore:
             os.close(self._fd)
 
 
-def _decode(path: Path | None, spec: ImageModelSpec, max_pixels: int, draft: bool) -> np.ndarray | None:
+def _decode(path: Path | None, spec: ImageModelSpec, max_pixels: int, target: int) -> np.ndarray | None:
     if path is None:
         return None
     try:
-        size = (spec.image_size, spec.image_size) if draft else None
-        return prepare_image(decode_image(path.read_bytes(), max_pixels, draft=size), spec)
+        return prepare_image(decode_image(path.read_bytes(), max_pixels, target), spec)
     except (ValueError, OSError):
         return None
 
@@ -98,19 +97,21 @@ def build_pixel_store(
     max_pixels: int,
     cache: Path,
     workers: int = 2,
-    draft: bool = False,
+    target: int | None = None,
 ) -> tuple[PixelStore, np.ndarray]:
     """(pixel cache, bool [N] valid) of ``paths`` via decode_image + prepare_image, on disk.
 
     Filled ``CHUNK`` photos at a time (decoded by ``workers`` threads, written with pwrite), so
-    memory holds one chunk. ``draft`` lets the JPEG decoder scale down by a power of two first
-    (faster, pixels differ slightly from serving's full decode: off by default).
+    memory holds one chunk. ``target``: the decode target serving will use for the exported
+    manifest (:func:`shared.ml.preprocess.decode_target`; default ``spec.image_size``, which it is
+    when every image model has one input size): the cache holds exactly the served pixels.
     """
     pixels_file, valid_file = cache.with_suffix(".pixels.npy"), cache.with_suffix(".valid.npy")
     if pixels_file.is_file() and valid_file.is_file():
         return PixelStore(pixels_file), np.load(valid_file)
     cache.parent.mkdir(parents=True, exist_ok=True)
     size = spec.image_size
+    decode_to = target or size
     tmp = pixels_file.with_suffix(".tmp")
     header = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
     offset = header.offset
@@ -123,7 +124,7 @@ def build_pixel_store(
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for start in track(chunks, description=f"decode images {size}px", total=len(chunks)):
                 part = paths[start : start + CHUNK]
-                decoded = pool.map(lambda p: _decode(p, spec, max_pixels, draft), part)
+                decoded = pool.map(lambda p: _decode(p, spec, max_pixels, decode_to), part)
                 for k, pixels in enumerate(decoded):
                     if pixels is not None:
                         os.pwrite(fd, pixels.tobytes(), offset + (start + k) * row_bytes)

@@ -97,7 +97,6 @@ class Profile:
     mixed_precision: bool = True
     loader_workers: int = 0
     image_decode_workers: int = 2
-    image_draft_decode: bool = False
     # the profile's own bases (empty: the CLI defaults DEFAULT_TEXT_BASES / DEFAULT_IMAGE_BASE)
     text_bases: tuple[str, ...] = ()
     image_bases: tuple[str, ...] = ()

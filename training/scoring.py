@@ -19,7 +19,7 @@ from PIL import Image
 
 from shared.ml.fusion import FusionModel, path_for
 from shared.ml.model_repo import ImageModelSpec, Manifest, TextModelSpec
-from shared.ml.preprocess import TextTokenizer, decode_image, prepare_image
+from shared.ml.preprocess import TextTokenizer, decode_image, prepare_image, specs_decode_target
 from training.progress import track
 
 TEXT_BATCH = 64
@@ -64,9 +64,10 @@ def text_logits(repository: Path, spec: TextModelSpec, texts: list[str], n_label
     return out
 
 
-def _decoded(path: Path | None, max_pixels: int) -> Image.Image | None:
+def decode_photo(path: Path | None, max_pixels: int, target: int | None) -> Image.Image | None:
+    """The photo at ``path`` decoded as the image encoder decodes it (None when unusable)."""
     try:
-        return decode_image(path.read_bytes(), max_pixels) if path is not None else None
+        return decode_image(path.read_bytes(), max_pixels, target) if path is not None else None
     except (ValueError, OSError):
         return None
 
@@ -79,7 +80,9 @@ def image_logits(
     max_pixels: int,
     workers: int = 2,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """(logits per image model, bool [N] decodable) of ``paths``, decoded chunk by chunk."""
+    """(logits per image model, bool [N] decodable) of ``paths``, decoded chunk by chunk, each
+    photo once, to the manifest's decode target as the image encoder decodes it."""
+    target = specs_decode_target(specs)
     sessions = {
         spec.name: onnx_session(model_file(repository, spec.name, spec.triton_version)) for spec in specs
     }
@@ -88,7 +91,8 @@ def image_logits(
     chunks = range(0, len(paths), IMAGE_CHUNK)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in track(chunks, description="score images", total=len(chunks)):
-            decoded = list(pool.map(lambda p: _decoded(p, max_pixels), paths[start : start + IMAGE_CHUNK]))
+            part = paths[start : start + IMAGE_CHUNK]
+            decoded = list(pool.map(lambda p: decode_photo(p, max_pixels, target), part))
             rows = [k for k, image in enumerate(decoded) if image is not None]
             for spec in specs:
                 for s in range(0, len(rows), IMAGE_BATCH):

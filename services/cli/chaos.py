@@ -4,10 +4,11 @@ The pipeline runs as separate processes on loopback (see :mod:`services.cli.chao
 While synthetic offers flow in through the API (some listings submitted twice), a schedule
 SIGKILLs random workers and restarts them, restarts Redis (append-only file kept), makes Redis
 lose its data once, stops Triton for a while, makes the translator fail, SIGKILLs the writer
-while PostgreSQL shows it inside a transaction, and injects poisoned entries that must be
-dead-lettered. Then SQL must hold one prediction per submission, none lost or duplicated,
-every listing must show its newest submission, and the dead letters must be exactly those of
-the poisoned entries. The last line printed is the summary::
+while PostgreSQL shows it inside a transaction, and injects poisoned entries and forged or
+future-stamped events (``chaos_forged.py``) that must be dead-lettered. Then SQL must hold
+one prediction per submission, none lost or duplicated, every listing must show its newest
+submission, and the dead letters must be exactly those of the poisoned and forged entries.
+The last line printed is the summary::
 
     chaos: submitted=N stored=N duplicates=0 lost=0 dead_letters=K expected_dead=K
 """
@@ -31,6 +32,7 @@ import httpx
 
 from services.cli.chaos_check import check_store, count_open, dead_letters
 from services.cli.chaos_cluster import WRITER_APP_NAME, Cluster, Ports, base_env
+from services.cli.chaos_forged import forged_entries
 from services.cli.registry import consumers_of, worker_names
 from shared.contract import Stream, lane_stream, lanes_of
 
@@ -201,6 +203,7 @@ class FaultPlan:
             (0.40, self.restart_redis),
             (0.55, self.lose_redis_data),
             (0.65, self.poison),
+            (0.70, self.forge),
             (0.75, self.kill_writer_in_transaction),
             (0.80, self.translator_flaky),
             (0.90, self.poison),
@@ -264,6 +267,20 @@ class FaultPlan:
             self.faults.counts["writer_transaction_not_caught"] += 1
         finally:
             engine.dispose()
+
+    def forge(self) -> None:
+        """Forged and future-stamped events written straight to the streams (chaos_forged.py)."""
+        import redis
+
+        client = redis.Redis(port=self.cluster.ports.redis)
+        prefix = self.cluster.env["CATALOG_STREAM_PREFIX"]
+        try:
+            for stream, marker, payload in forged_entries(self.cluster.database_url):
+                client.xadd(f"{prefix}{stream}", {"__data__": payload.encode()})
+                self.faults.poisons.append((str(stream), marker))
+                self.faults.counts["forged_events"] += 1
+        finally:
+            client.close()
 
     def poison(self) -> None:
         """Entries no worker can decode, on both lanes of four streams; each group reading

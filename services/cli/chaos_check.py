@@ -2,8 +2,9 @@
 
 - one prediction per submission the store recorded (none lost, none duplicated, none unknown);
 - every submission the API accepted (202) is recorded;
-- every listing shows its newest submission;
-- the dead letters are exactly those of the poisoned entries: one per (poisoned entry,
+- every listing shows its newest submission (the latest the ledger recorded: ``seq``);
+- the dead letters are exactly those of the poisoned and forged entries (a forged one with a
+  trust reason, ``chaos_forged.py``): one per (entry,
   consumer group), counted once per (group, entry id) since a redelivered dead letter is the
   same one published twice.
 """
@@ -17,10 +18,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from services.cli.chaos_forged import FORGED_PREFIX
 from shared.broker import payload_of
 from shared.contract import DeadLetter, Stream
 from shared.db.models import Listing, Prediction, Submission
 from shared.db.session import session_scope
+from shared.trust import TRUST_REASONS
 
 
 def count_open(db_url: str) -> int:
@@ -93,9 +96,9 @@ def check_store(
     v = Verdict()
     with session_scope(db_url) as session:
         recorded = {
-            sid: (listing, submitted)
-            for sid, listing, submitted in session.execute(
-                select(Submission.submission_id, Submission.listing_id, Submission.submitted_at)
+            sid: (listing, seq)
+            for sid, listing, seq in session.execute(
+                select(Submission.submission_id, Submission.listing_id, Submission.seq)
             )
         }
         per_id = Counter(sid for (sid,) in session.execute(select(Prediction.submission_id)))
@@ -116,9 +119,9 @@ def check_store(
         v.problems.append(f"duplicates={v.duplicates} (unknown submission ids: {len(unknown)})")
 
     newest: dict[str, tuple[Any, uuid.UUID]] = {}
-    for sid, (listing, submitted) in recorded.items():
-        if listing not in newest or (submitted, str(sid)) > (newest[listing][0], str(newest[listing][1])):
-            newest[listing] = (submitted, sid)
+    for sid, (listing, seq) in recorded.items():
+        if listing not in newest or seq > newest[listing][0]:
+            newest[listing] = (seq, sid)
     v.listings = len(newest)
     stale = [lid for lid, (_, sid) in newest.items() if current.get(lid) != sid]
     v.stale_listings = len(stale)
@@ -136,6 +139,8 @@ def check_store(
             unexpected.append(f"{entry_id} {letter.worker} {letter.reason}: {letter.error[:100]}")
             continue
         seen.add((letter.worker, letter.message_id, marker))
+        if marker.startswith(FORGED_PREFIX) and not letter.error.startswith(TRUST_REASONS):
+            v.problems.append(f"{entry_id}: forged entry {marker} dead-lettered for {letter.error[:80]!r}")
         if (letter.lane == "bulk") != marker.startswith("chaos-poison-bulk-"):
             v.problems.append(f"{entry_id}: dead letter of {marker} names the {letter.lane} lane")
     v.dead_letters = len(seen)

@@ -21,6 +21,7 @@ from shared.contract import ImageFeatures, ListingClassified, Stream, TextFeatur
 from shared.inference.store import ModelStore
 from shared.metrics import JOINS
 
+from .admit import refuse_unknown_versions
 from .classify import Pair, classify_pairs
 from .expiry import claim_expired, release, resolve
 from .join import Half, Joiner, RedisJoiner
@@ -44,7 +45,11 @@ class Deps:
 
 
 async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
-    """Records each half; classifies the submissions whose other half is already there."""
+    """Records each half; classifies the submissions whose other half is already there.
+    A half of an unknown model version is dead-lettered at once (``admit.py``)."""
+    events, refused = await refuse_unknown_versions(events, deps.store)
+    if not events:
+        return list(refused)
     joined = await deps.joiner.join(events)
     for r in joined:
         JOINS.labels(result=r.status).inc()  # waiting - complete over time: the join backlog
@@ -66,7 +71,7 @@ async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
                 shadowed.append((candidate, result))
         else:
             outcomes.append(Reject(event, error=result.reason))
-    return outcomes + await _shadow_outcomes(deps, shadowed)
+    return [*refused, *outcomes, *await _shadow_outcomes(deps, shadowed)]
 
 
 async def _shadow_outcomes(deps: Deps, shadowed: list[tuple[Pair, ListingClassified]]) -> list[Outcome]:

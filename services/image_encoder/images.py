@@ -169,8 +169,9 @@ async def _fetch(uri: str | None, settings: ImageLimits, client: httpx.AsyncClie
 def decode(
     data: bytes, settings: ImageLimits, max_pixels: int | None = None, target: int | None = None
 ) -> Image.Image | ImageProblem:
-    """Decoded RGB image (JPEG draft mode down to ``target``), or ``too_large`` / ``corrupt``;
-    never raises."""
+    """Decoded RGB image (:func:`shared.ml.preprocess.decode_image`: JPEG draft mode down to
+    ``target``, as training and offline scoring decode), or ``too_large`` / ``corrupt``; never
+    raises."""
     if len(data) > settings.image_max_bytes:
         return ImageProblem("too_large", f"{len(data)} bytes > {settings.image_max_bytes}")
     try:
@@ -210,11 +211,6 @@ def admit_batch(raw: list[bytes | ImageProblem], settings: ImageLimits) -> list[
         budget -= pixels or 0
         out.append(item)
     return out
-
-
-def decode_batch(raw: list[bytes | ImageProblem], settings: ImageLimits) -> list[Image.Image | ImageProblem]:
-    """Decode a batch within ``image_batch_max_pixels`` (one thread; see :func:`load_images`)."""
-    return [r if isinstance(r, ImageProblem) else decode(r, settings) for r in admit_batch(raw, settings)]
 
 
 # One decoding thread per core: Pillow releases the GIL while it decodes and resizes, so the

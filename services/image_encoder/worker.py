@@ -26,6 +26,7 @@ from shared.inference.shadow import with_shadow
 from shared.inference.store import ModelStore, warm_up
 from shared.ml.model_repo import Manifest
 from shared.ml.preprocess import decode_target
+from shared.trust import refuse_future
 
 from .encode import encode_images, image_logits
 from .images import ImageProblem, ImageSettings, http_client, load_images
@@ -48,6 +49,10 @@ class Deps:
 
 async def encode(events: list[ListingSubmitted], deps: Deps) -> list[Outcome]:
     """Loads, decodes and resizes each image, then runs every image model of the pinned version."""
+    # A `submitted` stamp beyond the clock skew is refused, as the language worker does.
+    events, refused = refuse_future(events, deps.settings.max_clock_skew_s)
+    if not events:
+        return list(refused)
     current = await deps.store.current()
     target = decode_target(current)
     images = await load_images([e.image_uri for e in events], deps.limits, deps.http, target)
@@ -65,7 +70,7 @@ async def encode(events: list[ListingSubmitted], deps: Deps) -> list[Outcome]:
     missing = Counter(f.reason for f in features if f.status == "missing")
     if missing:
         log.info("images not usable", extra={"batch": len(events), "reasons": dict(missing)})
-    return [Emit(Stream.IMAGE_FEATURES, f) for f in features]
+    return [*refused, *(Emit(Stream.IMAGE_FEATURES, f) for f in features)]
 
 
 async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend | None = None) -> Deps:

@@ -38,6 +38,7 @@ from shared.db.submissions import (
     overdue_submissions,
 )
 from shared.metrics import OVERDUE, RECONCILED
+from shared.trust import TRUST_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,12 @@ class PassReport:
 
 def dead_submission(raw: bytes) -> tuple[uuid.UUID, str] | None:
     """The submission id a dead letter names, with the letter's reason (None if it names none:
-    a payload that is not an event at all)."""
+    a payload that is not an event at all, or an untrusted event refused: a forgery naming a
+    genuine submission must not close it, shared/trust.py)."""
     try:
         letter = json.loads(raw)
+        if str(letter.get("error") or "").startswith(TRUST_REASONS):
+            return None
         event = json.loads(letter["payload"])
         return uuid.UUID(str(event["submission_id"])), str(letter.get("reason") or "dead")
     except (ValueError, KeyError, TypeError, AttributeError):

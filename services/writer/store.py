@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from shared.contract import ListingClassified, utcnow
 from shared.db.listings import dialect_insert, to_utc
 from shared.db.models import Category, Listing, Prediction, ReclassificationJob
+from shared.db.submissions import ledger_entries
 
 from .rollups import add_to_minutes, classified_at_of
 
@@ -73,15 +74,24 @@ def prediction_row(event: ListingClassified, written_at: datetime) -> dict[str, 
     }
 
 
-def newest_per_listing(events: Iterable[ListingClassified], default: datetime) -> list[ListingClassified]:
-    """One event per listing, the newest submission (ties: latest classified, larger id).
+def newest_per_listing(
+    events: Iterable[ListingClassified], default: datetime, sequence: Mapping[uuid.UUID, int] | None = None
+) -> list[ListingClassified]:
+    """One event per listing, the newest submission: the latest in the ledger's order
+    (``sequence``), then (events the ledger does not number) by :func:`recency`.
 
     PostgreSQL refuses an upsert that touches one row twice, and only the newest matters.
     """
+    seqs = sequence or {}
+
+    def key(event: ListingClassified) -> tuple[bool, int, tuple[datetime, datetime, str]]:
+        seq = seqs.get(event.submission_id)
+        return seq is not None, seq or 0, recency(event, default)
+
     best: dict[str, ListingClassified] = {}
     for event in events:
         current = best.get(event.listing_id)
-        if current is None or recency(event, default) > recency(current, default):
+        if current is None or key(event) > key(current):
             best[event.listing_id] = event
     return list(best.values())
 
@@ -103,13 +113,17 @@ SQLite's 32,766 and PostgreSQL's 65,535 (a test checks the bound)."""
 
 
 def write_predictions(
-    session: Session, events: Sequence[ListingClassified], now: datetime | None = None
+    session: Session,
+    events: Sequence[ListingClassified],
+    now: datetime | None = None,
+    sequence: Mapping[uuid.UUID, int] | None = None,
 ) -> WriteResult:
     """Store a batch of predictions idempotently, in the caller's transaction.
 
     1. insert predictions, skipping submission ids already stored;
     2. for the new live ones, move each listing's current category forward if the prediction's
-       *submission* is newer than the current one's (an older submission classified late, slow
+       *submission* entered the ledger after the current one's (``sequence``: submission id ->
+       ``submissions.seq``, looked up when not given; an older submission classified late, slow
        or retried, only joins the history); a shadow candidate's prediction never moves a
        listing (nor the throughput sums, nor job progress): it is only stored for comparison;
     3. add the new reclassify predictions to their job's ``completed`` counter.
@@ -136,7 +150,11 @@ def write_predictions(
     inserted = [event for event in inserted if not event.shadow]
     if not inserted:
         return result
-    result.listings_updated = _advance_listings(session, newest_per_listing(inserted, written_at), written_at)
+    if sequence is None:
+        entries = ledger_entries(session, (e.submission_id for e in inserted))
+        sequence = {sid: entry.seq for sid, entry in entries.items() if entry.seq is not None}
+    newest = newest_per_listing(inserted, written_at, sequence)
+    result.listings_updated = _advance_listings(session, newest, written_at, sequence)
     add_to_minutes(session, inserted, written_at)
     jobs = Counter(e.origin.job_id for e in inserted if e.origin.kind == "reclassify" and e.origin.job_id)
     for job_id, count in sorted(jobs.items(), key=lambda item: str(item[0])):
@@ -149,8 +167,18 @@ def write_predictions(
     return result
 
 
-def _advance_listings(session: Session, events: Sequence[ListingClassified], written_at: datetime) -> int:
-    """Upsert each listing's current category, guarded by submission time (newer wins)."""
+def _advance_listings(
+    session: Session,
+    events: Sequence[ListingClassified],
+    written_at: datetime,
+    sequence: Mapping[uuid.UUID, int],
+) -> int:
+    """Upsert each listing's current category, guarded by the ledger's order (later wins).
+
+    A submission the ledger numbers replaces a current one it does not (recorded before the
+    sequence existed); only events without a number (written by trusted tools, never by the
+    writer worker, which refuses unrecorded submissions) fall back to the submission time.
+    """
     rows = [
         {
             "listing_id": event.listing_id,
@@ -165,6 +193,7 @@ def _advance_listings(session: Session, events: Sequence[ListingClassified], wri
             "current_model_version": event.model_version,
             "classified_at": classified_at_of(event, written_at),
             "current_submitted_at": submitted_at_of(event, written_at),
+            "current_seq": sequence.get(event.submission_id),
         }
         for event in sorted(events, key=lambda e: e.listing_id)  # stable lock order
     ]
@@ -179,13 +208,23 @@ def _advance_listings(session: Session, events: Sequence[ListingClassified], wri
             "current_model_version": excluded.current_model_version,
             "classified_at": excluded.classified_at,
             "current_submitted_at": excluded.current_submitted_at,
+            "current_seq": excluded.current_seq,
         },
         where=or_(
             Listing.current_submitted_at.is_(None),
-            Listing.current_submitted_at < excluded.current_submitted_at,
             and_(
-                Listing.current_submitted_at == excluded.current_submitted_at,
-                Listing.classified_at < excluded.classified_at,
+                excluded.current_seq.is_not(None),
+                or_(Listing.current_seq.is_(None), Listing.current_seq < excluded.current_seq),
+            ),
+            and_(
+                excluded.current_seq.is_(None),
+                or_(
+                    Listing.current_submitted_at < excluded.current_submitted_at,
+                    and_(
+                        Listing.current_submitted_at == excluded.current_submitted_at,
+                        Listing.classified_at < excluded.classified_at,
+                    ),
+                ),
             ),
         ),
     )

@@ -28,6 +28,9 @@ from sqlalchemy import (
     Uuid,
     false,
 )
+from sqlalchemy import (
+    Sequence as SqlSequence,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -71,8 +74,11 @@ class Listing(Base):
     current_model_version: Mapped[str | None] = mapped_column(String(64))
     classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     current_submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    """When the current prediction's offer was submitted: a newer submission replaces it, an
-    older one classified later (slow or retried) only joins the history."""
+    """When the current prediction's offer was submitted (the publisher's clock: reported only)."""
+    current_seq: Mapped[int | None] = mapped_column(BigInteger)
+    """The ledger sequence (``submissions.seq``) of the current prediction's submission: a
+    submission recorded later replaces it, an earlier one classified later (slow or retried)
+    only joins the history. The system assigns it, so no publisher clock decides."""
 
 
 class Prediction(Base):
@@ -132,6 +138,10 @@ class ListingLabel(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+SUBMISSION_SEQ = SqlSequence("submission_seq")
+"""PostgreSQL's source of ``submissions.seq`` (on SQLite it is the row's ``rowid``)."""
+
+
 class Submission(Base):
     """One published submission, recorded before it is published: the reconciler's ledger.
 
@@ -142,9 +152,14 @@ class Submission(Base):
     """
 
     __tablename__ = "submissions"
-    __table_args__ = (Index("ix_submissions_open", "closed_at", "published_at"),)
+    __table_args__ = (
+        Index("ix_submissions_open", "closed_at", "published_at"),
+        Index("ix_submissions_seq", "seq", unique=True),
+    )
 
     submission_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, SUBMISSION_SEQ)
+    """The order submissions entered the ledger (assigned by the store, never by a publisher)."""
     listing_id: Mapped[str] = mapped_column(String(128))
     origin: Mapped[str] = mapped_column(String(16))
     job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -14,23 +14,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Exists, and_, exists, func, select, update
+from sqlalchemy import Exists, and_, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingSubmitted, Origin, utcnow
-from shared.db.listings import as_utc, dialect_insert, to_utc
+from shared.db.listings import as_utc, dialect_insert, to_utc, upsert_listings
 from shared.db.models import Listing, Prediction, Submission
 
 _ROWS_PER_STATEMENT = 1000  # 7 columns: well under SQLite's and PostgreSQL's parameter limits
 
 
-def record_submissions(session: Session, events: Sequence[ListingSubmitted]) -> int:
-    """Record each event as published now (in the caller's transaction); ids already recorded
-    (a re-published reclassification page) are left as they are."""
-    if not events:
-        return 0
+def _ledger_rows(events: Sequence[ListingSubmitted]) -> list[dict[str, object]]:
     now = to_utc(utcnow())
-    rows = [
+    return [
         {
             "submission_id": event.submission_id,
             "listing_id": event.listing_id,
@@ -42,12 +38,66 @@ def record_submissions(session: Session, events: Sequence[ListingSubmitted]) -> 
         }
         for event in {e.submission_id: e for e in events}.values()
     ]
+
+
+def _insert_new(session: Session, rows: list[dict[str, object]]) -> set[uuid.UUID]:
+    """Insert the rows whose id is not recorded yet; the ids inserted. ``seq`` comes from the
+    store: PostgreSQL's ``submission_seq``, SQLite's ``rowid`` (set in the same transaction)."""
+    inserted: set[uuid.UUID] = set()
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        stmt = dialect_insert(session, Submission).on_conflict_do_nothing(  # type: ignore[attr-defined]
-            index_elements=["submission_id"]
+        stmt = (
+            dialect_insert(session, Submission)
+            .values(rows[start : start + _ROWS_PER_STATEMENT])
+            .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
+            .returning(Submission.submission_id)
         )
-        session.execute(stmt, rows[start : start + _ROWS_PER_STATEMENT])
+        inserted.update(row[0] for row in session.execute(stmt))
+    if inserted and session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE submissions SET seq = rowid WHERE seq IS NULL"))
+    return inserted
+
+
+def record_submissions(session: Session, events: Sequence[ListingSubmitted]) -> int:
+    """Record each event as published now (in the caller's transaction); ids already recorded
+    (a re-published reclassification page) are left as they are."""
+    if not events:
+        return 0
+    rows = _ledger_rows(events)
+    _insert_new(session, rows)
     return len(rows)
+
+
+def record_on_entry(session: Session, events: Sequence[ListingSubmitted]) -> list[ListingSubmitted]:
+    """Record the submissions the ledger does not hold yet (published straight to
+    ``listings.submitted``) with their listing's content, so that the writer knows them and the
+    reconciler can re-publish them; the events newly recorded (the others are left as they are)."""
+    if not events:
+        return []
+    inserted = _insert_new(session, _ledger_rows(events))
+    fresh = [event for event in events if event.submission_id in inserted]
+    upsert_listings(session, fresh)
+    return fresh
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the ledger says of a submission: its listing and the order it entered (``seq``)."""
+
+    listing_id: str
+    seq: int | None
+
+
+def ledger_entries(session: Session, submission_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, LedgerEntry]:
+    """The ledger rows of ``submission_ids`` (absent ids were never recorded)."""
+    ids = sorted(set(submission_ids), key=str)
+    found: dict[uuid.UUID, LedgerEntry] = {}
+    for start in range(0, len(ids), _ROWS_PER_STATEMENT):
+        query = select(Submission.submission_id, Submission.listing_id, Submission.seq).where(
+            Submission.submission_id.in_(ids[start : start + _ROWS_PER_STATEMENT])
+        )
+        for submission_id, listing_id, seq in session.execute(query):
+            found[submission_id] = LedgerEntry(listing_id, seq)
+    return found
 
 
 def _predicted() -> Exists:

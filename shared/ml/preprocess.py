@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,16 +20,16 @@ if TYPE_CHECKING:  # annotations only: this module needs numpy and Pillow alone 
     from shared.ml.model_repo import ImageModelSpec, Manifest, TextModelSpec
 
 
-def decode_image(
-    data: bytes, max_pixels: int, target: int | None = None, draft: tuple[int, int] | None = None
-) -> Image.Image:
+def decode_image(data: bytes, max_pixels: int, target: int | None) -> Image.Image:
     """Decoded RGB image; ValueError when the bytes are not an image or are too large.
 
+    The one decode rule of serving, training's pixel cache and offline scoring: every path
+    passes the same ``target`` (:func:`decode_target` of the manifest, the largest model input
+    side), so a model sees the pixels it was trained and evaluated on (docs/architecture.md §4).
     The size is checked from the header before decoding, so a decompression bomb never
-    allocates its pixels. With ``target`` (the largest model input side: serving), a JPEG at
-    least twice that size is decoded in draft mode: libjpeg scales by 1/2, 1/4 or 1/8 while
-    decoding (never below ``target``), several times faster than decoding every pixel and
-    resizing after. ``draft`` (training's pixel cache, opt-in) does the same for a given size.
+    allocates its pixels. A JPEG at least twice ``target`` is decoded in draft mode: libjpeg
+    scales by 1/2, 1/4 or 1/8 while decoding (never below ``target``), several times faster than
+    decoding every pixel and resizing after. ``None``: no model size known, full decode.
     """
     if not data:
         raise ValueError("empty image file")
@@ -41,9 +42,8 @@ def decode_image(
                 raise ValueError("image has no pixels")
             if width * height > max_pixels:
                 raise ValueError(f"image too large: {width}x{height} pixels > {max_pixels}")
-            size = draft or ((target, target) if target else None)
-            if size is not None and image.format == "JPEG":
-                image.draft("RGB", size)
+            if target and image.format == "JPEG":
+                image.draft("RGB", (target, target))
             image.load()
             upright: Image.Image = ImageOps.exif_transpose(image) or image
             return upright.convert("RGB") if upright.mode != "RGB" else upright
@@ -58,7 +58,12 @@ def decode_image(
 
 def decode_target(manifest: Manifest) -> int | None:
     """The side photos are decoded down to for ``manifest``: its largest image model input."""
-    return max((spec.image_size for spec in manifest.image_models), default=None)
+    return specs_decode_target(manifest.image_models)
+
+
+def specs_decode_target(specs: Iterable[ImageModelSpec]) -> int | None:
+    """The side photos are decoded down to for these image models (the largest input side)."""
+    return max((spec.image_size for spec in specs), default=None)
 
 
 def prepare_image(image: Image.Image, spec: ImageModelSpec) -> np.ndarray:

@@ -141,6 +141,7 @@ async def _run(
         translator_url=server.url,  # type: ignore[attr-defined]
         image_roots=[data],
         batch_size=32,
+        database_url=f"sqlite:///{tmp_path / 'catalog.db'}",  # the language worker's ledger
     )
     offers = submissions(data)
     assert len(offers) == N_OFFERS

@@ -29,6 +29,7 @@ def settings(redis_prefix: str, model_repo: tuple[Path, Manifest], tmp_path: Pat
         image_roots=[tmp_path],
         batch_size=8,
         reclaim_idle_ms=2000,
+        database_url=f"sqlite:///{tmp_path / 'catalog.db'}",  # the language worker's ledger
     )
 
 

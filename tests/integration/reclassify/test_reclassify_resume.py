@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from shared.db.listings import upsert_listings
 from shared.db.models import Prediction, ReclassificationJob
 from shared.db.session import session_scope, upgrade
 from tests.conftest import REDIS_URL
+from tests.ledger import record, versions_repository
 from tests.waiting import eventually
 
 RECLASSIFY_WAIT = {"timeout_s": 60.0, "interval_s": 0.1}
@@ -39,12 +41,18 @@ LISTINGS = 60
 
 
 @pytest.fixture
-def settings(redis_prefix: str, postgres_url: str) -> Settings:
+def settings(redis_prefix: str, postgres_url: str, tmp_path: Path) -> Settings:
     upgrade(postgres_url)
     offers = [ListingSubmitted.new(f"R{i:04d}", title=f"Offre {i}") for i in range(LISTINGS)]
     with session_scope(postgres_url) as s:
         upsert_listings(s, offers)
-    return Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url, batch_size=8)
+    return Settings(
+        redis_url=REDIS_URL,
+        stream_prefix=redis_prefix,
+        database_url=postgres_url,
+        batch_size=8,
+        model_repository=versions_repository(tmp_path / "repo", "r1"),  # the stand-in's version
+    )
 
 
 def stand_in_pipeline(settings: Settings, poisoned: frozenset[str] = frozenset()) -> WorkerApp:
@@ -239,6 +247,7 @@ async def test_a_live_offer_waits_behind_no_bulk_offer(settings: Settings) -> No
     try:
         await eventually(lambda: job_row(url, job.id).published >= 10, **RECLASSIFY_WAIT)
         live = ListingSubmitted.new("LIVE-1", title="Console de jeux")
+        record(url, [live])  # as the API does (the stand-in pipeline has no language worker)
         async with EventPublisher(settings) as pub:
             await pub.publish(Stream.SUBMITTED, [live])
             queued = await pub.redis.xlen(settings.key(Stream.SUBMITTED))

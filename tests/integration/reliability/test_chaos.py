@@ -3,8 +3,9 @@
 The whole pipeline as separate processes (every worker kind, the reconciler among them, the
 API, a real local tritonserver, the machine's Redis 7 with append-only persistence, a scratch
 PostgreSQL database); workers SIGKILLed, Redis restarted and emptied once, Triton stopped, the translator
-failing, the writer killed inside a transaction, poisoned entries. Every submission must end as
-exactly one prediction, the dead letters exactly those of the poisoned entries.
+failing, the writer killed inside a transaction, poisoned entries, forged and future-stamped
+events. Every submission must end as exactly one prediction, the dead letters exactly those of
+the poisoned and forged entries.
 ``make chaos N=2000`` runs the same suite by hand.
 """
 
@@ -70,7 +71,13 @@ def test_chaos_suite_small(tmp_path: Path) -> None:
     assert (submitted, stored, duplicates, lost) == (40, 40, 0, 0)
     assert dead == expected > 0
     faults = next(line for line in lines if line.startswith("faults:"))
-    for injected in ("redis_restarts=1", "redis_data_losses=1", "triton_stops=1", "translator_outages=1"):
+    for injected in (
+        "redis_restarts=1",
+        "redis_data_losses=1",
+        "triton_stops=1",
+        "translator_outages=1",
+        "forged_events=4",  # dead-lettered with a trust reason (in expected_dead), never stored
+    ):
         assert injected in faults
     assert not processes_serving(repository), "the suite left some of its processes running"
 

@@ -14,7 +14,7 @@ import pytest
 
 from shared.ml.fusion import FusionModel
 from shared.ml.model_repo import read_manifest
-from shared.ml.preprocess import TextTokenizer, decode_image, prepare_image
+from shared.ml.preprocess import TextTokenizer, decode_image, decode_target, prepare_image
 from tests.unit.training.catalog import write_catalog
 from training.data import load_catalog
 from training.scoring import onnx_session
@@ -109,7 +109,8 @@ def _serve(repo: Path, texts: list[str], paths: list[Path | None]) -> tuple[list
                 for spec, session, tokenizer in text_models
             }
         try:
-            pixels = prepare_image(decode_image(path.read_bytes(), 10**7), image_spec) if path else None
+            decoded = decode_image(path.read_bytes(), 10**7, decode_target(manifest)) if path else None
+            pixels = prepare_image(decoded, image_spec) if decoded else None
         except ValueError:
             pixels = None
         if pixels is not None:

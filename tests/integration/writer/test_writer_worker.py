@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -19,6 +20,7 @@ from shared.contract import Origin, Stream, utcnow
 from shared.db.models import Listing, Prediction, ReclassificationJob
 from shared.db.session import alembic_config, migrate, session_scope, upgrade
 from tests.conftest import REDIS_URL
+from tests.ledger import record, versions_repository
 
 
 def head_revision() -> str:
@@ -26,8 +28,10 @@ def head_revision() -> str:
     return str(ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head())
 
 
-def settings_for(prefix: str, url: str) -> Settings:
-    return Settings(redis_url=REDIS_URL, stream_prefix=prefix, database_url=url, batch_size=8)
+def settings_for(prefix: str, url: str, repo: Path) -> Settings:
+    return Settings(
+        redis_url=REDIS_URL, stream_prefix=prefix, database_url=url, batch_size=8, model_repository=repo
+    )
 
 
 async def wait_for_rows(url: str, n: int, timeout_s: float = 30.0) -> int:
@@ -42,14 +46,15 @@ async def wait_for_rows(url: str, n: int, timeout_s: float = 30.0) -> int:
     return found
 
 
-async def test_redelivered_event_is_stored_once(redis_prefix: str, postgres_url: str) -> None:
-    settings = settings_for(redis_prefix, postgres_url)
+async def test_redelivered_event_is_stored_once(redis_prefix: str, postgres_url: str, tmp_path: Path) -> None:
+    settings = settings_for(redis_prefix, postgres_url, versions_repository(tmp_path, "r1"))
     event = classified_event("P-1", 2280, 0.77)
     other = classified_event("P-2", 10, 0.5)
+    marker = classified_event("P-3", 40)
+    record(postgres_url, [event, other, marker])
     async with create_worker(settings).running(), EventPublisher(settings) as pub:
         await pub.publish(Stream.CLASSIFIED, [event, event, other])
         await pub.publish(Stream.CLASSIFIED, [event])  # a later redelivery
-        marker = classified_event("P-3", 40)
         await pub.publish(Stream.CLASSIFIED, [marker])  # processed after the duplicates
         assert await wait_for_rows(postgres_url, 3) == 3
         with session_scope(postgres_url) as s:

@@ -46,7 +46,8 @@ def test_pixel_cache_holds_the_served_pixels_and_reads_rows_in_any_order(tmp_pat
     store, valid = build_pixel_store(paths, SPEC, 10_000_000, tmp_path / "cache" / "c", workers=2)
     assert valid.tolist() == [True] * 5 + [False, False]
     assert store.shape == (7, 24, 24, 3) and len(store) == 7
-    served = [prepare_image(decode_image(p.read_bytes(), 10_000_000), SPEC) for p in paths[:5]]  # type: ignore[union-attr]
+    decoded = [decode_image(p.read_bytes(), 10_000_000, SPEC.image_size) for p in paths[:5]]  # type: ignore[union-attr]
+    served = [prepare_image(image, SPEC) for image in decoded]
     order = np.array([3, 0, 4, 1])
     assert np.array_equal(store.read(order), np.stack([served[i] for i in order]))
     assert not store.read(np.array([5])).any()  # a missing photo stays zeros

@@ -32,18 +32,18 @@ def _spec(resize: str = "resize", size: int = 32) -> ImageModelSpec:
 
 def test_decode_rejects_corrupt_empty_and_oversized() -> None:
     with pytest.raises(ValueError, match="empty"):
-        decode_image(b"", 1000)
+        decode_image(b"", 1000, None)
     with pytest.raises(ValueError, match="not a readable image"):
-        decode_image(b"\xff\xd8\xff garbage", 1000)
+        decode_image(b"\xff\xd8\xff garbage", 1000, None)
     with pytest.raises(ValueError, match="too large"):
-        decode_image(_png(100, 100), max_pixels=9_999)
+        decode_image(_png(100, 100), max_pixels=9_999, target=None)
     truncated = _png(64, 64)[:60]
     with pytest.raises(ValueError):
-        decode_image(truncated, 1_000_000)
+        decode_image(truncated, 1_000_000, None)
 
 
 def test_decode_converts_to_rgb() -> None:
-    image = decode_image(_png(20, 10, mode="L"), 1_000_000)
+    image = decode_image(_png(20, 10, mode="L"), 1_000_000, 64)
     assert image.mode == "RGB" and image.size == (20, 10)
 
 

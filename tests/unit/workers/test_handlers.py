@@ -36,6 +36,7 @@ from shared.db.session import session_scope
 from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
 from shared.ml.model_repo import Manifest
+from tests.ledger import record, versions_repository
 from tests.unit.workers.fakes import MemoryJoiner, MemoryPins
 
 
@@ -131,8 +132,10 @@ async def test_fusion_handler_classifies_once_both_halves_arrived(model_repo: tu
 
 async def test_writer_handler_stores_a_batch_idempotently(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    deps = await writer.open_deps(Settings(database_url=url), redis=None)  # type: ignore[arg-type]
+    repo = versions_repository(tmp_path / "repo", "r1")
+    deps = await writer.open_deps(Settings(database_url=url, model_repository=repo), redis=None)  # type: ignore[arg-type]
     events = [classified_event("a", 10), classified_event("b", 2280)]
+    record(url, events)
     assert await writer.store(events, deps) == []
     assert await writer.store(events, deps) == []  # redelivered: nothing twice
     with session_scope(url) as session:

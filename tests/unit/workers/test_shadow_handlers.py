@@ -25,6 +25,7 @@ from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
 from shared.lifecycle.state import set_shadow
 from shared.ml.model_repo import Manifest, read_manifest
+from tests.ledger import record
 from tests.unit.inference.repo_fixture import build_repository
 from tests.unit.workers.fakes import MemoryJoiner, MemoryPins
 from tests.unit.workers.test_handlers import emitted, settings_for
@@ -77,6 +78,7 @@ async def test_shadow_predictions_are_stored_and_never_current(
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     store_deps = await writer.open_deps(settings.model_copy(update={"database_url": url}), redis=None)  # type: ignore[arg-type]
+    record(url, live_events)  # as the API (or the language worker, on entry) would have
     # the shadow rows arrive last and are the newest: they must still not become current
     await writer.store(live_events, store_deps)
     await writer.store(shadow_events, store_deps)
