@@ -44,13 +44,14 @@ class Deps:
     http: httpx.AsyncClient
     backend: InferenceBackend
     store: ModelStore
+    max_skew_s: float
     owns_backend: bool = True
 
 
 async def encode(events: list[ListingSubmitted], deps: Deps) -> list[Outcome]:
     """Loads, decodes and resizes each image, then runs every image model of the pinned version."""
     # A `submitted` stamp beyond the clock skew is refused, as the language worker does.
-    events, refused = refuse_future(events, deps.settings.max_clock_skew_s)
+    events, refused = refuse_future(events, deps.max_skew_s)
     if not events:
         return list(refused)
     current = await deps.store.current()
@@ -83,6 +84,7 @@ async def open_deps(settings: Settings, redis: Redis, backend: InferenceBackend 
         http_client(settings),
         runtime,
         store,
+        settings.max_clock_skew_s,
         owns_backend=backend is None,
     )
 

@@ -91,7 +91,9 @@ async def test_image_encoder_handler_marks_unusable_photos_missing(model_repo: t
     backend = LocalBackend(root)
     store = ModelStore(root, backend, ("image",), poll_interval_s=0)
     async with httpx.AsyncClient() as http:
-        deps = image_encoder.Deps(ImageSettings.of(settings_for(root)), MemoryPins(), http, backend, store)
+        deps = image_encoder.Deps(
+            ImageSettings.of(settings_for(root)), MemoryPins(), http, backend, store, max_skew_s=300.0
+        )
         events = [
             ListingSubmitted.new("a", title="x", image_uri=f"file://{photo}"),
             ListingSubmitted.new("b", title="y", image_uri=None),

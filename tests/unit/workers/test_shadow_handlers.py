@@ -55,7 +55,12 @@ async def test_shadow_predictions_are_stored_and_never_current(
     text = emitted(await text_encoder.encode(prepared, text_deps), Stream.TEXT_FEATURES)
     async with httpx.AsyncClient() as http:
         image_deps = image_encoder.Deps(
-            ImageSettings.of(settings), pins, http, backend, ModelStore(root, backend, ("image",), 0)
+            ImageSettings.of(settings),
+            pins,
+            http,
+            backend,
+            ModelStore(root, backend, ("image",), 0),
+            max_skew_s=300.0,
         )
         image = emitted(await image_encoder.encode(offers, image_deps), Stream.IMAGE_FEATURES)
     assert [t.shadow is not None for t in text] == [True, True, False]

@@ -30,7 +30,7 @@ async def test_a_lone_half_of_an_unknown_version_is_dead_lettered_with_the_reaso
     root, manifest = model_repo
     store = ModelStore(root, poll_interval_s=0)
     joiner = MemoryJoiner()
-    deps = fusion.Deps(Settings(model_repository=root, translator="none"), joiner, store)
+    deps = fusion.Deps(joiner, store, Settings(model_repository=root, translator="none").top_k)
     forged, genuine = ListingSubmitted.new("a", title="x"), ListingSubmitted.new("b", title="y")
     halves = [
         _text("r999-forged", forged, len(manifest.labels)),
