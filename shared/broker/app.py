@@ -30,6 +30,7 @@ from shared.broker.entries import (
     remove_stale_consumers,
     tolerant_parser,
 )
+from shared.broker.outages import Outages
 from shared.broker.spec import BoundHandler, Handler, Outcome, WorkerSpec
 from shared.config import Settings, get_settings
 from shared.contract import Stream, lane_stream, lanes_of
@@ -72,6 +73,9 @@ class WorkerApp(Delivery, BulkLanes):
         trimmed before all of them have a group and have acknowledged it."""
         self._metrics_server: Any = None
         self.health = Health(name)
+        self.outages = Outages(name)
+        self.health.add_check("outage", self.outages.check)
+        self.outages.probes = {"redis": lambda: self.redis.ping(), "sql": self._sql_probe}
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Redis | None = None
         self._documentation = False
@@ -135,6 +139,18 @@ class WorkerApp(Delivery, BulkLanes):
                 consumer.stream, consumer.event_type, _bind(consumer.handler, holder), consumer.batch
             )
         return app
+
+    async def _sql_probe(self) -> None:
+        """``SELECT 1`` on the worker's database (only run after a handler's SQL outage)."""
+        from sqlalchemy import text
+
+        from shared.db.session import engine_for
+
+        def ping() -> None:
+            with engine_for(self.settings.effective_database_url).connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        await asyncio.to_thread(ping)
 
     @property
     def redis(self) -> Redis:

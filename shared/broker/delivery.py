@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from shared.broker.entries import _is_utf8, _Raw, _Source, parse_event
+from shared.broker.outages import Outages, run_holding
 from shared.broker.publishing import publish_pipelined
 from shared.broker.spec import Emit, Handler, Outcome, Reject
 from shared.config import Settings
@@ -40,6 +41,7 @@ class WorkerState:
     settings: Settings
     broker: RedisBroker
     priority: LiveFirst
+    outages: Outages
 
     @property
     def redis(self) -> Redis:
@@ -88,7 +90,17 @@ class Delivery(WorkerState):
         labels = {"worker": self.name, "stream": source.name}
         BATCH_SIZE.labels(**labels).observe(len(events))
         try:
-            outcomes = await handler(events)
+            # A dependency outage holds the batch (pending, not counted) until it passes.
+            outcomes = await run_holding(
+                self.outages,
+                self.redis,
+                source,
+                self.name,
+                self.consumer,
+                list(raw_of.values()),
+                lambda: handler(events),
+                refresh_s=min(1.0, max(0.05, self.settings.reclaim_idle_ms / 4000)),
+            )
         except Exception as exc:
             MESSAGES.labels(**labels, outcome="failed").inc(len(events))
             error = f"{type(exc).__name__}: {exc}"
