@@ -90,3 +90,47 @@ def test_a_bulk_jobs_overdue_submission_goes_back_on_the_bulk_lane(sqlite_url: s
         record_submissions(session, [live, job])
         rebuilt = {o.listing_id: o.event for o in overdue_submissions(session, 0, 10)}
     assert {lid: e.lane for lid, e in rebuilt.items() if e is not None} == {"L-live": "live", "L-job": "bulk"}
+
+
+def test_dead_letters_read_by_a_pass_that_fails_in_sql_are_read_again(
+    redis_prefix: str, postgres_url: str
+) -> None:
+    """The dead-letter cursor moves only after the SQL commit (issue 24 B): before, a pass
+    with the database down advanced it, and those letters were never recorded in the ledger."""
+    import asyncio
+
+    import pytest
+
+    from shared.db.session import engine_for, set_connections_allowed
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    settings = Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url)
+    migrate(postgres_url)
+    dead = ListingSubmitted.new("L-dead", "dead")
+    with session_scope(postgres_url) as session:
+        upsert_listings(session, [dead])
+        record_submissions(session, [dead])
+
+    async def scenario() -> None:
+        async with EventPublisher(settings) as pub:
+            letter = DeadLetter(
+                stream=str(Stream.SUBMITTED), message_id="1-0", worker="writer", consumer="c",
+                reason="max_deliveries", error="no", attempts=5, payload=dead.model_dump_json(),
+            )  # fmt: skip
+            await pub.publish(Stream.DEAD, [letter])
+            set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, False)
+            try:
+                with pytest.raises(Exception, match="(?i)connect|terminat|accept"):
+                    await reconcile_once(settings, pub, older_than_s=3600)
+            finally:
+                set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, True)
+                engine_for(postgres_url).dispose()
+            report = await reconcile_once(settings, pub, older_than_s=3600)
+            assert (report.dead_letters_read, report.closed_dead) == (1, 1)
+            again = await reconcile_once(settings, pub, older_than_s=3600)
+            assert (again.dead_letters_read, again.closed_dead) == (0, 0)
+
+    asyncio.run(scenario())
+    with session_scope(postgres_url) as session:
+        row = session.get(Submission, dead.submission_id)
+        assert row is not None and (row.outcome, row.dead_reason) == ("dead", "max_deliveries")
