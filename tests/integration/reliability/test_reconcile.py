@@ -19,6 +19,13 @@ from shared.db.submissions import count_overdue, mark_republished, overdue_submi
 from tests.conftest import REDIS_URL
 
 
+def dead_letter(event: ListingSubmitted, reason: str) -> DeadLetter:
+    return DeadLetter(
+        stream=str(Stream.SUBMITTED), message_id="1-0", worker="language", consumer="c",
+        reason=reason, error="no", attempts=1, payload=event.model_dump_json(),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
 def test_overdue_submissions_are_republished_once_with_their_id(redis_prefix: str, postgres_url: str) -> None:
     import asyncio
 
@@ -33,11 +40,7 @@ def test_overdue_submissions_are_republished_once_with_their_id(redis_prefix: st
 
     async def scenario() -> None:
         async with EventPublisher(settings) as pub:
-            letter = DeadLetter(
-                stream=str(Stream.SUBMITTED), message_id="1-0", worker="language", consumer="c",
-                reason="handler_rejected", error="no", attempts=1, payload=dead.model_dump_json(),
-            )  # fmt: skip
-            await pub.publish(Stream.DEAD, [letter])
+            await pub.publish(Stream.DEAD, [dead_letter(dead, "handler_rejected")])
             report = await reconcile_once(settings, pub, older_than_s=0)
             assert (report.closed_dead, report.closed_predicted) == (1, 1)
             assert (report.overdue, report.republished) == (1, 1)
@@ -113,14 +116,10 @@ def test_dead_letters_read_by_a_pass_that_fails_in_sql_are_read_again(
 
     async def scenario() -> None:
         async with EventPublisher(settings) as pub:
-            letter = DeadLetter(
-                stream=str(Stream.SUBMITTED), message_id="1-0", worker="writer", consumer="c",
-                reason="max_deliveries", error="no", attempts=5, payload=dead.model_dump_json(),
-            )  # fmt: skip
-            await pub.publish(Stream.DEAD, [letter])
+            await pub.publish(Stream.DEAD, [dead_letter(dead, "max_deliveries")])
             set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, False)
             try:
-                with pytest.raises(Exception, match="(?i)connect|terminat|accept"):
+                with pytest.raises(Exception, match=r"(?i)connect|terminat|accept"):
                     await reconcile_once(settings, pub, older_than_s=3600)
             finally:
                 set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, True)
