@@ -7,6 +7,7 @@ redeliveries of a half are still duplicates (real Redis, PostgreSQL, tiny models
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -15,7 +16,7 @@ from services.fusion import worker as fusion
 from services.fusion.join import RedisJoiner
 from services.reconciler.reconciler import reconcile_once
 from services.writer.store import write_predictions
-from shared.broker import Emit, EventPublisher, read_events
+from shared.broker import Emit, EventPublisher, Outcome, read_events
 from shared.config import Settings
 from shared.contract import (
     ImageFeatures,
@@ -45,7 +46,7 @@ def halves_of(event: ListingSubmitted, manifest: Manifest) -> tuple[TextFeatures
     return text, image
 
 
-def classified(outcomes: list[object]) -> list[ListingClassified]:
+def classified(outcomes: Sequence[Outcome]) -> list[ListingClassified]:
     return [o.event for o in outcomes if isinstance(o, Emit) and isinstance(o.event, ListingClassified)]
 
 

@@ -9,6 +9,7 @@ Before the fix every offer in flight was dead-lettered (``max_deliveries``) duri
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import redis.asyncio as aredis
 from sqlalchemy import func, select
@@ -102,7 +103,7 @@ async def test_a_failure_that_persists_once_the_dependency_works_counts_deliveri
         async with WorkerApp.from_spec(spec, settings).running(), EventPublisher(settings) as pub:
             await pub.publish(Stream.SUBMITTED, [ListingSubmitted.new("bad", "always")])
             await eventually(lambda: client.xlen(settings.key(Stream.DEAD)), timeout_s=60)
-            letters = await client.xrange(settings.key(Stream.DEAD))
+            letters: Any = await client.xrange(settings.key(Stream.DEAD))
             assert b"max_deliveries" in letters[0][1][b"__data__"]
     finally:
         await client.aclose()
