@@ -89,8 +89,8 @@ class TritonBackend:
             for model, version in manifest_models(manifest, kinds)
             if not await self.is_ready(model, version)
         ]
-        if missing:
-            raise InferenceError(
+        if missing:  # not loaded yet, or Triton down or restarting: an outage, not a bad input
+            raise BackendUnavailable(
                 f"Triton at {self.url} does not serve {', '.join(missing)} (revision {manifest.revision}) "
                 "yet: `catalog rollout` loads the newest revisions"
             )

@@ -124,3 +124,28 @@ def test_outage_errors_are_told_from_bad_input() -> None:
     except RuntimeError as wrapped:
         assert dependency_of(wrapped) == "redis"
     assert dependency_of(ValueError("bad input")) is None
+
+
+async def test_triton_unreachable_is_an_outage_of_triton() -> None:
+    """A Triton that does not answer (here: nothing listens on the port) is an outage, held
+    by the broker helper, not an inference error that counts deliveries."""
+    import socket
+
+    import numpy as np
+
+    from shared.inference.backend import BackendUnavailable
+    from shared.inference.triton import TritonBackend
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for protocol in ("grpc", "http"):
+        backend = TritonBackend(f"127.0.0.1:{port}", protocol, timeout_s=5)
+        try:
+            await backend.infer("text_m", 1, {"x": np.zeros((1, 2), np.float32)}, "logits")
+        except BackendUnavailable as exc:
+            assert dependency_of(exc) == "triton"
+        else:
+            raise AssertionError(f"{protocol}: inference without a server succeeded")
+        finally:
+            await backend.close()
