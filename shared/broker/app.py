@@ -30,7 +30,7 @@ from shared.broker.entries import (
     remove_stale_consumers,
     tolerant_parser,
 )
-from shared.broker.outages import Outages
+from shared.broker.outages import Outages, open_waiting, sql_probe
 from shared.broker.spec import BoundHandler, Handler, Outcome, WorkerSpec
 from shared.config import Settings, get_settings
 from shared.contract import Stream, lane_stream, lanes_of
@@ -75,7 +75,7 @@ class WorkerApp(Delivery, BulkLanes):
         self.health = Health(name)
         self.outages = Outages(name)
         self.health.add_check("outage", self.outages.check)
-        self.outages.probes = {"redis": lambda: self.redis.ping(), "sql": self._sql_probe}
+        self.outages.probes = {"redis": lambda: self.redis.ping(), "sql": sql_probe(self.settings)}
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Redis | None = None
         self._documentation = False
@@ -111,7 +111,8 @@ class WorkerApp(Delivery, BulkLanes):
         opener = open_deps or spec.open
 
         async def build() -> None:
-            holder["deps"] = await opener(app.settings, app.redis)
+            # The database (or Triton...) away at start: wait for it instead of crash-looping.
+            holder["deps"] = await open_waiting(app.name, lambda: opener(app.settings, app.redis))
 
         async def release() -> None:
             deps = holder.pop("deps", None)
@@ -139,18 +140,6 @@ class WorkerApp(Delivery, BulkLanes):
                 consumer.stream, consumer.event_type, _bind(consumer.handler, holder), consumer.batch
             )
         return app
-
-    async def _sql_probe(self) -> None:
-        """``SELECT 1`` on the worker's database (only run after a handler's SQL outage)."""
-        from sqlalchemy import text
-
-        from shared.db.session import engine_for
-
-        def ping() -> None:
-            with engine_for(self.settings.effective_database_url).connect() as conn:
-                conn.execute(text("SELECT 1"))
-
-        await asyncio.to_thread(ping)
 
     @property
     def redis(self) -> Redis:

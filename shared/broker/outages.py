@@ -26,9 +26,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from shared.broker.entries import _Raw, _Source
 from shared.broker.spec import Outcome
+from shared.config import Settings
 from shared.dependencies import dependency_of
 from shared.metrics import DEPENDENCY_UP
 
@@ -144,3 +146,48 @@ async def _hold(
         if left <= 0:
             return
         await asyncio.sleep(min(left, refresh_s))
+
+
+def sql_probe(settings: Settings) -> Callable[[], Awaitable[None]]:
+    """``SELECT 1`` on the worker's database (run only after a handler's SQL outage)."""
+
+    async def probe() -> None:
+        from sqlalchemy import text
+
+        from shared.db.session import engine_for
+
+        def ping() -> None:
+            with engine_for(settings.effective_database_url).connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        await asyncio.to_thread(ping)
+
+    return probe
+
+
+async def open_waiting(worker: str, opener: Callable[[], Awaitable[T]]) -> T:
+    """``opener()`` (a worker's dependencies, at start), retried with backoff (0.5 s to 30 s)
+    while it fails with an outage: a worker started while the database is away waits for it
+    instead of exiting and crash-looping."""
+
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s unavailable at start; worker %s retries in %.1f s (attempt %d): %s",
+            dependency_of(error) if error is not None else None,
+            worker,
+            state.upcoming_sleep,
+            state.attempt_number,
+            error,
+            extra={"worker": worker, "attempt": state.attempt_number},
+        )
+
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(lambda exc: dependency_of(exc) is not None),
+        wait=wait_exponential_jitter(multiplier=BACKOFF_START_S, max=BACKOFF_MAX_S),
+        before_sleep=log_retry,
+        reraise=True,
+    ):
+        with attempt:
+            return await opener()
+    raise AssertionError("unreachable: tenacity re-raises the last error")

@@ -149,3 +149,26 @@ async def test_triton_unreachable_is_an_outage_of_triton() -> None:
             raise AssertionError(f"{protocol}: inference without a server succeeded")
         finally:
             await backend.close()
+
+
+async def test_a_writer_started_while_sql_is_away_waits_for_it(redis_prefix: str, postgres_url: str) -> None:
+    """Before, the writer's start (its migration) failed and the process exited: a crash loop
+    for as long as the database was away."""
+    settings = Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url)
+    set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, False)
+    engine_for(postgres_url).dispose()
+
+    async def reopen_later() -> None:
+        await asyncio.sleep(2)
+        await asyncio.to_thread(set_connections_allowed, POSTGRES_ADMIN_URL, postgres_url, True)
+
+    reopening = asyncio.create_task(reopen_later())
+    try:
+        async with create_worker(settings).running(), EventPublisher(settings) as pub:
+            assert reopening.done()  # the start waited for the database
+            await pub.publish(Stream.CLASSIFIED, [classified_event("W-1", 10)])
+            await eventually(lambda: stored(postgres_url) == 1)
+    finally:
+        await reopening
+        set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, True)
+        engine_for(postgres_url).dispose()
