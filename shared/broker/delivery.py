@@ -42,6 +42,7 @@ class WorkerState:
     broker: RedisBroker
     priority: LiveFirst
     outages: Outages
+    bulk_stopping: bool
 
     @property
     def redis(self) -> Redis:
@@ -100,6 +101,7 @@ class Delivery(WorkerState):
                 list(raw_of.values()),
                 lambda: handler(events),
                 refresh_s=min(1.0, max(0.05, self.settings.reclaim_idle_ms / 4000)),
+                stopping=lambda: self.bulk_stopping,
             )
         except Exception as exc:
             MESSAGES.labels(**labels, outcome="failed").inc(len(events))
@@ -193,12 +195,17 @@ class Delivery(WorkerState):
         return self.settings.key(f"errors:{self.name}:{key}")
 
     async def _remember_error(self, key: str, message_ids: list[str], error: str) -> None:
+        """Best effort (a dead letter's error text): Redis away, or the worker stopping, must
+        not replace the handler's own error."""
         if not message_ids:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._error_key(key), mapping=dict.fromkeys(message_ids, error[:2000]))
-            pipe.expire(self._error_key(key), LAST_ERROR_TTL_S)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self._error_key(key), mapping=dict.fromkeys(message_ids, error[:2000]))
+                pipe.expire(self._error_key(key), LAST_ERROR_TTL_S)
+                await pipe.execute()
+        except Exception as exc:
+            log.debug("last error not recorded: %s", exc)
 
     async def _last_error(self, key: str, message_id: str) -> str | None:
         value = await self.redis.hget(self._error_key(key), message_id)

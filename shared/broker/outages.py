@@ -97,8 +97,11 @@ async def run_holding(
     raws: Sequence[_Raw],
     run: Callable[[], Awaitable[Sequence[Outcome]]],
     refresh_s: float,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Sequence[Outcome]:
-    """``run()``, re-run while it fails with a dependency outage (see the module docstring)."""
+    """``run()``, re-run while it fails with a dependency outage (see the module docstring).
+
+    A stopping worker gives the batch up (raises): it stays pending for the next consumer."""
     delay = BACKOFF_START_S
     failing: str | None = None
     successes_at_failure = -1
@@ -107,7 +110,7 @@ async def run_holding(
             outcomes = await run()
         except Exception as exc:
             dependency = dependency_of(exc)
-            if dependency is None:
+            if dependency is None or stopping():
                 raise
             if failing == dependency and await outages.works(dependency, successes_at_failure):
                 # The dependency works, the batch still fails: the batch is at fault.
