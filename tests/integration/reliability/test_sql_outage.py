@@ -22,9 +22,14 @@ from shared.contract import Stream
 from shared.db.models import Prediction
 from shared.db.session import engine_for, session_scope, set_connections_allowed
 from shared.dependencies import DependencyUnavailable, dependency_of
-from shared.metrics import DEPENDENCY_UP
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL
 from tests.waiting import eventually
+
+
+def up(worker: str, dependency: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("catalog_dependency_up", {"worker": worker, "dependency": dependency})
 
 
 def stored(url: str) -> int:
@@ -58,10 +63,10 @@ async def test_writer_holds_work_through_a_sql_outage(redis_prefix: str, postgre
             await worker.health.beat_once()
             ready, body = worker.health.ready()
             assert not ready and "sql" in body["checks"]["outage"]
-            assert DEPENDENCY_UP.labels(worker="writer", dependency="sql")._value.get() == 0
+            assert up("writer", "sql") == 0
             set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, True)
             await eventually(lambda: stored(postgres_url) == 12, timeout_s=60)
-            assert not worker.outages.down
+            assert not worker.outages.down and up("writer", "sql") == 1
             await worker.health.beat_once()
             assert worker.health.ready()[0]
         assert await client.xlen(settings.key(Stream.DEAD)) == 0
