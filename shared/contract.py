@@ -166,7 +166,8 @@ class Envelope(BaseModel):
     timestamps: dict[str, datetime] = Field(
         default_factory=dict,
         description="When each stage finished: submitted, prepared, text_encoded, "
-        "image_encoded, classified (UTC).",
+        "image_encoded, classified (UTC); republished: when the reconciler last re-published "
+        "the submission (its halves then join afresh in fusion).",
     )
 
     def envelope(self) -> dict[str, Any]:

@@ -66,3 +66,10 @@ RECONCILED = Counter(
     "Submissions handled by the reconciler, by action: republished, closed_predicted, closed_dead.",
     ["action"],
 )
+DEPENDENCY_UP = Gauge(
+    "catalog_dependency_up",
+    "0 while the worker holds a batch because this dependency (sql, redis, triton, translator) "
+    "is unreachable (shared/dependencies.py), 1 once a retry succeeded; a series appears with "
+    "the worker's first outage of that dependency.",
+    ["worker", "dependency"],
+)

@@ -22,11 +22,14 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.db.session import engine_for, migrate
+from shared.dependencies import dependency_of
 from shared.redact import redact_text
 
 from . import routes_dashboard, routes_explain, routes_lifecycle, routes_listings
@@ -44,6 +47,19 @@ ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "
 def _error(status: int, message: str, details: list[Any] | None = None, headers: Any = None) -> JSONResponse:
     body = {"error": ERROR_CODES.get(status, "error"), "message": message, "details": details}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+RETRY_AFTER_S = 5
+"""What a 503 for a dependency outage asks the client to wait before retrying."""
+
+
+def _unavailable(what: str, exc: Exception) -> JSONResponse:
+    """503 with ``Retry-After``: a dependency outage is not the client's fault (issue 24 D)."""
+    return _error(
+        503,
+        f"{what} is unavailable ({type(exc).__name__}); retry in a moment.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 def _validation_message(errors: list[Any]) -> str:
@@ -134,10 +150,23 @@ def create_app(
     @app.exception_handler(RedisError)
     async def redis_error(_: Request, exc: RedisError) -> JSONResponse:
         log.error("redis unavailable", extra={"error": str(exc)})
-        return _error(503, f"Redis is unavailable ({type(exc).__name__}); retry in a moment.")
+        return _unavailable("Redis", exc)
+
+    async def database_error(_: Request, exc: Exception) -> JSONResponse:
+        # The request's transaction was rolled back and nothing was published (the offers'
+        # publication comes after their SQL writes): the client may simply retry.
+        log.error("database unavailable", extra={"error": str(exc)[:500]})
+        return _unavailable("The database", exc)
+
+    for outage in (OperationalError, InterfaceError, DisconnectionError, PoolTimeout):
+        app.add_exception_handler(outage, database_error)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        dependency = dependency_of(exc)  # an outage wrapped in another error is still one
+        if dependency is not None:
+            log.error("dependency unavailable", extra={"dependency": dependency, "error": str(exc)[:500]})
+            return _unavailable(dependency, exc)
         log.exception("unexpected error")
         return _error(500, f"Internal error ({type(exc).__name__}); see the API's logs.")
 

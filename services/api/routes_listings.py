@@ -49,7 +49,9 @@ async def submit_offers(state: ApiState, session: Session, offers: list[OfferIn]
     client gets a 503 and the database keeps nothing of an offer that never entered the pipeline.
     """
     if state.publisher is None:
-        raise HTTPException(503, "The API is not connected to Redis yet; retry in a moment.")
+        raise HTTPException(
+            503, "The API is not connected to Redis yet; retry in a moment.", headers={"Retry-After": "5"}
+        )
     events = [
         ListingSubmitted.new(o.listing_id, title=o.title, description=o.description, image_uri=o.image_uri)
         for o in offers

@@ -164,6 +164,13 @@ def reclassify(
         except KeyboardInterrupt:
             console.print(f"interrupted; resume with `catalog reclassify --resume {job_id}`")
             raise typer.Exit(130) from None
+        except Exception as exc:  # no traceback: the job is intact in SQL, say how to go on
+            console.print(
+                f"[red]reclassification stopped: {type(exc).__name__}: {exc}[/red]\n"
+                f"the job is saved; resume with `catalog reclassify --resume {job_id}` "
+                "(a running reclassify worker also takes it over after CATALOG_JOB_LEASE_S)"
+            )
+            raise typer.Exit(1) from None
     out.print_json(json.dumps(final))
     if final["status"] == "failed":
         raise typer.Exit(1)

@@ -4,11 +4,13 @@ The pipeline runs as separate processes on loopback (see :mod:`services.cli.chao
 While synthetic offers flow in through the API (some listings submitted twice), a schedule
 SIGKILLs random workers and restarts them, restarts Redis (append-only file kept), makes Redis
 lose its data once, stops Triton for a while, makes the translator fail, SIGKILLs the writer
-while PostgreSQL shows it inside a transaction, and injects poisoned entries and forged or
-future-stamped events (``chaos_forged.py``) that must be dead-lettered. Then SQL must hold
-one prediction per submission, none lost or duplicated, every listing must show its newest
-submission, and the dead letters must be exactly those of the poisoned and forged entries.
-The last line printed is the summary::
+while PostgreSQL shows it inside a transaction, injects poisoned entries and forged or
+future-stamped events (``chaos_forged.py``) that must be dead-lettered, restarts Redis under a
+``catalog reclassify`` runner, and last closes the database for longer than reclaim x deliveries
+(:mod:`services.cli.chaos_outages`). Then SQL must hold one prediction per submission, none lost
+or duplicated, every listing must show its newest submission, the SQL outage's backlog must
+drain within a minute of its end, and the dead letters must be exactly those of the poisoned and
+forged entries. The last line printed is the summary::
 
     chaos: submitted=N stored=N duplicates=0 lost=0 dead_letters=K expected_dead=K
 """
@@ -31,8 +33,16 @@ from typing import Any
 import httpx
 
 from services.cli.chaos_check import check_store, count_open, dead_letters
-from services.cli.chaos_cluster import WRITER_APP_NAME, Cluster, Ports, base_env
+from services.cli.chaos_cluster import (
+    MAX_DELIVERIES,
+    RECLAIM_IDLE_MS,
+    WRITER_APP_NAME,
+    Cluster,
+    Ports,
+    base_env,
+)
 from services.cli.chaos_forged import forged_entries
+from services.cli.chaos_outages import RunnerUnderRedisRestart, SqlOutage
 from services.cli.registry import consumers_of, worker_names
 from shared.contract import Stream, lane_stream, lanes_of
 
@@ -54,6 +64,8 @@ class ChaosOptions:
     redis_server: Path = Path("/usr/bin/redis-server")
     reconcile_after_s: float = 30.0
     resubmit_share: float = 0.1
+    drain_limit_s: float = 60.0
+    """The SQL outage's backlog must be closed within this long of the database's return."""
 
 
 @dataclass
@@ -181,9 +193,19 @@ class Submitter:
 class FaultPlan:
     """The schedule: each fault at a fraction of the submission window ``window_s``."""
 
-    def __init__(self, cluster: Cluster, translator: Any, faults: Faults, window_s: float, seed: int) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        translator: Any,
+        faults: Faults,
+        window_s: float,
+        seed: int,
+        sql_outage: SqlOutage,
+        runner: RunnerUnderRedisRestart,
+    ) -> None:
         self.cluster, self.translator, self.faults = cluster, translator, faults
         self.window_s, self.rng = window_s, random.Random(seed)
+        self.sql_outage, self.runner = sql_outage, runner
         self.t0 = time.monotonic()
         self.stop = threading.Event()
 
@@ -200,6 +222,7 @@ class FaultPlan:
             (0.05, self.translator_down),
             (0.15, self.stop_triton),
             (0.30, self.kill_writer_in_transaction),
+            (0.35, self.restart_redis_under_runner),
             (0.40, self.restart_redis),
             (0.55, self.lose_redis_data),
             (0.65, self.poison),
@@ -207,6 +230,7 @@ class FaultPlan:
             (0.75, self.kill_writer_in_transaction),
             (0.80, self.translator_flaky),
             (0.90, self.poison),
+            (0.95, self.close_database),  # last: its drain is measured without other faults
         ]
         for share, action in sorted(events, key=lambda e: e[0]):
             if not self.at(share):
@@ -232,6 +256,15 @@ class FaultPlan:
         self.faults.counts["triton_stops"] += 1
         time.sleep(max(5.0, 0.08 * self.window_s))
         self.cluster.start_triton(wait=False)
+
+    def restart_redis_under_runner(self) -> None:
+        self.runner.run()
+        self.faults.counts["redis_restarts_under_reclassify_runner"] += int(self.runner.restarted)
+
+    def close_database(self) -> None:
+        self.faults.counts["sql_outages"] += 1
+        self.faults.counts["sql_outage_s"] += int(self.sql_outage.duration_s)
+        self.sql_outage.run()
 
     def restart_redis(self) -> None:
         self.cluster.stop_redis()
@@ -356,7 +389,15 @@ def _run(
         print_line(f"chaos: pipeline up in {time.monotonic() - started:.0f} s; {len(offers)} submissions")
         window = min(120.0, max(20.0, len(offers) / 20))
         submitter = Submitter(ports.api, token, offers, window, faults)
-        plan = FaultPlan(cluster, translator, faults, window, options.seed)
+        # Longer than reclaim x deliveries: before issue 24 it dead-lettered every offer in flight.
+        outage = SqlOutage(
+            cluster,
+            options.postgres_admin_url,
+            1.5 * RECLAIM_IDLE_MS / 1000 * MAX_DELIVERIES,
+            options.drain_limit_s,
+        )
+        runner = RunnerUnderRedisRestart(cluster, workdir)
+        plan = FaultPlan(cluster, translator, faults, window, options.seed, outage, runner)
         threads = [threading.Thread(target=t.run, daemon=True) for t in (submitter, plan)]
         for thread in threads:
             thread.start()
@@ -373,7 +414,12 @@ def _run(
                 break
             time.sleep(2.0)
         time.sleep(3.0)  # let a late duplicate (if any) land before counting
+        runner_problems = runner.finish(deadline - time.monotonic())
+        outage.stop.set()
         verdict = check_store(db_url, ports.redis, prefix, submitter.accepted, faults.poisons)
+        verdict.problems += runner_problems + outage.problems()
+        if outage.drained_s is not None:
+            faults.counts["sql_outage_drained_s"] = round(outage.drained_s)
         if len(submitter.accepted) != len(offers):
             verdict.problems.append(f"the API accepted {len(submitter.accepted)} of {len(offers)} offers")
     finally:

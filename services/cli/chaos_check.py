@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,8 +27,9 @@ from shared.db.session import session_scope
 from shared.trust import TRUST_REASONS
 
 
-def count_open(db_url: str) -> int:
-    """Recorded submissions with neither a prediction nor a dead letter yet."""
+def count_open(db_url: str, submitted_until: datetime | None = None) -> int:
+    """Recorded submissions with neither a prediction nor a dead letter yet (only those
+    submitted until ``submitted_until``, when given)."""
     with session_scope(db_url) as session:
         predicted = select(Prediction.submission_id).where(
             Prediction.submission_id == Submission.submission_id
@@ -37,6 +39,8 @@ def count_open(db_url: str) -> int:
             .select_from(Submission)
             .where(Submission.outcome.is_distinct_from("dead"), ~predicted.exists())
         )
+        if submitted_until is not None:
+            query = query.where(Submission.submitted_at <= submitted_until)
         return int(session.execute(query).scalar_one())
 
 

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 CATALOG = [sys.executable, "-m", "services.cli.main"]
 WRITER_APP_NAME = "catalog-chaos-writer"
 RECONCILE_INTERVAL_S = "2"
+RECLAIM_IDLE_MS = 4000
+MAX_DELIVERIES = 5
+"""The default: a dependency outage consumes no delivery (shared/broker/outages.py), so the
+suite no longer needs 200 deliveries to outlive its faults."""
 """CATALOG_RECONCILE_INTERVAL_S of the suite's reconciler worker (production: 30 s)."""
 
 
@@ -305,7 +309,7 @@ def base_env(
     ports: Ports, database_url: str, prefix: str, repository: Path, image_root: Path
 ) -> dict[str, str]:
     """What every child is configured with: loopback only, the suite's Redis, database and
-    Triton, a short reclaim time and enough deliveries to outlive every fault."""
+    Triton, a short reclaim time and the default deliveries (an outage consumes none)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
     env.update(
         CATALOG_REDIS_URL=f"redis://127.0.0.1:{ports.redis}/0",
@@ -321,8 +325,8 @@ def base_env(
         CATALOG_TRANSLATION_BACKOFF_S="0.05",
         CATALOG_TRANSLATION_TIMEOUT_S="3",
         CATALOG_IMAGE_ROOTS=f'["{image_root}"]',
-        CATALOG_RECLAIM_IDLE_MS="4000",
-        CATALOG_MAX_DELIVERIES="200",
+        CATALOG_RECLAIM_IDLE_MS=str(RECLAIM_IDLE_MS),
+        CATALOG_MAX_DELIVERIES=str(MAX_DELIVERIES),
         CATALOG_LOG_LEVEL="WARNING",
         CATALOG_VAR_DIR=str(image_root.parent / "var"),
     )

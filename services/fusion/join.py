@@ -16,7 +16,13 @@ completed it and that message's digest. Idempotency under redelivery:
   modality present (flagged degraded), or dead-letters it. Its partner arriving later is
   ``late`` (logged, no second classification). A completing half redelivered after
   ``join_done_ttl_s`` finds no state, waits again and ends the same way, never forever (the
-  writer keeps one prediction per submission).
+  writer keeps one prediction per submission);
+- a **re-publication** by the reconciler (it found no stored prediction: the classified event
+  was lost after fusion, or a half was) carries a newer ``republished`` stamp, its
+  *generation*: a half of a newer generation starts the join over (the done-marker of the
+  earlier one no longer answers ``duplicate``), so the re-published offer is classified again;
+  a half of an older generation than the join holds is a ``duplicate``. Redeliveries within one
+  generation are suppressed as before.
 """
 
 from __future__ import annotations
@@ -39,7 +45,17 @@ JOIN_LUA = """
 local key, pin, deadlines = KEYS[1], KEYS[2], KEYS[3]
 local half, payload, digest, member = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
 local ttl, done_ttl, deadline = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local generation = tonumber(ARGV[8])
 local other = (half == 'text') and 'image' or 'text'
+local held = tonumber(redis.call('HGET', key, 'generation') or '0')
+local restarted = false
+if generation > held then
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'generation', generation)
+  restarted = true
+elseif generation < held then
+  return {'duplicate'}
+end
 local done = redis.call('HGET', key, 'done')
 if done then
   if done == half .. ':' .. digest then
@@ -59,7 +75,11 @@ if redis.call('HEXISTS', key, other) == 1 then
   return {'complete', redis.call('HGET', key, 'text'), redis.call('HGET', key, 'image')}
 end
 redis.call('EXPIRE', key, ttl)
-redis.call('ZADD', deadlines, 'NX', deadline, member)
+if restarted then
+  redis.call('ZADD', deadlines, deadline, member)
+else
+  redis.call('ZADD', deadlines, 'NX', deadline, member)
+end
 return {'waiting'}
 """
 
@@ -71,6 +91,13 @@ class JoinResult:
     status: Literal["waiting", "complete", "duplicate", "late"]
     text: TextFeatures | None = None
     image: ImageFeatures | None = None
+
+
+def generation(event: Half) -> int:
+    """Which publication of its submission a half comes from: 0 for the first, the reconciler's
+    ``republished`` stamp (epoch ms) for a re-publication."""
+    stamp = event.timestamps.get("republished")
+    return int(stamp.timestamp() * 1000) if stamp is not None else 0
 
 
 def digest(payload: str) -> str:
@@ -106,6 +133,7 @@ async def join_batch(redis: Redis, settings: Settings, halves: list[Half]) -> li
                 settings.join_done_ttl_s,
                 deadline,
                 sid,
+                generation(event),
             ],
             client=pipe,
         )

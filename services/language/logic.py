@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.config import Settings
 from shared.contract import Language, ListingPrepared, ListingSubmitted, Translation, utcnow
+from shared.dependencies import DependencyUnavailable
 from shared.logging import log_event
 from shared.ml.text import CleanText, clean_offer_text
 
@@ -24,8 +25,11 @@ FRENCH = "fr"
 TRANSLATION_BUDGET_SHARE = 0.8
 
 
-class TranslationUnavailable(Exception):
-    """Translation failed and ``translation_on_failure=retry``: leave the messages pending."""
+class TranslationUnavailable(DependencyUnavailable):
+    """Translation failed and ``translation_on_failure=retry``: an outage of the translator,
+    so the batch is held and retried without counting deliveries (shared/broker/outages.py)."""
+
+    dependency = "translator"
 
 
 def needs_translation(text: str, language: Language) -> bool:

@@ -6,7 +6,9 @@ no live batch runs. In flight = ``published - completed`` read from the job row 
 increments ``completed``) bounds the bulk backlog in Redis.
 The loop is safe to kill at any point; :func:`run_job` on the same job id resumes it. While it
 runs it refreshes the job's heartbeat (its lease): a reclassify worker takes over a job whose
-heartbeat is older than the lease, and a runner whose job was taken over stops.
+heartbeat is older than the lease, and a runner whose job was taken over stops. Redis or the
+database going away mid-job (a restart) pauses the loop with backoff; it goes on where the job
+stands once they are back.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from shared.contract import Stream
 from shared.db.jobs import claim, get_job, heartbeat, job_view, next_page, record_page, set_status
 from shared.db.session import session_scope
 from shared.db.submissions import record_submissions
+from shared.dependencies import dependency_of
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,20 @@ def _finish(url: str, job_id: uuid.UUID, status: str, error: str | None = None) 
         set_status(session, job_id, status, error=error, only_from=("running",))
 
 
+class Backoff:
+    """Exponential delays, 0.5 s doubling up to 30 s, for waiting out an outage."""
+
+    def __init__(self, first_s: float = 0.5, max_s: float = 30.0) -> None:
+        self.first_s, self.max_s, self.delay = first_s, max_s, first_s
+
+    def next(self) -> float:
+        delay, self.delay = self.delay, min(self.delay * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.first_s
+
+
 class DeadLetters:
     """This job's offers that a worker gave up on (``listings.dead``), read incrementally.
 
@@ -139,50 +156,78 @@ async def run_job(
     dead = DeadLetters(settings, job_id)
     last_progress, last_change = (-1, -1), time.monotonic()
     last_beat = time.monotonic()
+    outage, failed = Backoff(), False
     async with EventPublisher(settings) as publisher:
         while True:
-            if time.monotonic() - last_beat >= opts.heartbeat_interval_s:
-                last_beat = time.monotonic()
-                if not await asyncio.to_thread(_beat, url, job_id, me):
-                    view = await asyncio.to_thread(_snapshot, url, job_id)
-                    if view["status"] == "running":  # another runner holds the lease now
-                        log.warning("job taken over", extra={"job_id": str(job_id), "by": view["runner"]})
-                        return view
-            view = await asyncio.to_thread(_snapshot, url, job_id)
-            view["dead_lettered"] = len(dead.ids)
-            view["in_flight"] = max(0, view["in_flight"] - len(dead.ids))
-            if on_progress:
-                on_progress(view)
-            if view["status"] != "running":
-                return view
-            if (view["completed"], len(dead.ids)) != last_progress:
-                last_progress, last_change = (view["completed"], len(dead.ids)), time.monotonic()
-            room = view["max_in_flight"] - view["in_flight"]
-            size = min(opts.page_size, room)
-            after, page = await asyncio.to_thread(_next_page, url, job_id, size) if room > 0 else (None, [])
-            if page:
-                await asyncio.to_thread(_record_submissions, url, page)
-                await publisher.publish(Stream.SUBMITTED, page)
-                if not await asyncio.to_thread(_record, url, job_id, after, page[-1].listing_id, len(page)):
-                    continue  # cancelled, or another runner moved on: the next snapshot tells
-                log.info("page published", extra={"job_id": str(job_id), "count": len(page)})
-                continue
-            if room > 0 and view["in_flight"] == 0:
-                note = None
-                if dead.ids:
-                    note = (
-                        f"{len(dead.ids)} offers were dead-lettered (see `catalog dlq list`); "
-                        "replay them with `catalog dlq replay` once fixed"
-                    )
-                await asyncio.to_thread(_finish, url, job_id, "completed", note)
-                continue
-            if time.monotonic() - last_change > opts.stall_timeout_s:
-                error = (
-                    f"{view['in_flight']} offers in flight, no progress for {opts.stall_timeout_s:.0f} s: "
-                    "check that the workers run; resume with "
-                    f"`catalog reclassify --resume {job_id}`"
+            if not failed:
+                outage.reset()
+            failed = False
+            try:
+                if time.monotonic() - last_beat >= opts.heartbeat_interval_s:
+                    last_beat = time.monotonic()
+                    if not await asyncio.to_thread(_beat, url, job_id, me):
+                        view = await asyncio.to_thread(_snapshot, url, job_id)
+                        if view["status"] == "running":  # another runner holds the lease now
+                            log.warning("job taken over", extra={"job_id": str(job_id), "by": view["runner"]})
+                            return view
+                view = await asyncio.to_thread(_snapshot, url, job_id)
+                view["dead_lettered"] = len(dead.ids)
+                view["in_flight"] = max(0, view["in_flight"] - len(dead.ids))
+                if on_progress:
+                    on_progress(view)
+                if view["status"] != "running":
+                    return view
+                if (view["completed"], len(dead.ids)) != last_progress:
+                    last_progress, last_change = (view["completed"], len(dead.ids)), time.monotonic()
+                room = view["max_in_flight"] - view["in_flight"]
+                size = min(opts.page_size, room)
+                after, page = (
+                    await asyncio.to_thread(_next_page, url, job_id, size) if room > 0 else (None, [])
                 )
-                await asyncio.to_thread(_finish, url, job_id, "failed", error)
-                continue
-            await asyncio.sleep(opts.poll_interval_s)
-            await dead.refresh(publisher.redis)
+                if page:
+                    await asyncio.to_thread(_record_submissions, url, page)
+                    await publisher.publish(Stream.SUBMITTED, page)
+                    cursor = page[-1].listing_id
+                    if not await asyncio.to_thread(_record, url, job_id, after, cursor, len(page)):
+                        continue  # cancelled, or another runner moved on: the next snapshot tells
+                    log.info("page published", extra={"job_id": str(job_id), "count": len(page)})
+                    continue
+                if room > 0 and view["in_flight"] == 0:
+                    note = None
+                    if dead.ids:
+                        note = (
+                            f"{len(dead.ids)} offers were dead-lettered (see `catalog dlq list`); "
+                            "replay them with `catalog dlq replay` once fixed"
+                        )
+                    await asyncio.to_thread(_finish, url, job_id, "completed", note)
+                    continue
+                if time.monotonic() - last_change > opts.stall_timeout_s:
+                    error = (
+                        f"{view['in_flight']} offers in flight, "
+                        f"no progress for {opts.stall_timeout_s:.0f} s: "
+                        "check that the workers run; resume with "
+                        f"`catalog reclassify --resume {job_id}`"
+                    )
+                    await asyncio.to_thread(_finish, url, job_id, "failed", error)
+                    continue
+                await asyncio.sleep(opts.poll_interval_s)
+                await dead.refresh(publisher.redis)
+            except Exception as exc:
+                if dependency_of(exc) is None:
+                    raise
+                # Redis restarting or the database away: wait and go on where the job stands
+                # (its cursor and counts are in SQL; a page published twice is harmless).
+                delay = outage.next()
+                log.warning(
+                    "reclassification paused: %s unavailable (%s: %s); retrying in %.1f s "
+                    "(resume with `catalog reclassify --resume %s` if this process is stopped)",
+                    dependency_of(exc),
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                    job_id,
+                    extra={"job_id": str(job_id)},
+                )
+                await asyncio.sleep(delay)
+                last_change = time.monotonic()  # an outage is not a stall of the pipeline
+                failed = True

@@ -3,7 +3,8 @@
 Each pass:
 
 1. reads new dead letters (``listings.dead``, from a cursor kept in Redis) and closes the
-   submissions they name: those will never get a prediction and are not overdue;
+   submissions they name: those will never get a prediction and are not overdue. The cursor
+   moves only after that SQL commit: letters read by a pass that fails are read again;
 2. closes open submissions that got their prediction;
 3. re-publishes, with their original ``submission_id``, open submissions last published more
    than ``older_than_s`` ago (Redis lost them, or a worker is stuck): every effect downstream
@@ -76,11 +77,13 @@ def dead_submission(raw: bytes) -> tuple[uuid.UUID, str] | None:
 
 async def read_dead_letters(
     redis: Redis, settings: Settings, count: int = 1000
-) -> tuple[dict[uuid.UUID, str], int]:
-    """Dead letters published since the last pass: submission id -> reason, and how many were
-    read. The cursor is a stream id kept in Redis; if Redis loses it, everything is read again
-    (closing is idempotent), and ids keep growing with time, so a new stream is read from its
-    start."""
+) -> tuple[dict[uuid.UUID, str], int, str | None]:
+    """Dead letters published since the last pass: submission id -> reason, how many were read
+    and the cursor to save once they are recorded (:func:`save_cursor`, only after the SQL
+    commit: a pass that fails in SQL leaves the cursor where it was, and the next pass reads
+    the same letters again). The cursor is a stream id kept in Redis; if Redis loses it,
+    everything is read again (closing is idempotent), and ids keep growing with time, so a new
+    stream is read from its start."""
     key, cursor_key = settings.key(Stream.DEAD), settings.key(CURSOR_KEY)
     raw_cursor = await redis.get(cursor_key)
     cursor = raw_cursor.decode() if isinstance(raw_cursor, bytes) else raw_cursor
@@ -97,9 +100,13 @@ async def read_dead_letters(
             found = dead_submission(payload_of(fields))
             if found is not None:
                 named[found[0]] = found[1]
-    if cursor is not None and read:
-        await redis.set(cursor_key, cursor)
-    return named, read
+    return named, read, cursor if read else None
+
+
+async def save_cursor(redis: Redis, settings: Settings, cursor: str | None) -> None:
+    """Remember that the dead letters up to ``cursor`` are recorded in SQL."""
+    if cursor is not None:
+        await redis.set(settings.key(CURSOR_KEY), cursor)
 
 
 def _close(url: str, dead: dict[uuid.UUID, str]) -> tuple[int, int]:
@@ -130,8 +137,9 @@ async def reconcile_once(
 ) -> PassReport:
     """One pass (see the module docstring)."""
     url = settings.effective_database_url
-    dead, read = await read_dead_letters(publisher.redis, settings)
+    dead, read, cursor = await read_dead_letters(publisher.redis, settings)
     closed_dead, closed_predicted = await asyncio.to_thread(_close, url, dead)
+    await save_cursor(publisher.redis, settings, cursor)  # only once the closing is committed
     overdue = await asyncio.to_thread(_overdue, url, older_than_s, limit)
     events = [o.event for o in overdue if o.event is not None]
     orphans = [o.submission_id for o in overdue if o.event is None]

@@ -32,6 +32,7 @@ from shared.broker.entries import (
 )
 from shared.broker.health import Health, record_group_gauges, serve
 from shared.broker.lanes import LiveFirst
+from shared.broker.outages import Outages, open_waiting, sql_probe
 from shared.broker.spec import BoundHandler, Handler, Outcome, WorkerSpec
 from shared.broker.trimming import groups_key, trim_acknowledged
 from shared.config import Settings, get_settings
@@ -72,6 +73,9 @@ class WorkerApp(Delivery, BulkLanes):
         trimmed before all of them have a group and have acknowledged it."""
         self._metrics_server: Any = None
         self.health = Health(name)
+        self.outages = Outages(name)
+        self.health.add_check("outage", self.outages.check)
+        self.outages.probes = {"redis": lambda: self.redis.ping(), "sql": sql_probe(self.settings)}
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Redis | None = None
         self._documentation = False
@@ -107,7 +111,8 @@ class WorkerApp(Delivery, BulkLanes):
         opener = open_deps or spec.open
 
         async def build() -> None:
-            holder["deps"] = await opener(app.settings, app.redis)
+            # The database (or Triton...) away at start: wait for it instead of crash-looping.
+            holder["deps"] = await open_waiting(app.name, lambda: opener(app.settings, app.redis))
 
         async def release() -> None:
             deps = holder.pop("deps", None)

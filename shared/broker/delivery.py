@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from shared.broker.entries import RawEntry, Source, parse_event
+from shared.broker.outages import Outages, run_holding
 from shared.broker.publishing import publish_pipelined
 from shared.broker.spec import Emit, Handler, Outcome, Reject
 from shared.config import Settings
@@ -40,6 +41,8 @@ class WorkerState:
     settings: Settings
     broker: RedisBroker
     priority: LiveFirst
+    outages: Outages
+    bulk_stopping: bool
 
     @property
     def redis(self) -> Redis:
@@ -88,7 +91,18 @@ class Delivery(WorkerState):
         labels = {"worker": self.name, "stream": source.name}
         BATCH_SIZE.labels(**labels).observe(len(events))
         try:
-            outcomes = await handler(events)
+            # A dependency outage holds the batch (pending, not counted) until it passes.
+            outcomes = await run_holding(
+                self.outages,
+                self.redis,
+                source,
+                self.name,
+                self.consumer,
+                list(raw_of.values()),
+                lambda: handler(events),
+                refresh_s=min(1.0, max(0.05, self.settings.reclaim_idle_ms / 4000)),
+                stopping=lambda: self.bulk_stopping,
+            )
         except Exception as exc:
             MESSAGES.labels(**labels, outcome="failed").inc(len(events))
             error = f"{type(exc).__name__}: {exc}"
@@ -183,12 +197,17 @@ class Delivery(WorkerState):
         return self.settings.key(f"errors:{self.name}:{key}")
 
     async def _remember_error(self, key: str, message_ids: list[str], error: str) -> None:
+        """Best effort (a dead letter's error text): Redis away, or the worker stopping, must
+        not replace the handler's own error."""
         if not message_ids:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._error_key(key), mapping=dict.fromkeys(message_ids, error[:2000]))
-            pipe.expire(self._error_key(key), LAST_ERROR_TTL_S)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self._error_key(key), mapping=dict.fromkeys(message_ids, error[:2000]))
+                pipe.expire(self._error_key(key), LAST_ERROR_TTL_S)
+                await pipe.execute()
+        except Exception as exc:
+            log.debug("last error not recorded: %s", exc)
 
     async def _last_error(self, key: str, message_id: str) -> str | None:
         value = await self.redis.hget(self._error_key(key), message_id)

@@ -16,7 +16,7 @@ one whose runner stopped beating (it died), so no operator has to resume it.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,9 @@ class JobFilter:
     category: int | None = None
     since: datetime | None = None
     model_version: str | None = None
+    created_until: datetime | None = None
+    """Only listings that existed then (a job's own creation time: listings created while it
+    runs are not its work, and would have pushed its progress past 100 %)."""
 
 
 def submission_id_for(job_id: uuid.UUID, listing_id: str) -> uuid.UUID:
@@ -58,11 +61,18 @@ def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
         query = query.where(Listing.updated_at >= as_utc(flt.since))
     if flt.model_version is not None:
         query = query.where(Listing.current_model_version == flt.model_version)
+    if flt.created_until is not None:
+        query = query.where(Listing.created_at <= as_utc(flt.created_until))
     return query
 
 
 def job_filter(job: ReclassificationJob) -> JobFilter:
-    return JobFilter(category=job.category, since=job.since, model_version=job.only_model_version)
+    return JobFilter(
+        category=job.category,
+        since=job.since,
+        model_version=job.only_model_version,
+        created_until=job.created_at,
+    )
 
 
 def create_job(
@@ -76,10 +86,12 @@ def create_job(
     page_size: int | None = None,
     runner: str | None = None,
 ) -> ReclassificationJob:
-    """A new job; ``total`` is the number of listings matching the filter now."""
+    """A new job; ``total`` is the number of listings matching the filter now (the job pages
+    through listings created until now only, see :class:`JobFilter`)."""
     now = utcnow()
     if total is None:
-        total = int(session.scalar(_filtered(select(func.count()).select_from(Listing), flt)) or 0)
+        counted = replace(flt, created_until=now)
+        total = int(session.scalar(_filtered(select(func.count()).select_from(Listing), counted)) or 0)
     job = ReclassificationJob(
         id=job_id or uuid.uuid4(),
         status=status,
@@ -173,6 +185,8 @@ def set_status(
     """Move a job to ``status`` if it is in one of ``only_from``; True if it moved."""
     now = utcnow()
     values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == "completed":  # every page is out: what was published is the job's exact size
+        values["total"] = ReclassificationJob.published
     if status in TERMINAL:
         values["finished_at"] = now
     if error is not None:
@@ -246,6 +260,9 @@ def cancel_job(session: Session, job_id: uuid.UUID) -> ReclassificationJob:
 def job_view(job: ReclassificationJob) -> dict[str, Any]:
     """A job as the API and CLI show it."""
     in_flight = max(0, job.published - job.completed)
+    # A listing whose category or model changed during the run may enter a filtered job after
+    # its count: the total is never less than what was published.
+    total = max(job.total, job.published)
     return {
         "job_id": str(job.id),
         "status": job.status,
@@ -255,11 +272,12 @@ def job_view(job: ReclassificationJob) -> dict[str, Any]:
             "model_version": job.only_model_version,
         },
         "max_in_flight": job.max_in_flight,
-        "total": job.total,
+        "total": total,
         "published": job.published,
         "completed": job.completed,
         "in_flight": in_flight,
-        "progress": round(job.completed / job.total, 4) if job.total else 1.0,
+        # min: a page's completions may be counted a moment before the page itself
+        "progress": round(min(1.0, job.completed / total), 4) if total else 1.0,
         "cursor": job.cursor,
         "error": job.error,
         "page_size": job.page_size,

@@ -98,6 +98,27 @@ def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
+def set_connections_allowed(admin_url: str, url: str, allowed: bool) -> None:
+    """Open or close ``url``'s PostgreSQL database to every client (its open sessions are
+    terminated when closing): a real SQL outage for one scratch database of a shared server,
+    for the outage tests and ``catalog chaos``; new connections fail with OperationalError."""
+    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}'))
+            if not allowed:
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+    finally:
+        admin.dispose()
+
+
 _MIGRATION_LOCK = 7_311_552_019  # PostgreSQL advisory lock key: one migrating process at a time
 
 

@@ -154,7 +154,8 @@ def _overdue_filter(cutoff: datetime):  # type: ignore[no-untyped-def]
 
 def count_overdue(session: Session, older_than_s: float, now: datetime | None = None) -> int:
     """Open submissions without a prediction, last published more than ``older_than_s`` ago."""
-    cutoff = to_utc(now or utcnow()) - timedelta(seconds=older_than_s)
+    at = to_utc(now or utcnow())
+    cutoff = at - timedelta(seconds=older_than_s)
     query = select(func.count()).select_from(Submission).where(_overdue_filter(cutoff))
     return int(session.execute(query).scalar_one())
 
@@ -175,7 +176,8 @@ def overdue_submissions(
     """The oldest overdue submissions, rebuilt as events with their original id, origin and
     ``submitted`` time; the content is the listing's stored one (its newest). A bulk job's
     submission goes back on the bulk lane (the runner publishes every job offer there)."""
-    cutoff = to_utc(now or utcnow()) - timedelta(seconds=older_than_s)
+    at = to_utc(now or utcnow())
+    cutoff = at - timedelta(seconds=older_than_s)
     query = (
         select(Submission, Listing)
         .join(Listing, Listing.listing_id == Submission.listing_id, isouter=True)
@@ -193,7 +195,8 @@ def overdue_submissions(
                 listing_id=submission.listing_id,
                 origin=origin,
                 lane="bulk" if origin.kind == "reclassify" else "live",
-                timestamps={"submitted": as_utc(submission.submitted_at)},  # type: ignore[dict-item]
+                # "republished": the fusion join starts over for it (services/fusion/join.py).
+                timestamps={"submitted": as_utc(submission.submitted_at), "republished": at},  # type: ignore[dict-item]
                 title=listing.title or "",
                 description=listing.description,
                 image_uri=listing.image_uri,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from shared.dependencies import DependencyUnavailable
 from shared.ml.model_repo import Manifest
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,13 @@ log = logging.getLogger(__name__)
 
 class InferenceError(RuntimeError):
     """A model could not be run (missing file, server down, bad tensor)."""
+
+
+class BackendUnavailable(InferenceError, DependencyUnavailable):
+    """The inference server is unreachable or does not serve the model (restarting): an
+    outage, held and retried by the broker helper without counting deliveries."""
+
+    dependency = "triton"
 
 
 class InferenceBackend(Protocol):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.inference.backend import InferenceError, manifest_models
+from shared.inference.backend import BackendUnavailable, InferenceError, manifest_models
 from shared.ml.model_repo import Manifest
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,10 @@ class TritonBackend:
                 model, requests, model_version=str(version), outputs=outputs, **kwargs
             )
         except Exception as exc:  # tritonclient raises its own exception types per protocol
-            raise InferenceError(f"Triton at {self.url} failed on {model} v{version}: {exc}") from exc
+            message = f"Triton at {self.url} failed on {model} v{version}: {exc}"
+            if not await self.is_ready(model, version):  # down or restarting, not a bad input
+                raise BackendUnavailable(message) from exc
+            raise InferenceError(message) from exc
         return np.asarray(result.as_numpy(output), dtype=np.float32)
 
     async def ensure_loaded(self, manifest: Manifest, kinds: tuple[str, ...] = ("text", "image")) -> None:
@@ -86,8 +89,8 @@ class TritonBackend:
             for model, version in manifest_models(manifest, kinds)
             if not await self.is_ready(model, version)
         ]
-        if missing:
-            raise InferenceError(
+        if missing:  # not loaded yet, or Triton down or restarting: an outage, not a bad input
+            raise BackendUnavailable(
                 f"Triton at {self.url} does not serve {', '.join(missing)} (revision {manifest.revision}) "
                 "yet: `catalog rollout` loads the newest revisions"
             )

@@ -189,6 +189,7 @@ def test_redis_down_gives_json_503s(sqlite_url: str) -> None:
     assert health.status_code == 503 and health.json()["status"] == "down"
     assert health.json()["checks"]["database"]["ok"] and not health.json()["checks"]["redis"]["ok"]
     assert posted.status_code == 503 and "Redis is unavailable" in posted.json()["message"]
+    assert int(posted.headers["Retry-After"]) > 0  # an outage: come back, not a client error
     # Nothing of an offer that never entered the pipeline stays in SQL.
     assert missing.status_code == 404
 

@@ -97,17 +97,26 @@ async def test_outage_with_degrade_policy_publishes_the_original_text(
     assert prepared[0].text_fr == ENGLISH
 
 
-async def test_endless_outage_with_retry_policy_dead_letters_after_max_deliveries(
+async def test_translator_outage_with_retry_policy_holds_the_message_until_it_is_back(
     redis_prefix: str, standin: StandinTranslator
 ) -> None:
+    """An outage is not a poison message (issue 24): it used to be dead-lettered after
+    max_deliveries; now it is held, counted nowhere, and prepared once the translator answers."""
+    import asyncio
+
     settings = worker_settings(
         redis_prefix, standin.url, translation_on_failure="retry", max_deliveries=2, reclaim_idle_ms=100
     )
     standin.state.down = True
     async with EventPublisher(settings) as pub:
         await pub.publish(Stream.SUBMITTED, [ListingSubmitted.new("en-1", ENGLISH)])
-        async with create_worker(settings).running():
-            dead = await read_events(settings, Stream.DEAD, DeadLetter, count=1, timeout_s=20)
-        assert await pub.redis.xlen(settings.key(Stream.PREPARED)) == 0
-    assert dead[0].reason == "max_deliveries"
-    assert "TranslationUnavailable" in dead[0].error
+        worker = create_worker(settings)
+        async with worker.running():
+            await eventually(lambda: "translator" in worker.outages.down, timeout_s=20)
+            await asyncio.sleep(2)  # ten times reclaim_idle_ms x max_deliveries
+            assert await pub.redis.xlen(settings.key(Stream.DEAD)) == 0
+            assert await pub.redis.xlen(settings.key(Stream.PREPARED)) == 0
+            standin.state.down = False
+            prepared = await read_events(settings, Stream.PREPARED, ListingPrepared, count=1, timeout_s=60)
+        assert await pub.redis.xlen(settings.key(Stream.DEAD)) == 0
+    assert [p.listing_id for p in prepared] == ["en-1"]

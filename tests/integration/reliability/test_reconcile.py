@@ -19,6 +19,13 @@ from shared.db.submissions import count_overdue, mark_republished, overdue_submi
 from tests.conftest import REDIS_URL
 
 
+def dead_letter(event: ListingSubmitted, reason: str) -> DeadLetter:
+    return DeadLetter(
+        stream=str(Stream.SUBMITTED), message_id="1-0", worker="language", consumer="c",
+        reason=reason, error="no", attempts=1, payload=event.model_dump_json(),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
 def test_overdue_submissions_are_republished_once_with_their_id(redis_prefix: str, postgres_url: str) -> None:
     import asyncio
 
@@ -33,11 +40,7 @@ def test_overdue_submissions_are_republished_once_with_their_id(redis_prefix: st
 
     async def scenario() -> None:
         async with EventPublisher(settings) as pub:
-            letter = DeadLetter(
-                stream=str(Stream.SUBMITTED), message_id="1-0", worker="language", consumer="c",
-                reason="handler_rejected", error="no", attempts=1, payload=dead.model_dump_json(),
-            )  # fmt: skip
-            await pub.publish(Stream.DEAD, [letter])
+            await pub.publish(Stream.DEAD, [dead_letter(dead, "handler_rejected")])
             report = await reconcile_once(settings, pub, older_than_s=0)
             assert (report.closed_dead, report.closed_predicted) == (1, 1)
             assert (report.overdue, report.republished) == (1, 1)
@@ -115,3 +118,43 @@ async def test_the_reconciler_worker_republishes_in_its_background_task(
     async with create_worker(settings).running():
         events = await read_events(settings, Stream.SUBMITTED, ListingSubmitted, 1, timeout_s=60)
     assert [e.submission_id for e in events] == [lost.submission_id]
+
+
+def test_dead_letters_read_by_a_pass_that_fails_in_sql_are_read_again(
+    redis_prefix: str, postgres_url: str
+) -> None:
+    """The dead-letter cursor moves only after the SQL commit (issue 24 B): before, a pass
+    with the database down advanced it, and those letters were never recorded in the ledger."""
+    import asyncio
+
+    import pytest
+
+    from shared.db.session import engine_for, set_connections_allowed
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    settings = Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url)
+    migrate(postgres_url)
+    dead = ListingSubmitted.new("L-dead", "dead")
+    with session_scope(postgres_url) as session:
+        upsert_listings(session, [dead])
+        record_submissions(session, [dead])
+
+    async def scenario() -> None:
+        async with EventPublisher(settings) as pub:
+            await pub.publish(Stream.DEAD, [dead_letter(dead, "max_deliveries")])
+            set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, False)
+            try:
+                with pytest.raises(Exception, match=r"(?i)connect|terminat|accept"):
+                    await reconcile_once(settings, pub, older_than_s=3600)
+            finally:
+                set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, True)
+                engine_for(postgres_url).dispose()
+            report = await reconcile_once(settings, pub, older_than_s=3600)
+            assert (report.dead_letters_read, report.closed_dead) == (1, 1)
+            again = await reconcile_once(settings, pub, older_than_s=3600)
+            assert (again.dead_letters_read, again.closed_dead) == (0, 0)
+
+    asyncio.run(scenario())
+    with session_scope(postgres_url) as session:
+        row = session.get(Submission, dead.submission_id)
+        assert row is not None and (row.outcome, row.dead_reason) == ("dead", "max_deliveries")

@@ -169,7 +169,7 @@ def test_alert_rules_are_well_formed_and_use_real_metrics() -> None:
         names.add(rule["alert"])
     assert {"CatalogDeadLetters", "CatalogConsumerLag", "CatalogPendingTooOld", "CatalogJoinBacklog",
             "CatalogWorkerNotReady", "CatalogWorkerDown", "RedisMemoryHigh", "CatalogModelDrift",
-            "CatalogModelDriftWarning"} <= names  # fmt: skip
+            "CatalogModelDriftWarning", "CatalogDependencyDown"} <= names  # fmt: skip
 
 
 def _words(expr: str) -> list[str]:
