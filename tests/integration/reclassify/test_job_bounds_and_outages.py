@@ -30,6 +30,7 @@ from tests.integration.reclassify.test_reclassify_resume import (
     list_jobs_now,
     pipeline,
 )
+from tests.ledger import versions_repository
 from tests.waiting import eventually, eventually_sync
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -44,10 +45,18 @@ def base(postgres_url: str) -> str:
     return postgres_url
 
 
-async def test_listings_created_during_a_job_are_not_its_work(base: str, redis_prefix: str) -> None:
+async def test_listings_created_during_a_job_are_not_its_work(
+    base: str, redis_prefix: str, tmp_path: Path
+) -> None:
     from tests.conftest import REDIS_URL
 
-    settings = Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=base, batch_size=8)
+    settings = Settings(
+        redis_url=REDIS_URL,
+        stream_prefix=redis_prefix,
+        database_url=base,
+        batch_size=8,
+        model_repository=versions_repository(tmp_path / "repo", "r1"),  # the stand-in's version
+    )
     with session_scope(base) as s:
         job = create_job(s, JobFilter(), max_in_flight=20, status="running")
         assert job.total == LISTINGS
@@ -109,10 +118,16 @@ def _pings(url: str) -> bool:
 
 
 async def test_the_cli_runner_rides_out_a_redis_restart(
-    base: str, own_redis: tuple[str, list[subprocess.Popen[bytes]], list[str]]
+    base: str, own_redis: tuple[str, list[subprocess.Popen[bytes]], list[str]], tmp_path: Path
 ) -> None:
     url, servers, args = own_redis
-    settings = Settings(redis_url=url, stream_prefix="jobs:", database_url=base, batch_size=8)
+    settings = Settings(
+        redis_url=url,
+        stream_prefix="jobs:",
+        database_url=base,
+        batch_size=8,
+        model_repository=versions_repository(tmp_path / "repo", "r1"),  # the stand-in's version
+    )
     env = {
         **os.environ,
         "CATALOG_DATABASE_URL": base,

@@ -66,7 +66,7 @@ async def test_a_republished_offer_whose_prediction_was_lost_is_classified_again
     redis = Redis.from_url(REDIS_URL)
     store = ModelStore(root, poll_interval_s=0)
     store.fusion(await store.current())
-    deps = fusion.Deps(settings, RedisJoiner(redis, settings), store)
+    deps = fusion.Deps(RedisJoiner(redis, settings), store, settings.top_k)
     try:
         text, image = halves_of(offer, manifest)
         assert classified(await fusion.fuse([text], deps)) == []

@@ -9,6 +9,7 @@ Before the fix every offer in flight was dead-lettered (``max_deliveries``) duri
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aredis
@@ -23,6 +24,7 @@ from shared.db.models import Prediction
 from shared.db.session import engine_for, session_scope, set_connections_allowed
 from shared.dependencies import DependencyUnavailable, dependency_of
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL
+from tests.ledger import record, versions_repository
 from tests.waiting import eventually
 
 
@@ -37,11 +39,14 @@ def stored(url: str) -> int:
         return int(session.scalar(select(func.count()).select_from(Prediction)) or 0)
 
 
-async def test_writer_holds_work_through_a_sql_outage(redis_prefix: str, postgres_url: str) -> None:
+async def test_writer_holds_work_through_a_sql_outage(
+    redis_prefix: str, postgres_url: str, tmp_path: Path
+) -> None:
     settings = Settings(
         redis_url=REDIS_URL,
         stream_prefix=redis_prefix,
         database_url=postgres_url,
+        model_repository=versions_repository(tmp_path, "r1"),
         batch_size=4,
         reclaim_idle_ms=200,
         max_deliveries=2,
@@ -49,6 +54,7 @@ async def test_writer_holds_work_through_a_sql_outage(redis_prefix: str, postgre
     client = aredis.Redis.from_url(REDIS_URL)
     first = [classified_event(f"O-{i}", 10) for i in range(3)]
     during = [classified_event(f"O-{i}", 40) for i in range(3, 12)]
+    record(postgres_url, [*first, *during])  # the writer stores only recorded submissions
     worker = create_worker(settings)
     try:
         async with worker.running(), EventPublisher(settings) as pub:
@@ -156,10 +162,19 @@ async def test_triton_unreachable_is_an_outage_of_triton() -> None:
             await backend.close()
 
 
-async def test_a_writer_started_while_sql_is_away_waits_for_it(redis_prefix: str, postgres_url: str) -> None:
+async def test_a_writer_started_while_sql_is_away_waits_for_it(
+    redis_prefix: str, postgres_url: str, tmp_path: Path
+) -> None:
     """Before, the writer's start (its migration) failed and the process exited: a crash loop
     for as long as the database was away."""
-    settings = Settings(redis_url=REDIS_URL, stream_prefix=redis_prefix, database_url=postgres_url)
+    settings = Settings(
+        redis_url=REDIS_URL,
+        stream_prefix=redis_prefix,
+        database_url=postgres_url,
+        model_repository=versions_repository(tmp_path, "r1"),
+    )
+    event = classified_event("W-1", 10)
+    record(postgres_url, [event])
     set_connections_allowed(POSTGRES_ADMIN_URL, postgres_url, False)
     engine_for(postgres_url).dispose()
 
@@ -171,7 +186,7 @@ async def test_a_writer_started_while_sql_is_away_waits_for_it(redis_prefix: str
     try:
         async with create_worker(settings).running(), EventPublisher(settings) as pub:
             assert reopening.done()  # the start waited for the database
-            await pub.publish(Stream.CLASSIFIED, [classified_event("W-1", 10)])
+            await pub.publish(Stream.CLASSIFIED, [event])
             await eventually(lambda: stored(postgres_url) == 1)
     finally:
         await reopening
