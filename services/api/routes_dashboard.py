@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.contract import utcnow
 from shared.db.jobs import (
+    ACTIVE,
     JobFilter,
     JobNotFound,
     cancel_job,
@@ -22,6 +25,7 @@ from shared.db.jobs import (
     job_view,
     list_jobs,
 )
+from shared.db.models import Category, ReclassificationJob
 from shared.lifecycle import read_state, statuses
 from shared.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 from shared.training_progress import progress_path, read_progress
@@ -98,8 +102,25 @@ def versions(session: DbSession) -> list[dict[str, Any]]:
     return queries.model_versions_seen(session)
 
 
+_ABSOLUTE_PATH = re.compile(r"^(?:/|~|file:|[A-Za-z]:[\\/])")
+
+
+def without_paths(value: Any) -> Any:
+    """``value`` without the absolute file paths a manifest records (training's data_dir...):
+    where the server keeps its files is nobody's business over HTTP."""
+    if isinstance(value, dict):
+        return {k: without_paths(v) for k, v in value.items() if not _is_path(v)}
+    if isinstance(value, list):
+        return [without_paths(v) for v in value if not _is_path(v)]
+    return value
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str) and _ABSOLUTE_PATH.match(value) is not None
+
+
 def read_models(repository: Any) -> dict[str, Any]:
-    """Every manifest in the model repository, the current one marked."""
+    """Every manifest in the model repository (no file paths), the current one marked."""
     current = None
     if (repository / MANIFEST).is_file():
         current = Manifest.model_validate_json((repository / MANIFEST).read_text("utf-8"))
@@ -116,7 +137,6 @@ def read_models(repository: Any) -> dict[str, Any]:
     lifecycle = read_state(repository) if repository.exists() else None
     status = statuses(repository) if repository.exists() else {}
     return {
-        "repository": str(repository),
         "current": current.version if current else None,
         "shadow": lifecycle.shadow.model_dump(mode="json") if lifecycle and lifecycle.shadow else None,
         "changes": [c.model_dump(mode="json", exclude={"gate"}) for c in lifecycle.changes]
@@ -124,7 +144,7 @@ def read_models(repository: Any) -> dict[str, Any]:
         else [],
         "models": [
             {
-                **json.loads(m.model_dump_json(exclude={"labels", "reference"})),
+                **without_paths(json.loads(m.model_dump_json(exclude={"labels", "reference"}))),
                 "labels": len(m.labels),
                 "current": current is not None and m.version == current.version,
                 "status": status.get(m.version, "candidate"),
@@ -155,17 +175,37 @@ async def training(state: State) -> dict[str, Any]:
     status_code=201,
     response_model=JobOut,
     dependencies=[WriteAccess],
-    responses={401: {"model": ErrorOut}},
+    responses={
+        401: {"model": ErrorOut},
+        409: {"model": ErrorOut, "description": "The category is not one of the catalog's."},
+        429: {"model": ErrorOut, "description": "CATALOG_MAX_PENDING_JOBS jobs are pending or running."},
+    },
     summary="Create a bulk reclassification job (a reclassify worker runs it)",
 )
-async def post_job(body: JobIn, session: DbSession) -> dict[str, Any]:
+async def post_job(body: JobIn, state: State, session: DbSession) -> dict[str, Any]:
     """Counts the matching listings and records a pending job; a reclassify worker
-    (``catalog worker reclassify``) claims and runs it, and takes it over if its runner dies."""
+    (``catalog worker reclassify``) claims and runs it, and takes it over if its runner dies.
+    At most ``CATALOG_MAX_PENDING_JOBS`` jobs wait or run at once."""
     flt = JobFilter(category=body.category, since=body.since, model_version=body.model_version)
-    return await run_in_threadpool(_create_job, session, flt, body.max_in_flight, body.page_size)
+    limit = state.settings.max_pending_jobs
+    return await run_in_threadpool(_create_job, session, flt, body.max_in_flight, body.page_size, limit)
 
 
-def _create_job(session: Session, flt: JobFilter, max_in_flight: int, page_size: int) -> dict[str, Any]:
+def _create_job(
+    session: Session, flt: JobFilter, max_in_flight: int, page_size: int, max_active: int
+) -> dict[str, Any]:
+    if flt.category is not None and session.get(Category, flt.category) is None:
+        raise HTTPException(409, f"Unknown category {flt.category}: use one of GET /v1/categories.")
+    active = session.scalar(
+        select(func.count()).select_from(ReclassificationJob).where(ReclassificationJob.status.in_(ACTIVE))
+    )
+    if (active or 0) >= max_active:
+        raise HTTPException(
+            429,
+            f"{active} reclassification jobs are pending or running (CATALOG_MAX_PENDING_JOBS="
+            f"{max_active}): wait for one to finish, or cancel one (POST /v1/jobs/{{job_id}}/cancel).",
+            headers={"Retry-After": "60"},
+        )
     view = job_view(create_job(session, flt, max_in_flight, page_size=page_size))
     session.commit()
     return view

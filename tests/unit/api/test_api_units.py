@@ -86,3 +86,13 @@ def test_category_adapter_accepts_models_dicts_and_tuples() -> None:
     assert _category({"prdtypecode": 10, "label": "Livres", "probability": 0.5}) == expected
     assert _category((10, 0.5, "Livres")) == expected
     assert _category((10, 0.5))["label"]  # the reference label when none is given
+
+
+def test_read_offers_refuses_a_product_id_the_api_would_refuse(tmp_path: Path) -> None:
+    """``catalog ingest`` and the API share one listing-id grammar: an id with a '/' (unreadable
+    at /v1/listings/{id}) stops the file before anything is published, naming the line."""
+    layout = write_layout(tmp_path)
+    x_file = layout / "X_train_update.csv"
+    x_file.write_text(x_file.read_text("utf-8").replace("102.0", "shop/102"), encoding="utf-8")
+    with pytest.raises(LayoutError, match=r"line 4: listing_id must be 1 to 128 letters.*'shop/102'"):
+        read_offers(layout)
