@@ -105,7 +105,7 @@ def create_app(
         log.warning("CATALOG_API_AUTH=off: every write and classification is open to anyone")
     # Outermost first at run time: the size and deadline of the body (BodyLimit), then the token
     # (AuthGate): both before anything reads the body.
-    app.add_middleware(AuthGate, router=app.router, state=state)
+    app.add_middleware(AuthGate, routes=app.routes, state=state)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.api_max_body_bytes,

@@ -11,10 +11,12 @@ connection is closed after the answer when a body may follow, so it is never dra
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi.routing import APIRoute
-from starlette.routing import Match, Router
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .state import UNAUTHORIZED, ApiState, require_token, token_problem
@@ -34,19 +36,26 @@ def needs_token(route: APIRoute) -> bool:
 class AuthGate:
     """Refuse requests for token-protected routes with a JSON 401 before reading their body."""
 
-    def __init__(self, app: ASGIApp, router: Router, state: ApiState) -> None:
-        self.app, self.router, self.state = app, router, state
-        self._protected: dict[int, bool] = {}
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute], state: ApiState) -> None:
+        self.app, self.routes, self.state = app, routes, state
+        self._table: list[tuple[re.Pattern[str], frozenset[str], bool]] | None = None
+
+    def _route_table(self) -> list[tuple[re.Pattern[str], frozenset[str], bool]]:
+        """Every route in routing order: path regex, methods, whether it needs the token."""
+        if self._table is None:
+            table = []
+            for context in iter_route_contexts(self.routes):
+                route, path = context.original_route, context.path
+                if isinstance(route, APIRoute) and path:
+                    table.append((compile_path(path)[0], frozenset(route.methods or ()), needs_token(route)))
+            self._table = table
+        return self._table
 
     def _protected_route(self, scope: Scope) -> bool:
-        for route in self.router.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                if not isinstance(route, APIRoute):
-                    return False
-                if id(route) not in self._protected:
-                    self._protected[id(route)] = needs_token(route)
-                return self._protected[id(route)]
+        """Whether the route this request is routed to (the first full match) needs the token."""
+        for regex, methods, protected in self._route_table():
+            if scope["method"] in methods and regex.match(scope["path"]):
+                return protected
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
