@@ -101,6 +101,7 @@ ListingIdPath = Annotated[
     str,
     Path(
         description="The listing id (its grammar: see OfferIn.listing_id).",
+        examples=["3804725264"],  # OfferIn's example: contract tests submit it first
         json_schema_extra={"minLength": 1, "maxLength": 128, "pattern": LISTING_ID_PATTERN},
     ),
     AfterValidator(valid_listing_id),
