@@ -32,7 +32,7 @@ from shared.training_progress import progress_path, read_progress
 
 from . import queries
 from .deps import DbSession
-from .schemas import MAX_OFFSET, ApiDatetime, ErrorOut, JobIn, JobOut
+from .schemas import MAX_OFFSET, ApiDatetime, ErrorOut, JobIn, JobOut, Text
 from .state import State, WriteAccess
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ Since = Annotated[
 ]
 Until = Annotated[ApiDatetime | None, Query(description="Only predictions classified before (ISO 8601).")]
 OriginQ = Annotated[Literal["ingest", "reclassify"] | None, Query(description="Live or bulk predictions.")]
-VersionQ = Annotated[str | None, Query(max_length=64, description="Only this model version.")]
+VersionQ = Annotated[Text | None, Query(max_length=64, description="Only this model version.")]
 
 
 @router.get("/stats/distribution", summary="Predictions per category")
@@ -90,8 +90,8 @@ def throughput(
 @router.get("/stats/agreement", summary="Agreement between two model versions on the same listings")
 def agreement(
     session: DbSession,
-    version_a: Annotated[str, Query(max_length=64, description="The older version.")],
-    version_b: Annotated[str, Query(max_length=64, description="The newer version.")],
+    version_a: Annotated[Text, Query(max_length=64, description="The older version.")],
+    version_b: Annotated[Text, Query(max_length=64, description="The newer version.")],
     top: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
     return queries.version_agreement(session, version_a, version_b, top)

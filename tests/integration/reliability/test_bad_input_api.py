@@ -71,6 +71,13 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
      "since"),
     ("job-start-string", "POST", "/v1/jobs", {"json": {"start": "yes"}}, 422, "start"),
     ("job-id-not-uuid", "GET", "/v1/jobs/not-a-uuid", {}, 422, "job_id"),
+    # NUL in a query parameter reached PostgreSQL ("text fields cannot contain NUL"): a 500 there
+    ("version-nul", "GET", "/v1/stats/distribution", {"params": {"model_version": "a\x00b"}}, 422, "NUL"),
+    ("queue-version-nul", "GET", "/v1/stats/review-queue", {"params": {"model_version": "\x00"}}, 422, "NUL"),
+    ("agreement-nul", "GET", "/v1/stats/agreement", {"params": {"version_a": "\x00", "version_b": "r1"}}, 422,
+     "NUL"),
+    ("job-version-nul", "POST", "/v1/jobs", {"json": {"model_version": "r\x00"}}, 422, "NUL"),
+    ("trailing-nul-id", "POST", "/v1/listings", {"json": offer(listing_id="A1\x00")}, 422, "listing_id"),
 ]  # fmt: skip
 
 
