@@ -5,8 +5,9 @@ is refused at once with 413, and a body sent without one (chunked) is counted wh
 in and cut off at the limit, so an oversized body never reaches FastAPI's parser (whose peak
 memory is a multiple of the body) nor costs a token comparison.
 
-A body must also arrive in time: within ``timeout_s`` plus one second per ``min_rate`` bytes
-received, or the request gets 408 and its connection is closed. A client sending a byte a
+A body must also arrive in time: the API waits for it at most ``timeout_s`` plus one second per
+``min_rate`` bytes received (time the server itself spends elsewhere does not count), or the
+request gets 408 and its connection is closed. A client sending a byte a
 second no longer holds a connection, a task and its buffer forever (uvicorn itself bounds the
 request line and headers: see ``server.py``).
 """
@@ -63,19 +64,22 @@ class BodyLimit:
         seen = 0
         started = False
         complete = False
-        began = time.monotonic()
+        waited = 0.0  # time spent waiting for the client (not the server's own delays)
 
         async def counted() -> Message:
-            nonlocal seen, complete
+            nonlocal seen, complete, waited
             if complete:  # after the body: waiting for a disconnect is not bounded here
                 return await receive()
-            allowed = began + self.timeout_s + seen / self.min_rate - time.monotonic()
+            allowed = self.timeout_s + seen / self.min_rate - waited
+            began = time.monotonic()
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(allowed, 0.001))
             except TimeoutError:  # the app's error handler turns it into the 408
                 raise HTTPException(
                     408, slow_body_message(self.timeout_s, self.min_rate), headers={"Connection": "close"}
                 ) from None
+            finally:
+                waited += time.monotonic() - began
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 complete = not message.get("more_body", False)
