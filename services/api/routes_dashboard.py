@@ -162,9 +162,10 @@ async def models(state: State) -> dict[str, Any]:
 @router.get("/training", summary="Progress of a background training run (the demo's), if any")
 async def training(state: State) -> dict[str, Any]:
     """The last progress snapshot under the var dir, or ``{"state": "none"}`` when no background
-    training ever ran here (the dashboard's progress bar polls it)."""
+    training ever ran here (the dashboard's progress bar polls it). Its log's path stays on
+    the server."""
     snapshot = await run_in_threadpool(read_progress, progress_path(state.settings.var_dir))
-    return {"state": "none"} if snapshot is None else snapshot.model_dump(mode="json")
+    return {"state": "none"} if snapshot is None else without_paths(snapshot.model_dump(mode="json"))
 
 
 # --- reclassification jobs ------------------------------------------------------------------
