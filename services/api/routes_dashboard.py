@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from shared.contract import utcnow
@@ -192,11 +192,16 @@ async def post_job(body: JobIn, state: State, session: DbSession) -> dict[str, A
     return await run_in_threadpool(_create_job, session, flt, body.max_in_flight, body.page_size, limit)
 
 
+JOB_CREATION_LOCK = 0x6A6F6273  # "jobs": a transaction-scoped advisory lock key
+
+
 def _create_job(
     session: Session, flt: JobFilter, max_in_flight: int, page_size: int, max_active: int
 ) -> dict[str, Any]:
     if flt.category is not None and session.get(Category, flt.category) is None:
         raise HTTPException(409, f"Unknown category {flt.category}: use one of GET /v1/categories.")
+    if session.get_bind().dialect.name == "postgresql":  # one creation at a time: the cap is exact
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOB_CREATION_LOCK})
     active = session.scalar(
         select(func.count()).select_from(ReclassificationJob).where(ReclassificationJob.status.in_(ACTIVE))
     )

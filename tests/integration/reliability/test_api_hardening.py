@@ -7,6 +7,7 @@ import random
 import string
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,15 @@ def test_pending_jobs_are_capped(client: TestClient) -> None:
     assert "CATALOG_MAX_PENDING_JOBS=2" in refused.json()["message"]
     client.post(f"/v1/jobs/{made[0].json()['job_id']}/cancel", headers=AUTH)
     assert client.post("/v1/jobs", json={}, headers=AUTH).status_code == 201
+
+
+def test_the_cap_holds_under_concurrent_creations_on_postgresql(
+    settings: Settings, postgres_url: str
+) -> None:
+    pg = settings.model_copy(update={"database_url": postgres_url})
+    with TestClient(api_app(pg)) as c, ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: c.post("/v1/jobs", json={}, headers=AUTH).status_code, range(6)))
+    assert sorted(statuses) == [201, 201, 429, 429, 429, 429], statuses
 
 
 # --- 10. smaller leaks -----------------------------------------------------------------------
