@@ -243,6 +243,45 @@ class Settings(BaseSettings):
         description="Largest request body accepted (413 before it is parsed or authenticated).",
     )
     classify_timeout_s: float = Field(5.0, description="Timeout of the synchronous classify path.")
+    api_header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this many seconds of the "
+        "connection (or of the previous response), or the connection is closed.",
+    )
+    api_body_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A request body must arrive within this many seconds plus 1 s per "
+        "api_min_body_rate bytes received, or the request gets 408 and its connection is closed.",
+    )
+    api_min_body_rate: int = Field(
+        16384, ge=1, description="Slowest body upload accepted, in bytes per second (after the grace)."
+    )
+    api_keep_alive_s: int = Field(5, ge=1, description="An idle keep-alive connection is closed after this.")
+    api_max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Connections (or requests in progress) the API holds at once; beyond, new "
+        "requests get 503 (uvicorn's limit_concurrency).",
+    )
+    api_max_header_bytes: int = Field(
+        16384, ge=1024, description="Largest request line plus headers (uvicorn's h11 incomplete event)."
+    )
+    api_expensive_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Computations of expensive reads (explanations, drift reports not in cache) "
+        "per minute, all clients together; beyond, 429 with Retry-After.",
+    )
+    drift_cache_s: float = Field(
+        60.0, ge=0, description="How long a drift report answers GET /v1/stats/drift with the same query."
+    )
+    max_pending_jobs: int = Field(
+        10,
+        ge=1,
+        description="Reclassification jobs pending or running at once; POST /v1/jobs beyond it gets 429.",
+    )
 
     # --- explanations ------------------------------------------------------------------------
     explain_grid: int = Field(

@@ -7,6 +7,7 @@ Workers copy the envelope forward with :meth:`Envelope.forward` and add their ow
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -40,6 +41,46 @@ def storable_text(value: str) -> str:
 
 
 StorableStr = Annotated[str, AfterValidator(storable_text)]
+
+
+LISTING_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""The one listing-id grammar (API bodies and paths, ``catalog ingest``): 1-128 characters that
+stay one URL path segment as they are (no ``/``, ``%``, space or dot segment), so every
+accepted id can be read back at ``/v1/listings/{listing_id}``."""
+_LISTING_ID = re.compile(LISTING_ID_PATTERN)
+LISTING_ID_RULE = (
+    "1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or a digit "
+    "(it must fit in one URL path segment)"
+)
+
+
+def listing_id_problem(value: object) -> str | None:
+    """Why ``value`` is not a listing id (None when it is one)."""
+    if not isinstance(value, str) or not _LISTING_ID.fullmatch(value):
+        return f"listing_id must be {LISTING_ID_RULE}, got {str(value)[:60]!r}"
+    return None
+
+
+def valid_listing_id(value: str) -> str:
+    """``value`` if it is a listing id (a pydantic/FastAPI validator: ValueError otherwise)."""
+    problem = listing_id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+BLANK_CHARS = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+"""What does not count as content: control characters, every kind of space, zero-width ones.
+Written with explicit escapes that mean the same in Python's ``re`` and in the ECMA-262 regexes
+of JSON Schema (``\\s`` differs between them: U+001D is a space to Python only)."""
+CONTENT_PATTERN = f"[^{BLANK_CHARS}]"
+"""Matches (searched, unanchored as in JSON Schema) a text with at least one visible character."""
+_CONTENT = re.compile(CONTENT_PATTERN)
+
+
+def has_content(value: str | None) -> bool:
+    """Whether ``value`` has a visible character (the documents' ``CONTENT_PATTERN``)."""
+    return bool(value) and _CONTENT.search(value or "") is not None
 
 
 def image_uri_problem(uri: str) -> str | None:

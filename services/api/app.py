@@ -30,25 +30,17 @@ from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.db.session import engine_for, migrate
 from shared.dependencies import dependency_of
-from shared.redact import redact_text
 
 from . import routes_dashboard, routes_explain, routes_lifecycle, routes_listings
+from .errors import error as _error
+from .errors import public_errors, validation_message
+from .gate import AuthGate
 from .limits import BodyLimit
 from .openapi import allowed_methods, documented_openapi
-from .state import ApiState, Classifier, ClassifierFactory, ExplainerFactory
+from .state import KNOWN_METHODS, ApiState, Classifier, ClassifierFactory, ExplainerFactory, status_label
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               409: "conflict", 413: "too_large", 422: "invalid_input", 500: "internal", 503: "unavailable",
-               504: "timeout"}  # fmt: skip
-
-
-def _error(status: int, message: str, details: list[Any] | None = None, headers: Any = None) -> JSONResponse:
-    body = {"error": ERROR_CODES.get(status, "error"), "message": message, "details": details}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 RETRY_AFTER_S = 5
 """What a 503 for a dependency outage asks the client to wait before retrying."""
 
@@ -60,15 +52,6 @@ def _unavailable(what: str, exc: Exception) -> JSONResponse:
         f"{what} is unavailable ({type(exc).__name__}); retry in a moment.",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
-
-
-def _validation_message(errors: list[Any]) -> str:
-    parts = []
-    for err in errors[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return "Invalid request: " + "; ".join(parts) + more
 
 
 def create_app(
@@ -122,6 +105,9 @@ def create_app(
         "operator set `CATALOG_API_AUTH=off`). Bodies larger than `CATALOG_API_MAX_BODY_BYTES` "
         "get 413 before they are read.",
         lifespan=lifespan,
+        # A redirect to the slash-less path would be built from the Host header (an open
+        # redirect through a poisoned cache): a path with a trailing slash is simply not found.
+        redirect_slashes=False,
     )
     app.state.api = state
     if settings.api_auth == "on" and not settings.api_token:
@@ -131,9 +117,15 @@ def create_app(
         )
     elif settings.api_auth == "off":
         log.warning("CATALOG_API_AUTH=off: every write and classification is open to anyone")
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
-    # Sub-resources of a listing first: GET /v1/listings/{listing_id:path} (ids may contain "/")
-    # would otherwise swallow /v1/listings/{id}/explanation.
+    # Outermost first at run time: the size and deadline of the body (BodyLimit), then the token
+    # (AuthGate): both before anything reads the body.
+    app.add_middleware(AuthGate, routes=app.routes, state=state)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api_max_body_bytes,
+        timeout_s=settings.api_body_timeout_s,
+        min_rate=settings.api_min_body_rate,
+    )
     app.include_router(routes_explain.router, tags=["listings"])
     app.include_router(routes_lifecycle.router, tags=["model lifecycle"])
     app.include_router(routes_listings.router, tags=["listings"])
@@ -172,8 +164,8 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return _error(422, _validation_message(errors), details=errors)
+        errors = public_errors(exc.errors())
+        return _error(422, validation_message(errors), details=errors)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -184,8 +176,10 @@ def create_app(
             status = response.status_code
             return response
         finally:
+            # Every label from a known set: a client-chosen method or path adds no series.
             route = getattr(request.scope.get("route"), "path", "unmatched")
-            state.metrics.requests.labels(request.method, route, str(status)).inc()
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            state.metrics.requests.labels(method, route, status_label(status)).inc()
             state.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
     @app.get("/", include_in_schema=False)
@@ -214,9 +208,11 @@ def create_app(
     )
     async def health() -> JSONResponse:
         checks = {
-            "redis": await _check(_redis_ok(state)),
-            "database": await _check(run_in_threadpool(_database_ok, settings.effective_database_url)),
-            "inference": await _check(_inference_ok(state), timeout_s=15.0),
+            "redis": await _check("redis", _redis_ok(state)),
+            "database": await _check(
+                "database", run_in_threadpool(_database_ok, settings.effective_database_url)
+            ),
+            "inference": await _check("inference", _inference_ok(state), timeout_s=15.0),
         }
         core_ok = checks["redis"]["ok"] and checks["database"]["ok"]
         status = "ok" if core_ok and checks["inference"]["ok"] else "degraded" if core_ok else "down"
@@ -226,14 +222,16 @@ def create_app(
     return app
 
 
-async def _check(probe: Awaitable[dict[str, Any]], timeout_s: float = 3.0) -> dict[str, Any]:
+async def _check(name: str, probe: Awaitable[dict[str, Any]], timeout_s: float = 3.0) -> dict[str, Any]:
+    """One probe: ok and its latency, or the kind of failure (the detail, which may name files
+    or hosts, goes to the log, not to anyone who can reach /health)."""
     started = time.perf_counter()
     try:
         result = await asyncio.wait_for(probe, timeout_s)
         return {"ok": True, **result, "ms": round((time.perf_counter() - started) * 1000, 1)}
     except Exception as exc:
-        # a driver's message may quote the URL it was given: no password in /health
-        return {"ok": False, "error": redact_text(f"{type(exc).__name__}: {exc}")[:300]}
+        log.warning("health check failed", extra={"check": name, "error": f"{type(exc).__name__}: {exc}"})
+        return {"ok": False, "error": type(exc).__name__}
 
 
 async def _redis_ok(state: ApiState) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from shared.broker import EventPublisher
 from shared.config import Settings
-from shared.contract import ListingSubmitted, Stream
+from shared.contract import ListingSubmitted, Stream, listing_id_problem
 from shared.db.listings import upsert_listings
 from shared.db.models import Prediction
 from shared.db.session import migrate, session_scope
@@ -52,7 +52,10 @@ def _image_uri(data_dir: Path, image_id: str, product_id: str) -> str | None:
 
 
 def read_offers(data_dir: Path, limit: int | None = None) -> list[Offer]:
-    """Offers of ``data_dir`` in file order, with their labels when the Y file is there."""
+    """Offers of ``data_dir`` in file order, with their labels when the Y file is there.
+
+    A product id that is not a listing id (``shared.contract.LISTING_ID_PATTERN``, the API's)
+    refuses the whole file, before anything is published."""
     x_path = next((data_dir / name for name in X_FILES if (data_dir / name).is_file()), None)
     if x_path is None:
         raise LayoutError(
@@ -77,6 +80,9 @@ def read_offers(data_dir: Path, limit: int | None = None) -> list[Offer]:
             product_id = _clean_id(row["productid"])
             if not product_id:
                 continue
+            problem = listing_id_problem(product_id)  # the API's grammar: every id stays readable
+            if problem:
+                raise LayoutError(f"{x_path} line {reader.line_num}: {problem}")
             description = (row.get("description") or "").strip() or None
             event = ListingSubmitted.new(
                 product_id,

@@ -14,6 +14,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 
+from shared.contract import CONTENT_PATTERN
+
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 
 
@@ -48,10 +50,10 @@ def documented_openapi(app: FastAPI) -> dict[str, Any]:
     )
     if upload is not None:  # the form needs some content too (FastAPI cannot say it for a form)
         upload["anyOf"] = [
-            {"required": ["title"], "properties": {"title": {"type": "string", "pattern": r"\S"}}},
+            {"required": ["title"], "properties": {"title": {"type": "string", "pattern": CONTENT_PATTERN}}},
             {
                 "required": ["description"],
-                "properties": {"description": {"type": "string", "pattern": r"\S"}},
+                "properties": {"description": {"type": "string", "pattern": CONTENT_PATTERN}},
             },
             {"required": ["image"], "properties": {"image": {"type": "string", "minLength": 1}}},
         ]

@@ -324,6 +324,19 @@ def listing_detail(session: Session, listing_id: str, history: int = 50) -> dict
     }
 
 
+PUBLIC_IMAGE_REASONS = frozenset({"no_image", "version_mismatch"})
+
+
+def public_image_reason(reason: str | None) -> str | None:
+    """Why the photo was not used, as API callers see it: ``no_image`` (the offer had none),
+    ``version_mismatch``, or ``unusable`` for every failure of the photo itself. Telling
+    ``not_found`` from ``corrupt`` or ``too_large`` would tell which files exist under the
+    image roots; the precise reason stays in the stored prediction and the encoder's events."""
+    if reason is None or reason in PUBLIC_IMAGE_REASONS:
+        return reason
+    return "unusable"
+
+
 def prediction_view(p: Prediction) -> dict[str, Any]:
     return {
         "submission_id": str(p.submission_id),
@@ -337,7 +350,7 @@ def prediction_view(p: Prediction) -> dict[str, Any]:
         "model_versions": p.model_versions,
         "language": p.language,
         "translation_status": p.translation_status,
-        "image_missing_reason": p.image_missing_reason,
+        "image_missing_reason": public_image_reason(p.image_missing_reason),
         "submitted_at": _iso(p.submitted_at),
         "classified_at": _iso(p.classified_at),
         "written_at": _iso(p.written_at),

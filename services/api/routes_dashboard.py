@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from shared.contract import utcnow
 from shared.db.jobs import (
+    ACTIVE,
     JobFilter,
     JobNotFound,
     cancel_job,
@@ -22,13 +25,14 @@ from shared.db.jobs import (
     job_view,
     list_jobs,
 )
+from shared.db.models import Category, ReclassificationJob
 from shared.lifecycle.state import read_state, statuses
 from shared.ml.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 from shared.ml.training_progress import progress_path, read_progress
 
 from . import queries
 from .deps import DbSession
-from .schemas import MAX_OFFSET, ApiDatetime, ErrorOut, JobIn, JobOut
+from .schemas import MAX_OFFSET, ApiDatetime, ErrorOut, JobIn, JobOut, Text
 from .state import State, WriteAccess
 
 log = logging.getLogger(__name__)
@@ -39,7 +43,7 @@ Since = Annotated[
 ]
 Until = Annotated[ApiDatetime | None, Query(description="Only predictions classified before (ISO 8601).")]
 OriginQ = Annotated[Literal["ingest", "reclassify"] | None, Query(description="Live or bulk predictions.")]
-VersionQ = Annotated[str | None, Query(max_length=64, description="Only this model version.")]
+VersionQ = Annotated[Text | None, Query(max_length=64, description="Only this model version.")]
 
 
 @router.get("/stats/distribution", summary="Predictions per category")
@@ -86,8 +90,8 @@ def throughput(
 @router.get("/stats/agreement", summary="Agreement between two model versions on the same listings")
 def agreement(
     session: DbSession,
-    version_a: Annotated[str, Query(max_length=64, description="The older version.")],
-    version_b: Annotated[str, Query(max_length=64, description="The newer version.")],
+    version_a: Annotated[Text, Query(max_length=64, description="The older version.")],
+    version_b: Annotated[Text, Query(max_length=64, description="The newer version.")],
     top: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
     return queries.version_agreement(session, version_a, version_b, top)
@@ -98,8 +102,25 @@ def versions(session: DbSession) -> list[dict[str, Any]]:
     return queries.model_versions_seen(session)
 
 
+_ABSOLUTE_PATH = re.compile(r"^(?:/|~|file:|[A-Za-z]:[\\/])")
+
+
+def without_paths(value: Any) -> Any:
+    """``value`` without the absolute file paths a manifest records (training's data_dir...):
+    where the server keeps its files is nobody's business over HTTP."""
+    if isinstance(value, dict):
+        return {k: without_paths(v) for k, v in value.items() if not _is_path(v)}
+    if isinstance(value, list):
+        return [without_paths(v) for v in value if not _is_path(v)]
+    return value
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str) and _ABSOLUTE_PATH.match(value) is not None
+
+
 def read_models(repository: Any) -> dict[str, Any]:
-    """Every manifest in the model repository, the current one marked."""
+    """Every manifest in the model repository (no file paths), the current one marked."""
     current = None
     if (repository / MANIFEST).is_file():
         current = Manifest.model_validate_json((repository / MANIFEST).read_text("utf-8"))
@@ -116,7 +137,6 @@ def read_models(repository: Any) -> dict[str, Any]:
     lifecycle = read_state(repository) if repository.exists() else None
     status = statuses(repository) if repository.exists() else {}
     return {
-        "repository": str(repository),
         "current": current.version if current else None,
         "shadow": lifecycle.shadow.model_dump(mode="json") if lifecycle and lifecycle.shadow else None,
         "changes": [c.model_dump(mode="json", exclude={"gate"}) for c in lifecycle.changes]
@@ -124,7 +144,7 @@ def read_models(repository: Any) -> dict[str, Any]:
         else [],
         "models": [
             {
-                **json.loads(m.model_dump_json(exclude={"labels", "reference"})),
+                **without_paths(json.loads(m.model_dump_json(exclude={"labels", "reference"}))),
                 "labels": len(m.labels),
                 "current": current is not None and m.version == current.version,
                 "status": status.get(m.version, "candidate"),
@@ -142,9 +162,10 @@ async def models(state: State) -> dict[str, Any]:
 @router.get("/training", summary="Progress of a background training run (the demo's), if any")
 async def training(state: State) -> dict[str, Any]:
     """The last progress snapshot under the var dir, or ``{"state": "none"}`` when no background
-    training ever ran here (the dashboard's progress bar polls it)."""
+    training ever ran here (the dashboard's progress bar polls it). Its log's path stays on
+    the server."""
     snapshot = await run_in_threadpool(read_progress, progress_path(state.settings.var_dir))
-    return {"state": "none"} if snapshot is None else snapshot.model_dump(mode="json")
+    return {"state": "none"} if snapshot is None else without_paths(snapshot.model_dump(mode="json"))
 
 
 # --- reclassification jobs ------------------------------------------------------------------
@@ -155,17 +176,42 @@ async def training(state: State) -> dict[str, Any]:
     status_code=201,
     response_model=JobOut,
     dependencies=[WriteAccess],
-    responses={401: {"model": ErrorOut}},
+    responses={
+        401: {"model": ErrorOut},
+        409: {"model": ErrorOut, "description": "The category is not one of the catalog's."},
+        429: {"model": ErrorOut, "description": "CATALOG_MAX_PENDING_JOBS jobs are pending or running."},
+    },
     summary="Create a bulk reclassification job (a reclassify worker runs it)",
 )
-async def post_job(body: JobIn, session: DbSession) -> dict[str, Any]:
+async def post_job(body: JobIn, state: State, session: DbSession) -> dict[str, Any]:
     """Counts the matching listings and records a pending job; a reclassify worker
-    (``catalog worker reclassify``) claims and runs it, and takes it over if its runner dies."""
+    (``catalog worker reclassify``) claims and runs it, and takes it over if its runner dies.
+    At most ``CATALOG_MAX_PENDING_JOBS`` jobs wait or run at once."""
     flt = JobFilter(category=body.category, since=body.since, model_version=body.model_version)
-    return await run_in_threadpool(_create_job, session, flt, body.max_in_flight, body.page_size)
+    limit = state.settings.max_pending_jobs
+    return await run_in_threadpool(_create_job, session, flt, body.max_in_flight, body.page_size, limit)
 
 
-def _create_job(session: Session, flt: JobFilter, max_in_flight: int, page_size: int) -> dict[str, Any]:
+JOB_CREATION_LOCK = 0x6A6F6273  # "jobs": a transaction-scoped advisory lock key
+
+
+def _create_job(
+    session: Session, flt: JobFilter, max_in_flight: int, page_size: int, max_active: int
+) -> dict[str, Any]:
+    if flt.category is not None and session.get(Category, flt.category) is None:
+        raise HTTPException(409, f"Unknown category {flt.category}: use one of GET /v1/categories.")
+    if session.get_bind().dialect.name == "postgresql":  # one creation at a time: the cap is exact
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOB_CREATION_LOCK})
+    active = session.scalar(
+        select(func.count()).select_from(ReclassificationJob).where(ReclassificationJob.status.in_(ACTIVE))
+    )
+    if (active or 0) >= max_active:
+        raise HTTPException(
+            429,
+            f"{active} reclassification jobs are pending or running (CATALOG_MAX_PENDING_JOBS="
+            f"{max_active}): wait for one to finish, or cancel one (POST /v1/jobs/{{job_id}}/cancel).",
+            headers={"Retry-After": "60"},
+        )
     view = job_view(create_job(session, flt, max_in_flight, page_size=page_size))
     session.commit()
     return view

@@ -1,8 +1,10 @@
 """Model lifecycle in the API: reviewers' labels, live quality, drift, shadow agreement.
 
 ``refresh_monitoring`` computes drift, live quality and shadow agreement and sets the
-Prometheus gauges; the API runs it every ``CATALOG_DRIFT_INTERVAL_S`` (``monitor_forever``) and
-on each ``GET /v1/stats/drift``.
+Prometheus gauges; the API runs it every ``CATALOG_DRIFT_INTERVAL_S`` (``monitor_forever``), and
+only then: ``GET /v1/stats/drift`` reads (any window a reader picks) but never moves the gauges
+or the alert, so no reader can silence it. Its reports are cached ``CATALOG_DRIFT_CACHE_S`` and
+its computations counted against ``CATALOG_API_EXPENSIVE_PER_MINUTE``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
@@ -29,7 +31,7 @@ from shared.lifecycle.drift import compute_drift
 from shared.lifecycle.state import current_version, read_state
 
 from .deps import DbSession
-from .schemas import ErrorOut, LabelIn
+from .schemas import ErrorOut, LabelIn, ListingIdPath
 from .state import ApiState, Metrics, State, WriteAccess
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
     },
     summary="Record a reviewer's category for a listing (accepts or corrects its prediction)",
 )
-def post_label(listing_id: str, body: LabelIn, session: DbSession) -> dict[str, Any]:
+def post_label(listing_id: ListingIdPath, body: LabelIn, session: DbSession) -> dict[str, Any]:
     """The label is the listing's ground truth from now on: live quality scores every model
     version against it, and ``catalog export-labels`` exports it for retraining. The listing
     leaves the review queue (until a new prediction replaces the one reviewed)."""
@@ -83,21 +85,32 @@ def set_drift_gauges(metrics: Metrics, report: dict[str, Any]) -> None:
     metrics.drift_alert.set(1.0 if report["alert"] else 0.0)
 
 
-@router.get("/stats/drift", summary="Drift of recent live predictions against the training reference")
+@router.get(
+    "/stats/drift",
+    summary="Drift of recent live predictions against the training reference",
+    responses={429: {"model": ErrorOut, "description": "Too many reports computed this minute."}},
+)
 def drift(
     state: State,
     session: DbSession,
+    response: Response,
     window_s: Annotated[
         int | None, Query(ge=60, le=30 * 86400, description="Default: CATALOG_DRIFT_WINDOW_S.")
     ] = None,
     windows: Annotated[int, Query(ge=1, le=48, description="How many windows back.")] = 1,
 ) -> dict[str, Any]:
     """PSI per signal (class shares, top-1 confidence, language mix, share without a photo) of the
-    latest ``windows`` windows of live predictions of the current model; thresholds included."""
-    report = compute_drift(state.settings, session, window_s, windows)
-    set_drift_gauges(state.metrics, report)
-    state.last_drift = report
-    return report
+    latest ``windows`` windows of live predictions of the current model; thresholds included.
+    Cached ``CATALOG_DRIFT_CACHE_S`` per query (``X-Cache``); the Prometheus gauges and alert
+    come from the API's scheduled computation only, never from this read."""
+    key = (window_s or state.settings.drift_window_s, windows)
+    report = state.drift_reports.get(key)
+    response.headers["X-Cache"] = "miss" if report is None else "hit"
+    if report is None:
+        state.expensive.admit("drift reports")
+        report = compute_drift(state.settings, session, *key)
+        state.drift_reports.put(key, report)
+    return report  # type: ignore[no-any-return]
 
 
 @router.get("/stats/shadow", summary="The shadow candidate: agreement with the live model, labelled quality")
@@ -130,6 +143,7 @@ def refresh_monitoring(state: ApiState) -> dict[str, Any]:
             pair["agreement"] or 0.0
         )
     state.last_drift = report
+    state.drift_reports.put((state.settings.drift_window_s, 1), report)
     return report
 
 

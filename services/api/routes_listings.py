@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import time
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from shared.categories import label_of
-from shared.contract import ListingSubmitted, Stream
+from shared.contract import ListingSubmitted, Stream, has_content
 from shared.db.listings import upsert_listings
 from shared.db.submissions import record_submissions
 from shared.inference.backend import InferenceError
@@ -24,13 +25,16 @@ from .schemas import (
     ClassifyIn,
     ClassifyOut,
     ErrorOut,
+    ListingIdPath,
     OfferIn,
+    OffersBody,
     OffersIn,
     SubmissionOut,
     SubmittedOut,
 )
 from .state import ApiState, ClassifierUnavailable, State, WriteAccess
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
 
@@ -75,7 +79,7 @@ async def submit_offers(state: ApiState, session: Session, offers: list[OfferIn]
     responses={401: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="Submit one or many offers for classification",
 )
-async def post_listings(body: OfferIn | OffersIn, state: State, session: DbSession) -> SubmittedOut:
+async def post_listings(body: OffersBody, state: State, session: DbSession) -> SubmittedOut:
     """Validates the offers, stores their content and publishes them to ``listings.submitted``.
     Returns at once (202) with one submission id per offer; the category arrives in
     ``GET /v1/listings/{listing_id}`` when the pipeline has classified it."""
@@ -107,7 +111,7 @@ async def classify_now(
     state: ApiState, title: str, description: str | None, image: bytes | None
 ) -> ClassifyOut:
     """Top-3 categories of one offer within ``classify_timeout_s`` (504 past it)."""
-    if not (title.strip() or (description or "").strip() or image):
+    if not (has_content(title) or has_content(description) or image):
         raise HTTPException(422, "Send at least one of title, description or an image.")
     if image is not None and len(image) > state.settings.image_max_bytes:
         raise HTTPException(413, f"The image is larger than {state.settings.image_max_bytes} bytes.")
@@ -127,7 +131,8 @@ async def classify_now(
         ) from exc
     except (FileNotFoundError, LookupError, InferenceError) as exc:  # no model, backend down
         state.metrics.classify_failures.labels("unavailable").inc()
-        raise HTTPException(503, f"No model is available to classify: {exc}") from exc
+        log.warning("classification unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})
+        raise HTTPException(503, f"No model is available to classify ({type(exc).__name__}).") from exc
     except ValueError as exc:  # e.g. an image that does not decode
         state.metrics.classify_failures.labels("bad_input").inc()
         raise HTTPException(422, f"Cannot classify this input: {exc}") from exc
@@ -135,17 +140,47 @@ async def classify_now(
     state.metrics.classify.observe(elapsed)
     items = result.get("top_k", []) if isinstance(result, dict) else getattr(result, "top_k", result)
     top_k = [_category(item) for item in items][:3]
-    modalities = getattr(result, "modalities", None) or [
-        m for m, present in (("text", title or description), ("image", image)) if present
-    ]
+    modalities = getattr(result, "modalities", None)
+    if modalities is None:  # a classifier that does not say: what it was given
+        modalities = [m for m, present in (("text", title or description), ("image", image)) if present]
+    unused = _unused_photo(
+        state, result, image, modalities, text=has_content(title) or has_content(description)
+    )
     return ClassifyOut.model_validate(
         {
             "top_k": top_k,
             "modalities": list(modalities),
             "model_version": getattr(result, "model_version", None),
             "elapsed_ms": round(elapsed * 1000, 2),
+            "image_unused_reason": unused,
         }
     )
+
+
+PHOTO_PROBLEMS = {
+    "corrupt": "it is not a readable JPEG, PNG or WebP image (or it is truncated)",
+    "too_large": "it is larger than the limits (CATALOG_IMAGE_MAX_BYTES, CATALOG_IMAGE_MAX_PIXELS)",
+}
+
+
+def _unused_photo(
+    state: ApiState, result: Any, image: bytes | None, modalities: list[str], *, text: bool
+) -> str | None:
+    """Why a photo that was sent did not count (None when it did, or none was sent).
+
+    Photo alone: 422 naming the reason, never the class prior dressed as an answer from the
+    photo. With a text: the answer is the text's, and ``image_unused_reason`` says so.
+    """
+    if not image or "image" in modalities:
+        return None
+    reason = str(getattr(result, "image_missing_reason", None) or "corrupt")
+    if text:
+        return reason
+    if reason == "version_mismatch":  # the models are being swapped: not the photo's fault
+        raise HTTPException(503, "The image model is being updated; retry in a moment.")
+    state.metrics.classify_failures.labels("bad_input").inc()
+    problem = PHOTO_PROBLEMS.get(reason, "it cannot be decoded")
+    raise HTTPException(422, f"The photo cannot be used ({reason}): {problem}.")
 
 
 _CLASSIFY_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -193,12 +228,12 @@ async def classify_upload(
 
 
 @router.get(
-    "/listings/{listing_id:path}",
+    "/listings/{listing_id}",
     responses={404: {"model": ErrorOut}},
     summary="A listing: content, current category and prediction history",
 )
-def get_listing(listing_id: str, session: DbSession) -> dict[str, Any]:
-    """Any stored id is readable, ``/`` included (encode it as ``%2F`` or send it as is)."""
+def get_listing(listing_id: ListingIdPath, session: DbSession) -> dict[str, Any]:
+    """Listing ids are one path segment (their grammar has no ``/``)."""
     detail = listing_detail(session, listing_id)
     if detail is None:
         raise HTTPException(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")

@@ -7,26 +7,39 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from fastapi import Path
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from shared.contract import MAX_PRDTYPECODE, StorableStr, image_uri_problem, storable_text
+from shared.contract import (
+    BLANK_CHARS,
+    CONTENT_PATTERN,
+    LISTING_ID_PATTERN,
+    MAX_PRDTYPECODE,
+    StorableStr,
+    has_content,
+    image_uri_problem,
+    storable_text,
+    valid_listing_id,
+)
 
 MAX_OFFERS_PER_REQUEST = 1000
 MAX_IMAGE_BASE64_CHARS = 14_000_000
 """About 10 MiB of image once decoded (``CATALOG_IMAGE_MAX_BYTES`` is checked after decoding)."""
 MAX_OFFSET = 10_000_000
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-_YEAR = r"(?:19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])"
+_YEAR = r"(?:19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
 DATETIME_PATTERN = (
     _YEAR + r"-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
@@ -37,7 +50,7 @@ EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
 def _iso_string(value: Any) -> Any:
     """Only RFC 3339 date-times with an offset, years 1970-9998 (as documented): not Unix
     timestamps such as ``0.5``, nor years whose time zone arithmetic overflows."""
-    if isinstance(value, str) and not _RFC3339.match(value):
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
         raise ValueError(
             "must be an RFC 3339 date-time with its offset, years 1970 to 9998, e.g. 2026-11-25T10:00:00Z"
         )
@@ -73,6 +86,28 @@ ImageUri = Annotated[
 ]
 Base64Str = Annotated[str, StringConstraints(max_length=MAX_IMAGE_BASE64_CHARS, pattern=BASE64_PATTERN)]
 
+NO_NUL_PATTERN = r"^[^\x00]*$"
+Text = Annotated[StorableStr, Field(json_schema_extra={"pattern": NO_NUL_PATTERN})]
+"""Free text: any Unicode but NUL (refused by ``storable_text``), as the document states it."""
+NAME_PATTERN = rf"^[^\x00]*[^{BLANK_CHARS}][^\x00]*$"
+"""A name (a reviewer): some visible character, no NUL (the same test in Python and JSON Schema)."""
+ListingId = Annotated[
+    str,
+    AfterValidator(valid_listing_id),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 128, "pattern": LISTING_ID_PATTERN}),
+]
+"""A listing id in a body: the one grammar of ``shared.contract.LISTING_ID_PATTERN``."""
+ListingIdPath = Annotated[
+    str,
+    Path(
+        description="The listing id (its grammar: see OfferIn.listing_id).",
+        examples=["3804725264"],  # OfferIn's example: contract tests submit it first
+        json_schema_extra={"minLength": 1, "maxLength": 128, "pattern": LISTING_ID_PATTERN},
+    ),
+    AfterValidator(valid_listing_id),
+]
+"""A listing id in a route: one path segment, refused (422) when it cannot be a listing id."""
+
 
 def _json_int(value: Any) -> Any:
     """An integer as JSON has it (``3`` or ``3.0``), not a string or a boolean."""
@@ -82,6 +117,9 @@ def _json_int(value: Any) -> Any:
 
 
 JsonInt = Annotated[int, BeforeValidator(_json_int)]
+CategoryCode = Annotated[int, Field(ge=0, le=MAX_PRDTYPECODE), BeforeValidator(_json_int)]
+"""A product type code; the bounds come before the validator, so an optional one's document
+states them as JSON Schema ``minimum``/``maximum`` (after it, pydantic leaks ``ge``/``le``)."""
 
 
 _IMAGE_URI = re.compile(IMAGE_URI_PATTERN)
@@ -112,8 +150,8 @@ class OfferIn(BaseModel):
         extra="forbid",
         json_schema_extra={
             **_content_required(
-                ("title", {"pattern": r"\S"}),
-                ("description", {"pattern": r"\S"}),
+                ("title", {"pattern": CONTENT_PATTERN}),
+                ("description", {"pattern": CONTENT_PATTERN}),
                 ("image_uri", {"minLength": 1, "pattern": IMAGE_URI_PATTERN}),
             ),
             "examples": [
@@ -127,46 +165,41 @@ class OfferIn(BaseModel):
         },
     )
 
-    listing_id: StorableStr = Field(
+    listing_id: ListingId = Field(
         ...,
-        min_length=1,
-        max_length=128,
-        pattern=r"\S",
-        description="The marketplace's product id (not blank; no NUL byte).",
+        description="The marketplace's product id: 1-128 letters, digits, '.', '_', ':' or '-', "
+        "starting with a letter or a digit (one URL path segment).",
     )
-    title: StorableStr = Field("", max_length=1000, description="Title (designation).")
-    description: StorableStr | None = Field(
-        None, max_length=100_000, description="Optional HTML description."
-    )
+    title: Text = Field("", max_length=1000, description="Title (designation).")
+    description: Text | None = Field(None, max_length=100_000, description="Optional HTML description.")
     image_uri: ImageUri | None = Field(
         None,
         description="file:// absolute path (under an allowed root), or http(s) URL with a host: "
         "a URI that does not parse is refused here rather than failing in the image encoder.",
     )
 
-    @field_validator("listing_id")
-    @classmethod
-    def _no_blank_id(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("listing_id must not be blank")
-        return value.strip()
-
     @field_validator("image_uri")
     @classmethod
     def _valid_uri(cls, value: str | None) -> str | None:
-        problem = image_uri_problem(value) if value else None
+        if value is None:
+            return None
+        if not value:
+            raise ValueError(
+                "image_uri must not be empty: omit it (or send null) for an offer without a photo"
+            )
+        problem = image_uri_problem(value)
         if problem:
             raise ValueError(f"image_uri {problem}")
-        if value and not _IMAGE_URI.match(value):
+        if not _IMAGE_URI.fullmatch(value):
             raise ValueError(
                 "image_uri must look like file:///absolute/path or http(s)://host[:port]/path "
                 "(printable ASCII; see the pattern in the OpenAPI document)"
             )
-        return value or None
+        return value
 
     @model_validator(mode="after")
     def _has_content(self) -> OfferIn:
-        if not (self.title.strip() or (self.description or "").strip() or self.image_uri):
+        if not (has_content(self.title) or has_content(self.description) or self.image_uri):
             raise ValueError("an offer needs a title, a description or an image_uri")
         return self
 
@@ -177,6 +210,17 @@ class OffersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     offers: list[OfferIn] = Field(..., min_length=1, max_length=MAX_OFFERS_PER_REQUEST)
+
+
+def _offer_shape(value: Any) -> str:
+    return "many" if isinstance(value, dict) and "offers" in value else "one"
+
+
+OffersBody = Annotated[
+    Annotated[OfferIn, Tag("one")] | Annotated[OffersIn, Tag("many")], Discriminator(_offer_shape)
+]
+"""One offer, or several under ``offers``: the shape picks the model, so a bad body gets the
+errors of the model it meant, not those of both (tags in ``errors.UNION_TAGS``)."""
 
 
 class SubmissionOut(BaseModel):
@@ -199,16 +243,16 @@ class ClassifyIn(BaseModel):
         extra="forbid",
         json_schema_extra={
             **_content_required(
-                ("title", {"pattern": r"\S"}),
-                ("description", {"pattern": r"\S"}),
+                ("title", {"pattern": CONTENT_PATTERN}),
+                ("description", {"pattern": CONTENT_PATTERN}),
                 ("image_base64", {"minLength": 4, "pattern": BASE64_PATTERN}),
             ),
             "examples": [{"title": "Console PS4 Pro 1To noire"}],
         },
     )
 
-    title: StorableStr = Field("", max_length=1000)
-    description: StorableStr | None = Field(None, max_length=100_000)
+    title: Text = Field("", max_length=1000)
+    description: Text | None = Field(None, max_length=100_000)
     image_base64: Base64Str | None = Field(
         None,
         description="The photo (JPEG/PNG/WebP), base64-encoded.",
@@ -226,6 +270,10 @@ class ClassifyOut(BaseModel):
     modalities: list[str] = Field(default_factory=list, description="Inputs the prediction used.")
     model_version: str | None = None
     elapsed_ms: float
+    image_unused_reason: str | None = Field(
+        None,
+        description="A photo was sent but not used (corrupt, too_large...): the answer is the text's.",
+    )
 
 
 class JobIn(BaseModel):
@@ -233,11 +281,11 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    category: JsonInt | None = Field(
-        None, ge=0, le=MAX_PRDTYPECODE, description="Only listings currently in this category."
+    category: CategoryCode | None = Field(
+        None, description="Only listings currently in this category (one of GET /v1/categories)."
     )
     since: ApiDatetime | None = Field(None, description="Only listings created or updated since then.")
-    model_version: StorableStr | None = Field(
+    model_version: Text | None = Field(
         None, max_length=64, description="Only listings last classified by this version."
     )
     max_in_flight: JsonInt = Field(1000, ge=1, le=1_000_000, description="Bound on offers queued at once.")
@@ -283,8 +331,14 @@ class LabelIn(BaseModel):
     )
 
     prdtypecode: JsonInt = Field(..., ge=0, le=MAX_PRDTYPECODE, description="The right product type code.")
-    reviewer: StorableStr = Field(..., min_length=1, max_length=128, description="Who reviewed it.")
-    note: StorableStr | None = Field(None, max_length=2000, description="Optional comment.")
+    reviewer: StorableStr = Field(
+        ...,
+        min_length=1,
+        max_length=128,
+        description="Who reviewed it (some visible character).",
+        json_schema_extra={"pattern": NAME_PATTERN},
+    )
+    note: Text | None = Field(None, max_length=2000, description="Optional comment.")
     submission_id: UUID | None = Field(
         None, description="The prediction reviewed (default: the listing's current one)."
     )
@@ -292,6 +346,6 @@ class LabelIn(BaseModel):
     @field_validator("reviewer")
     @classmethod
     def _reviewer_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("reviewer must not be blank")
+        if not has_content(value):
+            raise ValueError("reviewer must have a visible character")
         return value.strip()

@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from shared.broker import EventPublisher
 from shared.config import Settings
 
+from .throttle import Throttle, TtlCache
+
 log = logging.getLogger(__name__)
 
 
@@ -41,6 +43,15 @@ ExplainerFactory = Callable[[Settings, Classifier], Awaitable[Explainer]]
 
 class ClassifierUnavailable(RuntimeError):
     """No model is loaded (no repository yet, or the backend is down)."""
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""HTTP methods counted under their own name in metrics (any other: ``other``)."""
+
+
+def status_label(status: int) -> str:
+    """A status code as a metric label: the code itself for the ones HTTP defines, else its class."""
+    return str(status) if 100 <= status <= 599 else "other"
 
 
 class Metrics:
@@ -124,7 +135,13 @@ class ApiState:
     explainer: Explainer | None = None
     build_explainer: ExplainerFactory | None = None
     explaining: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    expensive: Throttle = field(init=False)
+    drift_reports: TtlCache = field(init=False)
     _classifier_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.expensive = Throttle(self.settings.api_expensive_per_minute)
+        self.drift_reports = TtlCache(self.settings.drift_cache_s)
 
     async def get_classifier(self) -> Classifier:
         """The classifier, built on first use so the API starts before a model exists."""
@@ -140,7 +157,8 @@ class ApiState:
                 except Exception as exc:  # no model yet, backend down: say so, retry next time
                     self.classifier_error = f"{type(exc).__name__}: {exc}"
                     log.warning("classifier unavailable", extra={"error": self.classifier_error})
-                    raise ClassifierUnavailable(self.classifier_error) from exc
+                    # The detail (file paths, hosts) stays in the log: callers learn the kind only.
+                    raise ClassifierUnavailable(type(exc).__name__) from exc
         return self.classifier
 
     async def get_explainer(self) -> Explainer:
@@ -163,34 +181,41 @@ _bearer = HTTPBearer(auto_error=False, description="The API token (CATALOG_API_T
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
+def token_problem(settings: Settings, authorization: str | None) -> str | None:
+    """Why a request with this ``Authorization`` header may not write (None when it may).
+
+    Only ``CATALOG_API_AUTH=off`` opens writes (the embedded demo). With auth on and no token
+    configured, nobody gets in: a forgotten setting must not leave the API open.
+    """
+    if settings.api_auth == "off":
+        return None
+    expected = settings.api_token
+    if not expected:
+        return (
+            "This API has no token configured: set CATALOG_API_TOKEN (or CATALOG_API_AUTH=off "
+            "for a local demo)."
+        )
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    given = given.strip() if scheme.lower() == "bearer" else ""
+    # Constant time over bytes (compare_digest on str refuses non-ASCII input).
+    if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8")):
+        return "Missing or wrong bearer token: send 'Authorization: Bearer <CATALOG_API_TOKEN>'."
+    return None
+
+
 def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Writes and classification need ``Authorization: Bearer <CATALOG_API_TOKEN>``.
 
-    Only ``CATALOG_API_AUTH=off`` opens them (the embedded demo). With auth on and no token
-    configured, nobody gets in: a forgotten setting must not leave the API open.
+    ``gate.AuthGate`` already refused a wrong token before the body was read; this dependency
+    states the requirement in the OpenAPI document and checks again (defence in depth).
     """
-    settings = api_state(request).settings
-    if settings.api_auth == "off":
-        return
-    expected = settings.api_token
-    if not expected:
-        raise HTTPException(
-            status_code=401,
-            detail="This API has no token configured: set CATALOG_API_TOKEN (or CATALOG_API_AUTH=off "
-            "for a local demo).",
-            headers=UNAUTHORIZED,
-        )
-    given = credentials.credentials if credentials else ""
-    # Constant time over bytes (compare_digest on str refuses non-ASCII input).
-    if not secrets.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8")):
-        raise HTTPException(
-            status_code=401,
-            detail="Missing or wrong bearer token: send 'Authorization: Bearer <CATALOG_API_TOKEN>'.",
-            headers=UNAUTHORIZED,
-        )
+    given = f"Bearer {credentials.credentials}" if credentials else None
+    problem = token_problem(api_state(request).settings, given)
+    if problem:
+        raise HTTPException(status_code=401, detail=problem, headers=UNAUTHORIZED)
 
 
 State = Annotated[ApiState, Depends(api_state)]

@@ -35,16 +35,13 @@ def api(
     """Serve the HTTP API and the dashboard (http://HOST:PORT/dashboard, OpenAPI at /docs)."""
     import uvicorn
 
+    from services.api.server import uvicorn_config
     from services.cli.wiring import api_app
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
-        api_app(settings),
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        log_config=None,
-    )
+    host, port = host or settings.api_host, port or settings.api_port
+    uvicorn.Server(uvicorn_config(api_app(settings), settings, host, port, log_config=None)).run()
 
 
 def ingest(

@@ -220,7 +220,10 @@ def test_training_progress_is_served_for_the_dashboard(settings: Settings, tmp_p
     settings = settings.model_copy(update={"var_dir": tmp_path / "var"})
     with TestClient(api_app(settings)) as c:
         assert c.get("/v1/training").json() == {"state": "none"}
-        ProgressReporter(progress_path(settings.var_dir), "default").stage("image")
-        body = c.get("/v1/training").json()
+        log_file = str(tmp_path / "var" / "train.log")
+        ProgressReporter(progress_path(settings.var_dir), "default", log_file=log_file).stage("image")
+        response = c.get("/v1/training")
+    body = response.json()
     assert (body["state"], body["profile"], body["stage"]) == ("running", "default", "image")
     assert 0 < body["fraction"] < 1 and body["eta_s"] > 0
+    assert str(tmp_path) not in response.text  # the log's path stays on the server

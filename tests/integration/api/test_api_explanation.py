@@ -91,6 +91,27 @@ def test_explanation_is_computed_once_per_submission_and_cached(settings: Settin
             client.get("/v1/listings/E1/explanation", params={"refresh": True}).headers["X-Cache"] == "miss"
         )
         assert "catalog_api_explain_seconds_count" in client.get("/metrics").text
+        anonymous = client.get(
+            "/v1/listings/E1/explanation", params={"refresh": True}, headers={"Authorization": ""}
+        )
+        assert anonymous.status_code == 401, anonymous.text  # a forced recomputation is the token's
+        assert client.get("/v1/listings/E1/explanation", headers={"Authorization": ""}).status_code == 200
+
+
+def test_explanations_computed_are_limited_per_minute(settings: Settings, tmp_path: Path) -> None:
+    """Cache misses cost a computation each: beyond CATALOG_API_EXPENSIVE_PER_MINUTE, 429 with
+    Retry-After, while cached explanations are still served."""
+    limited = settings.model_copy(update={"api_expensive_per_minute": 1})
+    with TestClient(api_app(limited), headers=AUTH) as client:
+        for listing_id in ("E3", "E4"):
+            client.post("/v1/listings", json={"listing_id": listing_id, "title": "Piscine"})
+            write_batch(settings.effective_database_url, [classified_event(listing_id, 2583, 0.4)])
+        assert client.get("/v1/listings/E3/explanation").status_code == 200
+        refused = client.get("/v1/listings/E4/explanation")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1, refused.text
+        assert client.get("/v1/listings/E3/explanation").headers["X-Cache"] == "hit"
+        again = client.get("/v1/listings/E3/explanation", params={"refresh": True})
+        assert again.status_code == 429
 
 
 def test_explanation_without_a_model_is_a_503(redis_prefix: str, postgres_url: str, tmp_path: Path) -> None:

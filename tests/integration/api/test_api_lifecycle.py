@@ -111,14 +111,34 @@ def test_quality_per_version_and_shadow_agreement(client: TestClient) -> None:
     assert dist["total"] == 4  # shadow predictions are not live traffic
 
 
-def test_drift_endpoint_and_gauges(client: TestClient) -> None:
-    drift = client.get("/v1/stats/drift", params={"windows": 2}).json()
-    assert drift["model_version"] == "r1-gate" and len(drift["windows"]) == 2
-    assert drift["thresholds"] == {"warn": 0.1, "alert": 0.25, "min_samples": 50}
-    assert set(drift["signals"]) == {"class_shares", "confidence", "language", "no_photo"}
-    assert drift["signals"]["class_shares"]["status"] == "insufficient" and drift["alert"] is False
-    metrics = client.get("/metrics").text
-    assert 'catalog_drift_psi{signal="class_shares"}' in metrics and "catalog_drift_alert 0.0" in metrics
+def test_drift_endpoint_reads_without_touching_the_alert(client: TestClient) -> None:
+    """A reader picking a window where nothing drifts must not silence a firing alert: the
+    gauges come from the scheduled computation only (here: as an alerting one left them)."""
+    metrics = client.app.state.api.metrics  # type: ignore[attr-defined]
+    metrics.drift_alert.set(1.0)
+    metrics.drift_psi.labels("class_shares").set(0.9)
+    drift = client.get("/v1/stats/drift", params={"windows": 2, "window_s": 60})
+    assert drift.status_code == 200 and drift.headers["X-Cache"] == "miss"
+    body = drift.json()
+    assert body["model_version"] == "r1-gate" and len(body["windows"]) == 2
+    assert body["thresholds"] == {"warn": 0.1, "alert": 0.25, "min_samples": 50}
+    assert set(body["signals"]) == {"class_shares", "confidence", "language", "no_photo"}
+    assert body["signals"]["class_shares"]["status"] == "insufficient" and body["alert"] is False
+    exposed = client.get("/metrics").text
+    assert "catalog_drift_alert 1.0" in exposed, exposed
+    assert 'catalog_drift_psi{signal="class_shares"} 0.9' in exposed
+
+
+def test_drift_reports_are_cached_and_their_computations_limited(settings: Settings) -> None:
+    with TestClient(api_app(settings.model_copy(update={"api_expensive_per_minute": 1}))) as c:
+        first = c.get("/v1/stats/drift", params={"windows": 48})
+        assert first.status_code == 200 and first.headers["X-Cache"] == "miss"
+        again = c.get("/v1/stats/drift", params={"windows": 48})
+        assert again.status_code == 200 and again.headers["X-Cache"] == "hit"
+        assert again.json() == first.json()
+        other = c.get("/v1/stats/drift", params={"windows": 47})
+        assert other.status_code == 429 and int(other.headers["Retry-After"]) >= 1, other.text
+        assert "CATALOG_API_EXPENSIVE_PER_MINUTE" in other.json()["message"]
 
 
 def test_the_api_recomputes_drift_quality_and_agreement_on_its_schedule(settings: Settings) -> None:

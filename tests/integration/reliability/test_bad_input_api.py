@@ -71,6 +71,13 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
      "since"),
     ("job-start-string", "POST", "/v1/jobs", {"json": {"start": "yes"}}, 422, "start"),
     ("job-id-not-uuid", "GET", "/v1/jobs/not-a-uuid", {}, 422, "job_id"),
+    # NUL in a query parameter reached PostgreSQL ("text fields cannot contain NUL"): a 500 there
+    ("version-nul", "GET", "/v1/stats/distribution", {"params": {"model_version": "a\x00b"}}, 422, "NUL"),
+    ("queue-version-nul", "GET", "/v1/stats/review-queue", {"params": {"model_version": "\x00"}}, 422, "NUL"),
+    ("agreement-nul", "GET", "/v1/stats/agreement", {"params": {"version_a": "\x00", "version_b": "r1"}}, 422,
+     "NUL"),
+    ("job-version-nul", "POST", "/v1/jobs", {"json": {"model_version": "r\x00"}}, 422, "NUL"),
+    ("trailing-nul-id", "POST", "/v1/listings", {"json": offer(listing_id="A1\x00")}, 422, "listing_id"),
 ]  # fmt: skip
 
 
@@ -113,11 +120,30 @@ def test_bad_request_gets_a_clear_4xx_and_the_api_goes_on(
     assert follow.status_code == 202, follow.text
 
 
-def test_listing_ids_with_a_slash_are_readable(client: TestClient) -> None:
-    assert client.post("/v1/listings", json={"listing_id": "shop/42", "title": "Lego"}).status_code == 202
-    for path in ("/v1/listings/shop/42", "/v1/listings/shop%2F42"):
-        detail = client.get(path)
-        assert detail.status_code == 200 and detail.json()["listing_id"] == "shop/42", detail.text
+@pytest.mark.parametrize("listing_id", ["shop/42", "x/explanation", "a b", "..", "a%2Fb", "\u001d", "é"])
+def test_a_listing_id_that_cannot_round_trip_is_refused_at_the_door(
+    client: TestClient, listing_id: str
+) -> None:
+    """Ids with '/' were accepted, then unreadable (label 405, explanation 404, and
+    'x/explanation' read as the explanation of 'x'): one grammar, refused with 422."""
+    response = client.post("/v1/listings", json={"listing_id": listing_id, "title": "Lego"})
+    assert response.status_code == 422, response.text
+    assert "listing_id must be 1 to 128 letters, digits" in response.json()["message"]
+
+
+def test_every_accepted_listing_id_is_readable_at_each_route(client: TestClient) -> None:
+    for listing_id in ("shop:42", "A-1.b_c"):
+        assert (
+            client.post("/v1/listings", json={"listing_id": listing_id, "title": "Lego"}).status_code == 202
+        )
+        detail = client.get(f"/v1/listings/{listing_id}")
+        assert detail.status_code == 200 and detail.json()["listing_id"] == listing_id, detail.text
+        explanation = client.get(f"/v1/listings/{listing_id}/explanation")  # found, not classified yet
+        assert explanation.status_code == 409, explanation.text
+        label = client.post(f"/v1/listings/{listing_id}/label", json={"prdtypecode": 10, "reviewer": "al"})
+        assert label.status_code == 201, label.text  # the label route finds it (it was a 405)
+    bad = client.get("/v1/listings/a%20b")
+    assert bad.status_code == 422 and "listing_id must be" in bad.json()["message"]
 
 
 def test_a_chunked_body_over_the_limit_is_cut_off(client: TestClient) -> None:

@@ -86,3 +86,32 @@ def test_category_adapter_accepts_models_dicts_and_tuples() -> None:
     assert _category({"prdtypecode": 10, "label": "Livres", "probability": 0.5}) == expected
     assert _category((10, 0.5, "Livres")) == expected
     assert _category((10, 0.5))["label"]  # the reference label when none is given
+
+
+def test_read_offers_refuses_a_product_id_the_api_would_refuse(tmp_path: Path) -> None:
+    """``catalog ingest`` and the API share one listing-id grammar: an id with a '/' (unreadable
+    at /v1/listings/{id}) stops the file before anything is published, naming the line."""
+    layout = write_layout(tmp_path)
+    x_file = layout / "X_train_update.csv"
+    x_file.write_text(x_file.read_text("utf-8").replace("102.0", "shop/102"), encoding="utf-8")
+    with pytest.raises(LayoutError, match=r"line 4: listing_id must be 1 to 128 letters.*'shop/102'"):
+        read_offers(layout)
+
+
+def test_the_expensive_read_budget_refills_at_its_rate() -> None:
+    from services.api.throttle import Throttle, TtlCache
+
+    now = [0.0]
+    throttle = Throttle(2, clock=lambda: now[0])  # 2 a minute, 2 at once
+    assert [throttle.wait_s() for _ in range(3)][:2] == [0.0, 0.0]
+    now[0] = 10.0
+    assert throttle.wait_s() == pytest.approx(20.0)  # one token every 30 s: 20 s left
+    now[0] = 30.0
+    assert throttle.wait_s() == 0.0
+    cache = TtlCache(60, max_items=2, clock=lambda: now[0])
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)  # full: the oldest goes
+    assert (cache.get("a"), cache.get("c")) == (None, 3)
+    now[0] = 91.0
+    assert cache.get("c") is None
