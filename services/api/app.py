@@ -30,6 +30,7 @@ from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.db.session import engine_for, migrate
 from shared.dependencies import dependency_of
+from shared.redact import redact_text
 
 from . import routes_dashboard, routes_explain, routes_lifecycle, routes_listings
 from .errors import error as _error
@@ -230,7 +231,9 @@ async def _check(name: str, probe: Awaitable[dict[str, Any]], timeout_s: float =
         result = await asyncio.wait_for(probe, timeout_s)
         return {"ok": True, **result, "ms": round((time.perf_counter() - started) * 1000, 1)}
     except Exception as exc:
-        log.warning("health check failed", extra={"check": name, "error": f"{type(exc).__name__}: {exc}"})
+        # a driver's message may quote the URL it was given: no password in the log either
+        error = redact_text(f"{type(exc).__name__}: {exc}")[:300]
+        log.warning("health check failed", extra={"check": name, "error": error})
         return {"ok": False, "error": type(exc).__name__}
 
 
