@@ -1,10 +1,9 @@
-"""Commands of the API area: ``api``, ``ingest``, ``reclassify``, ``jobs``, ``bench queries``."""
+"""Commands of the API area: ``api``, ``ingest``, ``reclassify``, ``jobs``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -222,45 +221,8 @@ def jobs_cancel(job: Annotated[str, typer.Argument(help="Job id.")]) -> None:
     _job_command(job, cancel=True)
 
 
-def bench_queries(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
-    predictions: Annotated[int, typer.Option(min=100, help="Predictions to seed.")] = 100_000,
-    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per query (after one warm-up).")] = 5,
-    admin_url: Annotated[
-        str | None,
-        typer.Option(
-            help="PostgreSQL URL allowed to CREATE DATABASE (default: CATALOG_DATABASE_URL if "
-            "PostgreSQL, else CATALOG_TEST_POSTGRES_URL, else the local server)."
-        ),
-    ] = None,
-) -> None:
-    """Seed N predictions in a PostgreSQL database of its own and time each dashboard query."""
-    from services.cli.bench.api import run_bench
-
-    settings = get_settings()
-    url = admin_url or (
-        settings.database_url
-        if (settings.database_url or "").startswith("postgresql")
-        else os.environ.get("CATALOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    )
-    assert url is not None
-    with _progress() as bar:
-        task = bar.add_task("seeding", total=predictions, note="")
-        result = run_bench(
-            url, predictions, repeats, settings.low_confidence_threshold, lambda n: bar.advance(task, n)
-        )
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(result, indent=2))
-    table = Table("query", "median ms", "max ms", "< goal")
-    for name, r in result["queries"].items():
-        table.add_row(name, f"{r['median_ms']:.1f}", f"{r['max_ms']:.1f}", "yes" if r["under_goal"] else "NO")
-    out.print(table)
-    console.print(f"wrote {json_out}")
-
-
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("api")(api)
     app.command("ingest")(ingest)
     app.command("reclassify")(reclassify)
     app.add_typer(jobs_app, name="jobs")
-    bench_app.command("queries")(bench_queries)

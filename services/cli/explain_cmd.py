@@ -1,4 +1,4 @@
-"""``catalog explain`` (why one offer gets its category) and ``catalog bench explain``."""
+"""``catalog explain``: why one offer gets its category."""
 
 from __future__ import annotations
 
@@ -84,31 +84,5 @@ def explain(
         _print(result)
 
 
-def bench_explain(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the JSON results.")],
-    data: Annotated[
-        Path | None, typer.Option(help="Catalog (challenge layout) to take offers from; default: synthetic.")
-    ] = None,
-    n: Annotated[
-        int, typer.Option(help="Offers to time (plus as many per known-by-construction check).")
-    ] = 30,
-) -> None:
-    """Explanation time per offer on the configured backend and models, and how often the piece
-    that decides an offer by construction (a category word, a pasted product photo) ranks first."""
-    settings = get_settings()
-    configure_logging("WARNING", settings.log_format)
-    from services.cli.bench.explain import run_bench
-
-    try:
-        body = asyncio.run(run_bench(settings, data, n))
-    except (FileNotFoundError, LookupError, ValueError) as exc:
-        console.print(f"[red]bench:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    from services.cli.bench.output import write_results
-
-    write_results(json_out, body, console)
-
-
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("explain")(explain)
-    bench_app.command("explain")(bench_explain)

@@ -1,4 +1,4 @@
-"""Inference commands: ``catalog triton``, ``catalog classify``, ``catalog bench inference``."""
+"""Inference commands: ``catalog triton``, ``catalog classify``."""
 
 from __future__ import annotations
 
@@ -111,30 +111,6 @@ def classify(
     print(f"  model {result.model_version}")
 
 
-def bench_inference(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the JSON results.")],
-    data: Annotated[
-        Path | None, typer.Option(help="Catalog (challenge layout) to take offers from; default: synthetic.")
-    ] = None,
-    n: Annotated[int, typer.Option(help="Offers to encode.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Offers per inference request.")] = 32,
-) -> None:
-    """Offers/s through the text and image encoders and fusion on the configured backend."""
-    settings = get_settings()
-    configure_logging("WARNING", settings.log_format)
-    from services.cli.bench.inference import run_bench
-
-    try:
-        body = asyncio.run(run_bench(settings, data, n, batch_size))
-    except (FileNotFoundError, LookupError, ValueError) as exc:
-        console.print(f"[red]bench:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    from services.cli.bench.output import write_results
-
-    write_results(json_out, body, console)
-
-
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("triton")(triton)
     app.command("classify")(classify)
-    bench_app.command("inference")(bench_inference)

@@ -1,10 +1,9 @@
-"""Language worker commands: ``catalog prepare`` and ``catalog bench language``."""
+"""Language worker commands: ``catalog prepare``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -67,49 +66,6 @@ def prepare(
     out.print(f"[bold]text_fr[/bold]     {escape(prepared['text_fr'])}", highlight=False)
 
 
-def bench_language(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results (JSON).")],
-    n: Annotated[int, typer.Option("--n", min=1, help="Synthetic offers per mode.")] = 5000,
-    translator: Annotated[
-        list[str] | None,
-        typer.Option("--translator", help="none and/or standin (repeatable; default: both)."),
-    ] = None,
-    worker: Annotated[
-        bool, typer.Option("--worker/--no-worker", help="Also run the real worker on Redis.")
-    ] = True,
-    rate_limit: Annotated[
-        float, typer.Option("--rate-limit", min=0.1, help="Translation calls/s allowed (standin mode).")
-    ] = 1000.0,
-) -> None:
-    """Offers/s through the language logic and the worker (Redis: CATALOG_REDIS_URL or embedded).
-
-    standin runs a local stand-in translation server (Google's protocol) in a thread.
-    Goal: at least 2,000 offers/s on one core without translation.
-    """
-    from services.cli.bench.language import run_bench
-    from shared.config import get_settings
-
-    modes = translator or ["none", "standin"]
-    bad = [m for m in modes if m not in ("none", "standin")]
-    if bad:
-        raise typer.BadParameter(f"--translator must be none or standin, got {', '.join(bad)}")
-    with console.status("benchmarking") as status:
-        results = run_bench(
-            get_settings(),
-            n,
-            modes,
-            worker,
-            rate_limit,
-            progress=lambda s: status.update(f"benchmarking: {s}"),
-        )
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(results, indent=2) + "\n")
-    for name, mode in results["modes"].items():
-        for where, numbers in mode.items():
-            console.print(f"{name:8} {where:7} {numbers['offers_per_s']:>9} offers/s")
-    console.print(f"wrote {json_out}")
-
-
 def translator_standin(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 5055,
     fail_next: Annotated[int, typer.Option(help="Answer 503 to the first N requests.")] = 0,
@@ -147,4 +103,3 @@ def translator_standin(
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("prepare")(prepare)
     app.command("translator-standin")(translator_standin)
-    bench_app.command("language")(bench_language)

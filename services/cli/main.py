@@ -10,6 +10,8 @@ import importlib
 
 import typer
 
+from services.bench.commands import bench_app
+
 app = typer.Typer(
     name="catalog",
     help="Catalog ingestion and product-type classification over Redis Streams.",
@@ -17,7 +19,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
-bench_app = typer.Typer(help="Benchmarks that write JSON results.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 # Each module defines ``register(app, bench_app)``.
@@ -32,7 +33,6 @@ COMMAND_MODULES: list[str] = [
     "services.cli.lifecycle",
     "services.cli.explain_cmd",
     "services.cli.reliability",
-    "services.cli.perf",
 ]
 
 for _module in COMMAND_MODULES:

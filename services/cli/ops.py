@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.registry import WORKERS, create_worker
+from services.cli.registry import WORKERS, create_worker, parse_replicas
 from shared.config import get_settings
 from shared.logging import configure_logging
 
@@ -53,7 +53,10 @@ def up(
     from shared.redis_conn import warn_if_shadowed
 
     warn_if_shadowed()
-    counts = _parse_replicas(replicas or [])
+    try:
+        counts = parse_replicas(replicas or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--replicas") from exc
     kinds = only or list(WORKERS)
     specs = [
         ProcessSpec(f"{kind}-{i + 1}", ["worker", kind]) for kind in kinds for i in range(counts.get(kind, 1))
@@ -61,16 +64,6 @@ def up(
     if api:
         specs.append(ProcessSpec("api", ["api"]))
     Supervisor(settings, specs).run_forever()
-
-
-def _parse_replicas(items: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        kind, _, n = item.partition("=")
-        if kind not in WORKERS or not n.isdigit() or int(n) < 1:
-            raise typer.BadParameter(f"--replicas expects KIND=N with a known kind, got {item!r}")
-        counts[kind] = int(n)
-    return counts
 
 
 def status(

@@ -42,6 +42,17 @@ def streams_of(name: str) -> list[Stream]:
     return [c.stream for c in WORKERS[name].consumes]
 
 
+def parse_replicas(items: list[str]) -> dict[str, int]:
+    """``KIND=N`` options (``catalog up``, the pipeline benchmarks) as counts per known kind."""
+    counts: dict[str, int] = {}
+    for item in items:
+        kind, _, n = item.partition("=")
+        if kind not in WORKERS or not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--replicas expects KIND=N with a known kind, got {item!r}")
+        counts[kind] = int(n)
+    return counts
+
+
 def create_worker(name: str, settings: Settings) -> WorkerApp:
     """The worker app of kind ``name`` (``KeyError`` names the known kinds)."""
     if name not in FACTORIES:

@@ -191,37 +191,6 @@ def evaluate(
     console.print_json(json.dumps(summary))
 
 
-def bench_train_memory(
-    n: Annotated[list[int] | None, typer.Option("--n", help="Catalog sizes (repeatable).")] = None,
-    work: Annotated[Path, typer.Option(help="Scratch dir (pixel caches, photos).")] = Path(
-        "var/bench/train-memory"
-    ),
-    size: Annotated[int, typer.Option(help="Training image size.")] = 224,
-    side: Annotated[int, typer.Option(help="Source photo side in pixels.")] = 500,
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")] = Path(
-        "var/bench/train-memory.json"
-    ),
-) -> None:
-    """Peak RSS of the streamed image path (pixel cache, training batches, scoring) per catalog
-    size, each size in a fresh process (training.memory_bench)."""
-    import subprocess
-    import sys
-
-    results = []
-    for count in n or [6000, 24000]:
-        command = [sys.executable, "-m", "training.memory_bench", "--n", str(count), "--work", str(work)]
-        command += ["--size", str(size), "--side", str(side)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            console.print(f"[red]bench failed at n={count}:[/red] {done.stderr[-2000:]}")
-            raise typer.Exit(1)
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        console.print_json(json.dumps(results[-1]))
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps({"runs": results}, indent=2), "utf-8")
-
-
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)
-    bench_app.command("train-memory")(bench_train_memory)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from services.standins.translator import running_standin
 from shared.contract import ListingPrepared
 
 CATALOG = str(Path(sys.executable).with_name("catalog"))
@@ -44,10 +45,11 @@ def test_prepare_with_retry_policy_and_no_provider_says_what_to_do() -> None:
 
 def test_bench_writes_json(tmp_path: Path, redis_prefix: str) -> None:
     out = tmp_path / "bench.json"
-    result = run(
-        "bench", "language", "--json", str(out), "--n", "64",
-        CATALOG_REDIS_URL="redis://127.0.0.1:6379/0", CATALOG_STREAM_PREFIX=redis_prefix,
-    )  # fmt: skip
+    with running_standin() as standin:
+        result = run(
+            "bench", "language", "--json", str(out), "--n", "64", "--standin-url", standin.url,
+            CATALOG_REDIS_URL="redis://127.0.0.1:6379/0", CATALOG_STREAM_PREFIX=redis_prefix,
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     assert set(data["modes"]) == {"none", "standin"}

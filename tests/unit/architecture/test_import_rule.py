@@ -3,7 +3,8 @@
 - ``shared`` imports nothing of ours outside ``shared``;
 - ``training`` imports only ``shared`` (and itself);
 - each ``services/<kind>`` imports only ``shared`` (and itself);
-- the composition root ``services/cli`` alone may import the other services and ``training``.
+- the composition root ``services/cli`` and the packages it runs (the demo ``services/demo``, the
+  benchmarks ``services/bench``) alone may import the other services and ``training``.
 
 Function-level imports count like any other: the rule cannot be dodged by importing late.
 """
@@ -18,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 OURS = ("shared", "services", "training")
-COMPOSITION_ROOT = "services.cli"
+COMPOSITION_ROOT = ("services.cli", "services.demo", "services.bench")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -50,7 +51,8 @@ def imported_modules(path: Path, root: Path = ROOT) -> Iterator[tuple[int, str]]
 
 
 def layer(module: str) -> str:
-    """``shared``, ``training``, ``services.cli`` or ``services.<kind>`` (or ``''``: not ours)."""
+    """``shared``, ``training``, ``services.cli`` (and the other composition packages) or
+    ``services.<kind>`` (or ``''``: not ours)."""
     parts = module.split(".")
     if parts[0] in ("shared", "training"):
         return parts[0]
@@ -67,7 +69,7 @@ def allowed(importer: str, imported: str) -> bool:
         return False
     if source == "training":
         return target == "shared"
-    if source == COMPOSITION_ROOT:
+    if source in COMPOSITION_ROOT:
         return True
     return target == "shared"  # services.<kind>
 
@@ -97,7 +99,8 @@ def test_every_module_follows_the_import_rule() -> None:
         ("services.fusion.worker", "services.writer.store", False),
         ("services.fusion.worker", "services.fusion.join", True),
         ("services.api.app", "training.evaluate", False),
-        ("services.cli.demo", "training.pipeline", True),
+        ("services.demo.run", "training.pipeline", True),
+        ("services.bench.pipeline", "services.api.ingest", True),
         ("services.cli.wiring", "services.api.app", True),
     ],
 )

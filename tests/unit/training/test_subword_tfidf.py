@@ -25,7 +25,7 @@ from training import subword_model, text_model
 from training.baseline import tfidf_svm_baseline
 from training.loop import squared_hinge
 from training.profiles import PROFILES
-from training.text_ceiling import text_offers
+from services.bench.text_ceiling import text_offers
 
 
 def _spec() -> TextModelSpec:

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from services.language.logic import Preparer
-from services.standins.translator import running_standin
 from shared.config import Settings
 from shared.contract import ListingSubmitted
 
@@ -137,19 +136,23 @@ async def bench_worker(
 
 
 @contextmanager
-def translator_settings(base: Settings, translator: str, rate_limit: float) -> Iterator[Settings]:
-    """Settings for one bench mode; ``standin`` runs the local stand-in server meanwhile."""
+def translator_settings(
+    base: Settings, translator: str, rate_limit: float, standin_url: str | None
+) -> Iterator[Settings]:
+    """Settings for one bench mode; ``standin`` translates through the server at ``standin_url``
+    (Google's protocol: the offline stand-in of tools/standins, started by the caller)."""
     if translator == "none":
         yield base.model_copy(update={"translator": "none"})
         return
-    with running_standin() as server:
-        yield base.model_copy(
-            update={
-                "translator": "google",
-                "translator_url": server.url,
-                "translation_rate_limit_per_s": rate_limit,
-            }
-        )
+    if not standin_url:
+        raise ValueError("the standin mode needs the URL of a translation server")
+    yield base.model_copy(
+        update={
+            "translator": "google",
+            "translator_url": standin_url,
+            "translation_rate_limit_per_s": rate_limit,
+        }
+    )
 
 
 def run_bench(
@@ -158,6 +161,7 @@ def run_bench(
     translators: list[str],
     worker: bool,
     rate_limit: float,
+    standin_url: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Every requested mode; the result is the JSON the command writes."""
@@ -176,7 +180,7 @@ def run_bench(
         "modes": {},
     }
     for translator in translators:
-        with translator_settings(base, translator, rate_limit) as settings:
+        with translator_settings(base, translator, rate_limit, standin_url) as settings:
             progress(f"logic, translator={translator}")
             mode: dict[str, Any] = {"logic": asyncio.run(bench_logic(settings, offers))}
             if worker:

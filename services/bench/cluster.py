@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from services.cli.bench.stats import peak_rss_mb
+from services.bench.stats import peak_rss_mb
 from services.cli.registry import WORKERS
 from services.cli.supervisor import ProcessSpec, Supervisor
 from shared.broker import EventPublisher

@@ -8,7 +8,7 @@ out-of-fold / validation scoring and the fusion scoring. This runs exactly those
 ``n`` photo paths and reports ``ru_maxrss`` after each phase. Paths cycle through a pool of
 distinct JPEGs: decoding and memory per photo are those of distinct files.
 
-    python -m training.memory_bench --n 6000 --work /tmp/mb   (one JSON line on stdout)
+    python -m services.bench.memory_bench --n 6000 --work /tmp/mb   (one JSON line on stdout)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``catalog bench pipeline``: the whole pipeline against its limit and the naive way, one run.
 
 1. synthetic offers with photos (or a challenge-layout directory);
-2. the limit and the naive way in this process (:mod:`services.cli.bench.reference`);
+2. the limit and the naive way in this process (:mod:`services.bench.reference`);
 3. the pipeline: every worker a separate process on a private redis-server and database; a
    warm-up burst, then all N offers published at once; throughput is N over the time from the
    first publish to the last commit; latencies come from each prediction's stage timestamps.
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from services.api.ingest import read_offers
-from services.cli.bench.cluster import cluster, redis_server
-from services.cli.bench.reference import measure
-from services.cli.bench.stats import machine, peak_rss_mb, stage_latencies
+from services.bench.cluster import cluster, redis_server
+from services.bench.reference import measure
+from services.bench.stats import machine, peak_rss_mb, stage_latencies
 from services.cli.registry import WORKERS
 from shared.config import Settings
 from shared.contract import ListingSubmitted

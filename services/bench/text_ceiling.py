@@ -8,7 +8,7 @@ generator's own text and label draws, no photos) on one fixed test catalog, over
 ambiguous / clean / noisy-label offers: the gap between the 6,000-offer figure and the largest
 one bounds what any text model can gain over the baseline at 6,000 offers.
 
-``python -m training.text_ceiling --sizes 5000,20000,60000 --out docs/benchmarks/text-ceiling.json``
+``python -m services.bench.text_ceiling --sizes 5000,20000,60000 --out docs/benchmarks/text-ceiling.json``
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ ones with ``pretrained=False``. F1 of random-init bases after a capped run says 
 not what the real weights reach; throughput and memory are those of the real shapes.
 
 ``--scale tiny`` runs the same code on small shapes on the CPU (the test suite's dry run).
-    python -m training.gpu_check [--n 5000] [--scale full|tiny] [--device auto] [--budget-s 300]
+    python -m services.bench.gpu_check [--n 5000] [--scale full|tiny] [--device auto] [--budget-s 300]
 """
 
 from __future__ import annotations

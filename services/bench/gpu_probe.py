@@ -6,8 +6,8 @@ isolates the step itself: random-init CamemBERT-base shape, full 256-token seque
 bf16 autocast, for several batch sizes, with and without a host sync (``loss.item()``) per step
 as ``training.loop.fit`` does. Needs only torch and transformers; no weights, no network.
 
-    python -m training.gpu_probe --json OUT.json            # on the GPU box
-    python -m training.gpu_probe --tiny --device cpu        # the dry run the tests use
+    python -m services.bench.gpu_probe --json OUT.json            # on the GPU box
+    python -m services.bench.gpu_probe --tiny --device cpu        # the dry run the tests use
 """
 
 from __future__ import annotations

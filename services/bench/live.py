@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from services.api.ingest import _store
-from services.cli.bench.cluster import Cluster, cluster
-from services.cli.bench.pipeline import bench_settings, fresh, offers_at
-from services.cli.bench.stats import machine, percentiles, stage_latencies
+from services.bench.cluster import Cluster, cluster
+from services.bench.pipeline import bench_settings, fresh, offers_at
+from services.bench.stats import machine, percentiles, stage_latencies
 from services.reclassify.runner import RunOptions, run_job
 from shared.config import Settings
 from shared.contract import ListingSubmitted
