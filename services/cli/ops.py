@@ -239,8 +239,8 @@ def demo(
     dashboard URL; then trains the default profile in the background (progress in the terminal
     and on the dashboard), and the workers switch to it by themselves. Ctrl-C stops (or --once).
     """
-    from services.cli.demo import DemoOptions, run_demo
-    from services.cli.demo_training import DEMO_CATALOG_SIZES
+    from services.demo.run import DemoOptions, run_demo
+    from services.demo.training import DEMO_CATALOG_SIZES
     from training.profiles import PROFILES
 
     settings = get_settings()
@@ -278,7 +278,7 @@ def demo_train(
     ] = 1.0,
 ) -> None:
     """The demo's background training (started by `catalog demo`): progress under the var dir."""
-    from services.cli.demo_training import run_background_training
+    from services.demo.training import run_background_training
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)

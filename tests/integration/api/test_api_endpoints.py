@@ -213,7 +213,7 @@ def test_models_lists_every_manifest_with_its_status(settings: Settings) -> None
 
 
 def test_training_progress_is_served_for_the_dashboard(settings: Settings, tmp_path: Any) -> None:
-    from services.cli.demo_training import ProgressReporter
+    from services.demo.training import ProgressReporter
     from shared.training_progress import progress_path
 
     settings = settings.model_copy(update={"var_dir": tmp_path / "var"})

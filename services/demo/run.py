@@ -4,7 +4,7 @@ A newcomer sees live predictions within minutes: when the repository has no mode
 one (profile ``quick``) is trained on a small synthetic catalog; every worker and the API start
 under the supervisor (embedded Redis, SQLite, local inference unless configured otherwise); a
 synthetic sample is ingested and its predictions reported. Then the default profile trains in a
-background process (services.cli.demo_training) and, once published, the running workers switch
+background process (services.demo.training) and, once published, the running workers switch
 to it by themselves; the sample goes through again and is reported per model version.
 """
 
@@ -26,15 +26,22 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from services.cli.demo_report import fetch_versions, fmt, latency_percentiles, report, weighted_f1_of
-from services.cli.demo_training import (
+from services.cli.registry import WORKERS
+from services.cli.supervisor import ProcessSpec, Supervisor
+from services.demo.report import (
+    DemoResult,
+    fetch_versions,
+    fmt,
+    latency_percentiles,
+    report,
+    weighted_f1_of,
+)
+from services.demo.training import (
     measured_note,
     slowdown_of,
     start_background_training,
     train_demo_model,
 )
-from services.cli.registry import WORKERS
-from services.cli.supervisor import ProcessSpec, Supervisor
 from shared.config import Settings
 from shared.model_repo import Manifest
 from shared.progress import progress_bar
@@ -56,18 +63,6 @@ class DemoOptions:
     first_train_size: int = 1000
     wait_timeout_s: float = 900.0
     translator: str = "none"
-
-
-@dataclass(frozen=True)
-class DemoResult:
-    submitted: int
-    predicted: int
-    weighted_f1: float | None
-    accuracy: float | None
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    dashboard_url: str
-    model_version: str | None = None
 
 
 def profile_of(manifest: Manifest) -> str | None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from rich.console import Console
@@ -11,10 +12,19 @@ from rich.table import Table
 
 from shared.config import Settings
 
-if TYPE_CHECKING:
-    from services.cli.demo import DemoResult
-
 console = Console()
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    submitted: int
+    predicted: int
+    weighted_f1: float | None
+    accuracy: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    dashboard_url: str
+    model_version: str | None = None
 
 
 def fetch_versions(url: str, ids: list[UUID]) -> dict[UUID, tuple[int, str]]:
