@@ -41,7 +41,7 @@ $(POLICY_STAMP): deploy/k8s/requirements-checkov.txt
 policy-env: $(POLICY_STAMP) ## create or reuse .venv-checkov (static policy check of deploy/k8s)
 
 deploy: install ## regenerate deploy/k8s/base, the compose workers, the Prometheus scrape configs and the per-image requirements
-	$(BIN)/python deploy/scripts/render_deploy.py
+	$(BIN)/python -m deploy.render
 
 system-deps: ## chromium and docker-compose from Debian, when missing (best effort)
 	@deploy/scripts/install-system-deps.sh

@@ -2,7 +2,7 @@
 
 ``catalog worker NAME``, ``catalog up`` (the supervisor), ``catalog status``, the AsyncAPI
 document (built from the workers' real subscribers), docker-compose and the Kubernetes
-manifests (``deploy/scripts/render_deploy.py``) all read :data:`WORKERS`; a test checks that
+manifests (``python -m deploy.render``) all read :data:`WORKERS`; a test checks that
 every registered kind is present in each deployment file.
 """
 

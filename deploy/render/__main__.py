@@ -1,19 +1,14 @@
-#!/usr/bin/env python
-"""Write the deployment files generated from the worker registry (services/cli/deploy_render.py).
+"""Write the deployment files generated from the worker registry (deploy/render/k8s.py).
 
-    python deploy/scripts/render_deploy.py          # write them
-    python deploy/scripts/render_deploy.py --check  # exit 1 if a committed file differs
+    python -m deploy.render          # write them (`make deploy`)
+    python -m deploy.render --check  # exit 1 if a committed file differs
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from services.cli.deploy_render import render_all  # noqa: E402
+from deploy.render.k8s import ROOT, render_all
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +21,7 @@ def main(argv: list[str]) -> int:
         if "--check" not in argv:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(body, "utf-8")
-    verb = "differ (run deploy/scripts/render_deploy.py)" if "--check" in argv else "written"
+    verb = "differ (run python -m deploy.render)" if "--check" in argv else "written"
     for path in stale:
         print(f"{path}: {verb}")
     return 1 if stale and "--check" in argv else 0

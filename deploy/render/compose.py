@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from services.cli.registry import WORKERS
 
-BEGIN = "  # --- generated workers (deploy/scripts/render_deploy.py from services/cli/registry.py) ---\n"
+BEGIN = "  # --- generated workers (python -m deploy.render from services/cli/registry.py) ---\n"
 END = "  # --- end of generated workers ---\n"
 READY = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/readyz', timeout=3)"
 
