@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 TRITON_STAMP := .venv-triton/.installed
 
-$(TRITON_STAMP): deploy/triton/requirements.txt deploy/triton/make_venv.sh deploy/triton/install_backend.py services/standins/tritonserver/onnxruntime_backend/model.py
+$(TRITON_STAMP): deploy/triton/requirements.txt deploy/triton/make_venv.sh deploy/triton/install_backend.py tools/standins/tritonserver/onnxruntime_backend/model.py
 	deploy/triton/make_venv.sh .venv-triton
 
 install: $(STAMP) ## create or reuse .venv with the pinned dependencies
@@ -54,7 +54,7 @@ demo: install ## train if needed, run the whole pipeline on a synthetic sample, 
 	$(BIN)/catalog demo
 
 chaos: install triton-env ## fault-injection suite on the whole pipeline (N=2000 submissions; `make chaos N=200`)
-	$(BIN)/catalog chaos --n $(N)
+	$(BIN)/python -m tools.chaos --n $(N)
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check shared services training tests

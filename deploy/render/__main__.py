@@ -1,7 +1,7 @@
 """Write the deployment files generated from the worker registry (deploy/render/k8s.py).
 
-    python -m deploy.render          # write them (`make deploy`)
-    python -m deploy.render --check  # exit 1 if a committed file differs
+python -m deploy.render          # write them (`make deploy`)
+python -m deploy.render --check  # exit 1 if a committed file differs
 """
 
 from __future__ import annotations

@@ -66,40 +66,5 @@ def prepare(
     out.print(f"[bold]text_fr[/bold]     {escape(prepared['text_fr'])}", highlight=False)
 
 
-def translator_standin(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 5055,
-    fail_next: Annotated[int, typer.Option(help="Answer 503 to the first N requests.")] = 0,
-) -> None:
-    """Serve the offline stand-in translation server (Google, LibreTranslate and MyMemory
-    protocols, word-table "translation") until Ctrl-C.
-
-    Then: CATALOG_TRANSLATOR=google CATALOG_TRANSLATOR_URL=http://127.0.0.1:PORT/ (or libre,
-    mymemory). For demos and tests on machines without internet; never for production.
-    """
-    import signal
-    import sys
-    import time
-
-    from services.standins.translator import StandinTranslator
-
-    try:
-        server = StandinTranslator(port=port)
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
-    server.state.fail_next = fail_next
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly under supervisors too
-    server.start()
-    console.print(f"stand-in translator on {server.url} (Ctrl-C to stop)")
-    try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        console.print(f"served {server.state.calls} calls ({server.state.failures} failed)")
-
-
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("prepare")(prepare)
-    app.command("translator-standin")(translator_standin)

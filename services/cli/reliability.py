@@ -1,12 +1,11 @@
-"""Reliability commands: ``catalog reconcile`` (re-publish lost submissions) and ``catalog chaos``
-(the fault-injection suite, docs/reliability.md)."""
+"""``catalog reconcile``: re-publish lost submissions (docs/reliability.md; the fault-injection
+suite is a development tool: ``python -m tools.chaos``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -66,56 +65,5 @@ def reconcile(
         asyncio.run(run(settings, every or settings.reconcile_interval_s, deadline, on_pass=show))
 
 
-def chaos(
-    n: Annotated[int, typer.Option("--n", help="Submissions to push through the pipeline.", min=20)] = 2000,
-    model_repository: Annotated[
-        Path | None,
-        typer.Option(help="Repository to serve (default CATALOG_MODEL_REPOSITORY; trained tiny if empty)."),
-    ] = None,
-    workdir: Annotated[
-        Path | None, typer.Option(help="Where logs, data and Redis files go (default: a temp dir).")
-    ] = None,
-    port_base: Annotated[int, typer.Option(help="First of the loopback ports the suite uses (10).")] = 18200,
-    seed: Annotated[int, typer.Option(help="Seed of the offers and of the fault schedule.")] = 17,
-    reconcile_after: Annotated[
-        float, typer.Option(help="The reconciler's deadline (CATALOG_RECONCILE_AFTER_S) in the run.")
-    ] = 60.0,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds the run may take (after training and data generation).")
-    ] = 1500.0,
-    postgres_admin_url: Annotated[
-        str, typer.Option(help="PostgreSQL admin URL (a scratch database is created next to it).")
-    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-) -> None:
-    """The fault-injection suite: the pipeline as separate processes on loopback, faults while
-    offers flow, then SQL checks. Last line:
-    `chaos: submitted=N stored=N duplicates=0 lost=0 dead_letters=K expected_dead=K`."""
-    import signal
-
-    from services.cli.chaos import ChaosOptions, run_chaos
-
-    def interrupt(*_: object) -> None:
-        raise KeyboardInterrupt  # so that every child is stopped on the way out
-
-    signal.signal(signal.SIGTERM, interrupt)
-    settings = get_settings()
-    configure_logging("WARNING", settings.log_format)
-    options = ChaosOptions(
-        n=n,
-        model_repository=model_repository or settings.model_repository,
-        workdir=workdir,
-        port_base=port_base,
-        seed=seed,
-        timeout_s=timeout,
-        postgres_admin_url=postgres_admin_url,
-        triton_venv=settings.triton_venv,
-        reconcile_after_s=reconcile_after,
-    )
-    ok = run_chaos(options, print_line=lambda line: print(line, flush=True))
-    if not ok:
-        raise typer.Exit(1)
-
-
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("reconcile")(reconcile)
-    app.command("chaos")(chaos)

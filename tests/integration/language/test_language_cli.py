@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.standins.translator import running_standin
 from shared.contract import ListingPrepared
+from tools.standins.translator import running_standin
 
 CATALOG = str(Path(sys.executable).with_name("catalog"))
 
@@ -64,7 +64,9 @@ def test_translator_standin_serves_the_real_client_until_terminated() -> None:
     from services.language.providers import build_client
 
     process = subprocess.Popen(
-        [CATALOG, "translator-standin", "--port", "0"], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tools.standins", "translator", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stderr is not None

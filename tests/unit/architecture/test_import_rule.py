@@ -6,6 +6,9 @@
 - the composition root ``services/cli`` and the packages it runs (the demo ``services/demo``, the
   benchmarks ``services/bench``) alone may import the other services and ``training``.
 
+- nothing shipped imports ``tools`` (stand-ins, the fault-injection suite) or ``tests``: neither
+  is in the wheel.
+
 Function-level imports count like any other: the rule cannot be dodged by importing late.
 """
 
@@ -19,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 OURS = ("shared", "services", "training")
+NOT_SHIPPED = ("tools", "tests")
 COMPOSITION_ROOT = ("services.cli", "services.demo", "services.bench")
 
 
@@ -80,7 +84,8 @@ def violations(root: Path = ROOT) -> list[str]:
         for path in sorted((root / top).rglob("*.py")) if (root / top).is_dir() else []:
             importer = module_name(path, root)
             for lineno, imported in imported_modules(path, root):
-                if imported.split(".")[0] in OURS and not allowed(importer, imported):
+                top_level = imported.split(".")[0]
+                if top_level in NOT_SHIPPED or (top_level in OURS and not allowed(importer, imported)):
                     found.append(f"{path.relative_to(root)}:{lineno}: {importer} imports {imported}")
     return found
 
@@ -117,6 +122,9 @@ def test_an_upward_import_added_inside_a_function_is_caught(tmp_path: Path) -> N
     )
     (tmp_path / "services" / "fusion").mkdir(parents=True)
     (tmp_path / "services" / "fusion" / "worker.py").write_text("from ..writer import store\n")
+    (tmp_path / "services" / "cli").mkdir()
+    (tmp_path / "services" / "cli" / "main.py").write_text("import tools.chaos\n")
     found = violations(tmp_path)
     assert any("shared/sneaky.py:2: shared.sneaky imports services.cli" in v for v in found)
+    assert any("services.cli.main imports tools.chaos" in v for v in found)
     assert any("services.fusion.worker imports services.writer" in v for v in found)

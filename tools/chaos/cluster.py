@@ -1,4 +1,4 @@
-"""The processes of the fault-injection suite (``catalog chaos``): a Redis server of its own with
+"""The processes of the fault-injection suite (``python -m tools.chaos``): a Redis server of its own with
 append-only persistence, a local tritonserver, the API and one ``catalog worker`` per registered
 kind (the reconciler among them, passing every 2 s), each a separate ``catalog`` process on
 loopback, logging to its own file.
@@ -25,6 +25,9 @@ import httpx
 log = logging.getLogger(__name__)
 
 CATALOG = [sys.executable, "-m", "services.cli.main"]
+STANDINS = [sys.executable, "-m", "tools.standins"]
+ROOT = Path(__file__).resolve().parents[2]
+"""The checkout: children run ``-m tools.standins`` from it, wherever the suite was started."""
 WRITER_APP_NAME = "catalog-chaos-writer"
 RECONCILE_INTERVAL_S = "2"
 """CATALOG_RECONCILE_INTERVAL_S of the suite's reconciler worker (production: 30 s)."""
@@ -159,7 +162,7 @@ class Cluster:
         self._add(
             "triton",
             [
-                *CATALOG, "triton", "--url", f"127.0.0.1:{self.ports.triton}",
+                *STANDINS, "triton", "--url", f"127.0.0.1:{self.ports.triton}",
                 "--model-repository", str(self.model_repository), "--venv", str(self.triton_venv),
             ],
         )  # fmt: skip
@@ -307,6 +310,7 @@ def base_env(
     """What every child is configured with: loopback only, the suite's Redis, database and
     Triton, a short reclaim time and enough deliveries to outlive every fault."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.update(
         CATALOG_REDIS_URL=f"redis://127.0.0.1:{ports.redis}/0",
         CATALOG_DATABASE_URL=database_url,

@@ -1,6 +1,6 @@
-"""The fault-injection suite (``catalog chaos --n N``, ``make chaos``; docs/reliability.md).
+"""The fault-injection suite (``python -m tools.chaos --n N``, ``make chaos``; docs/reliability.md).
 
-The pipeline runs as separate processes on loopback (see :mod:`services.cli.chaos_cluster`).
+The pipeline runs as separate processes on loopback (see :mod:`tools.chaos.cluster`).
 While synthetic offers flow in through the API (some listings submitted twice), a schedule
 SIGKILLs random workers and restarts them, restarts Redis (append-only file kept), makes Redis
 lose its data once, stops Triton for a while, makes the translator fail, SIGKILLs the writer
@@ -29,10 +29,10 @@ from typing import Any
 
 import httpx
 
-from services.cli.chaos_check import check_store, count_open, dead_letters
-from services.cli.chaos_cluster import WRITER_APP_NAME, Cluster, Ports, base_env
 from services.cli.registry import consumers_of, worker_names
 from shared.contract import Stream, lane_stream, lanes_of
+from tools.chaos.checks import check_store, count_open, dead_letters
+from tools.chaos.cluster import WRITER_APP_NAME, Cluster, Ports, base_env
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def _ensure_model(repository: Path, workdir: Path, seed: int) -> None:
     if (repository / "manifest.json").is_file():
         return
     from services.language.training import LanguageStepPreparer
-    from services.standins.translator import StandinTranslator
     from shared.config import Settings
+    from tools.standins.translator import StandinTranslator
     from training.pipeline import TrainRequest, train
     from training.profiles import DEFAULT_IMAGE_BASE, DEFAULT_TEXT_BASES, get_profile
     from training.synth import generate_catalog
@@ -314,7 +314,7 @@ def _run(
     deadline: float,
     print_line: Callable[[str], None],
 ) -> bool:
-    from services.standins.translator import StandinTranslator
+    from tools.standins.translator import StandinTranslator
 
     ports = Ports(options.port_base)
     ports.check_free()
