@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from services.api import queries
-from services.cli.seed import seed_database
+from services.bench.seed import seed_database
 from shared.contract import utcnow
 from shared.db.models import Prediction
 from shared.db.session import engine_for, scratch_database, session_scope, upgrade

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.cli.seed import classified_event, seed_database
+from services.bench.seed import seed_database
 from services.cli.wiring import api_app
 from services.writer.worker import write_batch
 from shared.broker import read_events
@@ -19,6 +19,7 @@ from shared.config import Settings
 from shared.contract import CategoryScore, ListingSubmitted, Stream, utcnow
 from shared.model_repo import LabelSpec, Manifest, publish_manifest
 from tests.conftest import REDIS_URL
+from tests.support.factories import classified_event
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -13,7 +13,6 @@ import httpx
 from PIL import Image
 from sqlalchemy import func, select
 
-from services.cli.seed import classified_event
 from services.fusion import worker as fusion
 from services.image_encoder import worker as image_encoder
 from services.language import worker as language
@@ -35,6 +34,7 @@ from shared.db.session import session_scope
 from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
 from shared.model_repo import Manifest
+from tests.support.factories import classified_event
 from tests.unit.workers.fakes import MemoryJoiner, MemoryPins
 
 

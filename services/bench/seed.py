@@ -1,7 +1,8 @@
-"""Synthetic predictions for the dashboard benchmark (``catalog bench queries``) and tests.
+"""Synthetic predictions for the dashboard benchmark (``catalog bench queries``).
 
 They go through the writer's own code path (:func:`services.writer.store.write_predictions`), so a
-seeded database looks exactly like one the pipeline filled.
+seeded database looks exactly like one the pipeline filled. (Tests build single events with
+``tests.support.factories.classified_event``, on top of :func:`prediction_event`.)
 """
 
 from __future__ import annotations
@@ -19,19 +20,19 @@ from shared.db.listings import upsert_listings
 from shared.db.session import session_scope
 
 
-def classified_event(
+def prediction_event(
     listing_id: str,
     prdtypecode: int,
-    confidence: float = 0.9,
+    confidence: float,
     *,
-    model_version: str = "r1",
-    submitted_at: datetime | None = None,
-    latency_s: float = 1.0,
-    origin: Origin | None = None,
+    model_version: str,
+    submitted_at: datetime,
+    latency_s: float,
+    origin: Origin,
     submission_id: UUID | None = None,
 ) -> ListingClassified:
     """A plausible ``listings.classified`` event with every stage timestamp filled."""
-    submitted = submitted_at or utcnow()
+    submitted = submitted_at
     labels = {c.prdtypecode: c.label for c in reference_categories()}
     others = [code for code in labels if code != prdtypecode][:2]
     rest = (1.0 - confidence) / 2
@@ -39,7 +40,7 @@ def classified_event(
         schema_version=SCHEMA_VERSION,
         submission_id=submission_id or uuid.uuid4(),
         listing_id=listing_id,
-        origin=origin or Origin(kind="ingest", job_id=None),
+        origin=origin,
         timestamps={
             "submitted": submitted,
             "prepared": submitted + timedelta(seconds=latency_s * 0.2),
@@ -102,7 +103,7 @@ def seed_database(
             at = start + timedelta(seconds=span * k / max(1, n_predictions))
             listing_id = f"L{listing:08d}"
             events.append(
-                classified_event(
+                prediction_event(
                     listing_id,
                     code,
                     round(rng.uniform(0.2, 1.0), 4),
