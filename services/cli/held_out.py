@@ -250,7 +250,7 @@ def held_out_figures(
 
 def _serving_preparer(settings: Settings) -> PreparerFor:
     """Each revision's texts go through the language step it was trained with."""
-    from services.cli.training import text_preparer
+    from services.cli.commands.training import text_preparer
 
     def preparer_for(manifest: Manifest) -> TextPreparer:
         return text_preparer(settings, "on" if trained_translated(manifest) else "off")  # type: ignore[return-value]

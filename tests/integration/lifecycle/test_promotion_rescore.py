@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from services.cli.held_out import held_out_figures
-from services.cli.lifecycle import run_promotion
+from services.cli.commands.lifecycle import run_promotion
 from shared.config import Settings
 from shared.db.session import upgrade
 from shared.lifecycle import read_state

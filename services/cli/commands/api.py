@@ -221,7 +221,7 @@ def jobs_cancel(job: Annotated[str, typer.Argument(help="Job id.")]) -> None:
     _job_command(job, cancel=True)
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("api")(api)
     app.command("ingest")(ingest)
     app.command("reclassify")(reclassify)

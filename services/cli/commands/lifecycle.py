@@ -233,7 +233,7 @@ def export_labels(
     out.print_json(json.dumps(summary))
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("promote")(promote_cmd)
     app.command("rollback")(rollback_cmd)
     app.command("shadow")(shadow_cmd)

@@ -97,5 +97,5 @@ def rollout(
         raise typer.Exit(130) from None
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("rollout")(rollout)

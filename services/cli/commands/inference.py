@@ -58,5 +58,5 @@ def classify(
     print(f"  model {result.model_version}")
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("classify")(classify)

@@ -65,5 +65,5 @@ def reconcile(
         asyncio.run(run(settings, every or settings.reconcile_interval_s, deadline, on_pass=show))
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("reconcile")(reconcile)

@@ -66,5 +66,5 @@ def prepare(
     out.print(f"[bold]text_fr[/bold]     {escape(prepared['text_fr'])}", highlight=False)
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("prepare")(prepare)

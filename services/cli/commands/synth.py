@@ -49,5 +49,5 @@ def synth(
     )
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("synth")(synth)

@@ -136,7 +136,7 @@ def train(
     )
     console.print_json(json.dumps(manifest.metrics.get("fusion", {})))
     if promote and not live:
-        from services.cli.lifecycle import run_promotion
+        from services.cli.commands.lifecycle import run_promotion
 
         code = run_promotion(
             settings.model_copy(update={"model_repository": out}),
@@ -191,6 +191,6 @@ def evaluate(
     console.print_json(json.dumps(summary))
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)

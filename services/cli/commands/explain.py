@@ -84,5 +84,5 @@ def explain(
         _print(result)
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("explain")(explain)
