@@ -57,9 +57,9 @@ chaos: install triton-env ## fault-injection suite on the whole pipeline (N=2000
 	$(BIN)/python -m tools.chaos --n $(N)
 
 lint: install ## ruff and mypy
-	$(BIN)/ruff check shared services training tests
-	$(BIN)/ruff format --check shared services training tests
-	$(BIN)/mypy shared services training
+	$(BIN)/ruff check shared services training tests tools deploy/render
+	$(BIN)/ruff format --check shared services training tests tools deploy/render
+	$(BIN)/mypy shared services training tools deploy/render
 
 docs: install ## write the AsyncAPI document
 	$(BIN)/catalog docs --out docs/asyncapi.json

@@ -22,8 +22,8 @@ def main(argv: list[str]) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(body, "utf-8")
     verb = "differ (run python -m deploy.render)" if "--check" in argv else "written"
-    for path in stale:
-        print(f"{path}: {verb}")
+    for name in stale:
+        print(f"{name}: {verb}")
     return 1 if stale and "--check" in argv else 0
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
+import os
 import socket
-import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from sqlalchemy import func, select
 
 from services.bench.stats import peak_rss_mb
 from services.cli.registry import WORKERS
-from services.cli.supervisor import ProcessSpec, Supervisor
+from services.cli.supervisor import ProcessSpec, Supervisor, redis_server
 from shared.broker import EventPublisher
 from shared.config import Settings
 from shared.contract import ListingSubmitted, Stream
@@ -39,41 +38,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def redis_server(port: int | None, folder: Path) -> Iterator[str]:
-    """A throw-away ``redis-server`` (no persistence) on ``port`` (a free one when None)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not on PATH: install Redis or pass --redis-url")
+def private_redis(port: int | None, folder: Path) -> Iterator[str]:
+    """A throw-away redis-server (no persistence) on ``port`` (a free one when None): its URL."""
     port = port or free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    redis = redis_server("redis", port, folder, persistent=False, log_path=folder / "redis.log")
+    supervisor = Supervisor(os.environ, [redis])
+    supervisor.start("redis")
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
+        supervisor.wait_redis("redis", port, timeout_s=10)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        supervisor.stop_all(timeout_s=10)
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -156,7 +131,7 @@ def cluster(settings: Settings, replicas: dict[str, int]) -> Iterator[Cluster]:
         for kind in WORKERS
         for i in range(replicas.get(kind, 1))
     ]
-    supervisor = Supervisor(settings, specs, extra_env=worker_env(settings))
+    supervisor = Supervisor.for_settings(settings, specs, extra_env=worker_env(settings))
     supervisor.start_all()
     try:
         yield Cluster(settings, supervisor)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from services.api.ingest import read_offers
-from services.bench.cluster import cluster, redis_server
+from services.bench.cluster import cluster, private_redis
 from services.bench.reference import measure
 from services.bench.stats import machine, peak_rss_mb, stage_latencies
 from services.cli.registry import WORKERS
@@ -59,7 +59,7 @@ def bench_settings(
 ) -> Iterator[Settings]:
     """``settings`` pointed at the offers, a private Redis (started here unless given) and database."""
     with contextlib.ExitStack() as stack:
-        url = redis_url or stack.enter_context(redis_server(redis_port, folder))
+        url = redis_url or stack.enter_context(private_redis(redis_port, folder))
         yield settings.model_copy(
             update={
                 "redis_url": url,

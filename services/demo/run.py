@@ -130,7 +130,7 @@ def run_demo(
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
     sample_dir = settings.var_dir / "demo" / f"sample-{options.seed}-{options.n}"
-    supervisor = Supervisor(
+    supervisor = Supervisor.for_settings(
         settings,
         [ProcessSpec(kind, ["worker", kind]) for kind in WORKERS]
         + [ProcessSpec("api", ["api", "--host", settings.api_host, "--port", str(settings.api_port)])],

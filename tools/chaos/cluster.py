@@ -3,8 +3,8 @@ append-only persistence, a local tritonserver, the API and one ``catalog worker`
 kind (the reconciler among them, passing every 2 s), each a separate ``catalog`` process on
 loopback, logging to its own file.
 
-Workers and the reconciler that exit are restarted (as ``catalog up`` would); the suite stops
-and starts the others itself.
+Workers and the reconciler that exit are restarted at once by the one supervisor (as ``catalog up``
+restarts them, without its backoff); the suite stops and starts the others itself.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -22,74 +20,16 @@ from pathlib import Path
 
 import httpx
 
+from services.cli.supervisor import CATALOG, ProcessSpec, Supervisor, redis_server
+
 log = logging.getLogger(__name__)
 
-CATALOG = [sys.executable, "-m", "services.cli.main"]
 STANDINS = [sys.executable, "-m", "tools.standins"]
 ROOT = Path(__file__).resolve().parents[2]
 """The checkout: children run ``-m tools.standins`` from it, wherever the suite was started."""
 WRITER_APP_NAME = "catalog-chaos-writer"
 RECONCILE_INTERVAL_S = "2"
 """CATALOG_RECONCILE_INTERVAL_S of the suite's reconciler worker (production: 30 s)."""
-
-
-@dataclass
-class Proc:
-    """One child process: how to start it and where its output goes."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    keep_alive: bool = False
-    """Restarted by the watchdog when it exits (workers, reconciler)."""
-    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    """Every process started under this name: ``stop`` ends any still running, so a restart
-    that raced the shutdown never outlives the suite."""
-    held_down: bool = False
-    crashes: int = 0
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as out:
-            popen = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.started.append(popen)
-        self.held_down = False
-
-    @property
-    def popen(self) -> subprocess.Popen[bytes] | None:
-        """The latest process started under this name."""
-        return self.started[-1] if self.started else None
-
-    @property
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def signal(self, sig: int, hold: bool = False) -> None:
-        """Send ``sig`` to the process; ``hold`` keeps the watchdog from restarting it."""
-        self.held_down = hold or self.held_down
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.send_signal(sig)
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM every process started under this name that still runs; SIGKILL after
-        ``timeout_s``."""
-        self.held_down = True
-        running = [popen for popen in self.started if popen.poll() is None]
-        for popen in running:
-            popen.send_signal(signal.SIGTERM)
-        for popen in running:
-            try:
-                popen.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait(timeout=5)
 
 
 @dataclass
@@ -130,7 +70,8 @@ class Ports:
 
 @dataclass
 class Cluster:
-    """Every process of the suite; ``env`` is what each ``catalog`` child is configured with."""
+    """Every process of the suite, on the one supervisor (services/cli/supervisor.py); ``env`` is
+    what each child is configured with."""
 
     workdir: Path
     ports: Ports
@@ -140,25 +81,23 @@ class Cluster:
     triton_venv: Path
     redis_server: Path
     workers: list[str]
-    procs: dict[str, Proc] = field(default_factory=dict)
+    supervisor: Supervisor = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held by whatever starts a process: nothing starts once :meth:`close` has begun."""
 
     def __post_init__(self) -> None:
-        logs = self.workdir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        redis_dir = self.workdir / "redis"
-        redis_dir.mkdir(exist_ok=True)
-        self.redis_dir = redis_dir
-        self._add(
-            "redis",
-            [
-                str(self.redis_server),
-                "--port", str(self.ports.redis), "--bind", "127.0.0.1", "--dir", str(redis_dir),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                "--protected-mode", "yes", "--maxmemory-policy", "noeviction",
-            ],
+        # Workers and the reconciler that exit are restarted at once (no backoff): the suite
+        # kills them on purpose and measures how the pipeline copes.
+        self.supervisor = Supervisor(self.env, max_backoff_s=0.0)
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self.redis_dir = self.workdir / "redis"
+        self.redis_dir.mkdir(exist_ok=True)
+        redis = redis_server(
+            "redis", self.ports.redis, self.redis_dir, persistent=True, binary=self.redis_server,
+            log_path=self.workdir / "logs" / "redis.log", detached=True,
         )  # fmt: skip
+        self.supervisor.add(redis)
         self._add(
             "triton",
             [
@@ -177,6 +116,10 @@ class Cluster:
             self._add(kind, [*CATALOG, "worker", kind], keep_alive=True, env=env)
 
     @property
+    def procs(self) -> dict[str, ProcessSpec]:
+        return self.supervisor.processes
+
+    @property
     def pipeline(self) -> list[str]:
         """The processes started once Redis and Triton are up (the workers and the API), each once."""
         return [*self.workers, "api"]
@@ -184,37 +127,28 @@ class Cluster:
     def _add(
         self, name: str, argv: list[str], keep_alive: bool = False, env: dict[str, str] | None = None
     ) -> None:
-        if name in self.procs:
-            raise ValueError(f"process {name!r} is already defined")
-        self.procs[name] = Proc(
-            name, argv, {**self.env, **(env or {})}, self.workdir / "logs" / f"{name}.log", keep_alive
-        )
+        log_path = self.workdir / "logs" / f"{name}.log"
+        spec = ProcessSpec(name, [], argv, env or {}, log_path, keep_alive=keep_alive, detached=True)
+        self.supervisor.add(spec)
+
+    def start(self, name: str) -> None:
+        """Start ``name`` unless the suite is closing."""
+        with self._lock:
+            if not self._stop.is_set():
+                self.supervisor.start(name)
+
+    def stop(self, name: str, timeout_s: float = 20.0) -> None:
+        self.supervisor.stop(name, timeout_s)
 
     # --- Redis -----------------------------------------------------------------------------------
     def start_redis(self, timeout_s: float = 30.0) -> None:
-        import redis
-
-        if self._stop.is_set():
-            return
-        self.procs["redis"].start()
-        client = redis.Redis(port=self.ports.redis, socket_timeout=2)
-        deadline = time.monotonic() + timeout_s
-        try:
-            while True:
-                try:
-                    if client.ping():
-                        return
-                except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
-                    pass
-                if time.monotonic() > deadline or not self.procs["redis"].alive:
-                    raise RuntimeError(f"redis-server did not start; see {self.procs['redis'].log_path}")
-                time.sleep(0.1)
-        finally:
-            client.close()
+        self.start("redis")
+        if not self._stop.is_set():
+            self.supervisor.wait_redis("redis", self.ports.redis, timeout_s)
 
     def stop_redis(self) -> None:
         """SIGTERM: Redis flushes its append-only file and exits."""
-        self.procs["redis"].stop(timeout_s=20)
+        self.stop("redis")
 
     def wipe_redis(self) -> None:
         """Redis loses its data: stopped, its files deleted (the next start is empty)."""
@@ -224,10 +158,8 @@ class Cluster:
 
     # --- Triton ----------------------------------------------------------------------------------
     def start_triton(self, wait: bool = True, timeout_s: float = 180.0) -> None:
-        if self._stop.is_set():
-            return
-        self.procs["triton"].start()
-        if wait:
+        self.start("triton")
+        if wait and not self._stop.is_set():
             self.wait_triton(timeout_s)
 
     def wait_triton(self, timeout_s: float = 180.0) -> None:
@@ -266,40 +198,27 @@ class Cluster:
             with self._lock:
                 if self._stop.is_set():
                     return
-                for proc in self.procs.values():
-                    if proc.keep_alive and not proc.held_down and proc.popen is not None and not proc.alive:
-                        proc.crashes += 1
-                        log.warning("%s exited (code %s); restarting", proc.name, proc.popen.returncode)
-                        proc.start()
+                self.supervisor.poll()
 
     def kill_and_restart(self, name: str, down_s: float) -> None:
         """SIGKILL ``name``; start it again after ``down_s``."""
-        proc = self.procs[name]
         with self._lock:
-            proc.signal(signal.SIGKILL, hold=True)
+            self.supervisor.kill(name)
         time.sleep(down_s)
-        with self._lock:
-            if proc.popen is not None:
-                proc.popen.wait(timeout=10)
-            if not self._stop.is_set():  # never start anything once the suite is closing
-                proc.start()
+        self.start(name)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock:  # from here on nothing starts (every start holds the lock)
             self._stop.set()
-        order = [*self.pipeline, "triton", "redis"]
-        for sweep in range(2):  # the second catches a restart that raced the first
-            for name in order:
-                try:
-                    self.procs[name].stop(timeout_s=10)
-                except Exception:  # never leave the others running because one refused to stop
-                    log.exception("could not stop %s", name)
-            if sweep == 0:
-                time.sleep(0.5)
+        for name in [*self.pipeline, "triton", "redis"]:
+            try:
+                self.stop(name, timeout_s=10)
+            except Exception:  # never leave the others running because one refused to stop
+                log.exception("could not stop %s", name)
 
     def tail(self, name: str, lines: int = 20) -> str:
         path = self.procs[name].log_path
-        if not path.exists():
+        if path is None or not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 

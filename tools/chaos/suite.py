@@ -225,7 +225,7 @@ class FaultPlan:
         self.faults.counts["translator_fail_bursts"] += 1
 
     def stop_triton(self) -> None:
-        self.cluster.procs["triton"].stop(timeout_s=20)
+        self.cluster.stop("triton", timeout_s=20)
         self.faults.counts["triton_stops"] += 1
         time.sleep(max(5.0, 0.08 * self.window_s))
         self.cluster.start_triton(wait=False)
@@ -332,7 +332,7 @@ def _run(
         cluster.start_redis()
         cluster.start_triton(wait=False)  # workers start meanwhile: their inference waits for it
         for name in cluster.pipeline:
-            cluster.procs[name].start()
+            cluster.start(name)
         cluster.wait_triton()
         cluster.wait_api()
         cluster.start_watchdog()

@@ -63,7 +63,7 @@ def up(
     ]
     if api:
         specs.append(ProcessSpec("api", ["api"]))
-    Supervisor(settings, specs).run_forever()
+    Supervisor.for_settings(settings, specs).run_forever()
 
 
 def status(
