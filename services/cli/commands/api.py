@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Column, Table
 
+from services.api.ingest import LayoutError, publish_offers, read_offers, wait_for_predictions, weighted_f1
+from services.reclassify.runner import RunOptions, run_job, runner_name
 from shared.config import get_settings
+from shared.db.jobs import JobFilter, JobNotFound, cancel_job, create_job, get_job, job_view, list_jobs
+from shared.db.session import migrate, session_scope
 from shared.logging import configure_logging
 from shared.progress import progress_bar
 
@@ -32,9 +37,7 @@ def api(
     port: Annotated[int | None, typer.Option(help="Port (default CATALOG_API_PORT).")] = None,
 ) -> None:
     """Serve the HTTP API and the dashboard (http://HOST:PORT/dashboard, OpenAPI at /docs)."""
-    import uvicorn
-
-    from services.cli.wiring import api_app
+    from services.cli.wiring import api_app  # FastAPI: only for this command
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -60,14 +63,6 @@ def ingest(
     listings.submitted with image_uri = file:// path of its image. With --wait, polls the
     database until every offer is classified and prints weighted F1 when labels are present.
     """
-    from services.api.ingest import (
-        LayoutError,
-        publish_offers,
-        read_offers,
-        wait_for_predictions,
-        weighted_f1,
-    )
-
     settings = get_settings()
     configure_logging("WARNING", settings.log_format)
     if not data_dir.is_dir():
@@ -123,10 +118,6 @@ def reclassify(
     --max-in-flight are queued at once, so live offers keep flowing. The cursor is saved after
     each page: `--resume JOB_ID` continues where a crashed or interrupted run stopped.
     """
-    from services.reclassify.runner import RunOptions, run_job, runner_name
-    from shared.db.jobs import JobFilter, JobNotFound, create_job, get_job, job_view
-    from shared.db.session import migrate, session_scope
-
     settings = get_settings()
     configure_logging("WARNING", settings.log_format)
     url = settings.effective_database_url
@@ -178,8 +169,6 @@ def _job_id(value: str) -> uuid.UUID:
 @jobs_app.command("list")
 def jobs_list(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
     """Recent reclassification jobs and their progress."""
-    from shared.db.jobs import job_view, list_jobs
-    from shared.db.session import migrate, session_scope
 
     url = get_settings().effective_database_url
     migrate(url)
@@ -196,9 +185,6 @@ def jobs_list(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
 
 
 def _job_command(job: str, cancel: bool) -> None:
-    from shared.db.jobs import JobNotFound, cancel_job, get_job, job_view
-    from shared.db.session import migrate, session_scope
-
     url = get_settings().effective_database_url
     migrate(url)
     try:

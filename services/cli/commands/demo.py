@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.demo.run import DemoOptions, run_demo
+from services.demo.training import DEMO_CATALOG_SIZES, run_background_training
 from shared.config import get_settings
 from shared.logging import configure_logging
 
@@ -55,8 +57,6 @@ def demo(
     dashboard URL; then trains the default profile in the background (progress in the terminal
     and on the dashboard), and the workers switch to it by themselves. Ctrl-C stops (or --once).
     """
-    from services.demo.run import DemoOptions, run_demo
-    from services.demo.training import DEMO_CATALOG_SIZES
     from training.profiles import PROFILES
 
     settings = get_settings()
@@ -94,8 +94,6 @@ def demo_train(
     ] = 1.0,
 ) -> None:
     """The demo's background training (started by `catalog demo`): progress under the var dir."""
-    from services.demo.training import run_background_training
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     manifest = run_background_training(

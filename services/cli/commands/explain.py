@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.cli.explaining import OnlineExplainer
 from shared.config import get_settings
 from shared.explanation import Explanation
 from shared.logging import configure_logging
@@ -62,7 +63,6 @@ def explain(
     configure_logging("WARNING", settings.log_format)
     if not (title or description or image):
         raise typer.BadParameter("give at least one of --title, --description, --image")
-    from services.cli.explaining import OnlineExplainer
 
     async def run() -> Explanation:
         explainer = OnlineExplainer(settings)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from services.cli.online import OnlineClassifier
 from shared.config import get_settings
 from shared.logging import configure_logging
 
@@ -32,7 +33,6 @@ def classify(
     configure_logging("WARNING", settings.log_format)
     if not (title or description or image):
         raise typer.BadParameter("give at least one of --title, --description, --image")
-    from services.cli.online import OnlineClassifier
 
     async def run() -> Any:
         classifier = OnlineClassifier(settings)

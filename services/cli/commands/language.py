@@ -10,6 +10,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from services.language.logic import Preparer, TranslationUnavailable
+from shared.config import get_settings
+from shared.contract import ListingSubmitted
+
 console = Console(stderr=True)
 out = Console()
 
@@ -26,10 +30,6 @@ def prepare(
     Translation uses CATALOG_TRANSLATOR (google, libre, mymemory, none) and CATALOG_TRANSLATOR_URL.
     Offline, use CATALOG_TRANSLATOR=none or point CATALOG_TRANSLATOR_URL at a reachable server.
     """
-    from services.language.logic import Preparer, TranslationUnavailable
-    from shared.config import get_settings
-    from shared.contract import ListingSubmitted
-
     settings = get_settings()
     event = ListingSubmitted.new("cli", title=title, description=description)
 

@@ -11,9 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.asyncapi import build_document
+from services.cli.operations import collect_status, get_dead_letter, list_dead_letters, replay_dead_letters
 from services.cli.registry import WORKERS, create_worker, parse_replicas
-from shared.config import get_settings
+from services.cli.supervisor import ProcessSpec, Supervisor
+from shared.config import get_settings, redact_url, redacted, settings_table_markdown
+from shared.db.session import upgrade
 from shared.logging import configure_logging
+from shared.redis_conn import warn_if_shadowed
 
 console = Console(stderr=True)
 out = Console()
@@ -46,12 +51,8 @@ def up(
     Crashed processes are restarted with backoff. With CATALOG_REDIS_URL unset, the embedded
     Redis is started here and shared with every child.
     """
-    from services.cli.supervisor import ProcessSpec, Supervisor
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    from shared.redis_conn import warn_if_shadowed
-
     warn_if_shadowed()
     try:
         counts = parse_replicas(replicas or [])
@@ -70,8 +71,6 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Streams, consumer groups (lag, pending, consumers), dead letters and the model version."""
-    from services.cli.operations import collect_status
-
     settings = get_settings()
     report = asyncio.run(collect_status(settings))
     if as_json:
@@ -103,8 +102,6 @@ def docs(
     ),
 ) -> None:
     """Write the AsyncAPI document of every stream and event (the stream contract)."""
-    from services.cli.asyncapi import build_document
-
     document = build_document(get_settings().stream_prefix)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(document, indent=2), encoding="utf-8")
@@ -120,8 +117,6 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List dead letters, newest first."""
-    from services.cli.operations import list_dead_letters
-
     letters = asyncio.run(list_dead_letters(get_settings(), limit))
     if as_json:
         out.print_json(json.dumps([{"entry_id": i, **d.model_dump(mode="json")} for i, d in letters]))
@@ -145,8 +140,6 @@ def dlq_list(
 @dlq_app.command("show")
 def dlq_show(entry_id: Annotated[str, typer.Argument(help="Entry id from `dlq list`.")]) -> None:
     """Show one dead letter with its full error and original payload."""
-    from services.cli.operations import get_dead_letter
-
     letter = asyncio.run(get_dead_letter(get_settings(), entry_id))
     if letter is None:
         console.print(f"[red]no dead letter {entry_id}[/red]; see `catalog dlq list`")
@@ -163,8 +156,6 @@ def dlq_replay(
 
     Payloads that still fail the schema are kept and reported.
     """
-    from services.cli.operations import replay_dead_letters
-
     if not entry_ids and not replay_all:
         raise typer.BadParameter("give entry ids or --all")
     replayed, kept = asyncio.run(replay_dead_letters(get_settings(), entry_ids or None))
@@ -179,9 +170,6 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply Alembic migrations to CATALOG_DATABASE_URL (or the embedded SQLite file)."""
-    from shared.config import redact_url
-    from shared.db.session import upgrade
-
     url = get_settings().effective_database_url
     upgrade(url, revision)
     console.print(f"database at {revision}: {redact_url(url)}")
@@ -191,8 +179,6 @@ def config(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README settings table.")] = False,
 ) -> None:
     """Show the effective settings (secrets redacted), or every setting as a markdown table."""
-    from shared.config import redacted, settings_table_markdown
-
     if markdown:
         out.print(settings_table_markdown(), markup=False, highlight=False, soft_wrap=True)
         return

@@ -9,8 +9,10 @@ import json
 from typing import Annotated
 
 import typer
+from prometheus_client import start_http_server
 from rich.console import Console
 
+from services.reconciler.reconciler import PassReport, run
 from shared.config import get_settings
 from shared.logging import configure_logging
 
@@ -43,8 +45,6 @@ def reconcile(
     once anyway: every effect is idempotent by that id). Serves
     `catalog_overdue_submissions` on CATALOG_METRICS_PORT when set.
     """
-    from services.reconciler.reconciler import PassReport, run
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     deadline = settings.reconcile_after_s if older_than is None else older_than
@@ -53,8 +53,6 @@ def reconcile(
         out.print_json(json.dumps(report.as_dict()))
         return
     if settings.metrics_port is not None:
-        from prometheus_client import start_http_server
-
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
     def show(report: PassReport) -> None:

@@ -18,16 +18,17 @@ import typer
 from rich.console import Console
 
 from shared.config import Settings, get_settings
+from shared.inference.rollout import TritonControl, reconcile
+from shared.inference.rollout import watch as watch_forever
+from shared.lifecycle import LifecycleError, make_current
 from shared.logging import configure_logging
+from shared.model_repo import read_manifest
 
 console = Console(stderr=True)
 log = logging.getLogger(__name__)
 
 
 async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | None) -> None:
-    from shared.inference.rollout import TritonControl, reconcile
-    from shared.inference.rollout import watch as watch_forever
-
     repository = settings.model_repository
     if rollback_to is not None:
         roll_back_to_revision(repository, rollback_to)
@@ -52,9 +53,6 @@ def roll_back_to_revision(repository: Path, revision: int) -> None:
     """Make an older revision current again, recorded in ``lifecycle.json`` like ``catalog
     rollback`` (reconcile then serves it; the newest N stay loaded too, so events pinned to them
     finish). Workers switch once it is served."""
-    from shared.lifecycle import LifecycleError, make_current
-    from shared.model_repo import read_manifest
-
     try:
         version = read_manifest(repository, revision).version
         make_current(repository, version, by=_who(), reason=f"catalog rollout --rollback-to {revision}",

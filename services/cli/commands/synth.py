@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
 def synth(
@@ -23,8 +24,6 @@ def synth(
 
     Difficulty knobs: training.synth.SynthConfig.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from training.synth import generate_catalog
 
     if out.exists() and not out.is_dir():
