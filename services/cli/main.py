@@ -1,7 +1,7 @@
 """The ``catalog`` command: one typer app; each area registers its commands here.
 
-Command modules import heavy libraries (torch, onnxruntime, training) inside their commands so
-that ``catalog --help`` stays fast.
+Command modules import heavy libraries (FastAPI, torch, training) inside their commands so that
+``catalog --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import typer
 from services.bench.commands import bench_app
 from services.cli.commands import (
     api,
-    demo,
     explain,
     inference,
     language,
@@ -22,6 +21,7 @@ from services.cli.commands import (
     synth,
     training,
 )
+from services.demo import commands as demo
 
 app = typer.Typer(
     name="catalog",
@@ -30,20 +30,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
-for _module in (
-    demo,
-    ops,
-    api,
-    language,
-    training,
-    synth,
-    inference,
-    rollout,
-    lifecycle,
-    explain,
-    reliability,
-):
-    _module.register(app)
+AREAS = (demo, ops, api, language, training, synth, inference, rollout, lifecycle, explain, reliability)
+for _area in AREAS:
+    _area.register(app)
 app.add_typer(bench_app, name="bench")
 
 
