@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from services.cli.held_out import held_out_figures
 from services.cli.commands.lifecycle import run_promotion
+from services.cli.held_out import held_out_figures
 from shared.config import Settings
 from shared.db.session import upgrade
 from shared.lifecycle import read_state
