@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 TRITON_STAMP := .venv-triton/.installed
 
-$(TRITON_STAMP): deploy/triton/requirements.txt deploy/triton/make_venv.sh deploy/triton/install_backend.py services/standins/tritonserver/onnxruntime_backend/model.py
+$(TRITON_STAMP): deploy/triton/requirements.txt deploy/triton/make_venv.sh deploy/triton/install_backend.py tools/standins/tritonserver/onnxruntime_backend/model.py
 	deploy/triton/make_venv.sh .venv-triton
 
 install: $(STAMP) ## create or reuse .venv with the pinned dependencies
@@ -41,7 +41,7 @@ $(POLICY_STAMP): deploy/k8s/requirements-checkov.txt
 policy-env: $(POLICY_STAMP) ## create or reuse .venv-checkov (static policy check of deploy/k8s)
 
 deploy: install ## regenerate deploy/k8s/base, the compose workers, the Prometheus scrape configs and the per-image requirements
-	$(BIN)/python deploy/scripts/render_deploy.py
+	$(BIN)/python -m deploy.render
 
 system-deps: ## chromium and docker-compose from Debian, when missing (best effort)
 	@deploy/scripts/install-system-deps.sh
@@ -54,12 +54,12 @@ demo: install ## train if needed, run the whole pipeline on a synthetic sample, 
 	$(BIN)/catalog demo
 
 chaos: install triton-env ## fault-injection suite on the whole pipeline (N=2000 submissions; `make chaos N=200`)
-	$(BIN)/catalog chaos --n $(N)
+	$(BIN)/python -m tools.chaos --n $(N)
 
 lint: install ## ruff and mypy
-	$(BIN)/ruff check shared services training tests
-	$(BIN)/ruff format --check shared services training tests
-	$(BIN)/mypy shared services training
+	$(BIN)/ruff check shared services training tests tools deploy/render
+	$(BIN)/ruff format --check shared services training tests tools deploy/render
+	$(BIN)/mypy shared services training tools deploy/render
 
 docs: install ## write the AsyncAPI document
 	$(BIN)/catalog docs --out docs/asyncapi.json

@@ -64,7 +64,8 @@ class Settings(BaseSettings):
         Path(".venv-triton"), description="Virtual environment of the local tritonserver."
     )
     triton_start_timeout_s: float = Field(
-        120.0, description="How long `catalog triton` waits for the server and models to be ready."
+        120.0,
+        description="How long `python -m tools.standins triton` waits for the server and models to be ready.",
     )
 
     # --- delivery (docs/architecture.md §3) ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Progress bars for training (rich when installed, silent otherwise).
 
-Why optional: the GPU check (training.gpu_check) runs on a machine with only torch, timm,
+Why optional: the GPU check (services.bench.gpu_check) runs on a machine with only torch, timm,
 transformers, ONNX, numpy, pandas, pillow, scikit-learn and the wheels carried for it; rich
 is a CLI nicety, not something training needs.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The encoders' bulk path on one GPU against the bare models (services/cli/bench/gpu.py).
+# The encoders' bulk path on one GPU against the bare models (services/bench/gpu.py).
 #
 # Needs only: Python 3.12, torch (CUDA), timm, transformers (tokenizers), numpy, pillow.
 # No pydantic, Redis, SQL, Triton or network: it imports shared/ml/preprocess.py alone of ours.
@@ -11,4 +11,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-python3}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PYTHON" -m services.cli.bench.gpu "$@"
+exec "$PYTHON" -m services.bench.gpu "$@"

@@ -2,7 +2,7 @@
 # GPU check: trains the production profile's architectures (random-init CamemBERT-base and
 # FlauBERT-base shapes, ConvNeXt-base, EfficientNetV2-M, MaxViT-T) on a 5,000-offer synthetic
 # sample within a few minutes; prints offers/s per phase, GPU memory peak and weighted F1 as
-# JSON, also written to $OUT/gpu-check.json when OUT is set. See training/gpu_check.py.
+# JSON, also written to $OUT/gpu-check.json when OUT is set. See services/bench/gpu_check.py.
 #
 # Needs only: python3 with torch, timm, transformers, onnx, onnxruntime, numpy, pandas, pillow,
 # scikit-learn, and pydantic, pydantic-settings, lightgbm (from wheels in .whl/ when present).
@@ -16,4 +16,4 @@ if [ -d .whl ] && ! "$PY" -c "import pydantic_settings, lightgbm" 2>/dev/null; t
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec timeout "${GPU_CHECK_TIMEOUT_S:-420}" "$PY" -m training.gpu_check "$@"
+exec timeout "${GPU_CHECK_TIMEOUT_S:-420}" "$PY" -m services.bench.gpu_check "$@"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytriton  # type: ignore[import-not-found]
 
 HERE = Path(__file__).resolve().parent
-# The ONNX Runtime shim is a stand-in for laptops and tests (services/standins), never deployed.
-SHIM = HERE.parents[1] / "services" / "standins" / "tritonserver" / "onnxruntime_backend" / "model.py"
+# The ONNX Runtime shim is a stand-in for laptops and tests (tools/standins), never deployed.
+SHIM = HERE.parents[1] / "tools" / "standins" / "tritonserver" / "onnxruntime_backend" / "model.py"
 dist = Path(pytriton.__file__).parent / "tritonserver"
 target = Path(sys.prefix) / "triton" / "backends"
 if target.exists():

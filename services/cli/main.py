@@ -1,14 +1,27 @@
 """The ``catalog`` command: one typer app; each area registers its commands here.
 
-Command modules import heavy libraries (torch, onnxruntime) inside their commands so that
+Command modules import heavy libraries (FastAPI, torch, training) inside their commands so that
 ``catalog --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from services.bench.commands import bench_app
+from services.cli.commands import (
+    api,
+    explain,
+    inference,
+    language,
+    lifecycle,
+    ops,
+    reliability,
+    rollout,
+    synth,
+    training,
+)
+from services.demo import commands as demo
 
 app = typer.Typer(
     name="catalog",
@@ -17,26 +30,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
-bench_app = typer.Typer(help="Benchmarks that write JSON results.", no_args_is_help=True)
+AREAS = (demo, ops, api, language, training, synth, inference, rollout, lifecycle, explain, reliability)
+for _area in AREAS:
+    _area.register(app)
 app.add_typer(bench_app, name="bench")
-
-# Each module defines ``register(app, bench_app)``.
-COMMAND_MODULES: list[str] = [
-    "services.cli.ops",
-    "services.cli.api",
-    "services.cli.language",
-    "services.cli.training",
-    "services.cli.synth",
-    "services.cli.inference",
-    "services.cli.rollout",
-    "services.cli.lifecycle",
-    "services.cli.explain_cmd",
-    "services.cli.reliability",
-    "services.cli.perf",
-]
-
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(app, bench_app)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ description and photo works (nothing at all gives the training class prior). Use
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from services.fusion.classify import Pair, classify_pairs
 from services.image_encoder.encode import encode_images
 from services.image_encoder.images import ImageProblem, decode
+from services.language.logic import Preparer
 from services.text_encoder.encode import encode_texts
 from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted
@@ -26,9 +27,6 @@ from shared.inference.backend import InferenceBackend
 from shared.inference.factory import create_backend
 from shared.inference.store import ModelStore
 from shared.ml.preprocess import decode_target
-
-if TYPE_CHECKING:
-    from services.language.logic import Preparer
 
 
 class OnlineClassifier:
@@ -48,8 +46,6 @@ class OnlineClassifier:
         and shared by every call (the explainer uses it too). Blocking the first time: it loads
         the language detector, so call it from a thread in async code."""
         if self._preparer is None:
-            from services.language.logic import Preparer
-
             self._preparer = Preparer.from_settings(self.settings, redis=None)
         return self._preparer
 

@@ -10,10 +10,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from sqlalchemy.exc import SQLAlchemyError
 
+from services.reconciler.reconciler import overdue_count
 from shared.broker import EventPublisher, payload_of
 from shared.config import Settings
 from shared.contract import EVENT_OF_STREAM, DeadLetter, Envelope, Stream, lane_stream, lanes_of
+from shared.db.session import session_scope
+from shared.db.submissions import reopen
 from shared.ml.model_repo import read_manifest
 from shared.redis_conn import resolve_redis_url
 
@@ -60,8 +64,6 @@ async def collect_status(settings: Settings) -> dict[str, Any]:
     finally:
         await redis.aclose()
     try:
-        from services.reconciler.reconciler import overdue_count
-
         overdue: int | str = await asyncio.to_thread(overdue_count, settings)
     except Exception as exc:  # no database yet, or unreachable: say so, keep the Redis report
         overdue = f"unknown ({type(exc).__name__})"
@@ -148,11 +150,6 @@ def _reopen(settings: Settings, submission_ids: list[uuid.UUID]) -> None:
     """Replayed submissions are watched by the reconciler again (they were closed as dead).
 
     Best effort: a deployment without the database here (or not migrated yet) still replays."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from shared.db.session import session_scope
-    from shared.db.submissions import reopen
-
     url = settings.effective_database_url
     if not submission_ids or (url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists()):
         return

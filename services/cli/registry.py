@@ -2,7 +2,7 @@
 
 ``catalog worker NAME``, ``catalog up`` (the supervisor), ``catalog status``, the AsyncAPI
 document (built from the workers' real subscribers), docker-compose and the Kubernetes
-manifests (``deploy/scripts/render_deploy.py``) all read :data:`WORKERS`; a test checks that
+manifests (``python -m deploy.render``) all read :data:`WORKERS`; a test checks that
 every registered kind is present in each deployment file.
 """
 
@@ -40,6 +40,17 @@ def consumers_of(stream: Stream) -> list[str]:
 
 def streams_of(name: str) -> list[Stream]:
     return [c.stream for c in WORKERS[name].consumes]
+
+
+def parse_replicas(items: list[str]) -> dict[str, int]:
+    """``KIND=N`` options (``catalog up``, the pipeline benchmarks) as counts per known kind."""
+    counts: dict[str, int] = {}
+    for item in items:
+        kind, _, n = item.partition("=")
+        if kind not in WORKERS or not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--replicas expects KIND=N with a known kind, got {item!r}")
+        counts[kind] = int(n)
+    return counts
 
 
 def create_worker(name: str, settings: Settings) -> WorkerApp:

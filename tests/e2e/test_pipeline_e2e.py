@@ -23,8 +23,6 @@ import pytest
 from services.fusion.worker import create_worker as fusion_worker
 from services.image_encoder.worker import create_worker as image_worker
 from services.language.worker import create_worker as language_worker
-from services.standins.translator import running_standin
-from services.standins.tritonserver.launcher import LocalTritonServer
 from services.text_encoder.worker import create_worker as text_worker
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
@@ -32,6 +30,8 @@ from shared.contract import ListingClassified, ListingSubmitted, Stream
 from shared.ml.model_repo import read_manifest
 from tests.conftest import REDIS_URL
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
+from tools.standins.translator import running_standin
+from tools.standins.tritonserver.launcher import LocalTritonServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.triton]
 

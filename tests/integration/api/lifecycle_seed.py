@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from services.cli.seed import classified_event
 from services.writer.store import write_predictions
 from shared.categories import reference_categories
 from shared.contract import ListingSubmitted, utcnow
@@ -19,6 +18,7 @@ from shared.db.session import session_scope
 from shared.lifecycle.drift import training_reference
 from shared.lifecycle.state import set_shadow
 from shared.ml.model_repo import LabelSpec, Manifest, publish_manifest
+from tests.support.factories import classified_event
 
 
 def seed_lifecycle(database_url: str, repo: Path, n: int = 240, seed: int = 3) -> None:

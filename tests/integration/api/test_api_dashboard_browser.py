@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.cli.seed import seed_database
+from services.bench.seed import seed_database
 from shared.db.jobs import JobFilter, create_job
 from shared.db.session import session_scope, upgrade
 from tests.conftest import REDIS_URL
@@ -128,10 +128,10 @@ def seed_review_queue(database_url: str, photos: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from services.cli.seed import classified_event
     from services.writer.worker import write_batch
     from shared.contract import ListingSubmitted
     from shared.db.listings import upsert_listings
+    from tests.support.factories import classified_event
 
     photos.mkdir(parents=True, exist_ok=True)
     pixels = np.full((90, 90, 3), 128, dtype=np.uint8)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.cli.seed import classified_event, seed_database
+from services.bench.seed import seed_database
 from services.cli.wiring import api_app
 from services.writer.worker import write_batch
 from shared.broker import read_events
@@ -19,6 +19,7 @@ from shared.config import Settings
 from shared.contract import CategoryScore, ListingSubmitted, Stream, utcnow
 from shared.ml.model_repo import LabelSpec, Manifest, publish_manifest
 from tests.conftest import REDIS_URL
+from tests.support.factories import classified_event
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -214,7 +215,7 @@ def test_models_lists_every_manifest_with_its_status(settings: Settings) -> None
 
 
 def test_training_progress_is_served_for_the_dashboard(settings: Settings, tmp_path: Any) -> None:
-    from services.cli.demo_training import ProgressReporter
+    from services.demo.training import ProgressReporter
     from shared.ml.training_progress import progress_path
 
     settings = settings.model_copy(update={"var_dir": tmp_path / "var"})

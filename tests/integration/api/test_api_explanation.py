@@ -11,11 +11,11 @@ import redis
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from services.cli.seed import classified_event
 from services.cli.wiring import api_app
 from services.writer.worker import write_batch
 from shared.config import Settings
 from tests.conftest import REDIS_URL
+from tests.support.factories import classified_event
 from tests.unit.explain.repo import build_explain_repository
 
 TOKEN = "explain-token"

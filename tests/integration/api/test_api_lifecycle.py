@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.cli.seed import classified_event
 from services.cli.wiring import api_app
 from services.writer.worker import write_batch
 from shared.config import Settings
@@ -20,6 +19,7 @@ from shared.db.session import session_scope, upgrade
 from shared.lifecycle.state import set_shadow
 from tests.conftest import REDIS_URL
 from tests.integration.lifecycle.helpers import publish
+from tests.support.factories import classified_event
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

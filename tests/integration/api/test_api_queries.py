@@ -18,7 +18,7 @@ from services.api.queries import (
     throughput_and_lag,
     version_agreement,
 )
-from services.cli.seed import seed_database
+from services.bench.seed import seed_database
 from shared.contract import utcnow
 from shared.db.listings import as_utc
 from shared.db.models import Listing, Prediction

@@ -49,7 +49,7 @@ def triton_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifes
 @pytest.fixture(scope="module")
 def triton_url(triton_venv: Path, triton_repo: tuple[Path, Manifest]) -> Iterator[str]:
     """A real tritonserver on ``triton_repo``; its log is next to the repository."""
-    from services.standins.tritonserver.launcher import LocalTritonServer
+    from tools.standins.tritonserver.launcher import LocalTritonServer
 
     url = f"127.0.0.1:{free_port_triple()}"
     with (

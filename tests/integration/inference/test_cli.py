@@ -17,6 +17,7 @@ from shared.ml.model_repo import Manifest
 from tests.integration.inference.helpers import free_port_triple
 
 CATALOG = [sys.executable, "-m", "services.cli.main"]
+STANDINS = [sys.executable, "-m", "tools.standins"]
 
 
 def env_for(repo: Path, **extra: str) -> dict[str, str]:
@@ -71,7 +72,7 @@ def test_triton_command_serves_and_stops(
     port = free_port_triple()
     env = env_for(repo, CATALOG_TRITON_URL=f"127.0.0.1:{port}", CATALOG_TRITON_VENV=str(triton_venv))
     with open(tmp_path / "triton.log", "wb") as log:
-        process = subprocess.Popen([*CATALOG, "triton"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([*STANDINS, "triton"], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             ready = False
             deadline = time.monotonic() + 120
@@ -93,7 +94,7 @@ def test_triton_command_serves_and_stops(
 ORPHAN_SCRIPT = """
 import os, sys
 from pathlib import Path
-from services.standins.tritonserver.launcher import LocalTritonServer
+from tools.standins.tritonserver.launcher import LocalTritonServer
 server = LocalTritonServer(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
 server.start()
 print(server.process.pid, flush=True)

@@ -16,7 +16,6 @@ from services.cli.rollout_store import TritonControl, reconcile
 from services.fusion.worker import create_worker as fusion_worker
 from services.image_encoder.worker import create_worker as image_worker
 from services.language.worker import create_worker as language_worker
-from services.standins.tritonserver.launcher import LocalTritonServer
 from services.text_encoder.worker import create_worker as text_worker
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
@@ -25,6 +24,7 @@ from shared.inference.pinning import pin_key
 from shared.ml.model_repo import Manifest
 from tests.integration.inference.helpers import ensure_triton_venv, free_port_triple
 from tests.unit.inference.repo_fixture import build_repository
+from tools.standins.tritonserver.launcher import LocalTritonServer
 
 TITLES = ["Roman policier livre", "Console de jeu", "Lego technic", "Pompe pour piscine", "", "Poupée"]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.standins.translator import StandinTranslator, running_standin
+from tools.standins.translator import StandinTranslator, running_standin
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from shared.contract import ListingPrepared
+from tools.standins.translator import running_standin
 
 CATALOG = str(Path(sys.executable).with_name("catalog"))
 
@@ -44,10 +45,11 @@ def test_prepare_with_retry_policy_and_no_provider_says_what_to_do() -> None:
 
 def test_bench_writes_json(tmp_path: Path, redis_prefix: str) -> None:
     out = tmp_path / "bench.json"
-    result = run(
-        "bench", "language", "--json", str(out), "--n", "64",
-        CATALOG_REDIS_URL="redis://127.0.0.1:6379/0", CATALOG_STREAM_PREFIX=redis_prefix,
-    )  # fmt: skip
+    with running_standin() as standin:
+        result = run(
+            "bench", "language", "--json", str(out), "--n", "64", "--standin-url", standin.url,
+            CATALOG_REDIS_URL="redis://127.0.0.1:6379/0", CATALOG_STREAM_PREFIX=redis_prefix,
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     assert set(data["modes"]) == {"none", "standin"}
@@ -62,7 +64,9 @@ def test_translator_standin_serves_the_real_client_until_terminated() -> None:
     from services.language.providers import build_client
 
     process = subprocess.Popen(
-        [CATALOG, "translator-standin", "--port", "0"], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tools.standins", "translator", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stderr is not None

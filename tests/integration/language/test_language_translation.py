@@ -14,10 +14,10 @@ import pytest
 import requests
 
 from services.language.logic import Preparer, TranslationUnavailable
-from services.standins.translator import StandinTranslator
 from shared.config import Settings
 from shared.contract import ListingSubmitted
 from tests.conftest import REDIS_URL
+from tools.standins.translator import StandinTranslator
 
 ENGLISH = "Brand new box never opened, complete with the manual and the game."
 

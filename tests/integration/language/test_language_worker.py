@@ -4,12 +4,12 @@ invalid payloads and hopeless translations dead-lettered, outages survived."""
 from __future__ import annotations
 
 from services.language.worker import create_worker
-from services.standins.translator import StandinTranslator
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings
 from shared.contract import DeadLetter, ListingPrepared, ListingSubmitted, Stream
 from tests.conftest import REDIS_URL
 from tests.waiting import eventually
+from tools.standins.translator import StandinTranslator
 
 ENGLISH = "Brand new box never opened, complete with the manual and the game."
 

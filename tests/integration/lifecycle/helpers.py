@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.cli.seed import classified_event
 from services.writer.store import write_predictions
 from shared.contract import ListingClassified, ListingSubmitted, utcnow
 from shared.db.listings import upsert_listings
 from shared.db.quality import record_label
 from shared.db.session import session_scope
 from shared.ml.model_repo import DriftReference, LabelSpec, Manifest, publish_manifest
+from tests.support.factories import classified_event
 
 CODES = [10, 40, 1280, 2583]
 SPLIT = {"data_fingerprint": "fp1", "profile": {"seed": 1, "test_fraction": 0.2, "fusion_fraction": 0.2}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.cli.demo_training import publish_model
+from services.demo.training import publish_model
 from shared.config import Settings
 from shared.db.session import upgrade
 from shared.lifecycle.promotion import RECORDED_DATA_UNAVAILABLE

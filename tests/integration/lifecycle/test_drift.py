@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from services.cli.seed import classified_event
 from shared.contract import utcnow
 from shared.db.session import session_scope, upgrade
 from shared.lifecycle.drift import drift_report, psi, training_reference
 from shared.ml.model_repo import Manifest
 from tests.integration.lifecycle.helpers import CODES, manifest, write
+from tests.support.factories import classified_event
 
 SHARES = {10: 0.4, 40: 0.3, 1280: 0.2, 2583: 0.1}
 LANGUAGES = {"fr": 0.75, "en": 0.15, "de": 0.1}

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from services.cli.lifecycle import run_promotion
+from services.cli.commands.lifecycle import run_promotion
 from services.cli.wiring import serving_preparer_for
 from shared.config import Settings
 from shared.db.session import upgrade

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from services.cli.seed import classified_event
 from services.reclassify.runner import RunOptions, run_job
 from services.writer.worker import create_worker
 from shared.broker import Emit, EventPublisher, Reject, WorkerApp, read_events
@@ -33,6 +32,7 @@ from shared.db.models import Prediction, ReclassificationJob
 from shared.db.session import session_scope, upgrade
 from tests.conftest import REDIS_URL
 from tests.ledger import record, versions_repository
+from tests.support.factories import classified_event
 from tests.waiting import eventually
 
 RECLASSIFY_WAIT = {"timeout_s": 60.0, "interval_s": 0.1}

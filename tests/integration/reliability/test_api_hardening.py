@@ -15,7 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Message
 
-from services.cli.seed import classified_event
 from services.cli.wiring import api_app
 from services.writer.worker import write_batch
 from shared.config import Settings
@@ -24,6 +23,7 @@ from shared.db.listings import upsert_listings
 from shared.db.session import session_scope
 from shared.ml.model_repo import LabelSpec, Manifest, publish_manifest
 from tests.conftest import REDIS_URL
+from tests.support.factories import classified_event
 
 TOKEN = "hardening-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,4 +1,4 @@
-"""The fault-injection suite at CI size: ``catalog chaos`` with a small N.
+"""The fault-injection suite at CI size: ``python -m tools.chaos`` with a small N.
 
 The whole pipeline as separate processes (every worker kind, the reconciler among them, the
 API, a real local tritonserver, the machine's Redis 7 with append-only persistence, a scratch
@@ -54,7 +54,7 @@ def test_chaos_suite_small(tmp_path: Path) -> None:
     venv = ensure_triton_venv()
     result = subprocess.run(
         [
-            sys.executable, "-m", "services.cli.main", "chaos",
+            sys.executable, "-m", "tools.chaos",
             "--n", "40", "--reconcile-after", "15", "--timeout", "300",
             "--model-repository", str(repository), "--workdir", str(tmp_path / "run"),
             "--port-base", str(free_port_run()), "--postgres-admin-url", POSTGRES_ADMIN_URL,

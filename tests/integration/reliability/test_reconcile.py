@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import uuid4
 
-from services.cli.seed import classified_event
 from services.reconciler.reconciler import overdue_count, reconcile_once
 from services.writer.store import write_predictions
 from shared.broker import EventPublisher, read_events
@@ -17,6 +16,7 @@ from shared.db.models import Submission
 from shared.db.session import migrate, session_scope
 from shared.db.submissions import count_overdue, mark_republished, overdue_submissions, record_submissions
 from tests.conftest import REDIS_URL
+from tests.support.factories import classified_event
 
 
 def dead_letter(event: ListingSubmitted, reason: str) -> DeadLetter:

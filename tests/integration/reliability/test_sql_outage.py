@@ -15,7 +15,6 @@ from typing import Any
 import redis.asyncio as aredis
 from sqlalchemy import func, select
 
-from services.cli.seed import classified_event
 from services.writer.worker import create_worker
 from shared.broker import EventPublisher
 from shared.config import Settings
@@ -25,6 +24,7 @@ from shared.db.session import engine_for, session_scope, set_connections_allowed
 from shared.dependencies import DependencyUnavailable, dependency_of
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL
 from tests.ledger import record, versions_repository
+from tests.support.factories import classified_event
 from tests.waiting import eventually
 
 

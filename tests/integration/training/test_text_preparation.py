@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from services.language.training import LanguageStepPreparer
-from services.standins.translator import running_standin
 from shared.config import Settings
 from tests.conftest import REDIS_URL
+from tools.standins.translator import running_standin
 
 TEXTS = ["Brand new box never opened, complete with manual", "Livre de poche très bon état", ""]
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from services.cli.seed import classified_event
 from services.language import worker as language
 from services.language.logic import Preparer
 from services.reconciler.reconciler import dead_submission
@@ -29,6 +28,7 @@ from shared.db.models import Listing, Prediction, Submission
 from shared.db.session import session_scope
 from shared.db.submissions import record_submissions
 from tests.ledger import versions_repository
+from tests.support.factories import classified_event
 
 FUTURE = datetime(2099, 1, 1, tzinfo=utcnow().tzinfo)
 

@@ -12,7 +12,6 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
-from services.cli.seed import classified_event
 from services.writer.worker import create_worker, write_batch
 from shared.broker import EventPublisher
 from shared.config import Settings
@@ -21,6 +20,7 @@ from shared.db.models import Listing, Prediction, ReclassificationJob
 from shared.db.session import alembic_config, migrate, session_scope, upgrade
 from tests.conftest import REDIS_URL
 from tests.ledger import record, versions_repository
+from tests.support.factories import classified_event
 
 
 def head_revision() -> str:

@@ -3,7 +3,11 @@
 - ``shared`` imports nothing of ours outside ``shared``;
 - ``training`` imports only ``shared`` (and itself);
 - each ``services/<kind>`` imports only ``shared`` (and itself);
-- the composition root ``services/cli`` alone may import the other services and ``training``.
+- the composition root ``services/cli`` and the packages it runs (the demo ``services/demo``, the
+  benchmarks ``services/bench``) alone may import the other services and ``training``.
+
+- nothing shipped imports ``tools`` (stand-ins, the fault-injection suite) or ``tests``: neither
+  is in the wheel.
 
 Function-level imports count like any other: the rule cannot be dodged by importing late.
 """
@@ -18,7 +22,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 OURS = ("shared", "services", "training")
-COMPOSITION_ROOT = "services.cli"
+NOT_SHIPPED = ("tools", "tests")
+COMPOSITION_ROOT = ("services.cli", "services.demo", "services.bench")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -74,7 +79,8 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 def layer(module: str) -> str:
-    """``shared``, ``training``, ``services.cli`` or ``services.<kind>`` (or ``''``: not ours)."""
+    """``shared``, ``training``, ``services.cli`` (and the other composition packages) or
+    ``services.<kind>`` (or ``''``: not ours)."""
     parts = module.split(".")
     if parts[0] in ("shared", "training"):
         return parts[0]
@@ -91,7 +97,7 @@ def allowed(importer: str, imported: str) -> bool:
         return False
     if source == "training":
         return target == "shared"
-    if source == COMPOSITION_ROOT:
+    if source in COMPOSITION_ROOT:
         return True
     return target == "shared"  # services.<kind>
 
@@ -102,7 +108,8 @@ def violations(root: Path = ROOT) -> list[str]:
         for path in sorted((root / top).rglob("*.py")) if (root / top).is_dir() else []:
             importer = module_name(path, root)
             for lineno, imported in imported_modules(path, root):
-                if imported.split(".")[0] in OURS and not allowed(importer, imported):
+                top_level = imported.split(".")[0]
+                if top_level in NOT_SHIPPED or (top_level in OURS and not allowed(importer, imported)):
                     found.append(f"{path.relative_to(root)}:{lineno}: {importer} imports {imported}")
     return found
 
@@ -121,7 +128,8 @@ def test_every_module_follows_the_import_rule() -> None:
         ("services.fusion.worker", "services.writer.store", False),
         ("services.fusion.worker", "services.fusion.join", True),
         ("services.api.app", "training.evaluate", False),
-        ("services.cli.demo", "training.pipeline", True),
+        ("services.demo.run", "training.pipeline", True),
+        ("services.bench.pipeline", "services.api.ingest", True),
         ("services.cli.wiring", "services.api.app", True),
     ],
 )
@@ -138,8 +146,11 @@ def test_an_upward_import_added_inside_a_function_is_caught(tmp_path: Path) -> N
     )
     (tmp_path / "services" / "fusion").mkdir(parents=True)
     (tmp_path / "services" / "fusion" / "worker.py").write_text("from ..writer import store\n")
+    (tmp_path / "services" / "cli").mkdir()
+    (tmp_path / "services" / "cli" / "main.py").write_text("import tools.chaos\n")
     found = violations(tmp_path)
     assert any("shared/sneaky.py:2: shared.sneaky imports services.cli" in v for v in found)
+    assert any("services.cli.main imports tools.chaos" in v for v in found)
     assert any("services.fusion.worker imports services.writer" in v for v in found)
 
 
@@ -261,7 +272,7 @@ def test_an_import_of_test_support_is_caught(tmp_path: Path) -> None:
     (tmp_path / "training").mkdir()
     (tmp_path / "training" / "data.py").write_text("from tests.support import factories\n")
     assert support_imports(tmp_path) == [
-        "services/cli/chaos.py:2: imports tools.chaos",
+        "tools/chaos/suite.py:2: imports tools.chaos",
         "training/data.py:1: imports tests.support",
         "training/data.py:1: imports tests.support.factories",
     ]

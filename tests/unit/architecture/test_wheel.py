@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-COPIED = ("pyproject.toml", "README.md", "shared", "services", "training", "tests", "tools")
+COPIED = ("pyproject.toml", "README.md", "shared", "services", "training", "tests", "tools", "deploy")
 NEEDED_DATA = (
     "shared/data/categories.json",
     "shared/migrations/env.py",
@@ -59,6 +59,13 @@ def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def test_the_wheel_holds_no_test_support(wheel_names: list[str]) -> None:
     shipped = [name for name in wheel_names if forbidden(name)]
     assert shipped == [], "test support in the wheel:\n" + "\n".join(shipped)
+
+
+def test_the_wheel_ships_only_the_three_packages(wheel_names: list[str]) -> None:
+    """No tools, tests or deployment tooling: only what the images run."""
+    tops = {n.split("/")[0] for n in wheel_names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"shared", "services", "training"}
+    assert "services/cli/main.py" in wheel_names and "services/bench/commands.py" in wheel_names
 
 
 def test_the_wheel_holds_the_data_the_code_reads(wheel_names: list[str]) -> None:

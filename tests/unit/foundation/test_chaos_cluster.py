@@ -1,4 +1,4 @@
-"""The chaos suite's process table (services/cli/chaos_cluster.py), built without starting anything."""
+"""The chaos suite's process table (tools/chaos/cluster.py), built without starting anything."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.chaos_cluster import RECONCILE_INTERVAL_S, Cluster, Ports
 from services.cli.registry import worker_names
+from tools.chaos.cluster import RECONCILE_INTERVAL_S, Cluster, Ports
 
 
 @pytest.fixture

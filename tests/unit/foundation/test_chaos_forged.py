@@ -3,10 +3,10 @@ each carries its marker, aimed at a listing that exists."""
 
 from __future__ import annotations
 
-from services.cli.chaos_forged import FORGED_PREFIX, FUTURE, forged_entries
 from shared.contract import EVENT_OF_STREAM, ListingClassified, ListingSubmitted, Stream
 from shared.db.listings import upsert_listings
 from shared.db.session import migrate, session_scope
+from tools.chaos.forged import FORGED_PREFIX, FUTURE, forged_entries
 
 
 def test_forged_entries_decode_and_carry_their_marker(sqlite_url: str) -> None:

@@ -1,6 +1,6 @@
 """The generated deployment files: in step with the registry, schema-valid, policy-clean.
 
-No cluster here: the manifests are rendered in Python (services/cli/deploy_render.py), the
+No cluster here: the manifests are rendered in Python (deploy/render/k8s.py), the
 committed copies must equal the rendering, kubernetes-validate checks them against the
 Kubernetes schemas, and checkov (its own environment, `make policy-env`) against its policies.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.cli.deploy_render import BASE, GRACE_S, STREAM_PREFIX, render_all
+from deploy.render.k8s import BASE, GRACE_S, STREAM_PREFIX, render_all
 from services.cli.registry import WORKERS
 from shared.broker import GRACEFUL_TIMEOUT_S
 
@@ -42,8 +42,8 @@ def find(kind: str, name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("path", sorted(RENDERED), ids=str)
 def test_committed_file_equals_the_rendering(path: Path) -> None:
     committed = ROOT / path
-    assert committed.is_file(), f"{path} missing: run deploy/scripts/render_deploy.py"
-    assert committed.read_text() == RENDERED[path], f"{path} is stale: run deploy/scripts/render_deploy.py"
+    assert committed.is_file(), f"{path} missing: run python -m deploy.render"
+    assert committed.read_text() == RENDERED[path], f"{path} is stale: run python -m deploy.render"
 
 
 def test_kustomization_lists_every_rendered_manifest() -> None:

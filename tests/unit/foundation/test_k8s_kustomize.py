@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.cli.deploy_render import VERSION
+from deploy.render.k8s import VERSION
 from services.cli.registry import WORKERS
 from tests.unit.foundation.test_k8s import CHECKOV, run_checkov
 

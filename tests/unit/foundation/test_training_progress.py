@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.demo_training import ProgressReporter, estimate
+from services.demo.training import ProgressReporter, estimate
 from shared.ml.model_repo import LabelSpec, Manifest
 from shared.ml.training_progress import progress_path, read_progress
 

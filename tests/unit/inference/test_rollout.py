@@ -159,7 +159,7 @@ def test_plan_keeps_the_shadow_candidate(tmp_path: Path) -> None:
 def test_rollout_rollback_to_makes_the_revision_current_and_records_it(tmp_path: Path) -> None:
     import typer
 
-    from services.cli.rollout import roll_back_to_revision
+    from services.cli.commands.rollout import roll_back_to_revision
     from shared.lifecycle.state import make_current, read_state
     from shared.ml.model_repo import read_manifest
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.standins.tritonserver.launcher import ports_of, sync_cpu_view
 from shared.ml.model_repo import Manifest
 from tests.unit.inference.repo_fixture import build_repository
+from tools.standins.tritonserver.launcher import ports_of, sync_cpu_view
 
 
 def test_view_follows_new_and_pruned_revisions(model_repo: tuple[Path, Manifest], tmp_path: Path) -> None:

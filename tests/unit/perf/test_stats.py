@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.cli.bench.stats import percentiles, stage_latencies
+from services.bench.stats import percentiles, stage_latencies
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from services.cli.seed import classified_event
 from services.writer.store import write_predictions
 from shared.contract import ListingSubmitted, utcnow
 from shared.db.jobs import (
@@ -23,6 +22,7 @@ from shared.db.jobs import (
 )
 from shared.db.listings import upsert_listings
 from shared.db.session import session_scope, upgrade
+from tests.support.factories import classified_event
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The text-ceiling study reads the generator's own draws (training/text_ceiling.py)."""
+"""The text-ceiling study reads the generator's own draws (services/bench/text_ceiling.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from services.bench.text_ceiling import baseline_curve, text_offers
 from shared.ml.text import clean_offer_text
 from training.synth.generator import X_NAME, Y_NAME, generate_catalog
-from training.text_ceiling import baseline_curve, text_offers
 
 
 def test_text_offers_are_the_catalogs_texts_and_labels(tmp_path: Path) -> None:

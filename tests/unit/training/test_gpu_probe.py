@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from training.gpu_probe import main
+from services.bench.gpu_probe import main
 
 
 def test_gpu_probe_dry_run_reports_each_batch_size(tmp_path: Path) -> None:

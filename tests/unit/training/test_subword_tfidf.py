@@ -18,6 +18,7 @@ import torch
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.metrics import f1_score
 
+from services.bench.text_ceiling import text_offers
 from shared.ml.fusion import softmax
 from shared.ml.model_repo import TextModelSpec
 from shared.ml.preprocess import TextTokenizer
@@ -25,7 +26,6 @@ from training import subword_model, text_model
 from training.baseline import tfidf_svm_baseline
 from training.loop import squared_hinge
 from training.profiles import PROFILES
-from training.text_ceiling import text_offers
 
 
 def _spec() -> TextModelSpec:

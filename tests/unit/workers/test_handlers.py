@@ -13,7 +13,6 @@ import httpx
 from PIL import Image
 from sqlalchemy import func, select
 
-from services.cli.seed import classified_event
 from services.fusion import worker as fusion
 from services.image_encoder import worker as image_encoder
 from services.image_encoder.images import ImageSettings
@@ -37,6 +36,7 @@ from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
 from shared.ml.model_repo import Manifest
 from tests.ledger import record, versions_repository
+from tests.support.factories import classified_event
 from tests.unit.workers.fakes import MemoryJoiner, MemoryPins
 
 

@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import String
 
-from services.cli.seed import classified_event
 from shared.contract import CategoryScore, ListingClassified
 from shared.db.models import Category, Listing, Prediction
+from tests.support.factories import classified_event
 
 # contract field -> the SQL column the writer stores it in
 STORED_IN = {

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from services.cli.seed import classified_event
 from services.writer import store
 from services.writer.store import newest_per_listing, prediction_row, write_predictions
 from shared.contract import ListingSubmitted, Origin, utcnow
 from shared.db.listings import as_utc, upsert_listings
 from shared.db.models import Category, Listing, Prediction, PredictionMinute, ReclassificationJob
 from shared.db.session import session_scope, upgrade
+from tests.support.factories import classified_event
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Deployment: images, manifests, scrape configurations and their rendering (``deploy.render``)."""

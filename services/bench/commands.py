@@ -1,0 +1,289 @@
+"""Every ``catalog bench ...`` command, registered in one place (each writes one JSON file).
+
+The measuring code lives beside this module; heavy libraries are imported by it, inside the
+commands, so that ``catalog --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.bench.output import write_results
+from services.cli.progress import progress_bar
+from services.cli.registry import parse_replicas
+from shared.config import Settings, get_settings
+from shared.logging import configure_logging
+
+console = Console(stderr=True)
+out = Console()
+bench_app = typer.Typer(help="Benchmarks that write JSON results.", no_args_is_help=True)
+
+JsonOut = Annotated[Path, typer.Option("--json", help="Where to write the JSON results.")]
+Data = Annotated[
+    Path | None, typer.Option(help="Catalog (challenge layout) to take offers from; default: synthetic.")
+]
+Backend = Annotated[str | None, typer.Option(help="local or triton (default CATALOG_INFERENCE_BACKEND).")]
+Replicas = Annotated[
+    list[str] | None, typer.Option("--replicas", help="KIND=N processes of a kind (repeatable).")
+]
+RedisUrl = Annotated[
+    str | None, typer.Option(help="An empty Redis to use; default: a private redis-server started here.")
+]
+RedisPort = Annotated[
+    int | None, typer.Option(help="Port of the private redis-server (default: a free one).")
+]
+DatabaseUrl = Annotated[
+    str | None, typer.Option(help="An empty database; default: a SQLite file in a temp dir.")
+]
+
+
+def _settings(backend: str | None = None) -> Settings:
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    if backend is not None:
+        if backend not in ("local", "triton"):
+            raise typer.BadParameter("expects local or triton", param_hint="--backend")
+        settings = settings.model_copy(update={"inference_backend": backend})
+    return settings
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]bench:[/red] {exc}")
+    return typer.Exit(2)
+
+
+@bench_app.command("language")
+def bench_language(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results (JSON).")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Synthetic offers per mode.")] = 5000,
+    translator: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--translator",
+            help="none and/or standin (repeatable; default: none, and standin with --standin-url).",
+        ),
+    ] = None,
+    standin_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The translation server of the standin mode (Google's protocol), e.g. the offline "
+            "stand-in of a source checkout: `python -m tools.standins translator --port 5055`."
+        ),
+    ] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Also run the real worker on Redis.")
+    ] = True,
+    rate_limit: Annotated[
+        float, typer.Option("--rate-limit", min=0.1, help="Translation calls/s allowed (standin mode).")
+    ] = 1000.0,
+) -> None:
+    """Offers/s through the language logic and the worker (Redis: CATALOG_REDIS_URL or embedded).
+
+    Goal: at least 2,000 offers/s on one core without translation.
+    """
+    from services.bench.language import run_bench
+
+    modes = translator or (["none", "standin"] if standin_url else ["none"])
+    bad = [m for m in modes if m not in ("none", "standin")]
+    if bad:
+        raise typer.BadParameter(f"--translator must be none or standin, got {', '.join(bad)}")
+    if "standin" in modes and not standin_url:
+        raise typer.BadParameter("the standin mode needs --standin-url", param_hint="--translator")
+    with console.status("benchmarking") as status:
+        results = run_bench(
+            get_settings(),
+            n,
+            modes,
+            worker,
+            rate_limit,
+            standin_url,
+            progress=lambda s: status.update(f"benchmarking: {s}"),
+        )
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(results, indent=2) + "\n")
+    for name, mode in results["modes"].items():
+        for where, numbers in mode.items():
+            console.print(f"{name:8} {where:7} {numbers['offers_per_s']:>9} offers/s")
+    console.print(f"wrote {json_out}")
+
+
+@bench_app.command("inference")
+def bench_inference(
+    json_out: JsonOut,
+    data: Data = None,
+    n: Annotated[int, typer.Option(help="Offers to encode.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Offers per inference request.")] = 32,
+) -> None:
+    """Offers/s through the text and image encoders and fusion on the configured backend."""
+    from services.bench.inference import run_bench
+
+    try:
+        body = asyncio.run(run_bench(_settings(), data, n, batch_size))
+    except (FileNotFoundError, LookupError, ValueError) as exc:
+        raise _fail(exc) from exc
+    write_results(json_out, body, console)
+
+
+@bench_app.command("explain")
+def bench_explain(
+    json_out: JsonOut,
+    data: Data = None,
+    n: Annotated[
+        int, typer.Option(help="Offers to time (plus as many per known-by-construction check).")
+    ] = 30,
+) -> None:
+    """Explanation time per offer on the configured backend and models, and how often the piece
+    that decides an offer by construction (a category word, a pasted product photo) ranks first."""
+    from services.bench.explain import run_bench
+
+    try:
+        body = asyncio.run(run_bench(_settings(), data, n))
+    except (FileNotFoundError, LookupError, ValueError) as exc:
+        raise _fail(exc) from exc
+    write_results(json_out, body, console)
+
+
+@bench_app.command("queries")
+def bench_queries(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    predictions: Annotated[int, typer.Option(min=100, help="Predictions to seed.")] = 100_000,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per query (after one warm-up).")] = 5,
+    admin_url: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL URL allowed to CREATE DATABASE (default: CATALOG_DATABASE_URL if "
+            "PostgreSQL, else CATALOG_TEST_POSTGRES_URL, else the local server)."
+        ),
+    ] = None,
+) -> None:
+    """Seed N predictions in a PostgreSQL database of its own and time each dashboard query."""
+    from services.bench.api import run_bench
+
+    settings = get_settings()
+    url = admin_url or (
+        settings.database_url
+        if (settings.database_url or "").startswith("postgresql")
+        else os.environ.get("CATALOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    )
+    assert url is not None
+    with progress_bar(field="note", console=console) as bar:
+        task = bar.add_task("seeding", total=predictions, note="")
+        result = run_bench(
+            url, predictions, repeats, settings.low_confidence_threshold, lambda n: bar.advance(task, n)
+        )
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2))
+    table = Table("query", "median ms", "max ms", "< goal")
+    for name, r in result["queries"].items():
+        table.add_row(name, f"{r['median_ms']:.1f}", f"{r['max_ms']:.1f}", "yes" if r["under_goal"] else "NO")
+    out.print(table)
+    console.print(f"wrote {json_out}")
+
+
+@bench_app.command("train-memory")
+def bench_train_memory(
+    n: Annotated[list[int] | None, typer.Option("--n", help="Catalog sizes (repeatable).")] = None,
+    work: Annotated[Path, typer.Option(help="Scratch dir (pixel caches, photos).")] = Path(
+        "var/bench/train-memory"
+    ),
+    size: Annotated[int, typer.Option(help="Training image size.")] = 224,
+    side: Annotated[int, typer.Option(help="Source photo side in pixels.")] = 500,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")] = Path(
+        "var/bench/train-memory.json"
+    ),
+) -> None:
+    """Peak RSS of the streamed image path (pixel cache, training batches, scoring) per catalog
+    size, each size in a fresh process (services.bench.memory_bench)."""
+    results = []
+    for count in n or [6000, 24000]:
+        command = [sys.executable, "-m", "services.bench.memory_bench", "--n", str(count)]
+        command += ["--work", str(work), "--size", str(size), "--side", str(side)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            console.print(f"[red]bench failed at n={count}:[/red] {done.stderr[-2000:]}")
+            raise typer.Exit(1)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        console.print_json(json.dumps(results[-1]))
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps({"runs": results}, indent=2), "utf-8")
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    json_out: JsonOut,
+    listings: Annotated[int, typer.Option(min=1, help="Offers to classify.")] = 2000,
+    data: Data = None,
+    backend: Backend = None,
+    replicas: Replicas = None,
+    limit_batch: Annotated[int, typer.Option(min=1, help="Batch of the in-process limit run.")] = 64,
+    naive_offers: Annotated[int, typer.Option(min=1, help="Offers the naive way runs on.")] = 200,
+    redis_url: RedisUrl = None,
+    redis_port: RedisPort = None,
+    database_url: DatabaseUrl = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every prediction.")] = 1800,
+) -> None:
+    """The pipeline as separate worker processes on a real Redis, against its limit (same models,
+    one process, batched, no queue) and the naive way (one offer at a time), in one run."""
+    from services.bench.pipeline import run_bench
+
+    settings = _settings(backend)
+    counts = _replicas(replicas)
+    try:
+        body = asyncio.run(
+            run_bench(
+                settings, data, listings, counts, limit_batch, naive_offers,
+                redis_url, database_url, redis_port, timeout,
+            )
+        )  # fmt: skip
+    except (FileNotFoundError, LookupError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    write_results(json_out, body, console)
+
+
+@bench_app.command("live")
+def bench_live(
+    json_out: JsonOut,
+    listings: Annotated[int, typer.Option(min=1, help="Stored offers the bulk job reclassifies.")] = 1000,
+    live: Annotated[int, typer.Option(min=1, help="Live offers measured per phase.")] = 40,
+    interval: Annotated[float, typer.Option(help="Seconds between two live offers.")] = 0.25,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="The bulk job's throttle.")] = 256,
+    data: Data = None,
+    backend: Backend = None,
+    replicas: Replicas = None,
+    redis_url: RedisUrl = None,
+    redis_port: RedisPort = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Live-offer latency (p50/p99) on an idle pipeline, then while a bulk reclassification keeps
+    it saturated (throttled by --max-in-flight)."""
+    from services.bench.live import run_bench
+
+    settings = _settings(backend)
+    counts = _replicas(replicas)
+    try:
+        body = asyncio.run(
+            run_bench(
+                settings, data, listings, live, interval, max_in_flight, counts,
+                redis_url, database_url, redis_port,
+            )
+        )  # fmt: skip
+    except (FileNotFoundError, LookupError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    write_results(json_out, body, console)
+
+
+def _replicas(items: list[str] | None) -> dict[str, int]:
+    try:
+        return parse_replicas(items or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--replicas") from exc

@@ -1,0 +1,219 @@
+"""Commands of the API area: ``api``, ``ingest``, ``reclassify``, ``jobs``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Column, Table
+
+from services.api.ingest import LayoutError, publish_offers, read_offers, wait_for_predictions, weighted_f1
+from services.cli.progress import progress_bar
+from services.reclassify.runner import RunOptions, run_job, runner_name
+from shared.config import get_settings
+from shared.db.jobs import JobFilter, JobNotFound, cancel_job, create_job, get_job, job_view, list_jobs
+from shared.db.session import migrate, session_scope
+from shared.logging import configure_logging
+
+console = Console(stderr=True)
+out = Console()
+jobs_app = typer.Typer(help="Bulk reclassification jobs: list, show, cancel.", no_args_is_help=True)
+
+
+def _progress() -> Progress:
+    return progress_bar(field="note", console=console)
+
+
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address (default CATALOG_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default CATALOG_API_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API and the dashboard (http://HOST:PORT/dashboard, OpenAPI at /docs)."""
+
+    from services.api.server import uvicorn_config
+    from services.cli.wiring import api_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    host, port = host or settings.api_host, port or settings.api_port
+    uvicorn.Server(uvicorn_config(api_app(settings), settings, host, port, log_config=None)).run()
+
+
+def ingest(
+    data_dir: Annotated[Path, typer.Argument(help="A directory in the challenge layout (X_*.csv, images/).")],
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N offers.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for every prediction; F1 if labelled.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 900.0,
+    chunk: Annotated[int, typer.Option(min=1, help="Offers stored and published per round trip.")] = 500,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON summary here.")] = None,
+) -> None:
+    """Publish the offers of DATA_DIR for classification (optionally wait and score them).
+
+    Each offer's content is stored (for later reclassification) and published to
+    listings.submitted with image_uri = file:// path of its image. With --wait, polls the
+    database until every offer is classified and prints weighted F1 when labels are present.
+    """
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    if not data_dir.is_dir():
+        raise typer.BadParameter(f"{data_dir} is not a directory", param_hint="DATA_DIR")
+    try:
+        offers = read_offers(data_dir, limit)
+    except LayoutError as exc:
+        raise typer.BadParameter(str(exc), param_hint="DATA_DIR") from exc
+    events = [o.event for o in offers]
+    with _progress() as bar:
+        task = bar.add_task("publishing", total=len(events), note="")
+        asyncio.run(publish_offers(settings, events, chunk, lambda n: bar.advance(task, n)))
+    console.print(f"published {len(events)} offers from {data_dir}")
+    summary: dict[str, Any] = {"data_dir": str(data_dir), "published": len(events)}
+    if wait:
+        with _progress() as bar:
+            task = bar.add_task("classified", total=len(events), note="")
+            found = wait_for_predictions(
+                settings.effective_database_url,
+                [e.submission_id for e in events],
+                timeout,
+                progress=lambda n: bar.advance(task, n),
+            )
+        f1 = weighted_f1(offers, found)
+        summary.update(classified=len(found), missing=len(events) - len(found), weighted_f1=f1)
+        console.print(f"classified {len(found)}/{len(events)}")
+        if f1 is not None:
+            out.print(f"weighted F1: {f1:.4f}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(summary, indent=2))
+    if wait and summary["missing"]:
+        console.print(f"[red]{summary['missing']} offers not classified within {timeout:.0f} s[/red]")
+        raise typer.Exit(1)
+
+
+def reclassify(
+    category: Annotated[int | None, typer.Option(help="Only listings currently in this category.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only listings created/updated since (ISO date).")
+    ] = None,
+    model_version: Annotated[str | None, typer.Option(help="Only listings last classified by it.")] = None,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="Most offers queued at once.")] = 1000,
+    page_size: Annotated[int, typer.Option(min=1, help="Listings read and published per page.")] = 500,
+    resume: Annotated[str | None, typer.Option(help="Resume this job id (after a crash or Ctrl-C).")] = None,
+    stall_timeout: Annotated[
+        float, typer.Option(help="Fail after this many seconds without progress.")
+    ] = 600,
+) -> None:
+    """Re-run stored listings through the pipeline, throttled and resumable.
+
+    Listings are read in keyset pages and published with origin=reclassify; at most
+    --max-in-flight are queued at once, so live offers keep flowing. The cursor is saved after
+    each page: `--resume JOB_ID` continues where a crashed or interrupted run stopped.
+    """
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    url = settings.effective_database_url
+    migrate(url)
+    runner = runner_name("cli")  # this process runs the job (a reclassify worker takes over if it dies)
+    if resume:
+        job_id = _job_id(resume)
+        try:
+            with session_scope(url) as session:
+                view = job_view(get_job(session, job_id))
+        except JobNotFound as exc:
+            raise typer.BadParameter(f"{exc}; see `catalog jobs list`", param_hint="--resume") from exc
+    else:
+        flt = JobFilter(category=category, since=since, model_version=model_version)
+        with session_scope(url) as session:
+            job = create_job(
+                session, flt, max_in_flight, status="running", page_size=page_size, runner=runner
+            )
+            view = job_view(job)
+        job_id = uuid.UUID(view["job_id"])
+    console.print(
+        f"job {job_id}: {view['total']} listings (resume with `catalog reclassify --resume {job_id}`)"
+    )
+    with _progress() as bar:
+        task = bar.add_task("reclassified", total=view["total"], note="")
+
+        def show(v: dict[str, Any]) -> None:
+            note = f"published {v['published']} in flight {v['in_flight']} {v['status']}"
+            bar.update(task, completed=v["completed"], total=max(v["total"], v["published"]), note=note)
+
+        try:
+            options = RunOptions(page_size, 0.5, stall_timeout, settings.job_lease_s / 4)
+            final = asyncio.run(run_job(settings, job_id, options, show, runner=runner))
+        except KeyboardInterrupt:
+            console.print(f"interrupted; resume with `catalog reclassify --resume {job_id}`")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # no traceback: the job is intact in SQL, say how to go on
+            console.print(
+                f"[red]reclassification stopped: {type(exc).__name__}: {exc}[/red]\n"
+                f"the job is saved; resume with `catalog reclassify --resume {job_id}` "
+                "(a running reclassify worker also takes it over after CATALOG_JOB_LEASE_S)"
+            )
+            raise typer.Exit(1) from None
+    out.print_json(json.dumps(final))
+    if final["status"] == "failed":
+        raise typer.Exit(1)
+
+
+def _job_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a job id (a UUID from `catalog jobs list`)") from exc
+
+
+@jobs_app.command("list")
+def jobs_list(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """Recent reclassification jobs and their progress."""
+
+    url = get_settings().effective_database_url
+    migrate(url)
+    with session_scope(url) as session:
+        views = [job_view(j) for j in list_jobs(session, limit)]
+    table = Table("status", "completed", "published", "total", "in flight", "created")
+    table.columns.insert(0, Column("job", no_wrap=True, min_width=36))
+    for v in views:
+        table.add_row(
+            v["job_id"], v["status"], str(v["completed"]), str(v["published"]), str(v["total"]),
+            str(v["in_flight"]), v["created_at"][:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+def _job_command(job: str, cancel: bool) -> None:
+    url = get_settings().effective_database_url
+    migrate(url)
+    try:
+        with session_scope(url) as session:
+            view = job_view(cancel_job(session, _job_id(job)) if cancel else get_job(session, _job_id(job)))
+    except JobNotFound as exc:
+        raise typer.BadParameter(f"{exc}; see `catalog jobs list`", param_hint="JOB_ID") from exc
+    out.print_json(json.dumps(view))
+
+
+@jobs_app.command("show")
+def jobs_show(job: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """One job as JSON (progress, cursor, error)."""
+    _job_command(job, cancel=False)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Cancel a job: its runner stops before publishing its next page."""
+    _job_command(job, cancel=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("api")(api)
+    app.command("ingest")(ingest)
+    app.command("reclassify")(reclassify)
+    app.add_typer(jobs_app, name="jobs")

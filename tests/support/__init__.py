@@ -1,0 +1,1 @@
+"""Test support: factories of events and rows the tests share (never imported by shipped code)."""
