@@ -272,7 +272,7 @@ def test_an_import_of_test_support_is_caught(tmp_path: Path) -> None:
     (tmp_path / "training").mkdir()
     (tmp_path / "training" / "data.py").write_text("from tests.support import factories\n")
     assert support_imports(tmp_path) == [
-        "tools/chaos/suite.py:2: imports tools.chaos",
+        "services/cli/chaos.py:2: imports tools.chaos",
         "training/data.py:1: imports tests.support",
         "training/data.py:1: imports tests.support.factories",
     ]
