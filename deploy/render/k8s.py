@@ -368,7 +368,7 @@ def triton_documents() -> list[dict[str, Any]]:
 
 def _heartbeat_probe(flags: list[str], period: int, failures: int) -> dict[str, Any]:
     return {
-        "exec": {"command": ["python", "-m", "services.cli.heartbeat", *flags]},
+        "exec": {"command": ["python", "-m", "services.rollout.heartbeat", *flags]},
         "periodSeconds": period,
         "timeoutSeconds": 10,  # a Python start on a busy node
         "failureThreshold": failures,
@@ -380,7 +380,7 @@ def rollout_documents() -> list[dict[str, Any]]:
     container, volumes = _catalog_container(
         "rollout", "inference", ["rollout", "--watch"], models=True, writable_models=True
     )
-    # No HTTP endpoint: both probes read the heartbeat each pass writes (services/cli/heartbeat.py);
+    # No HTTP endpoint: both probes read the heartbeat each pass writes (services/rollout/heartbeat.py);
     # a stale one (a pass that never returns) restarts it, a failed last pass makes it unready.
     container["livenessProbe"] = _heartbeat_probe([], period=30, failures=3)
     container["readinessProbe"] = _heartbeat_probe(["--ready"], period=15, failures=2)

@@ -10,5 +10,5 @@
 
 The encoders themselves live in ``services/{text,image}_encoder``, the fusion join in
 ``services/fusion``, the online classifier in the composition root (``services/cli/online.py``)
-and the Triton rollout controller in ``services/cli/rollout_store.py``.
+and the Triton rollout controller in ``services/rollout/controller.py``.
 """

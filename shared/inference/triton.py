@@ -81,7 +81,7 @@ class TritonBackend:
         """Check that every model version of ``manifest`` is ready on the server.
 
         Workers never load or unload models: that is the rollout controller's job
-        (``catalog rollout``, services/cli/rollout_store.py), one place for the whole cluster. A
+        (``catalog rollout``, services/rollout/controller.py), one place for the whole cluster. A
         version not ready yet raises :class:`InferenceError` (the store keeps serving the
         previous revision meanwhile)."""
         missing = [

@@ -4,7 +4,7 @@ Run it once after a training run (``catalog rollout``), or as a small controller
 (``catalog rollout --watch``: compose's ``rollout`` service, the ``model-rollout`` Deployment).
 Encoder workers only check readiness and switch to a new revision once it is served. With
 ``--watch`` every pass writes a heartbeat that the liveness and readiness probes read
-(:mod:`services.cli.heartbeat`).
+(:mod:`services.rollout.heartbeat`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from services.cli.heartbeat import HEARTBEAT_NAME
-from services.cli.rollout_store import TritonControl, reconcile
-from services.cli.rollout_store import watch as watch_forever
+from services.rollout.controller import TritonControl, reconcile
+from services.rollout.controller import watch as watch_forever
+from services.rollout.heartbeat import HEARTBEAT_NAME
 from shared.config import Settings, get_settings
 from shared.lifecycle.state import LifecycleError, make_current
 from shared.logging import configure_logging
@@ -44,7 +44,8 @@ async def _run(settings: Settings, keep: int, watch: bool, rollback_to: int | No
                 keep,
                 settings.model_poll_interval_s,
                 lambda report: print(json.dumps(report), flush=True),
-                heartbeat=settings.var_dir / HEARTBEAT_NAME,  # the probes' (python -m services.cli.heartbeat)
+                heartbeat=settings.var_dir
+                / HEARTBEAT_NAME,  # the probes' (python -m services.rollout.heartbeat)
             )
         else:
             report = await reconcile(control, repository, keep)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.cli.rollout_store import TritonControl, reconcile
 from services.image_encoder.encode import encode_images
+from services.rollout.controller import TritonControl, reconcile
 from services.text_encoder.encode import encode_texts
 from shared.contract import ListingSubmitted
 from shared.inference.backend import InferenceBackend, LocalBackend

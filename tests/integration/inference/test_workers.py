@@ -12,10 +12,10 @@ from PIL import Image
 from redis.asyncio import Redis
 
 from services.cli.online import OnlineClassifier
-from services.cli.rollout_store import TritonControl, reconcile
 from services.fusion.worker import create_worker as fusion_worker
 from services.image_encoder.worker import create_worker as image_worker
 from services.language.worker import create_worker as language_worker
+from services.rollout.controller import TritonControl, reconcile
 from services.text_encoder.worker import create_worker as text_worker
 from shared.broker import EventPublisher, read_events
 from shared.config import Settings

@@ -48,7 +48,7 @@ ROLES = {
     "inference": [
         f"services.{n.replace('-', '_')}.worker" for n, s in WORKERS.items() if s.image == "inference"
     ]
-    + ["services.api.app", "services.cli.wiring", "services.cli.main", "services.cli.rollout_store"],
+    + ["services.api.app", "services.cli.wiring", "services.cli.main", "services.rollout.controller"],
 }
 
 

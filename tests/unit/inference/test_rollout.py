@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.rollout_store import TritonControl, plan, policy_line, write_version_policy
+from services.rollout.controller import TritonControl, plan, policy_line, write_version_policy
 from shared.inference.backend import InferenceError
 from shared.ml.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 from tests.unit.inference.repo_fixture import build_repository
@@ -115,7 +115,7 @@ async def test_watch_reloads_a_restarted_triton_and_survives_its_downtime(tmp_pa
     controller loads the kept versions again; a failed pass while Triton is down is retried."""
     import asyncio
 
-    from services.cli.rollout_store import watch
+    from services.rollout.controller import watch
     from tests.waiting import eventually
 
     root = tmp_path / "repo"

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.cli.heartbeat import HEARTBEAT_NAME, beat, main
-from services.cli.rollout_store import TritonControl, watch
+from services.rollout.controller import TritonControl, watch
+from services.rollout.heartbeat import HEARTBEAT_NAME, beat, main
 from tests.unit.inference.repo_fixture import build_repository
 from tests.unit.inference.test_rollout import FakeTriton
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
-PROBE = [sys.executable, "-m", "services.cli.heartbeat"]
+PROBE = [sys.executable, "-m", "services.rollout.heartbeat"]
 
 
 def probe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -130,13 +130,13 @@ def test_kubernetes_and_compose_probe_the_heartbeat() -> None:
     (deployment,) = [d for d in docs if d and d["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["rollout", "--watch"]
-    assert container["livenessProbe"]["exec"]["command"] == ["python", "-m", "services.cli.heartbeat"]
+    assert container["livenessProbe"]["exec"]["command"] == ["python", "-m", "services.rollout.heartbeat"]
     assert container["readinessProbe"]["exec"]["command"] == [
         "python",
         "-m",
-        "services.cli.heartbeat",
+        "services.rollout.heartbeat",
         "--ready",
     ]
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["rollout"]
     assert compose["command"] == ["rollout", "--watch"]
-    assert compose["healthcheck"]["test"] == ["CMD", "python", "-m", "services.cli.heartbeat"]
+    assert compose["healthcheck"]["test"] == ["CMD", "python", "-m", "services.rollout.heartbeat"]

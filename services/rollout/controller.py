@@ -33,7 +33,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
-from services.cli.heartbeat import beat
+from services.rollout.heartbeat import beat
 from shared.inference.backend import InferenceError, manifest_models
 from shared.lifecycle.state import read_state
 from shared.ml.model_repo import MANIFESTS_DIR, Manifest, read_manifest
@@ -199,7 +199,7 @@ async def watch(
     failed pass (Triton restarting, no repository trained yet, a version directory not synced)
     is logged and retried; it never ends the controller. ``on_report`` gets each pass's report
     when it differs from the previous one. ``heartbeat``: a file written at the start and after
-    every pass (:mod:`services.cli.heartbeat`), which the controller's probes read: a pass that never
+    every pass (:mod:`services.rollout.heartbeat`), which the controller's probes read: a pass that never
     returns leaves it to age.
     """
     last: dict[str, Any] | None = None

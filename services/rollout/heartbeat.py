@@ -4,9 +4,9 @@
 says nothing; a loop stuck in a call that never returns would go unseen. Each iteration writes
 :func:`beat` (the time, and whether the pass succeeded); the probes run this module:
 
-* liveness (``python -m services.cli.heartbeat``): the last beat is younger than
+* liveness (``python -m services.rollout.heartbeat``): the last beat is younger than
   ``CATALOG_ROLLOUT_HEARTBEAT_MAX_AGE_S`` — the loop still turns;
-* readiness (``python -m services.cli.heartbeat --ready``): that, and the last pass succeeded
+* readiness (``python -m services.rollout.heartbeat --ready``): that, and the last pass succeeded
   (Triton answered and serves the plan).
 
 Exit status 0 when healthy, 1 otherwise with the reason on stderr. Only the standard library
@@ -56,7 +56,7 @@ def problem(path: Path, max_age_s: float, ready: bool = False, now: float | None
 def main(argv: list[str] | None = None) -> int:
     """The probe: exit 0 when the heartbeat is fresh (and, with ``--ready``, the pass ok)."""
     parser = argparse.ArgumentParser(
-        prog="python -m services.cli.heartbeat", description=__doc__.split("\n")[0]
+        prog="python -m services.rollout.heartbeat", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--file", type=Path, help="default: CATALOG_VAR_DIR/" + HEARTBEAT_NAME)
     parser.add_argument("--max-age-s", type=float, help="default: CATALOG_ROLLOUT_HEARTBEAT_MAX_AGE_S")
