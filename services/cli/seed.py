@@ -10,6 +10,7 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 from services.writer.store import write_predictions
@@ -29,6 +30,7 @@ def classified_event(
     latency_s: float = 1.0,
     origin: Origin | None = None,
     submission_id: UUID | None = None,
+    decision: Literal["auto", "review"] | None = None,
 ) -> ListingClassified:
     """A plausible ``listings.classified`` event with every stage timestamp filled."""
     submitted = submitted_at or utcnow()
@@ -62,6 +64,7 @@ def classified_event(
         language="fr",
         translation_status="not_needed",
         image_missing_reason=None,
+        decision=decision,
     )
 
 
