@@ -13,7 +13,7 @@ Files of one revision (``fusion/<revision>/``), named in ``manifest.fusion.files
 by cross-validation, so a path never serves a meta-model that scored below its best input.
 
 ``params.calibration.<path>.temperature`` (optional, default 1): the served probabilities are
-``softmax(log(p) / T)`` of the blend (shared.selective), fitted on the path's out-of-fold rows.
+``softmax(log(p) / T)`` of the blend (shared.selective), fitted on held-out rows (training.calibration).
 Every caller (the fusion worker whatever the inference backend, the API's synchronous route,
 `catalog evaluate`) gets its probabilities here, so all apply the same calibration.
 No torch here: the fusion worker stays light.

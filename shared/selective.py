@@ -1,10 +1,10 @@
 """Calibrated confidence and selective classification (which offers a person needs to see).
 
 - **Temperature scaling** of the served fusion probabilities: ``softmax(log(p) / T)`` with one
-  ``T`` per fusion path, fitted on the path's out-of-fold probabilities by minimum negative
-  log-likelihood (training.fusion_train), applied by shared.fusion.FusionModel: the one place both
-  serving backends (and `catalog evaluate`) get their probabilities from. One scalar keeps the
-  ranking of classes (the argmax never changes) and cannot over-fit a small fusion slice.
+  ``T`` per fusion path, fitted on held-out rows by minimum negative log-likelihood
+  (training.calibration says why not out-of-fold), applied by shared.fusion.FusionModel: the one
+  place both serving backends (and `catalog evaluate`) get their probabilities from. One scalar
+  keeps the ranking of classes (the argmax never changes) and barely over-fits.
 - **Expected calibration error** (15 equal-width bins of top-1 confidence): the mean gap between
   confidence and accuracy, weighted by each bin's share of rows.
 - **The auto-accept policy** (``SelectivePolicy``, in each revision's manifest): the lowest

@@ -19,6 +19,7 @@ from shared.fusion import FusionModel, class_prior
 from shared.model_repo import MANIFESTS_DIR, Manifest, read_manifest
 from shared.selective import SelectivePolicy
 from shared.text_preparation import TextPreparer, Untranslated, check_text_preparation
+from training.calibration import calibrate_fusion
 from training.data import Catalog, load_catalog
 from training.scoring import Scores, fuse, score
 from training.selective_report import (
@@ -74,8 +75,10 @@ def evaluate_rows(
 ) -> Report:
     """Score ``rows`` of ``catalog`` through the repository; metrics when labels are known.
 
-    ``target_precision``: choose the auto-accept policy on these rows (training's held-out
-    rows) into ``report.selective``; otherwise the manifest's recorded policy is measured on them.
+    ``target_precision`` (training, on its held-out rows): first fit the fusion paths'
+    temperatures on these rows (training.calibration, into ``manifest.fusion.params``), then
+    choose the auto-accept policy into ``report.selective``. Otherwise the manifest's recorded
+    calibration and policy are measured on them.
     """
     scores = score(
         repository,
@@ -84,14 +87,18 @@ def evaluate_rows(
         [catalog.image_paths[i] for i in rows],
         max_pixels,
     )
-    fusion = FusionModel.load(repository, manifest)
     prior = class_prior(manifest)
+    index = {code: i for i, code in enumerate(manifest.codes)}
+    y = np.array([index.get(catalog.labels[i], -1) for i in rows]) if catalog.labels else None
+    honest: np.ndarray | None = None
+    if target_precision is not None and y is not None and len(y):
+        fusion, honest = calibrate_fusion(repository, manifest, scores, prior, y, int(manifest.revision))
+    else:
+        fusion = FusionModel.load(repository, manifest)
     probabilities = fuse(fusion, scores, prior)
     report = Report(manifest, rows, probabilities, scores)
-    if catalog.labels is None:
+    if y is None:
         return report
-    index = {code: i for i, code in enumerate(manifest.codes)}
-    y = np.array([index.get(catalog.labels[i], -1) for i in rows])
     models: dict[str, Any] = {}
     for name, logits in scores.text_logits.items():
         models[name] = _metrics(y[scores.has_text], logits[scores.has_text].argmax(1))
@@ -109,7 +116,7 @@ def evaluate_rows(
     report.per_class = _per_class(manifest, y, predicted)
     if not len(y):
         return report
-    calibration = calibration_metrics(y, probabilities, fuse(fusion, scores, prior, calibrated=False))
+    calibration = calibration_metrics(y, probabilities, fuse(fusion, scores, prior, calibrated=False), honest)
     report.metrics["calibration"] = calibration
     if target_precision is not None:
         report.selective = held_out_policy(manifest, y, probabilities, target_precision)

@@ -9,9 +9,6 @@ Why the blend: a meta-model can score below its best input (seen: text path 0.80
 path an honest score; the path then serves ``w * meta + (1 - w) * best single model`` with the
 ``w`` that scored best out of fold (w = 0 is a plain fallback). The files are read back by
 shared.fusion.FusionModel.
-
-Calibration: each path's served blend, out of fold, gets the temperature of least negative
-log-likelihood (shared.selective); the out-of-fold ECE before and after is recorded beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from torch import nn
 
 from shared.fusion import booster_forward, softmax, stack_logits
 from shared.model_repo import FusionSpec
-from shared.selective import apply_temperature, expected_calibration_error, fit_temperature
 from training.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -182,27 +178,6 @@ def choose_blend(
     }
 
 
-def calibrate_path(
-    meta_oof: np.ndarray,
-    logits: dict[str, np.ndarray],
-    mask: np.ndarray,
-    blend: dict[str, object],
-    labels: np.ndarray,
-) -> dict[str, float]:
-    """The temperature of the path's served blend, fitted on its out-of-fold probabilities, with
-    the out-of-fold ECE before and after (shared.fusion applies the temperature)."""
-    weight = float(blend["weight_meta"])  # type: ignore[arg-type]
-    single = softmax(np.asarray(logits[str(blend["model"])][mask], dtype=np.float64))
-    probs = weight * meta_oof + (1.0 - weight) * single
-    temperature = fit_temperature(probs, labels)
-    scaled = apply_temperature(probs, temperature)
-
-    def ece(p: np.ndarray) -> float:
-        return round(expected_calibration_error(p.max(1), p.argmax(1) == labels), 4)
-
-    return {"temperature": temperature, "oof_ece_before": ece(probs), "oof_ece_after": ece(scaled)}
-
-
 def train_fusion(
     logits: dict[str, np.ndarray],
     has_text: np.ndarray,
@@ -228,7 +203,6 @@ def train_fusion(
     paths: dict[str, list[str]] = {}
     rows_used: dict[str, int] = {}
     blends: dict[str, dict[str, object]] = {}
-    calibration: dict[str, dict[str, float]] = {}
     for name, (models, mask, possible) in candidates.items():
         if not possible or mask.sum() < 4 or len(np.unique(labels[mask])) < 2:
             continue
@@ -249,16 +223,11 @@ def train_fusion(
             **choose_blend(meta_oof, {m: logits[m][mask] for m in models}, models, y),
             "lgbm_rounds": rounds,
         }
-        calibration[name] = calibrate_path(meta_oof, logits, mask, blends[name], y)
-        log.info(
-            "fusion path trained",
-            extra={"path": name, "rows": int(mask.sum()), **blends[name], **calibration[name]},
-        )
+        log.info("fusion path trained", extra={"path": name, "rows": int(mask.sum()), **blends[name]})
     params = {
         "paths": paths,
         "rows": rows_used,
         "blend": blends,
-        "calibration": calibration,
         "booster_hidden": profile.booster_hidden,
         "booster_epochs": profile.booster_epochs,
         "lgbm_max_rounds": profile.lgbm_rounds,

@@ -34,7 +34,7 @@ def auto_acceptance(session: Session, target: float) -> list[dict[str, Any]]:
         .group_by(Prediction.model_version, Prediction.decision)
     )
     for version, decision, n in rows:
-        counts.setdefault(version, {"auto": 0, "review": 0})[decision] = int(n)
+        counts.setdefault(version, {"auto": 0, "review": 0})[str(decision)] = int(n)
     truth = ground_truth(session) if counts else {}
     reviewed: dict[str, dict[str, int]] = {v: {} for v in counts}
     if truth:
