@@ -9,9 +9,10 @@
   confidence and accuracy, weighted by each bin's share of rows.
 - **The auto-accept policy** (``SelectivePolicy``, in each revision's manifest): the lowest
   confidence threshold whose accepted held-out rows reach the target precision
-  (``CATALOG_AUTO_ACCEPT_PRECISION``), the coverage it gives and Wilson's interval on its
-  precision; per predicted class where a class has ``MIN_CLASS_SUPPORT`` held-out predictions
-  and its own threshold raises coverage while the combined rule still meets the target.
+  (``CATALOG_AUTO_ACCEPT_PRECISION``), counted and as expected from their calibrated
+  confidences, the coverage it gives and Wilson's interval on its precision; per predicted
+  class where a class has ``MIN_CLASS_SUPPORT`` held-out predictions and its own threshold
+  raises coverage while the combined rule still meets the target.
 
 Numpy only: the fusion worker and the API stay light.
 """
@@ -140,18 +141,25 @@ class SelectivePolicy(BaseModel):
 
 
 def threshold_at_precision(confidence: np.ndarray, correct: np.ndarray, target: float) -> Threshold:
-    """The lowest threshold whose accepted rows (confidence >= it) reach ``target`` precision:
-    the largest coverage at that precision. Ties in confidence are accepted or refused together."""
+    """The lowest threshold whose accepted rows (confidence >= it) reach ``target`` precision
+    both as counted and as their calibrated confidences expect (their mean): the largest
+    coverage at that precision. Ties in confidence are accepted or refused together.
+
+    Why both: the count alone, on a few hundred rows, picks the luckiest cut (tiny profile: 12
+    of 12 right on the held-out rows at 0.835, 0.92 precision on 600 fresh offers); the mean
+    calibrated confidence is the same estimate without that selection noise.
+    """
     n = len(confidence)
     if n == 0:
         return Threshold(threshold=None, accepted=0, correct=0, support=0)
     order = np.argsort(-confidence, kind="stable")
     conf, hits = confidence[order], correct[order].astype(np.int64)
-    cum = np.cumsum(hits)
+    cum, expected = np.cumsum(hits), np.cumsum(conf)
     # a cut after position i is valid only where the next confidence is strictly lower
     last_of_tie = np.append(conf[1:] < conf[:-1], True)
     accepted = np.arange(1, n + 1)
-    ok = last_of_tie & (cum >= target * accepted - 1e-9)
+    reach = target * accepted - 1e-9
+    ok = last_of_tie & (cum >= reach) & (expected >= reach)
     if not ok.any():
         return Threshold(threshold=None, accepted=0, correct=0, support=n)
     i = int(np.flatnonzero(ok)[-1])

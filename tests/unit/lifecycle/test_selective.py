@@ -61,13 +61,22 @@ def test_tied_confidences_are_accepted_together() -> None:
     assert threshold_at_precision(conf, correct, 0.9).threshold is None
 
 
+def test_a_lucky_count_is_not_enough_the_confidences_must_expect_the_target_too() -> None:
+    conf = np.full(10, 0.6)
+    assert threshold_at_precision(conf, np.ones(10, bool), 0.9).threshold is None
+    conf = np.array([0.99, 0.98, 0.97, 0.7, 0.7])
+    t = threshold_at_precision(conf, np.ones(5, bool), 0.95)
+    assert (t.threshold, t.accepted) == (0.97, 3)  # all right, but 0.7s expect 30% errors
+
+
 def test_per_class_threshold_only_with_support_and_a_gain() -> None:
     rng = np.random.default_rng(1)
-    # class 10: always right (so its own threshold can be low); class 20: right only when confident
-    conf_a, conf_b = rng.uniform(0.3, 1.0, 200), rng.uniform(0.3, 1.0, 200)
+    # class 10: confident and always right (its own threshold can be low); class 20: right only
+    # above 0.99
+    conf_a, conf_b = rng.uniform(0.94, 1.0, 200), rng.uniform(0.3, 1.0, 200)
     codes = np.array([10] * 200 + [20] * 200)
     conf = np.concatenate([conf_a, conf_b])
-    correct = np.concatenate([np.ones(200, bool), conf_b > 0.9])
+    correct = np.concatenate([np.ones(200, bool), conf_b > 0.99])
     policy = choose_policy(codes, conf, correct, 0.95)
     assert policy.threshold is not None and policy.per_class.get("10", 1.0) < policy.threshold
     assert "20" not in policy.per_class
