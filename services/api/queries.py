@@ -359,4 +359,5 @@ def prediction_view(p: Prediction) -> dict[str, Any]:
         "classified_at": _iso(p.classified_at),
         "written_at": _iso(p.written_at),
         "shadow": p.shadow,
+        "decision": p.decision,
     }

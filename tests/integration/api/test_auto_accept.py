@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api.queries import review_queue
+from services.api.queries import listing_detail, review_queue
 from services.api.routes_lifecycle import refresh_monitoring
 from services.cli.seed import classified_event
 from services.cli.wiring import api_app
@@ -80,6 +80,9 @@ def test_review_queue_holds_review_decisions_and_old_low_confidence_ones(url: st
     values = [item["review_value"] for item in queue["items"]]
     assert values == sorted(values, reverse=True)  # likeliest errors first
     assert {item["decision"] for item in queue["items"]} == {"review", None}
+    with session_scope(url) as session:
+        auto, old = listing_detail(session, "A30"), listing_detail(session, "U4")
+    assert auto and old and auto["history"][0]["decision"] == "auto" and old["history"][0]["decision"] is None
 
 
 def test_route_and_scheduled_gauges(postgres_url: str, redis_prefix: str, tmp_path: Path) -> None:
