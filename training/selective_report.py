@@ -132,11 +132,15 @@ def reliability_png(manifest: Manifest, calibration: dict[str, Any], path: Path)
 def coverage_precision_png(
     manifest: Manifest, y: np.ndarray, probabilities: np.ndarray, policy: SelectivePolicy, path: Path
 ) -> Path:
-    """Precision of auto-accepting the most confident share of offers, for every share."""
-    coverage, precision = coverage_precision_curve(probabilities.max(1), probabilities.argmax(1) == y)
+    """Precision of auto-accepting the most confident share of offers, for every share: counted,
+    and expected from the calibrated confidences (the policy needs both to reach the target)."""
+    confidence = probabilities.max(1)
+    coverage, precision = coverage_precision_curve(confidence, probabilities.argmax(1) == y)
+    expected = np.cumsum(np.sort(confidence)[::-1]) / np.arange(1, len(confidence) + 1)
 
     def draw(ax: Any) -> None:
-        ax.plot(coverage, precision, color="C0", label="global threshold")
+        ax.plot(coverage, precision, color="C0", label="precision counted (global threshold)")
+        ax.plot(coverage, expected, color="C1", linestyle=":", label="expected: mean calibrated confidence")
         ax.axhline(policy.target_precision, color="C3", linestyle="--", linewidth=1, label="target precision")
         if policy.precision is not None:
             ax.plot([policy.coverage], [policy.precision], "o", color="C2", label="recorded policy")
