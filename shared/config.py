@@ -155,7 +155,17 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(3, ge=1, le=27, description="Categories listed in each prediction.")
     low_confidence_threshold: float = Field(
-        0.6, description="Predictions below this confidence enter the review queue."
+        0.6,
+        description="Review queue rule for predictions without an auto/review decision (made by "
+        "revisions older than the auto-accept policy): below this confidence they need a review.",
+    )
+    auto_accept_precision: float = Field(
+        0.98,
+        gt=0.0,
+        le=1.0,
+        description="Target precision of auto-accepted predictions: training picks each revision's "
+        "confidence thresholds on held-out rows to reach it; live precision on reviewed `auto` "
+        "predictions is compared with it (dashboard, alert).",
     )
     job_lease_s: float = Field(
         60.0,

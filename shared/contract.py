@@ -408,6 +408,7 @@ class ListingClassified(Envelope):
             "modalities": ["text", "image"],
             "model_version": "r3-20261125T0930",
             "model_versions": {"text_minilm": "3", "image_efficientnet_lite0": "3"},
+            "decision": "review",
         }
     )
 
@@ -445,6 +446,16 @@ class ListingClassified(Envelope):
         False, description="A shadow candidate's prediction: stored, compared, never current."
     )
     shadow_of: UUID | None = Field(None, description="The live submission a shadow prediction shadows.")
+    decision: Literal["auto", "review"] | None = Field(
+        None,
+        description="`auto`: confident enough to accept without a person (the confidence reaches "
+        "the serving revision's threshold for the predicted class, chosen on held-out rows for "
+        "CATALOG_AUTO_ACCEPT_PRECISION); `review`: a person should look. Absent from "
+        "revisions without thresholds and from events of earlier versions.",
+        # Omitted when null, so such an event is what it was before the field. A writer of the
+        # previous version forbids it: roll writers out before fusion workers.
+        exclude_if=lambda decision: decision is None,
+    )
 
 
 class DeadLetter(BaseModel):

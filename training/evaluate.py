@@ -17,9 +17,20 @@ import numpy as np
 
 from shared.ml.fusion import FusionModel, class_prior
 from shared.ml.model_repo import MANIFESTS_DIR, Manifest, read_manifest
+from shared.ml.selective import SelectivePolicy
 from shared.ml.text_preparation import TextPreparer, Untranslated, check_text_preparation
+from training.calibration import calibrate_fusion
 from training.data import Catalog, load_catalog
 from training.scoring import Scores, fuse, score
+from training.selective_report import (
+    COVERAGE_PNG,
+    RELIABILITY_PNG,
+    calibration_metrics,
+    coverage_precision_png,
+    held_out_policy,
+    policy_on_rows,
+    reliability_png,
+)
 from training.split import load_test_rows
 
 __all__ = ["Report", "class_prior", "evaluate_data", "evaluate_rows"]
@@ -34,6 +45,7 @@ class Report:
     metrics: dict[str, Any] = field(default_factory=dict)
     per_class: dict[str, Any] = field(default_factory=dict)
     confusion_png: Path | None = None
+    selective: SelectivePolicy | None = None
 
     def summary(self) -> dict[str, Any]:
         return {"evaluated_rows": len(self.rows), **self.metrics}
@@ -59,8 +71,15 @@ def evaluate_rows(
     rows: np.ndarray,
     max_pixels: int,
     out_dir: Path | None = None,
+    target_precision: float | None = None,
 ) -> Report:
-    """Score ``rows`` of ``catalog`` through the repository; metrics when labels are known."""
+    """Score ``rows`` of ``catalog`` through the repository; metrics when labels are known.
+
+    ``target_precision`` (training, on its held-out rows): first fit the fusion paths'
+    temperatures on these rows (training.calibration, into ``manifest.fusion.params``), then
+    choose the auto-accept policy into ``report.selective``. Otherwise the manifest's recorded
+    calibration and policy are measured on them.
+    """
     scores = score(
         repository,
         manifest,
@@ -68,14 +87,18 @@ def evaluate_rows(
         [catalog.image_paths[i] for i in rows],
         max_pixels,
     )
-    fusion = FusionModel.load(repository, manifest)
     prior = class_prior(manifest)
+    index = {code: i for i, code in enumerate(manifest.codes)}
+    y = np.array([index.get(catalog.labels[i], -1) for i in rows]) if catalog.labels else None
+    honest: np.ndarray | None = None
+    if target_precision is not None and y is not None and len(y):
+        fusion, honest = calibrate_fusion(repository, manifest, scores, prior, y, int(manifest.revision))
+    else:
+        fusion = FusionModel.load(repository, manifest)
     probabilities = fuse(fusion, scores, prior)
     report = Report(manifest, rows, probabilities, scores)
-    if catalog.labels is None:
+    if y is None:
         return report
-    index = {code: i for i, code in enumerate(manifest.codes)}
-    y = np.array([index.get(catalog.labels[i], -1) for i in rows])
     models: dict[str, Any] = {}
     for name, logits in scores.text_logits.items():
         models[name] = _metrics(y[scores.has_text], logits[scores.has_text].argmax(1))
@@ -91,9 +114,31 @@ def evaluate_rows(
     predicted = probabilities.argmax(1)
     report.metrics = {"models": models, "modalities": modalities, "fusion": _metrics(y, predicted)}
     report.per_class = _per_class(manifest, y, predicted)
-    if out_dir is not None and len(y):
+    if not len(y):
+        return report
+    calibration = calibration_metrics(y, probabilities, fuse(fusion, scores, prior, calibrated=False), honest)
+    report.metrics["calibration"] = calibration
+    if target_precision is not None:
+        report.selective = held_out_policy(manifest, y, probabilities, target_precision)
+    policy = report.selective or manifest.selective
+    if policy is not None:
+        report.metrics["selective"] = policy_on_rows(policy, manifest, y, probabilities)
+    if out_dir is not None:
         report.confusion_png = confusion_png(manifest, y, predicted, out_dir / "confusion.png")
+        report_pngs(report, y, policy, out_dir / RELIABILITY_PNG, out_dir / COVERAGE_PNG)
     return report
+
+
+def report_pngs(
+    report: Report, y: np.ndarray, policy: SelectivePolicy | None, reliability_path: Path, coverage_path: Path
+) -> list[Path]:
+    """The reliability diagram and (with a policy) the coverage-precision curve."""
+    written = [reliability_png(report.manifest, report.metrics["calibration"], reliability_path)]
+    if policy is not None:
+        written.append(
+            coverage_precision_png(report.manifest, y, report.probabilities, policy, coverage_path)
+        )
+    return written
 
 
 def _per_class(manifest: Manifest, y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
@@ -217,6 +262,14 @@ def evaluate_data(
             manifest, y, report.probabilities.argmax(1), json_out.with_suffix(".confusion.png")
         )
         body["confusion_png"] = str(png)
+        pngs = report_pngs(
+            report,
+            y,
+            manifest.selective,
+            json_out.with_suffix(".reliability.png"),
+            json_out.with_suffix(".coverage_precision.png"),
+        )
+        body["report_pngs"] = [str(p) for p in pngs]
     if predictions_csv is not None:
         write_predictions(predictions_csv, manifest, catalog, report)
         body["predictions_csv"] = str(predictions_csv)

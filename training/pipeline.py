@@ -57,6 +57,9 @@ class TrainRequest:
     """auto, cpu or cuda (training.device); not part of the work dir key: a run resumes anywhere."""
     # False: return the evaluated manifest unpublished; the caller publishes it (or promotes it).
     publish: bool = True
+    auto_accept_precision: float = 0.98
+    """Target precision of auto-accepted predictions (CATALOG_AUTO_ACCEPT_PRECISION): the
+    revision's thresholds (manifest ``selective``) are chosen on the held-out rows to reach it."""
     # Called with each stage's name as it starts (text, image, fusion, evaluate): progress reports.
     on_stage: Callable[[str], None] | None = None
 
@@ -193,7 +196,15 @@ def train(request: TrainRequest) -> Manifest:
     shutil.copyfile(work / "split.json", split_dir / "split.json")
     mark = time.monotonic()
     stage("evaluate")
-    report = evaluate_rows(request.out, manifest, catalog, split.test, request.max_pixels, split_dir)
+    report = evaluate_rows(
+        request.out,
+        manifest,
+        catalog,
+        split.test,
+        request.max_pixels,
+        split_dir,
+        target_precision=request.auto_accept_precision,
+    )
     timings["evaluate_s"] = round(time.monotonic() - mark, 1)
     if request.text_bases:
         mark = time.monotonic()
@@ -203,6 +214,7 @@ def train(request: TrainRequest) -> Manifest:
     timings["total_s"] = round(time.monotonic() - started, 1)
     manifest.training["timings"] = timings
     manifest.metrics = report.summary()
+    manifest.selective = report.selective
     manifest.reference = training_reference(
         {str(code): int(n) for code, n in zip(codes, counts, strict=True)},
         report.probabilities.max(axis=1) if len(report.rows) else np.zeros(0),

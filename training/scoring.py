@@ -126,12 +126,18 @@ def score(
 
 
 def fuse(
-    fusion: FusionModel, scores: Scores, prior: np.ndarray, use_text: bool = True, use_image: bool = True
+    fusion: FusionModel,
+    scores: Scores,
+    prior: np.ndarray,
+    use_text: bool = True,
+    use_image: bool = True,
+    calibrated: bool = True,
 ) -> np.ndarray:
     """Fusion probabilities per offer, each offer on the path of the modalities it has.
 
     ``use_text``/``use_image`` switch a modality off for every offer (modality-only metrics);
-    an offer left with none gets the training class prior.
+    an offer left with none gets the training class prior; ``calibrated=False``: the fusion's
+    probabilities before temperature scaling (the report measures what calibration gains).
     """
     n = len(scores.has_text)
     probs = np.tile(prior, (n, 1))
@@ -147,5 +153,6 @@ def fuse(
             probs[mask] = fusion.predict_proba(
                 {k: v[mask] for k, v in scores.text_logits.items()} if text_on else None,
                 {k: v[mask] for k, v in scores.image_logits.items()} if image_on else None,
+                calibrated=calibrated,
             )
     return probs

@@ -92,23 +92,38 @@ def review_queue(
     offset: int = 0,
     model_version: str | None = None,
 ) -> dict[str, Any]:
-    """Listings whose current prediction is below ``threshold``, least confident first; a
-    listing whose current prediction a reviewer has accepted or corrected leaves the queue."""
+    """Listings whose current prediction needs a person, most valuable review first.
+
+    Which: the prediction's decision is ``review`` (its revision's thresholds, shared.ml.selective);
+    a prediction without a decision (a revision older than the thresholds) is judged by the old
+    rule, confidence below ``threshold``. A listing whose current prediction a reviewer has
+    accepted or corrected leaves the queue.
+
+    Order: by the expected value of a review, the chance that it corrects an error. With
+    calibrated confidences that is ``1 - confidence`` (every correction is worth the same here:
+    offers carry no price), so the least confident come first; ties by listing id.
+    """
     reviewed = (
         select(ListingLabel.id)
         .where(ListingLabel.listing_id == Listing.listing_id)
         .where(ListingLabel.corrects_submission_id == Listing.current_submission_id)
         .exists()
     )
-    base = select(Listing).where(Listing.current_confidence < threshold, ~reviewed)
+    needs_review = (Prediction.decision == "review") | (
+        Prediction.decision.is_(None) & (Listing.current_confidence < threshold)
+    )
+    base = (
+        select(Listing)
+        .outerjoin(Prediction, Prediction.submission_id == Listing.current_submission_id)
+        .where(needs_review, ~reviewed)
+    )
     if model_version is not None:
         base = base.where(Listing.current_model_version == model_version)
     total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
     rows = session.execute(
-        base.add_columns(Category.label, Prediction.top_k)
+        base.add_columns(Category.label, Prediction.top_k, Prediction.decision)
         .join(Category, Category.prdtypecode == Listing.current_prdtypecode)
-        .outerjoin(Prediction, Prediction.submission_id == Listing.current_submission_id)
-        .order_by(Listing.current_confidence, Listing.listing_id)
+        .order_by(Listing.current_confidence, Listing.listing_id)  # 1 - confidence, descending
         .limit(limit)
         .offset(offset)
     ).all()
@@ -120,12 +135,14 @@ def review_queue(
             "prdtypecode": listing.current_prdtypecode,
             "label": label,
             "confidence": round(float(listing.current_confidence or 0.0), 4),
+            "review_value": round(1.0 - float(listing.current_confidence or 0.0), 4),
+            "decision": decision,
             "model_version": listing.current_model_version,
             "submission_id": str(listing.current_submission_id),
             "classified_at": _iso(listing.classified_at),
             "top_k": top_k or [],
         }
-        for listing, label, top_k in rows
+        for listing, label, top_k, decision in rows
     ]
     return {"threshold": threshold, "total": total, "items": items}
 
@@ -355,4 +372,5 @@ def prediction_view(p: Prediction) -> dict[str, Any]:
         "classified_at": _iso(p.classified_at),
         "written_at": _iso(p.written_at),
         "shadow": p.shadow,
+        "decision": p.decision,
     }

@@ -58,15 +58,25 @@ def distribution(
     return queries.category_distribution(session, flt)
 
 
-@router.get("/stats/review-queue", summary="Listings whose current category is not confident enough")
+@router.get("/stats/review-queue", summary="Listings whose current prediction needs a person")
 def review_queue(
     state: State,
     session: DbSession,
-    threshold: Annotated[float | None, Query(ge=0, le=1, description="Default: the configured one.")] = None,
+    threshold: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=1,
+            description="For predictions without an auto/review decision (older revisions): "
+            "below this confidence they need a review. Default: CATALOG_LOW_CONFIDENCE_THRESHOLD.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     model_version: VersionQ = None,
 ) -> dict[str, Any]:
+    """Predictions decided `review` (and undecided ones below the threshold), the most valuable
+    review first: the least confident, i.e. the likeliest errors (see queries.review_queue)."""
     cut = state.settings.low_confidence_threshold if threshold is None else threshold
     return queries.review_queue(session, cut, limit, offset, model_version)
 

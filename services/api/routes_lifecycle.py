@@ -1,8 +1,9 @@
 """Model lifecycle in the API: reviewers' labels, live quality, drift, shadow agreement.
 
-``refresh_monitoring`` computes drift, live quality and shadow agreement and sets the
-Prometheus gauges; the API runs it every ``CATALOG_DRIFT_INTERVAL_S`` (``monitor_forever``), and
-only then: ``GET /v1/stats/drift`` reads (any window a reader picks) but never moves the gauges
+``refresh_monitoring`` computes drift, live quality, auto-accept precision and shadow agreement
+and sets the Prometheus gauges; the API runs it every ``CATALOG_DRIFT_INTERVAL_S``
+(``monitor_forever``), and only then: ``GET /v1/stats/drift`` reads (any window a reader picks)
+but never moves the gauges
 or the alert, so no reader can silence it. Its reports are cached ``CATALOG_DRIFT_CACHE_S`` and
 its computations counted against ``CATALOG_API_EXPENSIVE_PER_MINUTE``.
 """
@@ -26,6 +27,7 @@ from shared.db.quality import (
     record_label,
     shadow_agreement,
 )
+from shared.db.selective import auto_acceptance
 from shared.db.session import session_scope
 from shared.lifecycle.drift import compute_drift
 from shared.lifecycle.state import current_version, read_state
@@ -76,6 +78,27 @@ def quality(session: DbSession, recent: Annotated[int, Query(ge=0, le=100)] = 10
     """Weighted F1 (bootstrap 95% interval) and accuracy (Wilson 95% interval) of each model
     version's latest prediction of every labelled listing, with counts."""
     return {**live_quality(session), "recent": recent_labels(session, recent)}
+
+
+@router.get(
+    "/stats/auto-accept", summary="Auto-accepted predictions per model version: coverage, live precision"
+)
+def auto_accept(state: State, session: DbSession) -> dict[str, Any]:
+    """Per model version: the share of its predictions decided `auto` (coverage) and the precision
+    of the reviewer-labelled `auto` ones, both with Wilson 95% intervals, against
+    CATALOG_AUTO_ACCEPT_PRECISION; ``below_target`` when the interval lies under the target."""
+    target = state.settings.auto_accept_precision
+    return {"target_precision": target, "versions": auto_acceptance(session, target)}
+
+
+def set_auto_accept_gauges(metrics: Metrics, versions: list[dict[str, Any]]) -> None:
+    for v in versions:
+        version = v["model_version"]
+        metrics.auto_coverage.labels(version).set(v["coverage"] or 0.0)
+        metrics.auto_reviewed.labels(version).set(v["reviewed_auto"])
+        if v["precision"] is not None:
+            metrics.auto_precision.labels(version).set(v["precision"])
+        metrics.auto_below_target.labels(version).set(1.0 if v["below_target"] else 0.0)
 
 
 def set_drift_gauges(metrics: Metrics, report: dict[str, Any]) -> None:
@@ -129,12 +152,15 @@ def shadow(state: State, session: DbSession) -> dict[str, Any]:
 
 
 def refresh_monitoring(state: ApiState) -> dict[str, Any]:
-    """Drift, live quality and shadow agreement into the Prometheus gauges (blocking)."""
+    """Drift, live quality, auto-accept precision and shadow agreement into the Prometheus
+    gauges (blocking; on the schedule only, never on a GET)."""
     with session_scope(state.settings.effective_database_url) as session:
         report = compute_drift(state.settings, session)
         quality_now = live_quality(session)
         agreement = shadow_agreement(session)
+        auto = auto_acceptance(session, state.settings.auto_accept_precision)
     set_drift_gauges(state.metrics, report)
+    set_auto_accept_gauges(state.metrics, auto)
     for version in quality_now["versions"]:
         state.metrics.live_f1.labels(version["model_version"]).set(version["weighted_f1"] or 0.0)
         state.metrics.live_labelled.labels(version["model_version"]).set(version["n"])

@@ -151,6 +151,7 @@ async def classify_now(
             "top_k": top_k,
             "modalities": list(modalities),
             "model_version": getattr(result, "model_version", None),
+            "decision": getattr(result, "decision", None),
             "elapsed_ms": round(elapsed * 1000, 2),
             "image_unused_reason": unused,
         }

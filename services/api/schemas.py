@@ -269,6 +269,12 @@ class ClassifyOut(BaseModel):
     top_k: list[CategoryOut] = Field(..., description="The best categories, most likely first (3).")
     modalities: list[str] = Field(default_factory=list, description="Inputs the prediction used.")
     model_version: str | None = None
+    decision: Literal["auto", "review"] | None = Field(
+        None,
+        description="`auto`: confident enough to accept without a person, by the model's "
+        "thresholds for CATALOG_AUTO_ACCEPT_PRECISION; `review`: a person should look; null: "
+        "the model has no thresholds.",
+    )
     elapsed_ms: float
     image_unused_reason: str | None = Field(
         None,

@@ -115,6 +115,31 @@ class Metrics:
             ["model_version"],
             registry=self.registry,
         )
+        self.auto_coverage = Gauge(
+            "catalog_auto_coverage",
+            "Share of a model version's live predictions decided `auto`.",
+            ["model_version"],
+            registry=self.registry,
+        )
+        self.auto_precision = Gauge(
+            "catalog_auto_precision",
+            "Precision of a model version's reviewer-labelled `auto` predictions.",
+            ["model_version"],
+            registry=self.registry,
+        )
+        self.auto_reviewed = Gauge(
+            "catalog_auto_reviewed",
+            "Reviewer-labelled `auto` predictions of a model version.",
+            ["model_version"],
+            registry=self.registry,
+        )
+        self.auto_below_target = Gauge(
+            "catalog_auto_precision_below_target",
+            "1 when the Wilson 95% upper bound of the live `auto` precision is under "
+            "CATALOG_AUTO_ACCEPT_PRECISION.",
+            ["model_version"],
+            registry=self.registry,
+        )
         self.shadow_agreement = Gauge(
             "catalog_shadow_agreement",
             "Share of live submissions on which the shadow candidate agrees with the live model.",

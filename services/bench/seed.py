@@ -11,6 +11,7 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 from services.writer.store import write_predictions
@@ -30,6 +31,7 @@ def prediction_event(
     latency_s: float,
     origin: Origin,
     submission_id: UUID | None = None,
+    decision: Literal["auto", "review"] | None = None,
 ) -> ListingClassified:
     """A plausible ``listings.classified`` event with every stage timestamp filled."""
     submitted = submitted_at
@@ -63,6 +65,7 @@ def prediction_event(
         language="fr",
         translation_status="not_needed",
         image_missing_reason=None,
+        decision=decision,
     )
 
 

@@ -24,6 +24,7 @@ from shared.contract import (
 from shared.inference.store import ModelStore
 from shared.ml.fusion import class_prior, path_for
 from shared.ml.model_repo import Manifest
+from shared.ml.selective import Decision
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def _result(
             envelope["timestamps"] = {**half.timestamps, **envelope["timestamps"]}
     return ListingClassified(
         **envelope,
+        decision=decide(manifest, scores[0].prdtypecode, scores[0].probability, fused=text or image),
         prdtypecode=scores[0].prdtypecode,
         label=scores[0].label,
         confidence=scores[0].probability,
@@ -117,6 +119,14 @@ def _result(
         language=pair.text.language if pair.text else None,
         translation_status=pair.text.translation_status if pair.text else None,
     )
+
+
+def decide(manifest: Manifest, prdtypecode: int, confidence: float, *, fused: bool) -> Decision | None:
+    """``auto``/``review`` by the revision's thresholds (None: the revision has none); the class
+    prior (nothing usable) is always ``review``."""
+    if manifest.selective is None:
+        return None
+    return manifest.selective.decide(prdtypecode, confidence) if fused else "review"
 
 
 async def classify_pairs(

@@ -71,6 +71,7 @@ def prediction_row(event: ListingClassified, written_at: datetime) -> dict[str, 
         "stage_timestamps": {k: to_utc(v).isoformat() for k, v in event.timestamps.items()},
         "shadow": event.shadow,
         "shadow_of": event.shadow_of,
+        "decision": event.decision,
     }
 
 
@@ -108,7 +109,7 @@ def ensure_categories(session: Session, events: Iterable[ListingClassified]) -> 
 
 
 _ROWS_PER_STATEMENT = 500
-"""Rows per INSERT: 20 columns (``prediction_row``) x 500 = 10,000 bound parameters, well under
+"""Rows per INSERT: 21 columns (``prediction_row``) x 500 = 10,500 bound parameters, well under
 SQLite's 32,766 and PostgreSQL's 65,535 (a test checks the bound)."""
 
 

@@ -117,6 +117,8 @@ class Prediction(Base):
     stage_timestamps: Mapped[dict[str, str]] = mapped_column(JSON)
     shadow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     shadow_of: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # auto / review (shared.ml.selective); NULL from revisions without thresholds or older events
+    decision: Mapped[str | None] = mapped_column(String(8))
 
 
 class ListingLabel(Base):

@@ -17,7 +17,10 @@ Two checks, each "the candidate's weighted F1 is not below the current one's by 
    on the listings both predicted (a shadow run gives the candidate such predictions); counted
    only from ``min_labels`` listings on, below that the check is reported as skipped.
 
-The shadow agreement (candidate vs current on the same live submissions) is reported, not gated.
+The shadow agreement (candidate vs current on the same live submissions) is reported, not gated;
+so is each revision's coverage at its target precision (``held_out.coverage_at_target``: the
+share of its held-out rows its auto-accept thresholds accept, shared.ml.selective), beside the
+weighted F1: two revisions of equal F1 may differ in how many offers need a person.
 """
 
 from __future__ import annotations
@@ -55,6 +58,21 @@ def rescored_basis(rows: int) -> str:
 def held_out_f1(manifest: Manifest) -> float | None:
     value = (manifest.metrics.get("fusion") or {}).get("weighted_f1")
     return float(value) if value is not None else None
+
+
+def coverage_at_target(manifest: Manifest) -> dict[str, Any] | None:
+    """The revision's recorded auto-accept policy on its held-out rows (None: it has none)."""
+    policy = manifest.selective
+    if policy is None:
+        return None
+    return {
+        "target_precision": policy.target_precision,
+        "coverage": policy.coverage,
+        "precision": policy.precision,
+        "precision_ci95": list(policy.precision_ci95) if policy.precision_ci95 else None,
+        "threshold": policy.threshold,
+        "per_class_thresholds": len(policy.per_class),
+    }
 
 
 def same_split(a: Manifest, b: Manifest) -> bool:
@@ -131,6 +149,10 @@ def evaluate_gate(
     }
     if current_v is None or current_v == candidate.version:
         report["reasons"].append("nothing else is current: no comparison to make")
+        report["held_out"] = {
+            "candidate_weighted_f1": held_out_f1(candidate),
+            "coverage_at_target": {"candidate": coverage_at_target(candidate), "current": None},
+        }
         return report
     current = find_manifest_by_version(repository, current_v)
     figures = held_out if held_out is not None else recorded_figures(candidate, current)
@@ -144,6 +166,10 @@ def evaluate_gate(
         "recorded": {
             "candidate_weighted_f1": held_out_f1(candidate),
             "current_weighted_f1": held_out_f1(current),
+        },
+        "coverage_at_target": {
+            "candidate": coverage_at_target(candidate),
+            "current": coverage_at_target(current),
         },
         **({"note": figures.note} if figures.note else {}),
         **figures.details,

@@ -11,6 +11,11 @@ Files of one revision (``fusion/<revision>/``), named in ``manifest.fusion.files
 ``params.blend.<path>`` (optional) = ``{"model", "weight_meta"}``: the path serves
 ``weight_meta * meta + (1 - weight_meta) * softmax(logits of model)``; training chose the weight
 by cross-validation, so a path never serves a meta-model that scored below its best input.
+
+``params.calibration.<path>.temperature`` (optional, default 1): the served probabilities are
+``softmax(log(p) / T)`` of the blend (shared.ml.selective), fitted on held-out rows (training.calibration).
+Every caller (the fusion worker whatever the inference backend, the API's synchronous route,
+`catalog evaluate`) gets its probabilities here, so all apply the same calibration.
 No torch here: the fusion worker stays light.
 """
 
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from shared.ml.model_repo import Manifest
+from shared.ml.selective import apply_temperature
 
 PATHS = ("full", "text", "image")
 
@@ -72,6 +78,7 @@ class _Path:
     lgbm: Any | None
     blend_model: str | None = None
     weight_meta: float = 1.0
+    temperature: float = 1.0
 
 
 class FusionModel:
@@ -102,8 +109,14 @@ class FusionModel:
 
                 lgbm = lightgbm.Booster(model_file=str(directory / lgbm_file))
             blend = manifest.fusion.params.get("blend", {}).get(name) or {}
+            calibration = manifest.fusion.params.get("calibration", {}).get(name) or {}
             paths[name] = _Path(
-                list(models), booster, lgbm, blend.get("model"), float(blend.get("weight_meta", 1.0))
+                list(models),
+                booster,
+                lgbm,
+                blend.get("model"),
+                float(blend.get("weight_meta", 1.0)),
+                float(calibration.get("temperature", 1.0)),
             )
         if not paths:
             raise ValueError(f"Fusion of {manifest.version} has no usable path in {directory}.")
@@ -117,8 +130,10 @@ class FusionModel:
         self,
         text_logits: dict[str, np.ndarray] | None,
         image_logits: dict[str, np.ndarray] | None,
+        calibrated: bool = True,
     ) -> np.ndarray:
-        """[batch, n_labels] probabilities (rows sum to 1); None = modality missing for the batch."""
+        """[batch, n_labels] probabilities (rows sum to 1); None = modality missing for the batch.
+        ``calibrated=False``: before temperature scaling (training measures what it gains)."""
         name = path_for(bool(text_logits), bool(image_logits))
         if name not in self._paths:
             raise ValueError(f"This fusion model has no {name!r} path (has {self.available_paths}).")
@@ -134,4 +149,4 @@ class FusionModel:
         if path.blend_model is not None and path.weight_meta < 1.0:
             single = softmax(np.asarray(logits[path.blend_model], dtype=np.float64))
             probs = path.weight_meta * probs + (1.0 - path.weight_meta) * single
-        return probs
+        return apply_temperature(probs, path.temperature) if calibrated else probs

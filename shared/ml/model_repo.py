@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.ml.selective import SelectivePolicy
 from shared.ml.subword import SubwordSpec
 
 MANIFEST = "manifest.json"
@@ -117,6 +118,11 @@ class Manifest(BaseModel):
     )
     metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out evaluation.")
     reference: DriftReference | None = Field(None, description="Training distributions (drift).")
+    selective: SelectivePolicy | None = Field(
+        None,
+        description="Auto-accept thresholds chosen on the held-out rows (shared.ml.selective); "
+        "older manifests lack it and their predictions carry no decision.",
+    )
 
     @property
     def codes(self) -> list[int]:

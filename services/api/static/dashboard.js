@@ -119,7 +119,7 @@ function reviewButtons(r) {
 
 function renderReview(data) {
   $("review-total").textContent = data.total;
-  $("threshold-note").textContent = `(confidence < ${data.threshold})`;
+  $("threshold-note").textContent = `(decided 'review' by the model's thresholds, or older predictions below ${data.threshold}; likeliest errors first)`;
   rows($("review").tBodies[0], data.items.map((r) =>
     `<tr><td><a href="/v1/listings/${encodeURIComponent(r.listing_id)}">${esc(r.listing_id)}</a></td><td>${esc(r.title).slice(0, 80)}</td>` +
     `<td>${topK(r)}</td><td class="num">${r.confidence.toFixed(3)}</td><td>${esc(r.model_version)}</td>` +
@@ -168,6 +168,18 @@ function renderQuality(q) {
   rows($("recent-labels").tBodies[0], q.recent.slice(0, 5).map((l) =>
     `<tr><td>${esc(l.listing_id)}</td><td>${esc(l.reviewer)}</td><td>${esc(l.action)}</td>` +
     `<td>${l.corrects ? l.corrects.prdtypecode : "–"}</td><td>${l.prdtypecode}</td></tr>`), 5);
+}
+
+function renderAutoAccept(a) {
+  $("auto-note").textContent = `(target precision ${a.target_precision}; measured on reviewer labels of auto predictions)`;
+  rows($("auto-accept").tBodies[0], a.versions.map((v) => {
+    const verdict = v.precision == null ? "no labels yet" : v.below_target ? "below target" : "ok";
+    return `<tr><td>${esc(v.model_version)}</td>` +
+      `<td class="num">${v.coverage == null ? "–" : v.coverage.toFixed(3)}${ci(v.coverage_ci95)}</td>` +
+      `<td class="num">${v.reviewed_auto}</td>` +
+      `<td class="num">${v.precision == null ? "–" : v.precision.toFixed(3)}${ci(v.precision_ci95)}</td>` +
+      `<td class="${v.below_target ? "st-alert" : "st-ok"}">${verdict}</td></tr>`;
+  }), 5);
 }
 
 function renderDrift(d) {
@@ -254,7 +266,7 @@ async function refresh() {
   if ($("version").value) review.set("model_version", $("version").value);
   try {
     if (!categories.length) categories = await getJSON("/v1/categories");
-    const [dist, tput, queue, jobs, quality, drift, shadow, models, seen, training] = await Promise.all([
+    const [dist, tput, queue, jobs, quality, drift, shadow, models, seen, training, auto] = await Promise.all([
       getJSON(`/v1/stats/distribution?${params}`),
       getJSON(`/v1/stats/throughput?${params}&bucket_s=${bucket}`),
       getJSON(`/v1/stats/review-queue?${review}`),
@@ -265,12 +277,14 @@ async function refresh() {
       getJSON("/v1/models"),
       getJSON("/v1/stats/versions"),
       getJSON("/v1/training"),
+      getJSON("/v1/stats/auto-accept"),
     ]);
     renderDistribution(dist);
     renderThroughput(tput);
     renderReview(queue);
     renderJobs(jobs);
     renderQuality(quality);
+    renderAutoAccept(auto);
     renderDrift(drift);
     renderShadow(shadow);
     renderModels(models, seen);

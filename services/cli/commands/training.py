@@ -108,6 +108,7 @@ def train(
         work_dir=work_dir,
         instance_kind=triton_kind,
         max_pixels=settings.image_max_pixels,
+        auto_accept_precision=settings.auto_accept_precision,
     )
     try:
         request.text_preparer = text_preparer(settings, translation)

@@ -52,7 +52,10 @@ def seed_lifecycle(database_url: str, repo: Path, n: int = 240, seed: int = 3) -
         )  # fmt: skip
         language = rng.choices(["fr", "en", "ja"], [0.7, 0.1, 0.2])[0]
         missing = "no_image" if rng.random() < 0.15 else None
-        event = event.model_copy(update={"language": language, "image_missing_reason": missing})
+        decision = "auto" if event.confidence >= 0.8 else "review"  # as a 0.8 threshold would
+        event = event.model_copy(
+            update={"language": language, "image_missing_reason": missing, "decision": decision}
+        )
         live.append(event)
         if i % 4 == 0:
             other = code if rng.random() < 0.87 else rng.choice(codes)

@@ -116,6 +116,10 @@ def test_dashboard_shows_distribution_review_queue_throughput_and_jobs(
     assert '<td class="st-alert">alert</td>' in dom and "ja 2" in dom  # the language drift
     assert text_of(dom, "drift-badge").startswith("score ")
     assert re.search(r"<td>r1</td><td>r3</td><td class=\"num\">60</td>", dom)  # shadow agreement
+    # auto-accept: r1's coverage and the live precision of its labelled `auto` predictions
+    auto = re.search(r'<td>r1</td><td class="num">(0\.\d{3}) .*?<td class="num">(\d+)</td>', dom)
+    assert auto and 0 < float(auto.group(1)) < 1 and int(auto.group(2)) > 0
+    assert text_of(dom, "auto-note").startswith("(target precision 0.98;")
     shot = tmp_path / "dashboard.png"
     chromium(dashboard_url, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1400,1750")
     assert shot.stat().st_size > 10_000

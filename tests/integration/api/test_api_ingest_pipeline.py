@@ -82,6 +82,10 @@ async def test_ingest_wait_stores_n_predictions_and_distribution_sums_to_n(
         listing = client.get(f"/v1/listings/{offers[0].event.listing_id}").json()
         assert listing["current"] is not None and len(listing["history"]) == 1
         assert listing["history"][0]["modalities"]  # text and/or image were used
+        # the tiny revision records auto-accept thresholds: every stored prediction is decided
+        versions = client.get("/v1/stats/auto-accept").json()["versions"]
+        assert [v["predictions"] for v in versions] == [N]  # one version, all N decided
+        assert listing["history"][0]["decision"] in ("auto", "review")
         health = client.get("/health").json()
         assert health["status"] == "ok", health
 
@@ -94,5 +98,6 @@ async def test_ingest_wait_stores_n_predictions_and_distribution_sums_to_n(
         top = response.json()["top_k"]
         assert len(top) == 3 and top[0]["probability"] >= top[1]["probability"] >= top[2]["probability"]
     assert title_only.json()["modalities"] == ["text"]
+    assert {r.json()["decision"] for r in (title_only, photo_only, upload)} <= {"auto", "review"}
     assert photo_only.json()["modalities"] == ["image"]
     assert photo_only.json()["top_k"] == upload.json()["top_k"]

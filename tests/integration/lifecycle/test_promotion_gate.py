@@ -121,3 +121,35 @@ def test_the_cli_refuses_with_exit_code_3_promotes_and_lists_statuses(tmp_path: 
     assert read_state(repo).shadow is None  # a live revision is no longer a shadow
     back = catalog("rollback", "--by", "carol")
     assert back.returncode == 0 and read_manifest(repo).version == r1.version, back.stderr
+
+
+def test_the_gate_reports_coverage_at_target_precision_beside_weighted_f1(tmp_path: Path, db: str) -> None:
+    from shared.ml.model_repo import publish_manifest
+    from shared.ml.selective import SelectivePolicy
+    from tests.integration.lifecycle.helpers import manifest as bare
+
+    repo = tmp_path / "repo"
+    r1 = publish(repo, 1, 0.80)  # a revision from before thresholds: no policy
+    r2 = bare(2, 0.81)
+    r2.selective = SelectivePolicy(
+        target_precision=0.98,
+        threshold=0.91,
+        per_class={"10": 0.8},
+        held_out_rows=200,
+        coverage=0.62,
+        precision=0.984,
+        precision_ci95=(0.95, 0.995),
+    )
+    publish_manifest(repo, r2)
+    report = evaluate_gate(repo, db, r2.version, tolerance=0.01, min_labels=30)
+    coverage = report["held_out"]["coverage_at_target"]
+    assert report["held_out"]["candidate_weighted_f1"] == 0.81
+    assert coverage["current"] is None and read_manifest(repo).version == r1.version
+    assert coverage["candidate"] == {
+        "target_precision": 0.98,
+        "coverage": 0.62,
+        "precision": 0.984,
+        "precision_ci95": [0.95, 0.995],
+        "threshold": 0.91,
+        "per_class_thresholds": 1,
+    }
