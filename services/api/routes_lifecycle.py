@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from services.api.auto_accept import auto_acceptance
 from shared.db.models import Category
 from shared.db.quality import (
     LabelError,
@@ -27,7 +28,6 @@ from shared.db.quality import (
     record_label,
     shadow_agreement,
 )
-from shared.db.selective import auto_acceptance
 from shared.db.session import session_scope
 from shared.lifecycle.drift import compute_drift
 from shared.lifecycle.state import current_version, read_state

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from services.api.auto_accept import auto_acceptance
 from services.api.queries import listing_detail, review_queue
 from services.api.routes_lifecycle import refresh_monitoring
 from services.cli.wiring import api_app
 from services.writer.worker import write_batch
 from shared.config import Settings
 from shared.db.quality import record_label
-from shared.db.selective import auto_acceptance
 from shared.db.session import session_scope, upgrade
 from shared.lifecycle.quality import wilson
 from tests.conftest import REDIS_URL
