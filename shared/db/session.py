@@ -101,7 +101,8 @@ def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
 def set_connections_allowed(admin_url: str, url: str, allowed: bool) -> None:
     """Open or close ``url``'s PostgreSQL database to every client (its open sessions are
     terminated when closing): a real SQL outage for one scratch database of a shared server,
-    for the outage tests and ``catalog chaos``; new connections fail with OperationalError."""
+    for the outage tests and the chaos suite (``python -m tools.chaos``); new connections fail
+    with OperationalError."""
     name = url.rsplit("/", 1)[-1].split("?", 1)[0]
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:

@@ -1,5 +1,5 @@
-"""Two fault classes of ``catalog chaos`` (issue 24): a SQL outage longer than reclaim x
-deliveries, and a Redis restart under the ``catalog reclassify`` runner.
+"""Two fault classes of the chaos suite (``python -m tools.chaos``, issue 24): a SQL outage
+longer than reclaim x deliveries, and a Redis restart under the ``catalog reclassify`` runner.
 
 - **SQL outage**: the suite's scratch database is closed to every client (``ALTER DATABASE ...
   ALLOW_CONNECTIONS false``, its sessions terminated: what the writer, the API and the
