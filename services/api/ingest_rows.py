@@ -191,9 +191,11 @@ def _reason(exc: ValidationError, body: Mapping[str, object]) -> str:
     for err in exc.errors()[:5]:
         field = str(err["loc"][0]) if err["loc"] else ""
         column = _COLUMN_OF.get(field, field or "row")
-        value = body.get(field)
-        size = f" (got {len(value)})" if err["type"] == "string_too_long" and isinstance(value, str) else ""
-        parts.append(f"{column}: {err['msg']}{size}")
+        value, limit = body.get(field), (err.get("ctx") or {}).get("max_length")
+        if err["type"] in ("string_too_long", "too_long") and isinstance(value, str):
+            parts.append(f"{column}: too long, {len(value)} characters where the limit is {limit}")
+        else:
+            parts.append(f"{column}: {str(err['msg']).removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 

@@ -101,7 +101,7 @@ def test_read_offers_refuses_a_product_id_the_api_would_refuse(tmp_path: Path) -
     layout = write_layout(tmp_path)
     x_file = layout / "X_train_update.csv"
     x_file.write_text(x_file.read_text("utf-8").replace("102.0", "shop/102"), encoding="utf-8")
-    refused = r"row 2 \(line 4\): productid: Value error, listing_id must be 1 to 128 letters.*'shop/102'"
+    refused = r"row 2 \(line 4\): productid: listing_id must be 1 to 128 letters.*'shop/102'"
     with pytest.raises(LayoutError, match=refused):
         read_offers(layout)
 
