@@ -95,6 +95,9 @@ def ingest(
             result = asyncio.run(ingest_to_pipeline(settings, source, options))
         except LayoutError as exc:
             raise typer.BadParameter(str(exc), param_hint="DATA_DIR") from exc
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]: run the same command again to resume")
+            raise typer.Exit(130) from None
     _print_ingest(result)
     summary: dict[str, Any] = result.as_dict()
     if wait:
