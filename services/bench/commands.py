@@ -291,13 +291,19 @@ def bench_ingest(
         "var/bench/ingest"
     ),
     keep: Annotated[bool, typer.Option("--keep", help="Keep the generated files.")] = False,
+    sink: Annotated[
+        str,
+        typer.Option(help="dry-run (validate and serialise) or pipeline (SQLite + Redis, private prefix)."),
+    ] = "dry-run",
 ) -> None:
     """Peak RSS of streaming `catalog ingest` per file size (each in a fresh process, into a
     dry-run sink that validates and serialises), and whether every bad row is named."""
     from services.bench.ingest import run_sizes
 
     try:
-        body = run_sizes(n or [100_000, 1_000_000], bad_every, work, keep, console)
+        if sink not in ("dry-run", "pipeline"):
+            raise typer.BadParameter("expects dry-run or pipeline", param_hint="--sink")
+        body = run_sizes(n or [100_000, 1_000_000], bad_every, work, keep, console, sink)
     except RuntimeError as exc:
         raise _fail(exc) from exc
     write_results(json_out, body, console)

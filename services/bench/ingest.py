@@ -25,13 +25,14 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
 
-from services.api.ingest_rows import FIELD_LIMIT, find_source
-from services.api.ingest_run import DryRunSink, IngestOptions, ingest_file
+from services.api.ingest_rows import FIELD_LIMIT, Source, find_source
+from services.api.ingest_run import DryRunSink, IngestOptions, IngestSummary, ingest_file, ingest_to_pipeline
 
 WORDS = (  # noqa: SIM905 (a word list is easier to read as text)
     "lot de livre roman enfant jeu console manette piscine jardin lampe bureau chaise "
@@ -39,6 +40,11 @@ WORDS = (  # noqa: SIM905 (a word list is easier to read as text)
     "saison accessoire câble chargeur coque protection décoration cuisine outil perceuse "
     "vélo"
 ).split()
+SINKS = {
+    "dry-run": "dry-run: each event validated and serialised to JSON as published; no Redis, no SQL",
+    "pipeline": "pipeline: SQLite ledger and listings, the configured Redis under a private prefix "
+    "(deleted after)",
+}
 BAD_KINDS = ("nul", "long_id", "bad_utf8", "long_title", "blank_id", "outside_grammar")
 
 
@@ -102,15 +108,24 @@ def _spoil(kind: str, title: str, description: str, product: str) -> tuple[str, 
     return title, "d" * 131_073, product  # long_description: over the csv module's default limit
 
 
-def ingest(folder: Path, chunk: int) -> dict[str, object]:
-    """Ingest ``folder`` into a dry-run sink; peak RSS and what the summary and rejects say."""
+def ingest(folder: Path, chunk: int, sink_kind: str = "dry-run") -> dict[str, object]:
+    """Ingest ``folder``; peak RSS and what the summary and rejects say.
+
+    ``dry-run``: a sink that validates and serialises; ``pipeline``: the real path, to the
+    configured Redis under a private stream prefix (deleted afterwards) with a SQLite ledger in
+    ``folder``."""
     before = peak_rss_mib()  # the imports
     started = time.monotonic()
     source = find_source(folder)
     sink = DryRunSink()
-    summary = asyncio.run(ingest_file(source, sink, IngestOptions(chunk=chunk)))
+    if sink_kind == "pipeline":
+        summary = _ingest_pipeline(source, folder, chunk)
+        sink.payload_bytes = 0
+    else:
+        summary = asyncio.run(ingest_file(source, sink, IngestOptions(chunk=chunk)))
     seconds = time.monotonic() - started
     return {
+        "sink": sink_kind,
         "file_mib": round(source.size / 2**20, 1),
         "rows": summary.rows,
         "published": summary.published,
@@ -122,6 +137,25 @@ def ingest(folder: Path, chunk: int) -> dict[str, object]:
         "peak_rss_mib_before_ingest": before,
         "peak_rss_mib": peak_rss_mib(),
     }
+
+
+def _ingest_pipeline(source: Source, folder: Path, chunk: int) -> IngestSummary:
+    import redis
+
+    from shared.config import get_settings
+    from shared.redis_conn import resolve_redis_url
+
+    prefix = f"bench-ingest-{uuid.uuid4().hex[:8]}:"
+    settings = get_settings().model_copy(
+        update={"stream_prefix": prefix, "database_url": f"sqlite:///{folder.resolve()}/ledger.db"}
+    )
+    try:
+        return asyncio.run(ingest_to_pipeline(settings, source, IngestOptions(chunk=chunk)))
+    finally:
+        client = redis.Redis.from_url(resolve_redis_url(settings))
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+        client.close()
 
 
 def check_rejects(rejects_file: Path | None, n: int, bad_every: int) -> dict[str, object]:
@@ -155,7 +189,7 @@ def _child(*args: str) -> dict[str, object]:
 
 
 def run_sizes(
-    sizes: list[int], bad_every: int, work: Path, keep: bool, console: Console
+    sizes: list[int], bad_every: int, work: Path, keep: bool, console: Console, sink: str = "dry-run"
 ) -> dict[str, object]:
     """Generate and ingest each size in fresh processes; the peak RSS ratio across sizes."""
     runs = []
@@ -164,7 +198,7 @@ def run_sizes(
         console.print(f"generating {n:,} rows in {folder}")
         made = _child("generate", "--dir", str(folder), "--n", str(n), "--bad-every", str(bad_every))
         console.print(f"ingesting {made['file_mib']} MiB")
-        run = _child("ingest", "--dir", str(folder))
+        run = _child("ingest", "--dir", str(folder), "--sink", sink)
         rejects = run.pop("rejects_file")
         run["generator_peak_rss_mib"] = made["peak_rss_mib"]
         run.update(check_rejects(Path(str(rejects)) if rejects else None, n, bad_every))
@@ -176,7 +210,7 @@ def run_sizes(
     peaks = [float(str(r["peak_rss_mib"])) for r in runs]
     return {
         "benchmark": "catalog bench ingest",
-        "sink": "dry-run: each event validated and serialised to JSON as published; no Redis, no SQL",
+        "sink": SINKS[sink],
         "bad_every": bad_every,
         "runs": runs,
         "peak_rss_ratio_max_over_min": round(max(peaks) / min(peaks), 3),
@@ -191,11 +225,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--bad-every", type=int, default=100)
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--sink", choices=["dry-run", "pipeline"], default="dry-run")
     args = parser.parse_args()
     if args.step == "generate":
         body = generate(args.dir, args.n, args.bad_every)
     else:
-        body = ingest(args.dir, args.chunk)
+        body = ingest(args.dir, args.chunk, args.sink)
     body["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(body))
 
