@@ -20,7 +20,7 @@ from services.api.ingest_rows import clean_id, find_source
 from services.api.ingest_run import IngestOptions, IngestSummary, ingest_to_pipeline
 from services.cli.progress import ingest_progress, progress_bar
 from services.reclassify.runner import RunOptions, run_job, runner_name
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.db.jobs import JobFilter, JobNotFound, cancel_job, create_job, get_job, job_view, list_jobs
 from shared.db.session import migrate, session_scope
 from shared.logging import configure_logging
@@ -127,7 +127,7 @@ def _print_ingest(result: IngestSummary) -> None:
 
 
 def _wait(
-    settings: Any, data_dir: Path, x_file: str, kept: list[tuple[uuid.UUID, str]], timeout: float
+    settings: Settings, data_dir: Path, x_file: str, kept: list[tuple[uuid.UUID, str]], timeout: float
 ) -> dict[str, Any]:
     """Poll until every published offer is classified; weighted F1 when the Y file is there."""
     with _progress() as bar:
