@@ -1,5 +1,6 @@
-"""``catalog ingest``: publish the offers of a challenge-layout directory, optionally wait for
-their predictions and score them against the labels (weighted F1)."""
+"""Offers of a challenge-layout directory for small sets (``read_offers``), publishing them,
+waiting for their predictions and scoring them against the labels (weighted F1). The streaming
+``catalog ingest`` path is ``ingest_rows`` (reading) and ``ingest_run`` (publishing)."""
 
 from __future__ import annotations
 
@@ -13,21 +14,23 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from services.api.ingest_rows import X_FILES, Y_FILE, LayoutError, RowReader, clean_id, find_source
+from services.api.ingest_run import store_offers
 from shared.broker import EventPublisher
 from shared.config import Settings
-from shared.contract import ListingSubmitted, Stream, listing_id_problem
-from shared.db.listings import upsert_listings
+from shared.contract import ListingSubmitted, Stream
 from shared.db.models import Prediction
 from shared.db.session import migrate, session_scope
-from shared.db.submissions import record_submissions
 
-X_FILES = ("X_train_update.csv", "X_test_update.csv")
-Y_FILE = "Y_train_CVw08PX.csv"
-IMAGE_DIRS = ("images/image_train", "images/image_test")
-
-
-class LayoutError(ValueError):
-    """The directory is not in the challenge layout."""
+__all__ = [
+    "LayoutError",
+    "Offer",
+    "publish_offers",
+    "read_labels",
+    "read_offers",
+    "wait_for_predictions",
+    "weighted_f1",
+]
 
 
 @dataclass(frozen=True)
@@ -36,61 +39,35 @@ class Offer:
     label: int | None
 
 
-def _clean_id(value: str) -> str:
-    value = (value or "").strip()
-    return value[:-2] if value.endswith(".0") and value[:-2].isdigit() else value
-
-
-def _image_uri(data_dir: Path, image_id: str, product_id: str) -> str | None:
-    if not image_id:
-        return None
-    name = f"image_{image_id}_product_{product_id}.jpg"
-    for folder in IMAGE_DIRS:
-        if (data_dir / folder / name).is_file():
-            return (data_dir / folder / name).resolve().as_uri()
-    return (data_dir / IMAGE_DIRS[0] / name).resolve().as_uri()  # the encoder reports not_found
+def read_labels(data_dir: Path, x_file: str) -> dict[str, int]:
+    """Label per index of the Y file (only for the train X file; empty without it)."""
+    labels: dict[str, int] = {}
+    y_path = data_dir / Y_FILE
+    if x_file == X_FILES[0] and y_path.is_file():
+        with y_path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                labels[clean_id(row.get("", ""))] = int(clean_id(row["prdtypecode"]))
+    return labels
 
 
 def read_offers(data_dir: Path, limit: int | None = None) -> list[Offer]:
-    """Offers of ``data_dir`` in file order, with their labels when the Y file is there.
+    """Offers of ``data_dir`` in file order (new submission ids), with their labels when the Y
+    file is there: for small generated sets (demo, benchmarks, tests).
 
-    A product id that is not a listing id (``shared.contract.LISTING_ID_PATTERN``, the API's)
-    refuses the whole file, before anything is published."""
-    x_path = next((data_dir / name for name in X_FILES if (data_dir / name).is_file()), None)
-    if x_path is None:
-        raise LayoutError(
-            f"{data_dir} has neither {' nor '.join(X_FILES)}: expected the challenge layout "
-            "(generate one with `catalog synth`)."
-        )
-    labels: dict[str, int] = {}
-    y_path = data_dir / Y_FILE
-    if x_path.name == X_FILES[0] and y_path.is_file():
-        with y_path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                labels[_clean_id(row.get("", ""))] = int(_clean_id(row["prdtypecode"]))
+    Strict: the first row the API would refuse raises LayoutError naming its row and reason
+    (``catalog ingest`` streams instead, rejecting such rows and publishing the others)."""
+    source = find_source(data_dir)
+    labels = read_labels(data_dir, source.x_path.name)
     offers: list[Offer] = []
-    with x_path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"designation", "productid", "imageid"} - set(reader.fieldnames or ())
-        if missing:
-            raise LayoutError(f"{x_path} lacks the columns {sorted(missing)}")
+    with RowReader(source) as reader:
         for row in reader:
             if limit is not None and len(offers) >= limit:
                 break
-            product_id = _clean_id(row["productid"])
-            if not product_id:
-                continue
-            problem = listing_id_problem(product_id)  # the API's grammar: every id stays readable
-            if problem:
-                raise LayoutError(f"{x_path} line {reader.line_num}: {problem}")
-            description = (row.get("description") or "").strip() or None
-            event = ListingSubmitted.new(
-                product_id,
-                title=(row.get("designation") or "")[:1000],
-                description=description[:100_000] if description else None,
-                image_uri=_image_uri(data_dir, _clean_id(row["imageid"]), product_id),
-            )
-            offers.append(Offer(event, labels.get(_clean_id(row.get("", "")))))
+            if row.offer is None:
+                raise LayoutError(f"{source.x_path} row {row.number} (line {row.line}): {row.reason}")
+            o = row.offer
+            event = ListingSubmitted.new(o.listing_id, o.title, o.description, o.image_uri)
+            offers.append(Offer(event, labels.get(clean_id(row.index))))
     return offers
 
 
@@ -106,16 +83,10 @@ async def publish_offers(
     async with EventPublisher(settings) as publisher:
         for start in range(0, len(events), chunk):
             part = list(events[start : start + chunk])
-            await asyncio.to_thread(_store, url, part)
+            await asyncio.to_thread(store_offers, url, part)
             await publisher.publish(Stream.SUBMITTED, part)
             if progress:
                 progress(len(part))
-
-
-def _store(url: str, events: list[ListingSubmitted]) -> None:
-    with session_scope(url) as session:
-        upsert_listings(session, events)
-        record_submissions(session, events)
 
 
 def fetch_predictions(

@@ -282,6 +282,33 @@ def bench_live(
     write_results(json_out, body, console)
 
 
+@bench_app.command("ingest")
+def bench_ingest(
+    json_out: JsonOut,
+    n: Annotated[list[int] | None, typer.Option("--n", help="Rows per file (repeatable).")] = None,
+    bad_every: Annotated[int, typer.Option(min=0, help="One bad row in this many (0: none).")] = 100,
+    work: Annotated[Path, typer.Option(help="Scratch dir for the generated files.")] = Path(
+        "var/bench/ingest"
+    ),
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the generated files.")] = False,
+    sink: Annotated[
+        str,
+        typer.Option(help="dry-run (validate and serialise) or pipeline (SQLite + Redis, private prefix)."),
+    ] = "dry-run",
+) -> None:
+    """Peak RSS of streaming `catalog ingest` per file size (each in a fresh process, into a
+    dry-run sink that validates and serialises), and whether every bad row is named."""
+    from services.bench.ingest import run_sizes
+
+    try:
+        if sink not in ("dry-run", "pipeline"):
+            raise typer.BadParameter("expects dry-run or pipeline", param_hint="--sink")
+        body = run_sizes(n or [100_000, 1_000_000], bad_every, work, keep, console, sink)
+    except RuntimeError as exc:
+        raise _fail(exc) from exc
+    write_results(json_out, body, console)
+
+
 def _replicas(items: list[str] | None) -> dict[str, int]:
     try:
         return parse_replicas(items or [])

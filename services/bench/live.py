@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from services.api.ingest import _store
+from services.api.ingest_run import store_offers as _store
 from services.bench.cluster import Cluster, cluster
 from services.bench.pipeline import bench_settings, fresh, offers_at
 from services.bench.stats import machine, percentiles, stage_latencies

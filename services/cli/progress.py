@@ -5,12 +5,14 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 
@@ -27,3 +29,18 @@ def progress_bar(field: str | None = None, console: Console | None = None, disab
     if field is not None:
         columns.append(TextColumn(f"{{task.fields[{field}]}}"))
     return Progress(*columns, console=console, disable=disable)
+
+
+def ingest_progress(console: Console | None = None) -> Progress:
+    """A bar over a file's bytes: done/size, rate, remaining (from the size), rows so far
+    (the task needs ``note=""``); a file's row count is unknown until it is read."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=console,
+    )

@@ -15,10 +15,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Column, Table
 
-from services.api.ingest import LayoutError, publish_offers, read_offers, wait_for_predictions, weighted_f1
-from services.cli.progress import progress_bar
+from services.api.ingest import LayoutError, read_labels, wait_for_predictions
+from services.api.ingest_rows import clean_id, find_source
+from services.api.ingest_run import IngestOptions, IngestSummary, ingest_to_pipeline
+from services.cli.progress import ingest_progress, progress_bar
 from services.reclassify.runner import RunOptions, run_job, runner_name
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.db.jobs import JobFilter, JobNotFound, cancel_job, create_job, get_job, job_view, list_jobs
 from shared.db.session import migrate, session_scope
 from shared.logging import configure_logging
@@ -49,16 +51,25 @@ def api(
 
 def ingest(
     data_dir: Annotated[Path, typer.Argument(help="A directory in the challenge layout (X_*.csv, images/).")],
-    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N offers.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N good offers.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for every prediction; F1 if labelled.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 900.0,
     chunk: Annotated[int, typer.Option(min=1, help="Offers stored and published per round trip.")] = 500,
+    again: Annotated[
+        bool, typer.Option("--again", help="Submit the file anew (new ids) instead of resuming it.")
+    ] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Folder of the rejects file (default DATA_DIR/rejects).")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON summary here.")] = None,
 ) -> None:
     """Publish the offers of DATA_DIR for classification (optionally wait and score them).
 
-    Each offer's content is stored (for later reclassification) and published to
-    listings.submitted with image_uri = file:// path of its image. With --wait, polls the
+    Rows are streamed (memory does not grow with the file) and checked as the API checks an
+    offer: a bad row is rejected with its row number and reason, into DATA_DIR/rejects/ (the
+    challenge layout plus source_row and reason columns: fix it and ingest that folder), and
+    every good row is published. Running the same file again resumes it: rows the submissions
+    ledger already holds are skipped, so none is published twice. With --wait, polls the
     database until every offer is classified and prints weighted F1 when labels are present.
     """
     settings = get_settings()
@@ -66,35 +77,79 @@ def ingest(
     if not data_dir.is_dir():
         raise typer.BadParameter(f"{data_dir} is not a directory", param_hint="DATA_DIR")
     try:
-        offers = read_offers(data_dir, limit)
+        source = find_source(data_dir)
     except LayoutError as exc:
         raise typer.BadParameter(str(exc), param_hint="DATA_DIR") from exc
-    events = [o.event for o in offers]
-    with _progress() as bar:
-        task = bar.add_task("publishing", total=len(events), note="")
-        asyncio.run(publish_offers(settings, events, chunk, lambda n: bar.advance(task, n)))
-    console.print(f"published {len(events)} offers from {data_dir}")
-    summary: dict[str, Any] = {"data_dir": str(data_dir), "published": len(events)}
+    kept: list[tuple[uuid.UUID, str]] = []  # --wait only: (submission id, index) of each good row
+    with ingest_progress(console) as bar:
+        task = bar.add_task("ingesting", total=source.size, note="")
+
+        def show(done: int, s: IngestSummary) -> None:
+            bar.update(task, completed=done, note=f"{s.rows:,} rows, {s.rejected:,} rejected")
+
+        options = IngestOptions(
+            chunk=chunk, limit=limit, again=again, rejects_dir=rejects, progress=show,
+            keep=(lambda row, event: kept.append((event.submission_id, row.index))) if wait else None,
+        )  # fmt: skip
+        try:
+            result = asyncio.run(ingest_to_pipeline(settings, source, options))
+        except LayoutError as exc:
+            raise typer.BadParameter(str(exc), param_hint="DATA_DIR") from exc
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]: run the same command again to resume")
+            raise typer.Exit(130) from None
+    _print_ingest(result)
+    summary: dict[str, Any] = result.as_dict()
     if wait:
-        with _progress() as bar:
-            task = bar.add_task("classified", total=len(events), note="")
-            found = wait_for_predictions(
-                settings.effective_database_url,
-                [e.submission_id for e in events],
-                timeout,
-                progress=lambda n: bar.advance(task, n),
-            )
-        f1 = weighted_f1(offers, found)
-        summary.update(classified=len(found), missing=len(events) - len(found), weighted_f1=f1)
-        console.print(f"classified {len(found)}/{len(events)}")
-        if f1 is not None:
-            out.print(f"weighted F1: {f1:.4f}")
+        summary.update(_wait(settings, data_dir, source.x_path.name, kept, timeout))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(summary, indent=2))
     if wait and summary["missing"]:
         console.print(f"[red]{summary['missing']} offers not classified within {timeout:.0f} s[/red]")
         raise typer.Exit(1)
+
+
+def _print_ingest(result: IngestSummary) -> None:
+    skipped = f", {result.already_submitted} already submitted (skipped)" if result.already_submitted else ""
+    console.print(
+        f"published {result.published} offers from {result.data_dir}/{result.x_file} "
+        f"({result.rows} rows{skipped}, {result.rejected} rejected)"
+    )
+    for bad in result.first_rejects[:20]:
+        console.print(f"  [red]rejected[/red] row {bad['row']} (line {bad['line']}): {bad['reason']}")
+    if result.rejected > 20:
+        console.print(f"  ... and {result.rejected - 20} more")
+    if result.rejects_file:
+        console.print(
+            f"rejected rows with their reasons: {result.rejects_file} (fix them, then ingest that folder)"
+        )
+
+
+def _wait(
+    settings: Settings, data_dir: Path, x_file: str, kept: list[tuple[uuid.UUID, str]], timeout: float
+) -> dict[str, Any]:
+    """Poll until every published offer is classified; weighted F1 when the Y file is there."""
+    with _progress() as bar:
+        task = bar.add_task("classified", total=len(kept), note="")
+        found = wait_for_predictions(
+            settings.effective_database_url,
+            [sid for sid, _ in kept],
+            timeout,
+            progress=lambda n: bar.advance(task, n),
+        )
+    labels = read_labels(data_dir, x_file)
+    pairs = [(labels.get(clean_id(index)), found[sid]) for sid, index in kept if sid in found]
+    scored = [(truth, pred) for truth, pred in pairs if truth is not None]
+    f1 = None
+    if scored:
+        from sklearn.metrics import f1_score
+
+        f1 = float(f1_score([t for t, _ in scored], [p for _, p in scored], average="weighted"))
+    console.print(f"classified {len(found)}/{len(kept)}")
+    if f1 is not None:
+        out.print(f"weighted F1: {f1:.4f}")
+    return {"classified": len(found), "missing": len(kept) - len(found), "weighted_f1": f1}
 
 
 def reclassify(

@@ -46,8 +46,8 @@ def test_export_labels_round_trips_through_the_challenge_layout(tmp_path: Path, 
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert (summary["listings"], summary["images"], summary["images_skipped_unsafe_id"]) == (3, 1, 1)
-    # "shop/7" predates the one listing-id grammar: training reads it, `catalog ingest` refuses it
-    with pytest.raises(LayoutError, match=r"line 4: listing_id must be .*'shop/7'"):
+    # "shop/7" predates the one listing-id grammar: training reads it, `catalog ingest` rejects its row
+    with pytest.raises(LayoutError, match=r"line 4\): productid: listing_id must be .*'shop/7'"):
         read_offers(out)
     offers = read_offers(out, limit=2)
     assert [(o.event.listing_id, o.event.title, o.label) for o in offers] == [

@@ -29,8 +29,8 @@ def write_layout(root: Path) -> Path:
 
 
 def test_read_offers_keeps_raw_text_labels_and_image_paths(tmp_path: Path) -> None:
-    offers = read_offers(write_layout(tmp_path))
-    assert [o.event.listing_id for o in offers] == ["101", "102"]  # a row without product id is skipped
+    offers = read_offers(write_layout(tmp_path), limit=2)
+    assert [o.event.listing_id for o in offers] == ["101", "102"]
     first, second = offers
     assert first.event.title == 'Lego "Star, Wars"' and first.event.description == "<p>Neuf\nmulti-ligne</p>"
     assert (
@@ -42,6 +42,12 @@ def test_read_offers_keeps_raw_text_labels_and_image_paths(tmp_path: Path) -> No
     )  # missing file
     assert [o.label for o in offers] == [1280, 10]
     assert len(read_offers(tmp_path, limit=1)) == 1
+
+
+def test_read_offers_names_a_row_without_product_id_instead_of_skipping_it(tmp_path: Path) -> None:
+    """A blank productid was once skipped without a word ("published 2 offers" from 3 rows)."""
+    with pytest.raises(LayoutError, match=r"row 3 \(line 5\): productid: blank"):
+        read_offers(write_layout(tmp_path))
 
 
 def test_read_offers_explains_a_wrong_directory(tmp_path: Path) -> None:
@@ -89,12 +95,14 @@ def test_category_adapter_accepts_models_dicts_and_tuples() -> None:
 
 
 def test_read_offers_refuses_a_product_id_the_api_would_refuse(tmp_path: Path) -> None:
-    """``catalog ingest`` and the API share one listing-id grammar: an id with a '/' (unreadable
-    at /v1/listings/{id}) stops the file before anything is published, naming the line."""
+    """``read_offers`` and the API share one listing-id grammar: an id with a '/' (unreadable
+    at /v1/listings/{id}) stops the read, naming the row and line (``catalog ingest`` rejects
+    the row instead: tests/integration/api/test_streaming_ingest.py)."""
     layout = write_layout(tmp_path)
     x_file = layout / "X_train_update.csv"
     x_file.write_text(x_file.read_text("utf-8").replace("102.0", "shop/102"), encoding="utf-8")
-    with pytest.raises(LayoutError, match=r"line 4: listing_id must be 1 to 128 letters.*'shop/102'"):
+    refused = r"row 2 \(line 4\): productid: listing_id must be 1 to 128 letters.*'shop/102'"
+    with pytest.raises(LayoutError, match=refused):
         read_offers(layout)
 
 
