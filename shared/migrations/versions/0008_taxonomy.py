@@ -1,0 +1,67 @@
+"""Taxonomy: a category tree with versions (docs/taxonomy.md).
+
+``categories`` gains its place in the tree (parent, level, path, leaf), retirement and merge
+target, names by language and the taxonomy version that last listed it; ``taxonomy_versions``
+records every loaded taxonomy. The reference tree (the 27 codes under 10 departments) is loaded
+as version 1, so the categories keep their codes and gain departments and paths.
+
+Revision ID: 0008_taxonomy
+Revises: 0007_submission_sequence
+Create Date: 2026-12-07 15:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.orm import Session
+
+revision: str = "0008_taxonomy"
+down_revision: str | None = "0007_submission_sequence"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_COLUMNS = ("parent_code", "level", "path", "leaf", "retired", "merged_into", "names", "taxonomy_version")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("categories") as batch:
+        batch.add_column(sa.Column("parent_code", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("level", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("path", sa.String(length=1000), nullable=True))
+        batch.add_column(sa.Column("leaf", sa.Boolean(), server_default=sa.true(), nullable=False))
+        batch.add_column(sa.Column("retired", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch.add_column(sa.Column("merged_into", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("names", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("taxonomy_version", sa.Integer(), nullable=True))
+    op.create_table(
+        "taxonomy_versions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("title", sa.String(length=500), nullable=False),
+        sa.Column("source", sa.String(length=1000), nullable=False),
+        sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("codes", sa.Integer(), nullable=False),
+        sa.Column("leaves", sa.Integer(), nullable=False),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_taxonomy_versions")),
+    )
+    op.create_index(op.f("ix_taxonomy_versions_hash"), "taxonomy_versions", ["hash"], unique=False)
+    # the reference tree, through the same code as `catalog taxonomy load`
+    from shared.taxonomy.files import reference_taxonomy
+    from shared.taxonomy.store import load_taxonomy
+
+    session = Session(bind=op.get_bind())
+    load_taxonomy(session, reference_taxonomy(), source="reference (migration 0008)")
+    session.flush()
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_taxonomy_versions_hash"), table_name="taxonomy_versions")
+    op.drop_table("taxonomy_versions")
+    op.execute(sa.text("DELETE FROM categories WHERE prdtypecode >= 90001 AND prdtypecode <= 90010"))
+    with op.batch_alter_table("categories") as batch:
+        for name in reversed(_COLUMNS):
+            batch.drop_column(name)
