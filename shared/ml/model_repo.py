@@ -117,6 +117,11 @@ class Manifest(BaseModel):
     )
     metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out evaluation.")
     reference: DriftReference | None = Field(None, description="Training distributions (drift).")
+    taxonomy_version: str = Field(
+        "unknown",
+        description="The taxonomy it was trained on (shared.taxonomy: its content hash); "
+        "manifests written before taxonomies had versions read 'unknown'.",
+    )
 
     @property
     def codes(self) -> list[int]:

@@ -3,8 +3,10 @@ leaves it cannot predict, and whether the promotion gate must call it stale."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from shared.taxonomy.files import find_taxonomy_file, read_taxonomy, reference_taxonomy
 from shared.taxonomy.model import UNKNOWN_VERSION, Taxonomy
 
 
@@ -45,3 +47,20 @@ def stale_reason(diff: dict[str, Any]) -> str:
     return f"trained on taxonomy {diff['trained_on']}, current is {diff['current_taxonomy']}: " + ", ".join(
         parts
     )
+
+
+def training_taxonomy(
+    codes: list[int], data_dir: Path, path: Path | None = None
+) -> tuple[str, dict[int, str]]:
+    """The taxonomy version a training run records and its classes' names.
+
+    ``path`` (``catalog train --taxonomy``), else ``taxonomy.json``/``.csv`` beside the data, is
+    recorded as it is; without either, the reference tree is, when it has every class (else the
+    version is ``unknown``: the run names no taxonomy and the reference is not it).
+    """
+    chosen = path or find_taxonomy_file(data_dir)
+    taxonomy = read_taxonomy(chosen) if chosen else reference_taxonomy()
+    names = {code: taxonomy.name(code) for code in codes if code in taxonomy.nodes}
+    if chosen is None and len(names) < len(set(codes)):
+        return UNKNOWN_VERSION, names
+    return taxonomy.version, names

@@ -180,3 +180,26 @@ class Taxonomy:
 
     def level(self, code: int) -> int:
         return len(self.ancestry(code))
+
+    def outline(self, *, tree: bool = False, language: str | None = None) -> list[str]:
+        """One line per code: ``code  path  [status]`` (flat), or indented under its parent."""
+        lines: list[str] = []
+
+        def walk(code: int, depth: int) -> None:
+            status = self.status(code)
+            mark = "" if status in ("live", "department") else f"  [{status}"
+            if status == "merged":
+                mark += f" into {self.resolve(code)}"
+            mark += "]" if mark else ""
+            lines.append(f"{'  ' * depth}{code}  {self.name(code, language)}{mark}")
+            for child in self.children.get(code, []):
+                walk(child, depth + 1)
+
+        if tree:
+            for root in sorted(c for c, n in self.nodes.items() if n.parent is None):
+                walk(root, 0)
+            return lines
+        for code in sorted(self.nodes):
+            status = self.status(code)
+            lines.append(f"{code}\t{self.path(code, language)}\t{status}")
+        return lines
