@@ -72,7 +72,10 @@ def parse_json(text: str) -> Taxonomy:
         raise TaxonomyError(['a JSON taxonomy is an object with a "categories" list'])
     problems: list[str] = []
     nodes = [_node(dict(e), f"categories[{i}]", problems) for i, e in enumerate(raw["categories"])]
-    listed = {n.code: n for n in nodes if n is not None}
+    listed: dict[int, Node] = {}
+    for node in nodes:
+        if node is not None and listed.setdefault(node.code, node) is not node:
+            problems.append(f"code {node.code} is listed twice")
     merges = raw.get("merges") or {}
     for old, new in merges.items() if isinstance(merges, dict) else []:
         old_code = _code(old, "merges", problems)
@@ -99,12 +102,11 @@ def parse_csv(text: str) -> Taxonomy:
 
 def read_taxonomy(path: Path) -> Taxonomy:
     """A taxonomy file, by its suffix (.json or .csv)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise TaxonomyError([f"{path.name}: a taxonomy file ends with .json or .csv"])
     text = path.read_text("utf-8-sig")
-    if path.suffix.lower() == ".csv":
-        return parse_csv(text)
-    if path.suffix.lower() == ".json":
-        return parse_json(text)
-    raise TaxonomyError([f"{path.name}: a taxonomy file ends with .json or .csv"])
+    return parse_csv(text) if suffix == ".csv" else parse_json(text)
 
 
 def find_taxonomy_file(data_dir: Path) -> Path | None:

@@ -165,10 +165,10 @@ def directory(session: Session) -> dict[int, CodeInfo]:
     info: dict[int, CodeInfo] = {}
     for row in session.scalars(select(Category)):
         known = version is None or row.taxonomy_version == version.id
-        if not known:
-            status = "unknown"
-        elif row.merged_into is not None:
+        if row.merged_into is not None:  # even once dropped: its predictions read as the target
             status = "merged"
+        elif not known:
+            status = "unknown"
         elif row.retired:
             status = "retired"
         else:
@@ -181,7 +181,7 @@ def directory(session: Session) -> dict[int, CodeInfo]:
             row.parent_code,
             bool(row.leaf),
             status,
-            row.merged_into if known else None,
+            row.merged_into,
         )
     return info
 
@@ -194,7 +194,7 @@ def code_refusal(session: Session, code: int) -> CodeRefused | None:
     version = current_version(session)
     if version is None:
         return None  # no taxonomy loaded: any stored code, as before taxonomies
-    if row.taxonomy_version != version.id:
+    if row.merged_into is None and row.taxonomy_version != version.id:
         return CodeRefused(
             f"prdtypecode {code} ({row.label}) is not in the current taxonomy (version {version.id}): "
             "use one of GET /v1/categories.",

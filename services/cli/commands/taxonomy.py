@@ -15,8 +15,9 @@ from rich.console import Console
 
 from shared.config import get_settings
 from shared.db.session import migrate, session_scope
-from shared.taxonomy import TaxonomyError, read_taxonomy
 from shared.taxonomy.diff import model_diff
+from shared.taxonomy.files import read_taxonomy
+from shared.taxonomy.model import TaxonomyError
 from shared.taxonomy.store import load_taxonomy, stored_taxonomy
 
 console = Console(stderr=True)
