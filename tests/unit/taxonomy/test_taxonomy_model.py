@@ -88,7 +88,7 @@ def test_merges_may_name_old_codes_the_file_no_longer_lists(tmp_path: Path) -> N
     path.write_text(_json([{"code": 3, "name": "c"}], merges={"8": 3}), "utf-8")
     t = read_taxonomy(path)
     assert t.status(8) == "merged" and t.resolve(8) == 3 and t.nodes[8].name is None
-    with pytest.raises(TaxonomyError, match="ends with .json or .csv"):
+    with pytest.raises(TaxonomyError, match=r"ends with \.json or \.csv"):
         read_taxonomy(tmp_path / "t.txt")
 
 
