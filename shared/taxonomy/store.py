@@ -95,7 +95,7 @@ def _in_use(session: Session, codes: list[int]) -> list[int]:
         return []
     listed = select(Listing.current_prdtypecode).where(Listing.current_prdtypecode.in_(codes))
     labelled = select(ListingLabel.prdtypecode).where(ListingLabel.prdtypecode.in_(codes))
-    return sorted({int(c) for c in session.scalars(listed.union(labelled))})
+    return sorted({int(c) for c in session.scalars(listed.union(labelled)) if c is not None})
 
 
 def load_taxonomy(
