@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.orm import Session
 
 revision: str = "0008_taxonomy"
 down_revision: str | None = "0007_submission_sequence"
@@ -49,13 +48,60 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_taxonomy_versions")),
     )
     op.create_index(op.f("ix_taxonomy_versions_hash"), "taxonomy_versions", ["hash"], unique=False)
-    # the reference tree, through the same code as `catalog taxonomy load`
-    from shared.taxonomy.files import reference_taxonomy
-    from shared.taxonomy.store import load_taxonomy
+    _load_reference()
 
-    session = Session(bind=op.get_bind())
-    load_taxonomy(session, reference_taxonomy(), source="reference (migration 0008)")
-    session.flush()
+
+def _load_reference() -> None:
+    """The reference tree as version 1, in plain SQL of this revision's columns (not the ORM
+    models, which later revisions change)."""
+    from shared.contract import utcnow
+    from shared.taxonomy.files import reference_taxonomy
+    from shared.taxonomy.store import compare
+
+    tree = reference_taxonomy()
+    conn = op.get_bind()
+    versions = sa.table(
+        "taxonomy_versions",
+        *(sa.column(n) for n in ("hash", "title", "source", "loaded_at", "codes", "leaves")),
+        sa.column("changes", sa.JSON),
+        sa.column("id", sa.Integer),
+    )
+    conn.execute(
+        versions.insert().values(
+            hash=tree.version,
+            title=tree.title[:500],
+            source="reference (migration 0008)",
+            loaded_at=utcnow(),
+            codes=len(tree.nodes),
+            leaves=len(tree.live_leaves()),
+            changes=compare(None, tree),
+        )
+    )
+    version_id = conn.execute(sa.select(sa.func.max(versions.c.id))).scalar_one()
+    categories = sa.table(
+        "categories",
+        sa.column("prdtypecode", sa.Integer),
+        sa.column("label", sa.String),
+        *(sa.column(n) for n in _COLUMNS if n != "names"),
+        sa.column("names", sa.JSON),
+    )
+    existing = set(conn.execute(sa.select(categories.c.prdtypecode)).scalars())
+    for code, node in tree.nodes.items():
+        values = {
+            "label": node.name or str(code),
+            "parent_code": node.parent,
+            "level": tree.level(code),
+            "path": tree.path(code),
+            "leaf": tree.is_leaf(code),
+            "retired": node.retired,
+            "merged_into": None,
+            "names": dict(node.names) or None,
+            "taxonomy_version": version_id,
+        }
+        if code in existing:
+            conn.execute(categories.update().where(categories.c.prdtypecode == code).values(**values))
+        else:
+            conn.execute(categories.insert().values(prdtypecode=code, **values))
 
 
 def downgrade() -> None:
