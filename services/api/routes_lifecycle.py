@@ -46,8 +46,9 @@ router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
         404: {"model": ErrorOut, "description": "No such listing."},
         409: {
             "model": ErrorOut,
-            "description": "The code is not one of the catalog's categories, or the submission is "
-            "not a prediction of this listing.",
+            "description": "The code is not a live leaf of the current taxonomy (unknown, retired, "
+            "merged or a department: the message says which), or the submission is not a "
+            "prediction of this listing.",
         },
     },
     summary="Record a reviewer's category for a listing (accepts or corrects its prediction)",

@@ -40,6 +40,9 @@ def test_load_show_and_diff_a_model_after_a_merge_and_a_retirement(env: Path) ->
             entry["retired"] = True
     body["merges"] = {"40": 2462}
     (env / "v2.json").write_text(json.dumps(body), "utf-8")
+    dry = runner.invoke(app, ["taxonomy", "load", str(env / "v2.json"), "--dry-run"])
+    assert dry.exit_code == 0 and "would load" in dry.output
+    assert runner.invoke(app, ["taxonomy", "diff"]).exit_code == 0  # nothing stored by the dry run
     loaded = runner.invoke(app, ["taxonomy", "load", str(env / "v2.json")])
     assert loaded.exit_code == 0, loaded.output
     assert '"retired": [\n  1280\n ]' in loaded.output and '"40": 2462' in loaded.output
