@@ -28,6 +28,7 @@ from shared.lifecycle.drift import training_reference
 from shared.ml.model_repo import LabelSpec, Manifest, next_revision, publish_manifest
 from shared.ml.text_preparation import KEY as TEXT_PREPARATION
 from shared.ml.text_preparation import TextPreparer, Untranslated
+from shared.taxonomy.diff import training_taxonomy
 from training.base_models import BaseRun, Trained, train_image_models, train_text_models
 from training.baseline import tfidf_svm_baseline
 from training.data import Catalog, load_catalog
@@ -62,6 +63,9 @@ class TrainRequest:
     revision's thresholds (manifest ``selective``) are chosen on the held-out rows to reach it."""
     # Called with each stage's name as it starts (text, image, fusion, evaluate): progress reports.
     on_stage: Callable[[str], None] | None = None
+    taxonomy: Path | None = None
+    """The taxonomy file it trains on (names the classes, recorded as ``taxonomy_version``);
+    default: taxonomy.json/.csv beside the data, else the reference tree (shared.taxonomy)."""
 
 
 def work_dir_for(request: TrainRequest, catalog: Catalog) -> Path:
@@ -158,11 +162,13 @@ def train(request: TrainRequest) -> Manifest:
         "base_model_runs": trained.runs,
         TEXT_PREPARATION: text_preparation,
     }
+    taxonomy_version, names = training_taxonomy(list(codes), request.data_dir, request.taxonomy)
     manifest = Manifest(
         version=f"r{revision}-{datetime.now(UTC):%Y%m%dT%H%M%S}",
         revision=revision,
         created_at=datetime.now(UTC),
-        labels=[LabelSpec(prdtypecode=code, name=label_of(code)) for code in codes],
+        labels=[LabelSpec(prdtypecode=code, name=names.get(code) or label_of(code)) for code in codes],
+        taxonomy_version=taxonomy_version,
         text_models=trained.text_specs,
         image_models=trained.image_specs,
         training=training_info,

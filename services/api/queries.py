@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from shared.db.listings import as_utc
 from shared.db.models import Category, Listing, ListingLabel, Prediction, PredictionMinute
+from shared.taxonomy.store import CodeInfo, directory
 
 
 @dataclass(frozen=True)
@@ -51,38 +52,80 @@ def _epoch(session: Session, column: Any) -> ColumnElement[float]:
     return (func.julianday(column) - 2440587.5) * 86400.0
 
 
-def _labels(session: Session) -> dict[int, str]:
-    return {
-        int(code): str(label) for code, label in session.execute(select(Category.prdtypecode, Category.label))
-    }
-
-
 def _iso(value: datetime | None) -> str | None:
     converted = as_utc(value)
     return converted.isoformat() if converted else None
 
 
-def category_distribution(session: Session, flt: PredictionFilter) -> dict[str, Any]:
-    """Predictions per category in the window (largest first), with labels and shares."""
+def category_distribution(
+    session: Session, flt: PredictionFilter, *, level: int | None = None, parent: int | None = None
+) -> dict[str, Any]:
+    """Predictions per category in the window (largest first), with names, paths and shares.
+
+    Read through the taxonomy: a merged code counts under its target (``merged_from`` lists
+    the old codes counted there); ``level`` rolls leaves up to their ancestor at that level,
+    ``parent`` keeps only the codes under it (drill-down)."""
     query = flt.apply(
         select(Prediction.prdtypecode, func.count().label("n"), func.avg(Prediction.confidence)).group_by(
             Prediction.prdtypecode
         )
     )
     rows = session.execute(query).all()
-    labels = _labels(session)
-    total = sum(int(n) for _, n, _ in rows)
-    items = [
-        {
-            "prdtypecode": int(code),
-            "label": labels.get(code, str(code)),
-            "count": int(n),
-            "share": round(int(n) / total, 6) if total else 0.0,
-            "mean_confidence": round(float(conf or 0.0), 4),
-        }
-        for code, n, conf in sorted(rows, key=lambda r: (-int(r[1]), int(r[0])))
-    ]
-    return {"total": total, "categories": items}
+    codes = directory(session)
+    counts: dict[int, list[float]] = {}
+    merged_from: dict[int, set[int]] = {}
+    for code, n, conf in rows:
+        target = _read_as(codes, int(code), level)
+        info = codes.get(int(code))
+        if info is not None and info.merged_into is not None:
+            merged_from.setdefault(target, set()).add(int(code))
+        if parent is not None and parent not in _ancestors(codes, target):
+            continue
+        entry = counts.setdefault(target, [0, 0.0])
+        entry[0] += int(n)
+        entry[1] += float(conf or 0.0) * int(n)
+    total = sum(int(n) for n, _ in counts.values())
+    items = []
+    for code, (n, conf_sum) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        info = codes.get(code)
+        items.append(
+            {
+                "prdtypecode": code,
+                "label": info.name if info else str(code),
+                "path": info.path if info else str(code),
+                "level": info.level if info else 1,
+                "leaf": info.leaf if info else True,
+                "count": int(n),
+                "share": round(int(n) / total, 6) if total else 0.0,
+                "mean_confidence": round(conf_sum / n, 4) if n else 0.0,
+                "merged_from": sorted(merged_from.get(code, ())),
+            }
+        )
+    return {"total": total, "level": level, "parent": parent, "categories": items}
+
+
+def _ancestors(codes: dict[int, CodeInfo], code: int) -> list[int]:
+    chain = [code]
+    while (info := codes.get(chain[-1])) is not None and info.parent is not None and len(chain) < 64:
+        chain.append(info.parent)
+    return chain
+
+
+def _read_as(codes: dict[int, CodeInfo], code: int, level: int | None) -> int:
+    """A predicted code as read now: its merge target, rolled up to ``level`` if asked."""
+    info = codes.get(code)
+    if info is not None and info.merged_into is not None:
+        code = info.merged_into
+    if level is None:
+        return code
+    chain = _ancestors(codes, code)[::-1]  # root first
+    return chain[min(level, len(chain)) - 1]
+
+
+def with_names(codes: dict[int, CodeInfo], code: int) -> dict[str, Any]:
+    """Name and path of a code for a reader (the code itself when no taxonomy knows it)."""
+    info = codes.get(code)
+    return {"name": info.name, "path": info.path} if info else {"name": str(code), "path": str(code)}
 
 
 def review_queue(
@@ -121,28 +164,29 @@ def review_queue(
         base = base.where(Listing.current_model_version == model_version)
     total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
     rows = session.execute(
-        base.add_columns(Category.label, Prediction.top_k, Prediction.decision)
-        .join(Category, Category.prdtypecode == Listing.current_prdtypecode)
+        base.add_columns(Prediction.top_k, Prediction.decision)
         .order_by(Listing.current_confidence, Listing.listing_id)  # 1 - confidence, descending
         .limit(limit)
         .offset(offset)
     ).all()
+    codes = directory(session) if rows else {}
     items = [
         {
             "listing_id": listing.listing_id,
             "title": listing.title,
             "image_uri": listing.image_uri,
             "prdtypecode": listing.current_prdtypecode,
-            "label": label,
+            "label": with_names(codes, listing.current_prdtypecode)["name"],
+            **with_names(codes, listing.current_prdtypecode),
             "confidence": round(float(listing.current_confidence or 0.0), 4),
             "review_value": round(1.0 - float(listing.current_confidence or 0.0), 4),
             "decision": decision,
             "model_version": listing.current_model_version,
             "submission_id": str(listing.current_submission_id),
             "classified_at": _iso(listing.classified_at),
-            "top_k": top_k or [],
+            "top_k": [{**entry, **with_names(codes, int(entry["prdtypecode"]))} for entry in top_k or []],
         }
-        for listing, label, top_k, decision in rows
+        for listing, top_k, decision in rows
     ]
     return {"threshold": threshold, "total": total, "items": items}
 
@@ -244,7 +288,7 @@ def version_agreement(session: Session, version_a: str, version_b: str, top: int
             .join(pb, pb.id == lb.c.pid)
             .group_by(pa.prdtypecode, pb.prdtypecode)
         ).all()
-    labels = _labels(session)
+    labels = {code: info.name for code, info in directory(session).items()}
     compared = sum(int(n) for _, _, n in rows)
     agreed = sum(int(n) for a, b, n in rows if a == b)
     changes = sorted(
@@ -332,6 +376,7 @@ def listing_detail(session: Session, listing_id: str, history: int = 50) -> dict
         else {
             "prdtypecode": listing.current_prdtypecode,
             "label": label.label if label else str(listing.current_prdtypecode),
+            "path": label.path or label.label if label else str(listing.current_prdtypecode),
             "confidence": listing.current_confidence,
             "model_version": listing.current_model_version,
             "submission_id": str(listing.current_submission_id),

@@ -25,10 +25,11 @@ from shared.db.jobs import (
     job_view,
     list_jobs,
 )
-from shared.db.models import Category, ReclassificationJob
+from shared.db.models import ReclassificationJob
 from shared.lifecycle.state import read_state, statuses
 from shared.ml.model_repo import MANIFEST, MANIFESTS_DIR, Manifest
 from shared.ml.training_progress import progress_path, read_progress
+from shared.taxonomy.store import code_refusal
 
 from . import queries
 from .deps import DbSession
@@ -53,9 +54,15 @@ def distribution(
     until: Until = None,
     origin: OriginQ = None,
     model_version: VersionQ = None,
+    level: Annotated[
+        int | None, Query(ge=1, le=20, description="Roll up to this level of the tree (1: departments).")
+    ] = None,
+    parent: Annotated[int | None, Query(description="Drill down: only codes under this one.")] = None,
 ) -> dict[str, Any]:
+    """Merged codes are counted under their targets (a model trained before a merge still
+    predicts the old code); ``level`` and ``parent`` roll up and drill down the tree."""
     flt = queries.PredictionFilter(since=since, until=until, origin=origin, model_version=model_version)
-    return queries.category_distribution(session, flt)
+    return queries.category_distribution(session, flt, level=level, parent=parent)
 
 
 @router.get("/stats/review-queue", summary="Listings whose current prediction needs a person")
@@ -188,7 +195,11 @@ async def training(state: State) -> dict[str, Any]:
     dependencies=[WriteAccess],
     responses={
         401: {"model": ErrorOut},
-        409: {"model": ErrorOut, "description": "The category is not one of the catalog's."},
+        409: {
+            "model": ErrorOut,
+            "description": "The category is not a live leaf of the current taxonomy (unknown, "
+            "retired, merged or a department).",
+        },
         429: {"model": ErrorOut, "description": "CATALOG_MAX_PENDING_JOBS jobs are pending or running."},
     },
     summary="Create a bulk reclassification job (a reclassify worker runs it)",
@@ -208,8 +219,9 @@ JOB_CREATION_LOCK = 0x6A6F6273  # "jobs": a transaction-scoped advisory lock key
 def _create_job(
     session: Session, flt: JobFilter, max_in_flight: int, page_size: int, max_active: int
 ) -> dict[str, Any]:
-    if flt.category is not None and session.get(Category, flt.category) is None:
-        raise HTTPException(409, f"Unknown category {flt.category}: use one of GET /v1/categories.")
+    refused = code_refusal(session, flt.category) if flt.category is not None else None
+    if refused is not None:  # unknown, retired, merged or a department
+        raise HTTPException(refused.status, str(refused))
     if session.get_bind().dialect.name == "postgresql":  # one creation at a time: the cap is exact
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOB_CREATION_LOCK})
     active = session.scalar(

@@ -16,10 +16,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 
 from services.api.auto_accept import auto_acceptance
-from shared.db.models import Category
 from shared.db.quality import (
     LabelError,
     live_quality,
@@ -31,6 +29,7 @@ from shared.db.quality import (
 from shared.db.session import session_scope
 from shared.lifecycle.drift import compute_drift
 from shared.lifecycle.state import current_version, read_state
+from shared.taxonomy.store import assignable_categories
 
 from .deps import DbSession
 from .schemas import ErrorOut, LabelIn, ListingIdPath
@@ -49,8 +48,9 @@ router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
         404: {"model": ErrorOut, "description": "No such listing."},
         409: {
             "model": ErrorOut,
-            "description": "The code is not one of the catalog's categories, or the submission is "
-            "not a prediction of this listing.",
+            "description": "The code is not a live leaf of the current taxonomy (unknown, retired, "
+            "merged or a department: the message says which), or the submission is not a "
+            "prediction of this listing.",
         },
     },
     summary="Record a reviewer's category for a listing (accepts or corrects its prediction)",
@@ -67,10 +67,17 @@ def post_label(listing_id: ListingIdPath, body: LabelIn, session: DbSession) -> 
         raise HTTPException(exc.status, str(exc)) from exc
 
 
-@router.get("/categories", summary="Product type codes a reviewer can choose")
-def categories(session: DbSession) -> list[dict[str, Any]]:
-    rows = session.execute(select(Category.prdtypecode, Category.label).order_by(Category.prdtypecode))
-    return [{"prdtypecode": int(code), "label": label} for code, label in rows]
+@router.get("/categories", summary="Product type codes a reviewer can choose, with names and paths")
+def categories(
+    session: DbSession,
+    include_all: Annotated[
+        bool,
+        Query(alias="all", description="Every stored code: departments, retired, merged and unknown too."),
+    ] = False,
+) -> list[dict[str, Any]]:
+    """The live leaves of the current taxonomy (``name``, ``path`` "Maison > Décoration",
+    ``status``, ``level``); ``label`` is the name, kept for older clients."""
+    return assignable_categories(session, include_all)
 
 
 @router.get("/stats/quality", summary="Live quality per model version over reviewer-labelled listings")

@@ -107,6 +107,14 @@ def _category(item: Any) -> dict[str, Any]:
     }
 
 
+def _named(entry: dict[str, Any], codes: dict[int, Any]) -> dict[str, Any]:
+    """A suggestion with the taxonomy's name and path (the model's label without a taxonomy)."""
+    info = codes.get(entry["prdtypecode"])
+    if info is None:
+        return {**entry, "name": entry["label"], "path": entry["label"]}
+    return {**entry, "name": info.name, "path": info.path}
+
+
 async def classify_now(
     state: ApiState, title: str, description: str | None, image: bytes | None
 ) -> ClassifyOut:
@@ -139,7 +147,8 @@ async def classify_now(
     elapsed = time.perf_counter() - started
     state.metrics.classify.observe(elapsed)
     items = result.get("top_k", []) if isinstance(result, dict) else getattr(result, "top_k", result)
-    top_k = [_category(item) for item in items][:3]
+    codes = await state.code_names()
+    top_k = [_named(_category(item), codes) for item in items][:3]
     modalities = getattr(result, "modalities", None)
     if modalities is None:  # a classifier that does not say: what it was given
         modalities = [m for m, present in (("text", title or description), ("image", image)) if present]

@@ -261,8 +261,10 @@ class ClassifyIn(BaseModel):
 
 class CategoryOut(BaseModel):
     prdtypecode: int
-    label: str
+    label: str = Field(..., description="The model's name for the code (its manifest).")
     probability: float
+    name: str | None = Field(None, description="The current taxonomy's name for the code.")
+    path: str | None = Field(None, description='Its place in the tree, e.g. "Maison > Décoration".')
 
 
 class ClassifyOut(BaseModel):

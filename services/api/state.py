@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
@@ -148,6 +149,9 @@ class Metrics:
         )
 
 
+CODE_NAMES_TTL_S = 60.0
+
+
 @dataclass
 class ApiState:
     settings: Settings
@@ -163,10 +167,35 @@ class ApiState:
     expensive: Throttle = field(init=False)
     drift_reports: TtlCache = field(init=False)
     _classifier_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _codes: dict[int, Any] = field(default_factory=dict)
+    _codes_read_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.expensive = Throttle(self.settings.api_expensive_per_minute)
         self.drift_reports = TtlCache(self.settings.drift_cache_s)
+
+    async def code_names(self) -> dict[int, Any]:
+        """Codes' names and paths (``shared.taxonomy.store.CodeInfo``) for the suggestions,
+        re-read every minute; a database that is down or slow (1 s) leaves the last ones (the
+        suggestions then carry the model's labels alone: naming never blocks classifying)."""
+        if time.monotonic() - self._codes_read_at < CODE_NAMES_TTL_S:
+            return self._codes
+        self._codes_read_at = time.monotonic()
+        from fastapi.concurrency import run_in_threadpool
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from shared.db.session import session_scope
+        from shared.taxonomy.store import directory
+
+        def read() -> dict[int, Any]:
+            with session_scope(self.settings.effective_database_url) as session:
+                return directory(session)
+
+        try:
+            self._codes = await asyncio.wait_for(run_in_threadpool(read), timeout=1.0)
+        except (SQLAlchemyError, TimeoutError) as exc:
+            log.warning("category names unavailable", extra={"error": type(exc).__name__})
+        return self._codes
 
     async def get_classifier(self) -> Classifier:
         """The classifier, built on first use so the API starts before a model exists."""

@@ -19,6 +19,7 @@ from services.cli.commands import (
     reliability,
     rollout,
     synth,
+    taxonomy,
     training,
 )
 from services.demo import commands as demo
@@ -30,7 +31,20 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
-AREAS = (demo, ops, api, language, training, synth, inference, rollout, lifecycle, explain, reliability)
+AREAS = (
+    demo,
+    ops,
+    api,
+    language,
+    training,
+    synth,
+    inference,
+    rollout,
+    lifecycle,
+    explain,
+    reliability,
+    taxonomy,
+)
 for _area in AREAS:
     _area.register(app)
 app.add_typer(bench_app, name="bench")

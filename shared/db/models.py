@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     false,
+    true,
 )
 from sqlalchemy import (
     Sequence as SqlSequence,
@@ -50,11 +51,40 @@ class Base(DeclarativeBase):
 
 
 class Category(Base):
+    """A code of the taxonomy (docs/taxonomy.md): a leaf, a department, or a retired or merged
+    code kept for the predictions and labels that name it. ``taxonomy_version`` is the
+    ``taxonomy_versions.id`` that last listed it (NULL: a code a model predicted that no loaded
+    taxonomy has); a code not in the current version is unknown to it."""
+
     __tablename__ = "categories"
 
     prdtypecode: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     label: Mapped[str] = mapped_column(String(200))
     train_count: Mapped[int | None] = mapped_column(Integer)
+    parent_code: Mapped[int | None] = mapped_column(Integer)
+    level: Mapped[int | None] = mapped_column(Integer)
+    path: Mapped[str | None] = mapped_column(String(1000))
+    leaf: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    retired: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    merged_into: Mapped[int | None] = mapped_column(Integer)
+    names: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    taxonomy_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class TaxonomyVersion(Base):
+    """One loaded taxonomy: the highest id is the current one; ``hash`` is its content version
+    (what model manifests record as ``taxonomy_version``)."""
+
+    __tablename__ = "taxonomy_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hash: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    source: Mapped[str] = mapped_column(String(1000), default="")
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    codes: Mapped[int] = mapped_column(Integer)
+    leaves: Mapped[int] = mapped_column(Integer)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Listing(Base):

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, aliased
 
 from shared.contract import utcnow
 from shared.db.listings import as_utc, to_utc
-from shared.db.models import Category, Listing, ListingLabel, Prediction
+from shared.db.models import Listing, ListingLabel, Prediction
 from shared.lifecycle.quality import summary
+from shared.taxonomy.store import code_refusal
 
 
 class LabelError(ValueError):
@@ -43,8 +44,9 @@ def record_label(
     listing = session.get(Listing, listing_id)
     if listing is None:
         raise LabelError(404, f"No listing {listing_id!r}: submit it with POST /v1/listings.")
-    if session.get(Category, prdtypecode) is None:
-        raise LabelError(409, f"Unknown prdtypecode {prdtypecode}: use one of the categories table's codes.")
+    refused = code_refusal(session, prdtypecode)  # unknown, retired, merged or a department
+    if refused is not None:
+        raise LabelError(refused.status, str(refused))
     reviewed: Prediction | None = None
     target = submission_id or listing.current_submission_id
     if target is not None:

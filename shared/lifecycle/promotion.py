@@ -15,7 +15,10 @@ Two checks, each "the candidate's weighted F1 is not below the current one's by 
    so in its ``basis`` and its reasons;
 2. **corrected listings**: both versions' latest predictions of the listings reviewers labelled,
    on the listings both predicted (a shadow run gives the candidate such predictions); counted
-   only from ``min_labels`` listings on, below that the check is reported as skipped.
+   only from ``min_labels`` listings on, below that the check is reported as skipped;
+3. **taxonomy** (``report["taxonomy"]``): a candidate trained on another taxonomy version than
+   the database's current one that misses live leaves or predicts retired, merged or unknown
+   codes is refused as stale (shared.taxonomy.diff); ``force`` overrides, recorded.
 
 The shadow agreement (candidate vs current on the same live submissions) is reported, not gated;
 so is each revision's coverage at its target precision (``held_out.coverage_at_target``: the
@@ -35,6 +38,8 @@ from shared.db.quality import paired_quality, shadow_agreement
 from shared.db.session import session_scope
 from shared.lifecycle.state import Change, LifecycleError, current_version, make_current
 from shared.ml.model_repo import Manifest, find_manifest_by_version
+from shared.taxonomy.diff import model_diff, stale_reason
+from shared.taxonomy.store import stored_taxonomy
 
 
 class GateRefused(RuntimeError):
@@ -147,6 +152,9 @@ def evaluate_gate(
         "passed": True,
         "reasons": [],
     }
+    report["taxonomy"] = _taxonomy_check(database_url, candidate, report["reasons"])
+    if report["taxonomy"].get("status") == "failed":
+        report["passed"] = False
     if current_v is None or current_v == candidate.version:
         report["reasons"].append("nothing else is current: no comparison to make")
         report["held_out"] = {
@@ -209,8 +217,31 @@ def evaluate_gate(
     report["corrected"], report["shadow"] = _from_database(
         database_url, current.version, candidate.version, tolerance, min_labels, report["reasons"]
     )
-    report["passed"] = held["status"] != "failed" and report["corrected"].get("status") != "failed"
+    report["passed"] = (
+        held["status"] != "failed"
+        and report["corrected"].get("status") != "failed"
+        and report["taxonomy"].get("status") != "failed"
+    )
     return report
+
+
+def _taxonomy_check(url: str | None, candidate: Manifest, reasons: list[str]) -> dict[str, Any]:
+    """3. **taxonomy**: a candidate trained on another taxonomy version than the current one
+    that misses live leaves or predicts codes that no longer exist is stale (refused)."""
+    if url is None:
+        return {"status": "skipped", "why": "no database"}
+    try:
+        with session_scope(url) as session:
+            taxonomy = stored_taxonomy(session)
+    except SQLAlchemyError as exc:
+        reasons.append(f"taxonomy unavailable ({type(exc).__name__}): check skipped")
+        return {"status": "skipped", "why": str(exc)[:300]}
+    if taxonomy is None:
+        return {"status": "skipped", "why": "no taxonomy loaded"}
+    diff = model_diff(taxonomy, candidate.codes, candidate.taxonomy_version)
+    if diff["stale"]:
+        reasons.append(f"stale taxonomy: {stale_reason(diff)}")
+    return {"status": "failed" if diff["stale"] else "passed", **diff}
 
 
 def _from_database(

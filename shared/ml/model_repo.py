@@ -123,6 +123,11 @@ class Manifest(BaseModel):
         description="Auto-accept thresholds chosen on the held-out rows (shared.ml.selective); "
         "older manifests lack it and their predictions carry no decision.",
     )
+    taxonomy_version: str = Field(
+        "unknown",
+        description="The taxonomy it was trained on (shared.taxonomy: its content hash); "
+        "manifests written before taxonomies had versions read 'unknown'.",
+    )
 
     @property
     def codes(self) -> list[int]:

@@ -31,8 +31,10 @@ function renderDistribution(data) {
   $("total-predictions").textContent = data.total;
   $("categories-count").textContent = data.categories.length;
   const max = Math.max(1, ...data.categories.map((c) => c.count));
+  const merged = (c) => (c.merged_from && c.merged_from.length ? ` <span class="muted">(+ merged ${c.merged_from.join(", ")})</span>` : "");
+  const drill = (c) => (c.leaf === false ? ` <button class="drill" data-parent="${c.prdtypecode}">▸</button>` : "");
   rows($("distribution").tBodies[0], data.categories.map((c) =>
-    `<tr data-code="${c.prdtypecode}"><td>${c.prdtypecode}</td><td>${esc(c.label)}</td><td class="num count">${c.count}</td>` +
+    `<tr data-code="${c.prdtypecode}"><td>${c.prdtypecode}</td><td>${esc(c.path || c.label)}${merged(c)}${drill(c)}</td><td class="num count">${c.count}</td>` +
     `<td><div class="bar" style="width:${(100 * c.count) / max}%"></div></td><td class="num">${c.mean_confidence.toFixed(2)}</td></tr>`), 5);
 }
 
@@ -103,7 +105,7 @@ async function explainNext() {
 
 function topK(r) {
   const top = r.top_k.length ? r.top_k : [{ prdtypecode: r.prdtypecode, label: r.label, probability: r.confidence }];
-  return top.slice(0, 3).map((c) => `<div>${c.prdtypecode} ${esc(c.label)} <span class="muted">${c.probability.toFixed(2)}</span></div>`).join("");
+  return top.slice(0, 3).map((c) => `<div>${c.prdtypecode} ${esc(c.path || c.label)} <span class="muted">${c.probability.toFixed(2)}</span></div>`).join("");
 }
 
 let categories = [];
@@ -111,10 +113,25 @@ let categories = [];
 function reviewButtons(r) {
   const alternatives = (r.top_k || []).filter((c) => c.prdtypecode !== r.prdtypecode).slice(0, 2);
   const id = encodeURIComponent(r.listing_id);
-  const options = categories.map((c) => `<option value="${c.prdtypecode}">${c.prdtypecode} ${esc(c.label)}</option>`).join("");
   return `<button class="review accept" data-listing="${id}" data-code="${r.prdtypecode}" data-sub="${esc(r.submission_id)}">✓ accept</button>` +
     alternatives.map((c) => `<button class="review" data-listing="${id}" data-code="${c.prdtypecode}" data-sub="${esc(r.submission_id)}">→ ${c.prdtypecode}</button>`).join("") +
-    `<select class="review" data-listing="${id}" data-sub="${esc(r.submission_id)}"><option value="">other…</option>${options}</select>`;
+    `<input class="review-search" list="category-list" size="18" placeholder="other… (search a name)" data-listing="${id}" data-sub="${esc(r.submission_id)}">`;
+}
+
+function renderCategoryList() {
+  // the labelling menu: live leaves of the taxonomy, searched by code, name or path
+  $("category-list").innerHTML = categories.map((c) => `<option value="${c.prdtypecode} ${esc(c.path || c.label)}"></option>`).join("");
+}
+
+let distLevel = "";
+let distParent = "";
+
+function distributionQuery() {
+  const q = new URLSearchParams();
+  if (distLevel) q.set("level", distLevel);
+  if (distParent) q.set("parent", distParent);
+  $("dist-up").hidden = !distParent;
+  return q.toString() ? `&${q}` : "";
 }
 
 function renderReview(data) {
@@ -151,9 +168,17 @@ $("review").addEventListener("click", (event) => {
   if (b) label(b.dataset.listing, b.dataset.code, b.dataset.sub);
 });
 $("review").addEventListener("change", (event) => {
-  const s = event.target.closest("select.review");
-  if (s && s.value) label(s.dataset.listing, s.value, s.dataset.sub);
+  const s = event.target.closest("input.review-search");
+  const code = s ? parseInt(s.value, 10) : NaN;
+  if (categories.some((c) => c.prdtypecode === code)) label(s.dataset.listing, code, s.dataset.sub);
+  else if (s && s.value) $("review-msg").textContent = "pick a category from the list";
 });
+$("distribution").addEventListener("click", (event) => {
+  const b = event.target.closest("button.drill");
+  if (b) { distParent = b.dataset.parent; distLevel = ""; $("dist-level").value = ""; refresh(); }
+});
+$("dist-level").addEventListener("change", () => { distLevel = $("dist-level").value; distParent = ""; refresh(); });
+$("dist-up").addEventListener("click", () => { distParent = ""; refresh(); });
 
 function ci(values) {
   return values ? ` <span class="muted">[${values[0].toFixed(2)}, ${values[1].toFixed(2)}]</span>` : "";
@@ -265,9 +290,9 @@ async function refresh() {
   const review = new URLSearchParams({ limit: "8" });
   if ($("version").value) review.set("model_version", $("version").value);
   try {
-    if (!categories.length) categories = await getJSON("/v1/categories");
+    if (!categories.length) { categories = await getJSON("/v1/categories"); renderCategoryList(); }
     const [dist, tput, queue, jobs, quality, drift, shadow, models, seen, training, auto] = await Promise.all([
-      getJSON(`/v1/stats/distribution?${params}`),
+      getJSON(`/v1/stats/distribution?${params}${distributionQuery()}`),
       getJSON(`/v1/stats/throughput?${params}&bucket_s=${bucket}`),
       getJSON(`/v1/stats/review-queue?${review}`),
       getJSON("/v1/jobs?limit=10"),

@@ -69,6 +69,13 @@ def train(
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="With --promote: override a refusing gate.")] = False,
     by: Annotated[str | None, typer.Option("--by", help="With --promote: who promotes.")] = None,
+    taxonomy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Taxonomy file (JSON/CSV, docs/taxonomy.md) naming the classes; recorded as the "
+            "revision's taxonomy_version. Default: DATA/taxonomy.json|csv, else the reference tree."
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune text and image models, fuse them, evaluate on the held-out split, publish a revision.
 
@@ -109,6 +116,7 @@ def train(
         instance_kind=triton_kind,
         max_pixels=settings.image_max_pixels,
         auto_accept_precision=settings.auto_accept_precision,
+        taxonomy=taxonomy,
     )
     try:
         request.text_preparer = text_preparer(settings, translation)

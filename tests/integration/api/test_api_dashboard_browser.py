@@ -112,6 +112,9 @@ def test_dashboard_shows_distribution_review_queue_throughput_and_jobs(
     assert dom.count("<rect ") >= 2  # throughput bars were drawn
     assert 'class="status-pending">pending<' in dom  # the job
     assert "✓ accept" in dom  # one-click review
+    # the labelling menu searches the taxonomy's names and paths; the queue shows paths
+    assert '<option value="2583 Jardin &amp; piscine &gt; Equipement piscine &amp; spa">' in dom
+    assert 'class="review-search"' in dom and re.search(r"<div>\d+ [^<]+ &gt; [^<]+ <span", dom)
     assert text_of(dom, "labels-note") == "(40 labels: 32 accepted, 8 corrected)"  # seeded
     assert '<td class="st-alert">alert</td>' in dom and "ja 2" in dom  # the language drift
     assert text_of(dom, "drift-badge").startswith("score ")

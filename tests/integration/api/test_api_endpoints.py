@@ -174,6 +174,8 @@ def test_classify_times_out_and_answers_top3(settings: Settings) -> None:
         upload = c.post("/v1/classify/upload", data={"title": "Lego"}, files={"image": ("a.jpg", photo)})
     assert ok.status_code == 200 and [t["prdtypecode"] for t in ok.json()["top_k"]] == [10, 40, 50]
     assert ok.json()["modalities"] == ["image"]
+    first = ok.json()["top_k"][0]  # the seller's suggestion names the code and its place
+    assert (first["name"], first["path"]) == ("Livres", "Livres & presse > Livres")
     assert upload.status_code == 200 and upload.json()["modalities"] == ["text", "image"]
     assert fast.calls == [("", None, photo), ("Lego", None, photo)]
 

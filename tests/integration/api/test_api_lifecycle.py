@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,8 @@ from shared.db.listings import upsert_listings
 from shared.db.quality import record_label
 from shared.db.session import session_scope, upgrade
 from shared.lifecycle.state import set_shadow
+from shared.taxonomy.files import parse_json, reference_taxonomy, to_json
+from shared.taxonomy.store import load_taxonomy
 from tests.conftest import REDIS_URL
 from tests.integration.lifecycle.helpers import publish
 from tests.support.factories import classified_event
@@ -158,3 +161,49 @@ def test_the_api_recomputes_drift_quality_and_agreement_on_its_schedule(settings
         assert 'catalog_drift_psi{signal="class_shares"} 0.0' in metrics  # insufficient: 4 predictions
         assert 'catalog_shadow_agreement{live_version="r1-gate",shadow_version="r2-gate"} 0.75' in metrics
         assert c.app.state.api.last_drift["model_version"] == "r1-gate"  # type: ignore[attr-defined]
+
+
+def test_retired_merged_and_unknown_codes_are_refused_names_and_paths_are_served(
+    client: TestClient, settings: Settings
+) -> None:
+    """After a taxonomy change, labels and jobs naming a retired, merged, department or unknown
+    code get a 409 that says why; the menu, the review queue and the distribution carry names
+    and paths, the distribution read through the merge."""
+    body = json.loads(to_json(reference_taxonomy()))
+    for entry in body["categories"]:
+        if entry["code"] == 1301:
+            entry["retired"] = True
+    body["merges"] = {"10": 2403}  # the listings' predictions (10) now read as 2403
+    with session_scope(str(settings.database_url)) as session:
+        load_taxonomy(session, parse_json(json.dumps(body)), source="test")
+
+    for code, why in [
+        (1301, "is retired"),
+        (10, "was merged into 2403"),
+        (90001, "is a department"),
+        (7, "Unknown prdtypecode 7"),
+    ]:
+        label = client.post(
+            "/v1/listings/L0/label", json={"prdtypecode": code, "reviewer": "a"}, headers=AUTH
+        )
+        assert label.status_code == 409 and why in label.json()["message"], label.text
+        job = client.post("/v1/jobs", json={"category": code}, headers=AUTH)
+        assert job.status_code == 409 and why in job.json()["message"], job.text
+    assert (
+        client.post(
+            "/v1/listings/L0/label", json={"prdtypecode": 2403, "reviewer": "a"}, headers=AUTH
+        ).status_code
+        == 201
+    )
+
+    menu = client.get("/v1/categories").json()
+    assert len(menu) == 25 and {"prdtypecode", "label", "name", "path", "status"} <= set(menu[0])
+    assert (
+        next(c for c in menu if c["prdtypecode"] == 2583)["path"]
+        == "Jardin & piscine > Equipement piscine & spa"
+    )
+    assert len(client.get("/v1/categories", params={"all": "true"}).json()) == 37
+    item = client.get("/v1/stats/review-queue").json()["items"][0]
+    assert item["path"] == "Livres & presse > Livres" and item["name"] == "Livres"
+    distribution = client.get("/v1/stats/distribution").json()["categories"]
+    assert [(c["prdtypecode"], c["merged_from"]) for c in distribution] == [(2403, [10])]

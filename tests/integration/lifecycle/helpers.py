@@ -11,6 +11,7 @@ from shared.db.listings import upsert_listings
 from shared.db.quality import record_label
 from shared.db.session import session_scope
 from shared.ml.model_repo import DriftReference, LabelSpec, Manifest, publish_manifest
+from shared.taxonomy.files import reference_taxonomy
 from tests.support.factories import classified_event
 
 CODES = [10, 40, 1280, 2583]
@@ -26,6 +27,7 @@ def manifest(revision: int, held_out_f1: float, reference: DriftReference | None
         training=dict(SPLIT),
         metrics={"fusion": {"n": 200, "weighted_f1": held_out_f1}},
         reference=reference,
+        taxonomy_version=reference_taxonomy().version,  # the database's (migration 0008)
     )
 
 

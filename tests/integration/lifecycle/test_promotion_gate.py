@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from shared.db.session import upgrade
+from shared.db.session import session_scope, upgrade
 from shared.lifecycle.promotion import GateRefused, evaluate_gate, promote
 from shared.lifecycle.state import LifecycleError, read_state, rollback, statuses
-from shared.ml.model_repo import publish_manifest, read_manifest
+from shared.ml.model_repo import LabelSpec, publish_manifest, read_manifest
+from shared.taxonomy.files import parse_json, reference_taxonomy, to_json
+from shared.taxonomy.store import load_taxonomy
 from tests.integration.lifecycle.helpers import label_listings, manifest, publish
 
 
@@ -153,3 +156,40 @@ def test_the_gate_reports_coverage_at_target_precision_beside_weighted_f1(tmp_pa
         "threshold": 0.91,
         "per_class_thresholds": 1,
     }
+
+
+def test_a_candidate_trained_on_a_stale_taxonomy_is_refused_unless_forced(tmp_path: Path, db: str) -> None:
+    """After a merge (2280 into 2403) and a new leaf, a candidate still trained on the reference
+    tree predicts a merged code and cannot predict the new leaf: refused, ``force`` records it;
+    one trained on the current version passes."""
+    repo = tmp_path / "repo"
+    publish(repo, 1, 0.80)
+    stale = manifest(2, 0.85)
+    stale.labels = [LabelSpec(prdtypecode=c, name=str(c)) for c in reference_taxonomy().live_leaves()]
+    publish_manifest(repo, stale)
+    body = json.loads(to_json(reference_taxonomy()))
+    body["categories"].append({"code": 2999, "name": "Livres audio", "parent": 90001})
+    body["merges"] = {"2280": 2403}
+    current = parse_json(json.dumps(body))
+    with session_scope(db) as session:
+        load_taxonomy(session, current, source="v2")
+
+    with pytest.raises(GateRefused) as refused:
+        promote(repo, db, stale.version, by="bob", tolerance=0.01, min_labels=30)
+    report = refused.value.report
+    assert report["held_out"]["status"] == "passed" and report["taxonomy"]["status"] == "failed"
+    assert report["taxonomy"]["no_longer_exist"]["merged"] == [{"code": 2280, "into": 2403}]
+    assert report["taxonomy"]["cannot_predict"] == [2999]
+    assert "stale taxonomy: trained on taxonomy" in str(refused.value)
+    assert read_manifest(repo).version == "r1-gate"
+
+    fresh = manifest(3, 0.85)
+    fresh.taxonomy_version = current.version  # trained on the current tree (a subset of it)
+    publish_manifest(repo, fresh)
+    assert (
+        evaluate_gate(repo, db, fresh.version, tolerance=0.01, min_labels=30)["taxonomy"]["status"]
+        == "passed"
+    )
+
+    _, change = promote(repo, db, stale.version, by="bob", force=True, tolerance=0.01, min_labels=30)
+    assert change.forced and read_manifest(repo).version == stale.version

@@ -133,7 +133,7 @@ def test_random_methods_and_paths_do_not_grow_the_metrics(client: TestClient) ->
 def test_a_job_for_an_unknown_category_is_a_409_like_a_label(client: TestClient) -> None:
     response = client.post("/v1/jobs", json={"category": 99999}, headers=AUTH)
     assert response.status_code == 409, response.text
-    assert "Unknown category 99999" in response.json()["message"]
+    assert "Unknown prdtypecode 99999" in response.json()["message"]
     assert client.post("/v1/jobs", json={"category": 10}, headers=AUTH).status_code == 201
 
 
