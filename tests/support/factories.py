@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from services.bench.seed import prediction_event
@@ -19,6 +20,7 @@ def classified_event(
     latency_s: float = 1.0,
     origin: Origin | None = None,
     submission_id: UUID | None = None,
+    decision: Literal["auto", "review"] | None = None,
 ) -> ListingClassified:
     """A ``listings.classified`` event of model ``r1``, submitted now by an ingest, unless told."""
     return prediction_event(
@@ -30,4 +32,5 @@ def classified_event(
         latency_s=latency_s,
         origin=origin or Origin(kind="ingest", job_id=None),
         submission_id=submission_id,
+        decision=decision,
     )
