@@ -64,8 +64,10 @@ class Profile:
     bow_lr: float = 0.05
     bow_buckets: int = 2**18
     # fastText-style features under a TF-IDF linear model (training.subword_model, shared.subword)
-    # fitted exactly by LinearSVC; measured in docs/benchmarks/subword-causes.json: 2^18 buckets
-    # in one block capped at 2,048 ids scored 0.027 below TF-IDF + LinearSVC on real text
+    # fitted exactly by LinearSVC; measured in docs/benchmarks/subword-causes.json: the former
+    # Adam fit (one block of 2^18, 2,048-id cap) scored 0.027 below TF-IDF + LinearSVC on real
+    # text; with the blocks, 2^18..2^22 score alike within noise at 3-4k offers (2^18: 28 MB of
+    # ONNX at 27 labels, 2^20: 112 MB); 2^20 for the full catalog's vocabulary
     subword_buckets: int = 2**20
     subword_word_buckets: int = 2**18  # words and word n-grams: [1, 2^18); character n-grams: the rest
     subword_counts: bool = True  # distinct ids with counts: sublinear TF, a true L2 norm per block
