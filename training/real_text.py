@@ -191,7 +191,7 @@ def write_catalog(chosen: list[Description], out: Path, seed: int) -> dict[str, 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m training.real_text",
-        description=__doc__.split("\n\n")[0] + " Source, labels and licence: " + __doc__.split("\n\n")[2],
+        description="\n\n".join((__doc__ or "").split("\n\n")[:3]),  # what, source, labels, licence
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, required=True, help="Folder for the catalog (challenge layout).")
