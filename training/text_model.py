@@ -85,10 +85,12 @@ class EncodedTexts:
     def __init__(self, tokenizer: TextTokenizer, texts: list[str]) -> None:
         self.pad_id = tokenizer.pad_id
         self.ids: list[np.ndarray] = []
+        self.counts: list[np.ndarray] = []  # the mask's values: 1, or a subword id's count
         for start in range(0, len(texts), 256):
             encoded = tokenizer.encode(texts[start : start + 256])
             for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"], strict=True):
                 self.ids.append(ids[mask.astype(bool)].copy())
+                self.counts.append(mask[mask.astype(bool)].astype(np.int64))
 
     def batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         width = max([1, *(len(self.ids[i]) for i in rows)])
@@ -96,7 +98,7 @@ class EncodedTexts:
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for k, i in enumerate(rows):
             ids[k, : len(self.ids[i])] = self.ids[i]
-            mask[k, : len(self.ids[i])] = 1
+            mask[k, : len(self.ids[i])] = self.counts[i]
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -51,22 +52,29 @@ def test_bow_onnx_matches_pytorch(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-def test_subword_onnx_matches_pytorch_and_serving_featurizes_alike(tmp_path: Path) -> None:
+@pytest.mark.parametrize("word_buckets, counts", [(0, False), (1024, True)], ids=["former", "blocks"])
+def test_subword_onnx_matches_pytorch_and_serving_featurizes_alike(
+    tmp_path: Path, word_buckets: int, counts: bool
+) -> None:
+    """Both featurizations - the former (repeated ids, one norm: models already published) and
+    the current (word and character blocks, distinct ids with counts) - export to an ONNX graph
+    that computes what the PyTorch model computes."""
     from shared.ml.subword import SubwordSpec
     from training import subword_model
 
-    sub = SubwordSpec(buckets=4096, max_features=64)
+    sub = SubwordSpec(buckets=4096, max_features=64, word_buckets=word_buckets, counts=counts)
     spec = TextModelSpec(
         name="text_subword", base="subword", triton_version=1, tokenizer_dir="x", max_length=64, subword=sub
     )
-    model = subword_model.SubwordClassifier(4096, 5)
+    model = subword_model.SubwordClassifier(4096, 5, word_buckets)
     for parameter in model.parameters():
         torch.nn.init.normal_(parameter)
     model.fit_idf(text_model.EncodedTexts(TextTokenizer(tmp_path, spec), TEXTS).ids)  # IDF differs by bucket
     path = subword_model.export_subword_model(model, tmp_path / "text_subword" / "1", spec)
     tokenizer = TextTokenizer(tmp_path, spec)  # no files needed: the spec carries the featurizer
-    texts = [*TEXTS, ""]
+    texts = [*TEXTS, "", "piscine piscine pompe piscine"]
     encoded = text_model.EncodedTexts(tokenizer, texts)
+    assert (tokenizer.encode(texts)["attention_mask"].max() > 1) == counts
     expected = text_model.logits_of(model, encoded, np.arange(len(texts)))
     got = onnx_session(path).run(["logits"], tokenizer.encode(texts))[0]  # type: ignore[attr-defined]
     np.testing.assert_allclose(got, expected, atol=1e-4)

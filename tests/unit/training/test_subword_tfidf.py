@@ -1,14 +1,17 @@
-"""The subword model is a TF-IDF linear model trained with LinearSVC's loss: its pieces match
-scikit-learn's, on a synthetic catalog it scores with the same-rows TF-IDF + SVM baseline, and
-its calibrated scores are probabilities.
+"""The subword model is a TF-IDF linear model fitted by LinearSVC itself: its features are
+scikit-learn's sublinear TF-IDF of words beside that of characters, its table is liblinear's
+solution on exactly those features, it scores with (synthetic) or above (real Debian text) the
+same-rows TF-IDF + SVM baseline, and its calibrated scores are probabilities.
 
-Why: the previous subword model (mean of hashed n-gram embeddings under cross-entropy) trailed
-the classical baseline the training report compares it with, by 0.01-0.02 weighted F1; these
-tests would have shown it.
+Why: the subword model fitted by Adam with early stopping, over 2^18 buckets in one block capped
+at 2,048 ids, trailed the baseline by 0.03 on a real multilingual catalog (and by 0.05-0.08 on
+the Debian excerpt below, where these tests now show it ahead); the synthetic catalog hid it.
 """
 
 from __future__ import annotations
 
+import gzip
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.metrics import f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
 
 from services.bench.text_ceiling import text_offers
 from shared.ml.fusion import softmax
@@ -24,8 +29,12 @@ from shared.ml.model_repo import TextModelSpec
 from shared.ml.preprocess import TextTokenizer
 from training import subword_model, text_model
 from training.baseline import tfidf_svm_baseline
+from training.data import load_catalog
 from training.loop import squared_hinge
 from training.profiles import PROFILES
+
+DEBIAN_TEXT = Path(__file__).parents[2] / "data" / "debian_text"
+"""1,500 offers of ``python -m training.real_text --n 1500 --seed 3`` (Debian bookworm, May 2025)."""
 
 
 def _spec() -> TextModelSpec:
@@ -36,14 +45,20 @@ def _spec() -> TextModelSpec:
     )  # fmt: skip
 
 
-def test_idf_and_normalisation_are_scikit_learns_tfidf(tmp_path: Path) -> None:
-    """Scores of a model whose table is the identity point the way of the TF-IDF vector
-    scikit-learn computes from the same ids (smoothed IDF, raw counts); the norm is that of the
-    per-position weights, which is the vector's own unless an id repeats."""
-    texts = ["poupée en bois poupée", "robot jouet", "livre de poche", "poupée robot livre", "lego", ""]
-    encoded = text_model.EncodedTexts(TextTokenizer(tmp_path, _spec()), texts)
+def _encoded(tmp_path: Path, texts: list[str]) -> text_model.EncodedTexts:
+    return text_model.EncodedTexts(TextTokenizer(tmp_path, _spec()), texts)
+
+
+def test_features_are_scikit_learns_sublinear_tfidf_of_words_beside_characters(tmp_path: Path) -> None:
+    """Scores of a model whose table is the identity are the concatenation of two TF-IDF
+    vectors scikit-learn computes from the same ids (smoothed IDF, sublinear TF, L2 each): the
+    word block (words, word bigrams) and the character block."""
+    texts = ["poupée en bois poupée", "robot jouet robot robot", "livre de poche", "poupée robot livre", ""]
+    encoded = _encoded(tmp_path, texts)
+    assert max(c.max() for c in encoded.counts if len(c)) == 4  # "t>": robot x3, jouet; one id
     used = np.unique(np.concatenate(encoded.ids))
-    model = subword_model.SubwordClassifier(PROFILES["default"].subword_buckets, len(used))
+    split = PROFILES["default"].subword_word_buckets
+    model = subword_model.build_subword_model(PROFILES["default"], len(used))
     model.fit_idf(encoded.ids)
     with torch.no_grad():
         model.table.weight.zero_()
@@ -51,16 +66,34 @@ def test_idf_and_normalisation_are_scikit_learns_tfidf(tmp_path: Path) -> None:
     got = text_model.logits_of(model, encoded, np.arange(len(texts)))
 
     counts = sp.lil_matrix((len(texts), len(used)))
-    for row, ids in enumerate(encoded.ids):
-        for column in np.searchsorted(used, ids):
-            counts[row, column] += 1
-    expected = TfidfTransformer().fit_transform(counts.tocsr()).toarray()
+    for row, (ids, n) in enumerate(zip(encoded.ids, encoded.counts, strict=True)):
+        counts[row, np.searchsorted(used, ids)] = n
+    counts = counts.tocsr()
+    words = used < split
+    assert words.any() and not words.all()
+    expected = np.zeros(counts.shape)
+    for block in (words, ~words):
+        expected[:, block] = TfidfTransformer(sublinear_tf=True).fit_transform(counts[:, block]).toarray()
     assert not got[-1].any()  # the empty text scores its bias: 0
-    direction = got[:-1] / np.linalg.norm(got[:-1], axis=1, keepdims=True)
-    np.testing.assert_allclose(direction, expected[:-1], atol=1e-5)
-    no_repeat = [i for i, ids in enumerate(encoded.ids[:-1]) if len(set(ids.tolist())) == len(ids)]
-    assert no_repeat == [4]  # one short word: no n-gram twice
-    np.testing.assert_allclose(got[no_repeat], expected[no_repeat], atol=1e-5)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_the_table_is_linearsvcs_solution_on_the_model_features(tmp_path: Path) -> None:
+    """fit_exact copies liblinear's weights: the model's scores are LinearSVC's decision
+    function on the model's own feature matrix, class by class, even for a class the rows lack."""
+    offers = text_offers(300, 5)
+    classes, y = np.unique(offers.labels, return_inverse=True)
+    encoded = _encoded(tmp_path, offers.texts)
+    rows = np.arange(250)
+    model = subword_model.build_subword_model(PROFILES["default"], len(classes) + 1)
+    subword_model.fit_exact(model, encoded, rows, y[rows], 0.5, min_df=2)
+    matrix = subword_model.feature_matrix(model, encoded, np.arange(len(y)))
+    svm = LinearSVC(C=0.5, random_state=0, max_iter=5000).fit(matrix[rows], y[rows])
+    got = text_model.logits_of(model, encoded, np.arange(len(y)))
+    np.testing.assert_allclose(got[:, : len(classes)], svm.decision_function(matrix), atol=1e-4)
+    assert (got[:, -1] == -1.0).all()  # no row of that class: every row is its negative
+    ignored = model.idf == 0.0  # min_df: buckets one training row has
+    assert ignored.any() and not model.table.weight[ignored].any()
 
 
 def test_squared_hinge_is_linearsvcs_one_vs_rest_loss() -> None:
@@ -81,23 +114,17 @@ def test_the_subword_model_scores_with_the_tfidf_svm_baseline_on_the_same_rows(t
     test_rows = np.arange(1500, len(texts))
 
     profile = PROFILES["default"]
-    encoded = text_model.EncodedTexts(TextTokenizer(tmp_path, _spec()), texts)
+    encoded = _encoded(tmp_path, texts)
     model = subword_model.build_subword_model(profile, len(classes))
-    optimizer = subword_model.prepare_fit(model, profile, [encoded.ids[i] for i in fit])
-    text_model.train_text_model(
-        model, encoded, fit, y[fit], val, y[val], subword_model.subword_training(profile),
-        tmp_path / "run" / "checkpoint.pt", "subword", optimizer, torch.device("cpu"),
-    )  # fmt: skip
-    predicted = classes[text_model.logits_of(model, encoded, test_rows).argmax(1)]
-    ours = f1_score(labels[test_rows], predicted, average="weighted")
-
+    subword_model.fit_exact(model, encoded, fit, y[fit], profile.subword_c, profile.subword_min_df)
+    raw = text_model.logits_of(model, encoded, test_rows)
+    ours = f1_score(labels[test_rows], classes[raw.argmax(1)], average="weighted")
     baseline = tfidf_svm_baseline(texts, labels, fit, test_rows)
-    # Measured: 0.824 against the baseline's 0.825 on these rows.
-    assert ours >= baseline["weighted_f1"] - 0.015, (ours, baseline)
+    # Measured: 0.830 against the baseline's 0.825 on these rows (the former Adam fit: 0.824).
+    assert ours >= baseline["weighted_f1"], (ours, baseline)
 
     # Hinge scores are not probabilities: their softmax is far too flat until calibrated on the
     # validation rows; calibrating keeps every prediction and makes confidence mean accuracy.
-    raw = text_model.logits_of(model, encoded, test_rows)
     accuracy = float((raw.argmax(1) == y[test_rows]).mean())
     assert softmax(raw).max(1).mean() < accuracy - 0.3
     temperature = subword_model.calibrate(model, text_model.logits_of(model, encoded, val), y[val])
@@ -105,3 +132,35 @@ def test_the_subword_model_scores_with_the_tfidf_svm_baseline_on_the_same_rows(t
     assert temperature > 1.0
     assert (calibrated.argmax(1) == raw.argmax(1)).all()
     assert abs(softmax(calibrated).max(1).mean() - accuracy) < 0.08
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_on_real_debian_text_the_served_fit_is_not_below_the_baseline(tmp_path: Path, seed: int) -> None:
+    """The served fit (fit_subword: exact fit, calibrated, refit on the baseline's rows) on
+    real multilingual text, three splits. Measured at seeds 0/1/2: 0.672/0.665/0.661 against
+    the baseline's 0.650/0.649/0.651; the former Adam fit scored 0.599/0.569/0.578 here."""
+    data = tmp_path / "catalog"
+    data.mkdir()
+    shutil.copy(DEBIAN_TEXT / "Y_train_CVw08PX.csv", data)
+    with (
+        gzip.open(DEBIAN_TEXT / "X_train_update.csv.gz") as source,
+        open(data / "X_train_update.csv", "wb") as out,
+    ):
+        shutil.copyfileobj(source, out)
+    catalog = load_catalog(data, require_labels=True)
+    classes, y = np.unique(catalog.labels, return_inverse=True)
+    assert len(classes) == 20 and len(catalog) == 1500
+    rows = np.arange(len(y))
+    train, test = train_test_split(rows, test_size=0.25, stratify=y, random_state=seed)
+    fit, val = train_test_split(train, test_size=0.1, stratify=y[train], random_state=seed)
+
+    profile = PROFILES["default"]
+    encoded = _encoded(tmp_path, catalog.texts)
+    model = subword_model.build_subword_model(profile, len(classes))
+    result = subword_model.fit_subword(
+        model, encoded, fit, y[fit], val, y[val], profile, tmp_path / "unused", "subword"
+    )
+    ours = f1_score(y[test], text_model.logits_of(model, encoded, test).argmax(1), average="weighted")
+    baseline = tfidf_svm_baseline(catalog.texts, y, train, test)["weighted_f1"]
+    assert ours >= baseline, (ours, baseline)
+    assert result.val_losses[0] > result.losses[0]  # the temperature came from held-out rows
