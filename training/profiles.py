@@ -75,7 +75,7 @@ class Profile:
     subword_max_n: int = 5
     subword_word_ngrams: int = 2
     subword_max_features: int = 32768  # a whole offer: ~5 ids per character of shared.ml.text's 5,000
-    subword_epochs: int = 12  # the former Adam fit's settings (training.subword_bench compares)
+    subword_epochs: int = 12  # the former Adam fit's settings (services.bench.subword_bench compares)
     subword_batch_size: int = 128
     subword_lr: float = 0.01
     subword_c: float = 0.5  # LinearSVC's C, as the same-run baseline's

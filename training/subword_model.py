@@ -15,7 +15,7 @@ norm over all n-grams, 2^18 buckets, 2,048 ids per offer, Adam with early stoppi
 collisions almost nothing (docs/benchmarks/subword-causes.json). With the baseline's weighting
 (two blocks, sublinear TF, min_df 2), its solver, C and training rows, the served model is the
 baseline's model up to hashing, and stays a servable ONNX model the fusion stacks. The Adam
-recipe (:func:`prepare_fit`, :func:`subword_training`) stays for training.subword_bench's
+recipe (:func:`prepare_fit`, :func:`subword_training`) stays for services.bench.subword_bench's
 comparison and the GPU check's step counts.
 """
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training.text_ceiling import text_offers
 
+from services.bench.text_ceiling import text_offers
 from shared.inference.backend import LocalBackend
 from shared.inference.triton import TritonBackend
 from shared.ml.model_repo import Manifest, TextModelSpec

@@ -6,7 +6,7 @@ training.subword_model (smoothed IDF, L2 norm); only the named knob changes. ``a
 early-stopped Adam fit the served model used to have; ``exact`` is liblinear's LinearSVC
 (squared hinge, C=0.5) on the identical feature matrix.
 
-    python -m training.subword_bench --catalog data/debian-text --n 4000 \
+    python -m services.bench.subword_bench --catalog data/debian-text --n 4000 \
         --out docs/benchmarks/subword-causes.json
 """
 
@@ -27,6 +27,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
+from services.bench.text_ceiling import text_offers
 from shared.ml.model_repo import TextModelSpec
 from shared.ml.preprocess import TextTokenizer
 from shared.ml.subword import SubwordSpec, text_ids
@@ -34,7 +35,6 @@ from training import subword_model, text_model
 from training.baseline import tfidf_svm_baseline
 from training.data import load_catalog
 from training.profiles import PROFILES
-from training.text_ceiling import text_offers
 
 
 def features(texts: list[str], spec: SubwordSpec, fit_rows: np.ndarray) -> tuple[sp.csr_matrix, float]:
@@ -141,7 +141,7 @@ def grid(texts: list[str], y: np.ndarray, train: np.ndarray, test: np.ndarray, b
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.subword_bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m services.bench.subword_bench", description=__doc__)
     parser.add_argument("--catalog", type=Path, help="A catalog folder (e.g. python -m training.real_text).")
     parser.add_argument("--synthetic", type=int, default=0, help="Also: this many default synthetic offers.")
     parser.add_argument("--n", type=int, default=4000, help="Offers drawn from --catalog.")
