@@ -84,9 +84,18 @@ def _label(frame: Mapping[str, Any]) -> str:
     return f"{frame.get('name', '?')} ({where}:{frame.get('line', '?')})"
 
 
+def _ours(frame: Mapping[str, Any]) -> bool:
+    where = str(frame.get("file", ""))
+    return ("/services/" in where or "/shared/" in where) and "/services/cli/" not in where
+
+
 def top_costs(speedscope: Mapping[str, Any], top: int = 8) -> dict[str, Any]:
-    """The functions with the most samples: ``self`` (the sample's innermost frame) and
-    ``inclusive`` (anywhere on the stack, once per sample), as shares of all samples."""
+    """The functions with the most samples, as shares of all samples: ``self`` (the sample's
+    innermost frame: where the time is spent) and ``inclusive`` (our own functions, services/
+    and shared/ less the entry point, anywhere on the stack: which of our steps it is spent in).
+
+    py-spy samples threads that are not idle, which includes a thread waiting for a core on a
+    loaded machine or blocked in a system call: shares are of active time, not only CPU."""
     frames = speedscope["shared"]["frames"]
     own: Counter[int] = Counter()
     inclusive: Counter[int] = Counter()
@@ -99,7 +108,8 @@ def top_costs(speedscope: Mapping[str, Any], top: int = 8) -> dict[str, Any]:
             if stack:
                 own[stack[-1]] += weight
             for index in set(stack):
-                inclusive[index] += weight
+                if _ours(frames[index]):
+                    inclusive[index] += weight
 
     def ranked(counts: Counter[int]) -> list[dict[str, Any]]:
         return [
