@@ -59,7 +59,7 @@ end
 local done = redis.call('HGET', key, 'done')
 if done then
   if done == half .. ':' .. digest then
-    return {'complete', redis.call('HGET', key, other)}
+    return {'complete', redis.call('HGET', key, 'text'), redis.call('HGET', key, 'image')}
   end
   if string.sub(done, 1, 8) == 'expired:' then
     return {'late'}
@@ -72,7 +72,7 @@ if redis.call('HEXISTS', key, other) == 1 then
   redis.call('EXPIRE', key, done_ttl)
   redis.call('DEL', pin)
   redis.call('ZREM', deadlines, member)
-  return {'complete', redis.call('HGET', key, other)}
+  return {'complete', redis.call('HGET', key, 'text'), redis.call('HGET', key, 'image')}
 end
 redis.call('EXPIRE', key, ttl)
 if restarted then
@@ -139,16 +139,16 @@ async def join_batch(redis: Redis, settings: Settings, halves: list[Half]) -> li
         )
     replies = await pipe.execute()
     results: list[JoinResult] = []
-    for event, reply in zip(halves, replies, strict=True):
+    for reply in replies:
         status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         if status == "complete":
-            # Only the other half comes back: the arriving one is the copy Redis holds (a
-            # completing half is always the first copy of its kind, and a redelivery of it
-            # completes again only with the same digest), so it is not parsed a second time.
-            if isinstance(event, TextFeatures):
-                results.append(JoinResult("complete", event, ImageFeatures.model_validate_json(reply[1])))
-            else:
-                results.append(JoinResult("complete", TextFeatures.model_validate_json(reply[1]), event))
+            results.append(
+                JoinResult(
+                    "complete",
+                    TextFeatures.model_validate_json(reply[1]),
+                    ImageFeatures.model_validate_json(reply[2]),
+                )
+            )
         else:
             results.append(
                 JoinResult(
