@@ -67,21 +67,27 @@ class Profilers:
                 proc.kill()
                 proc.wait()
             path = self.folder / f"{name}.speedscope.json"
+            log_path = self.folder / f"{name}.py-spy.log"
             if path.exists():
                 summary[name] = {"file": path.name, **top_costs(json.loads(path.read_text()))}
+                log_path.unlink(missing_ok=True)  # kept only when it says why there is no profile
             else:
-                log = (self.folder / f"{name}.py-spy.log").read_text(errors="replace").strip()
+                log = log_path.read_text(errors="replace").strip()
                 summary[name] = {"error": log.splitlines()[-1] if log else f"py-spy exited {proc.returncode}"}
         return {"profiler_cpu_s": {k: round(v, 2) for k, v in self.cpu_s.items()}, "workers": summary}
 
 
-def _label(frame: Mapping[str, Any]) -> str:
+def _label(frame: Mapping[str, Any], line: bool = True) -> str:
     where = str(frame.get("file", ""))
     for marker in ("site-packages/", "/services/", "/shared/", "/lib/python"):
         if marker in where:
             where = where.split(marker, 1)[1]
             break
-    return f"{frame.get('name', '?')} ({where}:{frame.get('line', '?')})"
+    return (
+        f"{frame.get('name', '?')} ({where}:{frame.get('line', '?')})"
+        if line
+        else f"{frame.get('name', '?')} ({where})"
+    )
 
 
 def _ours(frame: Mapping[str, Any]) -> bool:
@@ -97,8 +103,8 @@ def top_costs(speedscope: Mapping[str, Any], top: int = 8) -> dict[str, Any]:
     py-spy samples threads that are not idle, which includes a thread waiting for a core on a
     loaded machine or blocked in a system call: shares are of active time, not only CPU."""
     frames = speedscope["shared"]["frames"]
-    own: Counter[int] = Counter()
-    inclusive: Counter[int] = Counter()
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()  # per function: py-spy has a frame per line
     total = 0.0
     samples = 0
     for profile in speedscope["profiles"]:  # one per thread; each stack is root first
@@ -106,15 +112,12 @@ def top_costs(speedscope: Mapping[str, Any], top: int = 8) -> dict[str, Any]:
             total += weight
             samples += 1
             if stack:
-                own[stack[-1]] += weight
-            for index in set(stack):
-                if _ours(frames[index]):
-                    inclusive[index] += weight
+                own[_label(frames[stack[-1]])] += weight
+            for name in {_label(frames[i], line=False) for i in stack if _ours(frames[i])}:
+                inclusive[name] += weight
 
-    def ranked(counts: Counter[int]) -> list[dict[str, Any]]:
-        return [
-            {"function": _label(frames[i]), "share": round(w / total, 3)} for i, w in counts.most_common(top)
-        ]
+    def ranked(counts: Counter[str]) -> list[dict[str, Any]]:
+        return [{"function": name, "share": round(w / total, 3)} for name, w in counts.most_common(top)]
 
     if not total:
         return {"samples": 0, "self": [], "inclusive": []}
