@@ -109,16 +109,18 @@ async def run_pipeline(
         pids = worker_pids(running)
         window = CpuWindow({**pids, **({"redis": await redis_pid(settings)} if own_redis else {})})
         profilers = Profilers(profile) if profile else None
-        if profilers:
-            profilers.start(pids)
-        window.start()
-        started, bench_cpu = time.time(), time.process_time()
-        await running.publish(batch)
-        published_s = time.time() - started
-        stored = await running.wait_stored(len(warm) + len(batch), timeout_s) - len(warm)
-        cpu_s = window.stop(worker_pids(running))
-        bench_cpu = time.process_time() - bench_cpu
-        profiles = profilers.stop() if profilers else None
+        try:
+            if profilers:
+                profilers.start(pids)
+            window.start()
+            started, bench_cpu = time.time(), time.process_time()
+            await running.publish(batch)
+            published_s = time.time() - started
+            stored = await running.wait_stored(len(warm) + len(batch), timeout_s) - len(warm)
+            cpu_s = window.stop(worker_pids(running))
+            bench_cpu = time.process_time() - bench_cpu
+        finally:
+            profiles = profilers.stop() if profilers else None  # written even when the run failed
         rss = running.peak_rss()
         stamps = await asyncio.to_thread(running.timestamps, [e.submission_id for e in batch])
     last = max((ts["written"].timestamp() for ts in stamps), default=time.time())
