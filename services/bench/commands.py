@@ -231,6 +231,10 @@ def bench_pipeline(
     redis_port: RedisPort = None,
     database_url: DatabaseUrl = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every prediction.")] = 1800,
+    profile: Annotated[
+        Path | None,
+        typer.Option(help="Save a py-spy profile (speedscope) of each worker over the measured window here."),
+    ] = None,
 ) -> None:
     """The pipeline as separate worker processes on a real Redis, against its limit (same models,
     one process, batched, no queue) and the naive way (one offer at a time), in one run."""
@@ -242,7 +246,7 @@ def bench_pipeline(
         body = asyncio.run(
             run_bench(
                 settings, data, listings, counts, limit_batch, naive_offers,
-                redis_url, database_url, redis_port, timeout,
+                redis_url, database_url, redis_port, timeout, profile,
             )
         )  # fmt: skip
     except (FileNotFoundError, LookupError, ValueError, RuntimeError) as exc:

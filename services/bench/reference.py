@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from services.bench.cpu import counted, per_offer_ms
 from services.fusion.classify import Pair, Unclassified, classify_pairs
 from services.image_encoder.encode import encode_images
 from services.image_encoder.images import load_images
@@ -38,6 +39,8 @@ class Reference:
         self.backend = create_backend(settings)
         self.store = ModelStore(settings.model_repository, self.backend, ("text", "image"), 3600)
         self.preparer = Preparer.from_settings(settings, redis=None)
+        self.cpu: dict[str, float] = {}
+        """CPU seconds per stage (the worker kind that runs it) since the last reset."""
 
     async def run(
         self, events: Sequence[ListingSubmitted], batch: int, database_url: str | None = None
@@ -50,18 +53,19 @@ class Reference:
             for start in range(0, len(events), batch):
                 part = list(events[start : start + batch])
                 versions = [manifest.version] * len(part)
-                prepared = await self.preparer.prepare(part)
-                texts = await encode_texts(
-                    self.backend, self.store, prepared, [p.text_fr or p.text for p in prepared], versions
-                )
-                images = await load_images([e.image_uri for e in part], self.settings, client, target)
-                photos = await encode_images(self.backend, self.store, part, images, versions)
+                with counted(self.cpu, "language"):
+                    prepared = await self.preparer.prepare(part)
+                with counted(self.cpu, "text-encoder"):
+                    texts = await encode_texts(
+                        self.backend, self.store, prepared, [p.text_fr or p.text for p in prepared], versions
+                    )
+                with counted(self.cpu, "image-encoder"):
+                    images = await load_images([e.image_uri for e in part], self.settings, client, target)
+                    photos = await encode_images(self.backend, self.store, part, images, versions)
                 pairs = [Pair(t, i) for t, i in zip(texts, photos, strict=True)]
-                done = [
-                    r
-                    for r in await classify_pairs(self.store, pairs, self.settings.top_k)
-                    if not isinstance(r, Unclassified)
-                ]
+                with counted(self.cpu, "fusion"):
+                    outcomes = await classify_pairs(self.store, pairs, self.settings.top_k)
+                done = [r for r in outcomes if not isinstance(r, Unclassified)]
                 if database_url is not None:
                     write_batch(database_url, done)
                 results.extend(done)
@@ -83,9 +87,12 @@ async def measure(
     reference = Reference(settings)
     try:
         await reference.run(events[: min(len(events), limit_batch)], limit_batch)  # warm-up
-        started = time.perf_counter()
+        reference.cpu.clear()
+        started, cpu_started = time.perf_counter(), time.process_time()
         done = await reference.run(events, limit_batch)
         limit_s = time.perf_counter() - started
+        limit_cpu_s = time.process_time() - cpu_started
+        stage_cpu = dict(reference.cpu)
         sample = list(events[: max(1, min(naive_offers, len(events)))])
         warm = [e.model_copy(update={"submission_id": uuid.uuid4()}) for e in sample[:2]]
         await reference.run(warm, 1, database_url)  # warm-up (and the first connection)
@@ -98,6 +105,10 @@ async def measure(
         "limit_throughput": round(len(done) / limit_s, 2),
         "limit_seconds": round(limit_s, 2),
         "limit_batch": limit_batch,
+        "limit_cpu_ms_per_offer": {
+            **{stage: per_offer_ms(s, len(done)) for stage, s in stage_cpu.items()},
+            "total": per_offer_ms(limit_cpu_s, len(done)),
+        },
         "naive_throughput": round(len(naive) / naive_s, 2),
         "naive_seconds": round(naive_s, 2),
         "naive_offers": len(naive),
