@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified, utcnow
-from shared.db.listings import dialect_insert, to_utc
+from shared.db.listings import dialect_insert, insert_new_submissions, to_utc
 from shared.db.models import Category, Listing, Prediction, ReclassificationJob
 from shared.db.submissions import ledger_entries
 
@@ -136,15 +136,7 @@ def write_predictions(
     unique = {event.submission_id: event for event in events}
     ensure_categories(session, unique.values())
     rows = [prediction_row(event, written_at) for event in unique.values()]
-    inserted_ids: set[uuid.UUID] = set()
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):  # bound parameters per statement
-        stmt = (
-            dialect_insert(session, Prediction)
-            .values(rows[start : start + _ROWS_PER_STATEMENT])
-            .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
-            .returning(Prediction.submission_id)
-        )
-        inserted_ids.update(row[0] for row in session.execute(stmt))
+    inserted_ids = insert_new_submissions(session, Prediction, rows, _ROWS_PER_STATEMENT)
     inserted = [unique[sid] for sid in inserted_ids]
     result.inserted = len(inserted)
     result.duplicates = len(events) - len(inserted)

@@ -7,6 +7,7 @@ back with :func:`as_utc`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,23 @@ def dialect_insert(session: Session, table: Table | type[Any]) -> Insert:
     if name == "sqlite":
         return sqlite.insert(table)
     raise RuntimeError(f"Unsupported database dialect {name!r}: use PostgreSQL or SQLite")
+
+
+def insert_new_submissions(
+    session: Session, model: type[Any], rows: list[dict[str, Any]], rows_per_statement: int
+) -> set[uuid.UUID]:
+    """Insert the rows whose ``submission_id`` is not in ``model``'s table yet, ``rows_per_statement``
+    at a time (bound parameters per statement); the ids inserted."""
+    inserted: set[uuid.UUID] = set()
+    for start in range(0, len(rows), rows_per_statement):
+        stmt = (
+            dialect_insert(session, model)
+            .values(rows[start : start + rows_per_statement])
+            .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
+            .returning(model.submission_id)
+        )
+        inserted.update(row[0] for row in session.execute(stmt))
+    return inserted
 
 
 def upsert_listings(session: Session, offers: Sequence[ListingSubmitted], now: datetime | None = None) -> int:

@@ -18,7 +18,7 @@ from sqlalchemy import Exists, and_, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingSubmitted, Origin, utcnow
-from shared.db.listings import as_utc, dialect_insert, to_utc, upsert_listings
+from shared.db.listings import as_utc, insert_new_submissions, to_utc, upsert_listings
 from shared.db.models import Listing, Prediction, Submission
 
 _ROWS_PER_STATEMENT = 1000  # 7 columns: well under SQLite's and PostgreSQL's parameter limits
@@ -43,15 +43,7 @@ def _ledger_rows(events: Sequence[ListingSubmitted]) -> list[dict[str, object]]:
 def _insert_new(session: Session, rows: list[dict[str, object]]) -> set[uuid.UUID]:
     """Insert the rows whose id is not recorded yet; the ids inserted. ``seq`` comes from the
     store: PostgreSQL's ``submission_seq``, SQLite's ``rowid`` (set in the same transaction)."""
-    inserted: set[uuid.UUID] = set()
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        stmt = (
-            dialect_insert(session, Submission)
-            .values(rows[start : start + _ROWS_PER_STATEMENT])
-            .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
-            .returning(Submission.submission_id)
-        )
-        inserted.update(row[0] for row in session.execute(stmt))
+    inserted = insert_new_submissions(session, Submission, rows, _ROWS_PER_STATEMENT)
     if inserted and session.get_bind().dialect.name == "sqlite":
         session.execute(text("UPDATE submissions SET seq = rowid WHERE seq IS NULL"))
     return inserted
