@@ -17,12 +17,6 @@ from shared.redact import redact_text
 _RESERVED = set(vars(logging.makeLogRecord({})))
 
 
-def redact(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***`` (logs never show one;
-    read as the libraries read them: :mod:`shared.redact`)."""
-    return redact_text(text)
-
-
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -36,7 +30,7 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(payload, default=str))
+        return redact_text(json.dumps(payload, default=str))  # logs never show a password
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -52,7 +46,7 @@ class ConsoleFormatter(logging.Formatter):
             line += f"  {extras}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return redact(line)
+        return redact_text(line)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:

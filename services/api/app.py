@@ -34,7 +34,7 @@ from shared.redact import redact_text
 
 from . import routes_dashboard, routes_explain, routes_lifecycle, routes_listings
 from .errors import error as _error
-from .errors import public_errors, validation_message
+from .errors import public_errors, unavailable, validation_message
 from .gate import AuthGate
 from .limits import BodyLimit
 from .openapi import allowed_methods, documented_openapi
@@ -42,17 +42,6 @@ from .state import KNOWN_METHODS, ApiState, Classifier, ClassifierFactory, Expla
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-RETRY_AFTER_S = 5
-"""What a 503 for a dependency outage asks the client to wait before retrying."""
-
-
-def _unavailable(what: str, exc: Exception) -> JSONResponse:
-    """503 with ``Retry-After``: a dependency outage is not the client's fault (issue 24 D)."""
-    return _error(
-        503,
-        f"{what} is unavailable ({type(exc).__name__}); retry in a moment.",
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
 
 
 def create_app(
@@ -143,13 +132,13 @@ def create_app(
     @app.exception_handler(RedisError)
     async def redis_error(_: Request, exc: RedisError) -> JSONResponse:
         log.error("redis unavailable", extra={"error": str(exc)})
-        return _unavailable("Redis", exc)
+        return unavailable("Redis", exc)
 
     async def database_error(_: Request, exc: Exception) -> JSONResponse:
         # The request's transaction was rolled back and nothing was published (the offers'
         # publication comes after their SQL writes): the client may simply retry.
         log.error("database unavailable", extra={"error": str(exc)[:500]})
-        return _unavailable("The database", exc)
+        return unavailable("The database", exc)
 
     for outage in (OperationalError, InterfaceError, DisconnectionError, PoolTimeout):
         app.add_exception_handler(outage, database_error)
@@ -159,7 +148,7 @@ def create_app(
         dependency = dependency_of(exc)  # an outage wrapped in another error is still one
         if dependency is not None:
             log.error("dependency unavailable", extra={"dependency": dependency, "error": str(exc)[:500]})
-            return _unavailable(dependency, exc)
+            return unavailable(dependency, exc)
         log.exception("unexpected error")
         return _error(500, f"Internal error ({type(exc).__name__}); see the API's logs.")
 

@@ -24,6 +24,19 @@ def error(status: int, message: str, details: list[Any] | None = None, headers: 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+RETRY_AFTER_S = 5
+"""What a 503 for a dependency outage asks the client to wait before retrying."""
+
+
+def unavailable(what: str, exc: Exception) -> JSONResponse:
+    """503 with ``Retry-After``: a dependency outage is not the client's fault (issue 24 D)."""
+    return error(
+        503,
+        f"{what} is unavailable ({type(exc).__name__}); retry in a moment.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def public_loc(loc: Any) -> list[Any]:
     """An error location without pydantic's internals: union tags and validator names."""
     parts = list(loc or ())

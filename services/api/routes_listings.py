@@ -20,6 +20,7 @@ from shared.db.submissions import record_submissions
 from shared.inference.backend import InferenceError
 
 from .deps import DbSession
+from .errors import RETRY_AFTER_S
 from .queries import listing_detail
 from .schemas import (
     ClassifyIn,
@@ -54,7 +55,9 @@ async def submit_offers(state: ApiState, session: Session, offers: list[OfferIn]
     """
     if state.publisher is None:
         raise HTTPException(
-            503, "The API is not connected to Redis yet; retry in a moment.", headers={"Retry-After": "5"}
+            503,
+            "The API is not connected to Redis yet; retry in a moment.",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     events = [
         ListingSubmitted.new(o.listing_id, title=o.title, description=o.description, image_uri=o.image_uri)
