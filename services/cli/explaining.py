@@ -24,6 +24,7 @@ from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted
 from shared.explanation import Explanation
 from shared.ml.model_repo import Manifest
+from shared.ml.preprocess import decode_target
 
 
 def served_models(classifier: OnlineClassifier, manifest: Manifest) -> ServedModels:
@@ -99,7 +100,8 @@ class OnlineExplainer:
         preparer = await asyncio.to_thread(self.classifier.preparer)
         prepared = (await preparer.prepare([submitted]))[0]
         if isinstance(image, bytes):
-            image = await asyncio.to_thread(decode, image, self.settings)
+            # Decoded as served (draft mode down to the model's input), so the probabilities agree.
+            image = await asyncio.to_thread(decode, image, self.settings, None, decode_target(manifest))
         photo = image if isinstance(image, Image.Image) else None
         missing = image.reason if isinstance(image, ImageProblem) else None if photo else "no_image"
         text = prepared.text_fr or prepared.text

@@ -160,3 +160,28 @@ async def test_explainer_shares_the_classifiers_public_preparer(model_repo: tupl
     finally:
         await explainer.close()
         await classifier.close()
+
+
+async def test_a_large_jpeg_is_explained_with_the_pixels_it_is_served_with(
+    model_repo: tuple[Path, Manifest],
+) -> None:
+    """A JPEG several times the model's input is decoded in draft mode when served; the explainer
+    must decode it the same way, or its probabilities drift from the served ones."""
+    root, manifest = model_repo
+    side = manifest.image_models[0].image_size * 8
+    rng = np.random.default_rng(5)
+    pixels = np.clip(rng.normal(128, 60, size=(side, side, 3)), 0, 255).astype(np.uint8)
+    pixels[: side // 3, : side // 2] = (250, 10, 10)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=70)
+    photo = buffer.getvalue()
+    explainer = OnlineExplainer(settings(root))
+    try:
+        explained = await explainer.explain(None, None, photo)
+        served = await OnlineClassifier.classify(explainer.classifier, None, None, photo)
+    finally:
+        await explainer.close()
+    assert [s.prdtypecode for s in explained.top_k] == [s.prdtypecode for s in served.top_k]
+    np.testing.assert_allclose(
+        [s.probability for s in explained.top_k], [s.probability for s in served.top_k], rtol=1e-6
+    )
