@@ -20,7 +20,6 @@ import asyncio
 import csv
 import json
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from rich.console import Console
 
 from services.api.ingest_rows import FIELD_LIMIT, Source, find_source
 from services.api.ingest_run import DryRunSink, IngestOptions, IngestSummary, ingest_file, ingest_to_pipeline
+from services.bench.stats import peak_rss_mb
 
 WORDS = (  # noqa: SIM905 (a word list is easier to read as text)
     "lot de livre roman enfant jeu console manette piscine jardin lampe bureau chaise "
@@ -49,15 +49,8 @@ BAD_KINDS = ("nul", "long_id", "bad_utf8", "long_title", "blank_id", "outside_gr
 
 
 def peak_rss_mib() -> float:
-    """This process image's peak RSS (``VmHWM``). Not ``ru_maxrss``: Linux carries that over
-    ``exec`` from the forked parent, so a child started by a 118 MiB CLI never reads lower."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process image's peak RSS (``VmHWM``)."""
+    return peak_rss_mb() or 0.0
 
 
 def is_bad(row: int, bad_every: int) -> bool:

@@ -5,7 +5,7 @@ finish on a loaded 2-core machine, yet the question (does memory grow with the c
 about the parts that used to hold every photo: the pixel cache, the training batches, the
 out-of-fold / validation scoring and the fusion scoring. This runs exactly those functions
 (training.image_data, training.image_model.store_logits, training.scoring.image_logits) over
-``n`` photo paths and reports ``ru_maxrss`` after each phase. Paths cycle through a pool of
+``n`` photo paths and reports the peak RSS (``VmHWM``) after each phase. Paths cycle through a pool of
 distinct JPEGs: decoding and memory per photo are those of distinct files.
 
     python -m services.bench.memory_bench --n 6000 --work /tmp/mb   (one JSON line on stdout)
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 
@@ -24,13 +23,14 @@ import torch
 from PIL import Image
 from torch import nn
 
+from services.bench.stats import peak_rss_mb
 from shared.ml.model_repo import ImageModelSpec
 from training.image_data import batches_on, build_pixel_store, loader
 from training.image_model import ImageClassifier, export_image_model, store_logits
 
 
 def _rss_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return peak_rss_mb() or 0.0
 
 
 def _photos(directory: Path, pool: int, side: int) -> list[Path]:

@@ -76,14 +76,16 @@ def machine() -> dict[str, Any]:
 
 
 def peak_rss_mb(pid: int | None = None) -> float | None:
-    """Peak resident memory (VmHWM) of ``pid``, or of this process when None."""
-    if pid is None:
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """Peak resident memory (``VmHWM``, MiB) of ``pid``, or of this process when None.
+
+    Not ``ru_maxrss``: Linux carries that over ``exec`` from the forked parent, so a child
+    started by a 118 MiB CLI never reads lower (it is the fallback where /proc is missing)."""
     try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
+        with open(f"/proc/{pid or 'self'}/status", encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("VmHWM:"):
                     return round(int(line.split()[1]) / 1024, 1)
     except OSError:
-        return None
+        return None if pid else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return None
     return None
