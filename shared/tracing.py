@@ -146,7 +146,7 @@ def tracing_for(settings: Settings, service: str) -> Tracing | None:
     if key not in _providers:
         endpoint = f"{settings.otlp_endpoint.rstrip('/')}/v1/traces"
         exporter = OTLPSpanExporter(endpoint=endpoint, timeout=EXPORT_TIMEOUT_S)
-        _providers[key] = Tracing(_provider(service, settings.trace_sample_ratio, exporter))
+        _providers[key] = Tracing(build_provider(service, settings.trace_sample_ratio, exporter))
         log.info(
             "tracing on",
             extra={"service": service, "endpoint": endpoint, "sample_ratio": settings.trace_sample_ratio},
@@ -154,7 +154,8 @@ def tracing_for(settings: Settings, service: str) -> Tracing | None:
     return _providers[key]
 
 
-def _provider(service: str, ratio: float, exporter: SpanExporter) -> TracerProvider:
+def build_provider(service: str, ratio: float, exporter: SpanExporter) -> TracerProvider:
+    """A provider for ``service``: parent-based ratio sampling, batched export through ``exporter``."""
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"catalog-{service}", "service.namespace": "catalog"}),
         sampler=ParentBased(TraceIdRatioBased(ratio)),

@@ -57,7 +57,9 @@ def _repository(settings: Settings) -> None:
     build_repository(settings.model_repository)
 
 
-async def wait_for_spans(receiver: OtlpReceiver, submission_id: object, names: set[str]) -> list[ExportedSpan]:
+async def wait_for_spans(
+    receiver: OtlpReceiver, submission_id: object, names: set[str]
+) -> list[ExportedSpan]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         spans = receiver.of(submission_id)
