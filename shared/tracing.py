@@ -10,7 +10,7 @@ OTLP/HTTP from its own thread. Export never blocks a worker: spans wait in a bou
 (dropped, not offers, when it is full), and an unreachable receiver costs one failed request per
 batch in that thread (bounded by :data:`EXPORT_TIMEOUT_S`).
 
-The spans (docs/architecture.md §10, "Traces"):
+The spans (docs/architecture.md §3, "Traces"):
 
 - ``publish <stream>`` (producer): an event entering the pipeline without a traceparent (API,
   ``catalog ingest``, jobs); the root of the offer's trace, or the child of the caller's

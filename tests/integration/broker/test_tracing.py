@@ -26,8 +26,8 @@ from shared.config import Settings
 from shared.contract import ListingClassified, ListingSubmitted, Stream
 from tests.conftest import REDIS_URL
 from tests.integration.inference.test_workers import offers, write_images
-from tests.support.otlp import ExportedSpan, OtlpReceiver
 from tests.unit.inference.repo_fixture import build_repository
+from tools.standins.otlp import ExportedSpan, OtlpReceiver
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"

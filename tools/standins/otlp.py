@@ -1,6 +1,7 @@
-"""A real OTLP/HTTP trace receiver (protobuf, ``POST /v1/traces``) on 127.0.0.1 for the tracing
-tests: it decodes what the exporters send, or holds every request until released (a receiver
-that hangs, the worst kind of down)."""
+"""A stand-in OTLP/HTTP trace receiver (protobuf, ``POST /v1/traces``) on 127.0.0.1, in place of
+Jaeger: it decodes what the exporters send (the tracing tests read the spans; ``python -m
+tools.standins otlp`` counts them for the tracing-cost benchmark), or holds every request until
+released (a receiver that hangs, the worst kind of down)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-
-from tests.local_http import serving
 
 
 @dataclass(frozen=True)
@@ -36,13 +35,20 @@ class OtlpReceiver:
     """Spans received, in arrival order; with ``hold`` set, requests wait until it is released."""
 
     hold: bool = False
+    keep: bool = True
+    """False: count spans without keeping them (a long benchmark)."""
     spans: list[ExportedSpan] = field(default_factory=list)
+    count: int = 0
     requests: int = 0
     released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, body: bytes) -> None:
         request = ExportTraceServiceRequest.FromString(body)
+        if not self.keep:
+            with self.lock:
+                self.count += sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+            return
         found = []
         for resource in request.resource_spans:
             attrs = {a.key: a.value.string_value for a in resource.resource.attributes}
@@ -62,14 +68,16 @@ class OtlpReceiver:
                     )
         with self.lock:
             self.spans.extend(found)
+            self.count += len(found)
 
     def of(self, submission_id: object) -> list[ExportedSpan]:
         with self.lock:
             return [s for s in self.spans if s.attributes.get("catalog.submission_id") == str(submission_id)]
 
     @contextmanager
-    def serve(self) -> Iterator[str]:
-        """The receiver's base URL (``CATALOG_OTLP_ENDPOINT``) while the block runs."""
+    def serve(self, port: int = 0) -> Iterator[str]:
+        """The receiver's base URL (``CATALOG_OTLP_ENDPOINT``) while the block runs (``port``
+        0: a free one)."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,9 +101,12 @@ class OtlpReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
         try:
-            with serving(Handler) as url:
-                yield url
-                self.released.set()  # a held exporter finishes before the server stops
+            yield f"http://127.0.0.1:{httpd.server_address[1]}"
         finally:
-            self.released.set()
+            self.released.set()  # a held exporter finishes before the server stops
+            httpd.shutdown()
+            httpd.server_close()
