@@ -51,6 +51,8 @@ FLUSH_TIMEOUT_MS = 2000
 """How long a stopping worker waits for its last spans to leave."""
 
 _providers: dict[tuple[str, float, str], Tracing] = {}
+_UNSAMPLED = frozenset("02468ace")
+"""Last hex digit of a traceparent whose sampled flag (bit 0 of trace-flags) is off."""
 
 
 class Tracing:
@@ -103,9 +105,13 @@ class StageSpans:
         self.started: list[Span] = []
         for event in events:
             carried = getattr(event, "traceparent", None)
+            if carried is not None and carried[-1] in _UNSAMPLED:
+                # Parent-based sampling: nothing of this trace is recorded, so the event's
+                # outputs simply carry its traceparent on (no span, no new id to make).
+                continue
             span = tracer.start_span(
                 f"{worker} {stream}",
-                context=context_of(carried, getattr(event, "tracestate", None)),
+                context=_remote(carried, getattr(event, "tracestate", None)) if carried else None,
                 kind=SpanKind.CONSUMER,
                 attributes={**_attributes(event), "messaging.destination.name": stream},
             )
@@ -127,8 +133,7 @@ class StageSpans:
                 continue
             other = event.traceparent
             if other is not None and other != carried:
-                linked = context_of(other, None)
-                span.add_link(trace.get_current_span(linked).get_span_context())
+                span.add_link(trace.get_current_span(_remote(other, None)).get_span_context())
             _carry(event, span)
 
     def end(self, error: BaseException | None = None) -> None:
@@ -170,8 +175,13 @@ def context_of(traceparent: str | None, tracestate: str | None) -> Context | Non
     parent = valid_traceparent(traceparent)
     if parent is None:
         return None
+    return _remote(parent, valid_tracestate(tracestate) if tracestate is not None else None)
+
+
+def _remote(parent: str, state: str | None) -> Context:
+    """The context of a traceparent and tracestate already checked (an event's: the contract
+    validated them on reading)."""
     _, trace_id, span_id, flags = parent.split("-")
-    state = valid_tracestate(tracestate) if tracestate is not None else None
     remote = SpanContext(
         trace_id=int(trace_id, 16),
         span_id=int(span_id, 16),

@@ -214,3 +214,17 @@ def test_publishing_continues_a_caller_trace_and_leaves_traced_events_alone() ->
     assert fresh.traceparent is not None and fresh.traceparent.startswith(f"00-{TRACE}-")
     assert traced.traceparent == GOOD  # a re-publication keeps its trace
     assert context_of("00-bad", None) is None
+
+
+def test_an_unsampled_trace_costs_no_span_downstream() -> None:
+    """Parent-based: a stage reading an event whose sampled flag is off makes no span at all;
+    its outputs carry the same traceparent on."""
+    tracing, exporter = make_tracing()
+    unsampled = f"00-{TRACE}-{SPAN}-02"  # flags: random bit only, not sampled
+    event = parse_event(ListingSubmitted, payload(traceparent=unsampled))
+    spans = tracing.stage("language", "listings.submitted", [event])
+    output = prepared_from(event)
+    spans.forward([Emit(Stream.PREPARED, output)])
+    spans.end()
+    assert exporter() == ()
+    assert output.traceparent == unsampled
