@@ -92,13 +92,19 @@ def translator(
     server.start()
     console.print(f"stand-in translator on {server.url} (Ctrl-C to stop)")
     try:
+        _until_interrupted()
+    finally:
+        server.stop()
+        console.print(f"served {server.state.calls} calls ({server.state.failures} failed)")
+
+
+def _until_interrupted() -> None:
+    """Sleep until Ctrl-C (SIGTERM exits through the handler each command sets)."""
+    try:
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
         pass
-    finally:
-        server.stop()
-        console.print(f"served {server.state.calls} calls ({server.state.failures} failed)")
 
 
 @app.command("otlp")
@@ -112,10 +118,7 @@ def otlp(
     with receiver.serve(port) as url:
         console.print(f"stand-in OTLP receiver on {url} (Ctrl-C to stop)")
         try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
+            _until_interrupted()
         finally:
             console.print(f"received {receiver.count} spans in {receiver.requests} requests")
 
