@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.redact import redact_url
@@ -19,7 +19,10 @@ from shared.redact import redact_url
 class Settings(BaseSettings):
     """Every knob of the system. Each field is documented in the README's settings table."""
 
-    model_config = SettingsConfigDict(env_prefix="CATALOG_", env_file=".env", extra="ignore")
+    # validate_by_name: a field with environment aliases (otlp_endpoint) is still set by its name.
+    model_config = SettingsConfigDict(
+        env_prefix="CATALOG_", env_file=".env", extra="ignore", validate_by_name=True
+    )
 
     # --- connections -------------------------------------------------------------------------
     redis_url: str | None = Field(
@@ -315,6 +318,26 @@ class Settings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="Bind address of the workers' metrics.")
     log_level: str = Field("INFO", description="Log level.")
     log_format: Literal["json", "console"] = Field("console", description="Log format.")
+    otlp_endpoint: str | None = Field(
+        None,
+        validation_alias=AliasChoices("CATALOG_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="Base URL of an OTLP/HTTP trace receiver (e.g. http://jaeger:4318; spans go "
+        "to its /v1/traces); the standard OTEL_EXPORTER_OTLP_ENDPOINT is read when this is unset. "
+        "Unset or empty: no tracing at all (no spans, no traceparent in events).",
+    )
+    trace_sample_ratio: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of new traces (offers entering the pipeline) recorded; every later "
+        "stage follows the decision carried in the event's traceparent (parent-based sampling).",
+    )
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _empty_endpoint_is_none(cls, value: str | None) -> str | None:
+        """An empty value (compose's way to switch tracing off) means no endpoint."""
+        return value.strip() or None if value is not None else None
 
     @field_validator("stream_prefix")
     @classmethod
@@ -342,7 +365,7 @@ def get_settings() -> Settings:
 
 
 SECRET_FIELDS = {"translator_api_key", "api_token"}
-URL_FIELDS = {"redis_url", "database_url", "translator_url"}
+URL_FIELDS = {"redis_url", "database_url", "translator_url", "otlp_endpoint"}
 """Fields whose passwords (user part or query string) :func:`redact_url` masks."""
 
 

@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 SCHEMA_VERSION: Literal[1] = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -150,6 +158,72 @@ def lanes_of(stream: Stream) -> tuple[Lane, ...]:
     return ("live",) if stream == Stream.DEAD else LANES
 
 
+TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+"""A W3C Trace Context ``traceparent`` as this pipeline writes it (version 00, lowercase hex;
+:func:`valid_traceparent` also refuses all-zero ids, which a regex without look-ahead cannot)."""
+_TRACEPARENT_ANY = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_TRACESTATE_KEY = re.compile(
+    r"[a-z][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13}"
+)
+_TRACESTATE_VALUE = re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]")
+MAX_TRACESTATE_CHARS = 512
+MAX_TRACESTATE_MEMBERS = 32
+
+
+def valid_traceparent(value: object) -> str | None:
+    """``value`` as a version-00 ``traceparent``, or None when it is not one (W3C Trace Context:
+    a malformed header is ignored and a new trace starts, never an error).
+
+    A later version is read the way the recommendation says (its first four fields, anything
+    after a further dash ignored) and written back as version 00 with only the sampled flag.
+    """
+    if not isinstance(value, str) or len(value) < 55 or len(value) > 512:
+        return None
+    match = _TRACEPARENT_ANY.match(value)
+    if match is None:
+        return None
+    version, trace_id, parent_id, flags = match.groups()
+    if version == "ff" or trace_id == "0" * 32 or parent_id == "0" * 16:
+        return None
+    if version == "00":
+        return value if len(value) == 55 else None
+    if len(value) > 55 and value[55] != "-":
+        return None
+    return f"00-{trace_id}-{parent_id}-0{int(flags, 16) & 1}"
+
+
+def valid_tracestate(value: object) -> str | None:
+    """``value`` if it is a W3C ``tracestate`` (at most 32 ``key=value`` members, keys unique,
+    512 characters), else None: a malformed one is dropped whole, as the recommendation says."""
+    if not isinstance(value, str) or len(value) > MAX_TRACESTATE_CHARS:
+        return None
+    members = [m.strip(" \t") for m in value.split(",")]
+    members = [m for m in members if m]
+    if not members or len(members) > MAX_TRACESTATE_MEMBERS:
+        return None
+    keys: set[str] = set()
+    for member in members:
+        key, sep, val = member.partition("=")
+        if not sep or key in keys or not _TRACESTATE_KEY.fullmatch(key):
+            return None
+        if not _TRACESTATE_VALUE.fullmatch(val):
+            return None
+        keys.add(key)
+    return ",".join(members)
+
+
+def _traceparent_or_none(value: object) -> str | None:
+    return valid_traceparent(value) if value is not None else None
+
+
+def _tracestate_or_none(value: object) -> str | None:
+    return valid_tracestate(value) if value is not None else None
+
+
+TraceParent = Annotated[str | None, BeforeValidator(_traceparent_or_none)]
+TraceState = Annotated[str | None, BeforeValidator(_tracestate_or_none)]
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -210,6 +284,30 @@ class Envelope(BaseModel):
         "image_encoded, classified (UTC); republished: when the reconciler last re-published "
         "the submission (its halves then join afresh in fusion).",
     )
+    traceparent: TraceParent = Field(
+        None,
+        pattern=TRACEPARENT_PATTERN,
+        description="W3C Trace Context traceparent of the span that published this event "
+        "(version 00: 00-<trace id>-<span id>-<flags>, neither id all zeros): every stage's "
+        "span is its child, so one offer is one trace across the workers. Set only where tracing is on "
+        "(CATALOG_OTLP_ENDPOINT); carried unchanged by a worker without it. Untrusted: a "
+        "malformed value is dropped on reading (the stage starts a new trace), never an error; "
+        "a later version is rewritten as version 00. Omitted when absent.",
+        exclude_if=lambda value: value is None,
+    )
+    tracestate: TraceState = Field(
+        None,
+        max_length=MAX_TRACESTATE_CHARS,
+        description="W3C Trace Context tracestate (vendor key=value list) going with traceparent; "
+        "dropped when malformed or without a valid traceparent. Omitted when absent.",
+        exclude_if=lambda value: value is None,
+    )
+
+    @field_validator("tracestate")
+    @classmethod
+    def _tracestate_needs_traceparent(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A tracestate means nothing without the traceparent it belongs to."""
+        return value if info.data.get("traceparent") else None
 
     def envelope(self) -> dict[str, Any]:
         """The shared fields, to build the next stage's event from."""
@@ -219,6 +317,8 @@ class Envelope(BaseModel):
             "origin": self.origin,
             "lane": self.lane,
             "timestamps": dict(self.timestamps),
+            "traceparent": self.traceparent,
+            "tracestate": self.tracestate,
         }
 
     def stamped(self, stage: str, at: datetime | None = None) -> Self:

@@ -73,7 +73,7 @@ def create_app(
             if settings.drift_interval_s > 0
             else None
         )
-        async with EventPublisher(settings) as publisher:
+        async with EventPublisher(settings, service="api") as publisher:
             state.publisher = publisher
             try:
                 yield

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException
+from fastapi import APIRouter, File, Form, Header, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,14 @@ from .schemas import (
 from .state import ApiState, ClassifierUnavailable, State, WriteAccess
 
 log = logging.getLogger(__name__)
+TraceParentHeader = Annotated[
+    str | None,
+    Header(
+        description="W3C Trace Context of the caller: with tracing on (CATALOG_OTLP_ENDPOINT), each "
+        "offer's trace is a child of it. A malformed value is ignored (a new trace starts)."
+    ),
+]
+TraceStateHeader = Annotated[str | None, Header(description="W3C tracestate going with traceparent.")]
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
 
@@ -47,11 +55,18 @@ def stage_offers(session: Session, events: list[ListingSubmitted]) -> None:
     session.flush()
 
 
-async def submit_offers(state: ApiState, session: Session, offers: list[OfferIn]) -> list[ListingSubmitted]:
+async def submit_offers(
+    state: ApiState,
+    session: Session,
+    offers: list[OfferIn],
+    traceparent: str | None = None,
+    tracestate: str | None = None,
+) -> list[ListingSubmitted]:
     """Store each offer's content (for later bulk reclassification) and publish it.
 
     The content is written but committed only once the publish succeeded: with Redis down, the
     client gets a 503 and the database keeps nothing of an offer that never entered the pipeline.
+    With tracing on, each offer's trace continues the caller's W3C ``traceparent`` (if valid).
     """
     if state.publisher is None:
         raise HTTPException(
@@ -65,7 +80,7 @@ async def submit_offers(state: ApiState, session: Session, offers: list[OfferIn]
     ]
     await run_in_threadpool(stage_offers, session, events)
     try:
-        await state.publisher.publish(Stream.SUBMITTED, events)
+        await state.publisher.publish(Stream.SUBMITTED, events, traceparent, tracestate)
     except BaseException:
         await run_in_threadpool(session.rollback)
         raise
@@ -82,12 +97,18 @@ async def submit_offers(state: ApiState, session: Session, offers: list[OfferIn]
     responses={401: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="Submit one or many offers for classification",
 )
-async def post_listings(body: OffersBody, state: State, session: DbSession) -> SubmittedOut:
+async def post_listings(
+    body: OffersBody,
+    state: State,
+    session: DbSession,
+    traceparent: TraceParentHeader = None,
+    tracestate: TraceStateHeader = None,
+) -> SubmittedOut:
     """Validates the offers, stores their content and publishes them to ``listings.submitted``.
     Returns at once (202) with one submission id per offer; the category arrives in
     ``GET /v1/listings/{listing_id}`` when the pipeline has classified it."""
     offers = body.offers if isinstance(body, OffersIn) else [body]
-    events = await submit_offers(state, session, offers)
+    events = await submit_offers(state, session, offers, traceparent, tracestate)
     return SubmittedOut(
         accepted=len(events),
         submissions=[SubmissionOut(listing_id=e.listing_id, submission_id=e.submission_id) for e in events],

@@ -254,6 +254,20 @@ def bench_pipeline(
     write_results(json_out, body, console)
 
 
+@bench_app.command("tracing")
+def bench_tracing(
+    json_out: JsonOut,
+    offers: Annotated[int, typer.Option(min=1, help="Offers through the six hops per mode.")] = 5000,
+    batch: Annotated[int, typer.Option(min=1, help="Events per batch (CATALOG_BATCH_SIZE).")] = 32,
+    port: Annotated[int, typer.Option(help="Port of the OTLP/HTTP receiver started here.")] = 4318,
+) -> None:
+    """CPU per offer that tracing adds (spans of the six hops, trace fields in the JSON, OTLP
+    export), off vs on at sample ratio 1.0 and 0.01, in one process without the queue."""
+    from services.bench.tracing_cost import run_tracing_cost
+
+    write_results(json_out, run_tracing_cost(_settings(), offers, batch, port), console)
+
+
 @bench_app.command("live")
 def bench_live(
     json_out: JsonOut,

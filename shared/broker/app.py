@@ -38,6 +38,7 @@ from shared.broker.trimming import groups_key, trim_acknowledged
 from shared.config import Settings, get_settings
 from shared.contract import Stream, lane_stream, lanes_of
 from shared.redis_conn import resolve_redis_url
+from shared.tracing import tracing_for
 
 log = logging.getLogger("shared.broker")
 
@@ -74,6 +75,7 @@ class WorkerApp(Delivery, BulkLanes):
         self._metrics_server: Any = None
         self.health = Health(name)
         self.outages = Outages(name)
+        self.tracing = tracing_for(self.settings, name)
         self.health.add_check("outage", self.outages.check)
         self.outages.probes = {"redis": lambda: self.redis.ping(), "sql": sql_probe(self.settings)}
         self._tasks: list[asyncio.Task[None]] = []
@@ -215,6 +217,8 @@ class WorkerApp(Delivery, BulkLanes):
         await self._stop_tasks()
         for fn in self._shutdown:
             await fn()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.flush)
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None

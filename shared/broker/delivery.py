@@ -23,6 +23,7 @@ from shared.broker.spec import Emit, Handler, Outcome, Reject
 from shared.config import Settings
 from shared.contract import DeadLetter, Stream
 from shared.metrics import BATCH_SECONDS, BATCH_SIZE, MESSAGES
+from shared.tracing import Tracing
 
 if TYPE_CHECKING:
     from shared.broker.lanes import LiveFirst
@@ -43,6 +44,7 @@ class WorkerState:
     priority: LiveFirst
     outages: Outages
     bulk_stopping: bool
+    tracing: Tracing | None
 
     @property
     def redis(self) -> Redis:
@@ -88,6 +90,7 @@ class Delivery(WorkerState):
         if not events:
             return
         started = time.perf_counter()
+        spans = self.tracing.stage(self.name, source.name, events) if self.tracing is not None else None
         labels = {"worker": self.name, "stream": source.name}
         BATCH_SIZE.labels(**labels).observe(len(events))
         try:
@@ -118,7 +121,11 @@ class Delivery(WorkerState):
                     "trace": traceback.format_exc(limit=5),
                 },
             )
+            if spans is not None:
+                spans.end(exc)
             raise
+        if spans is not None:
+            spans.forward(outcomes)
         await self._publish_outcomes(source, outcomes, raw_of, attempts)
         rejected = sum(isinstance(o, Reject) for o in outcomes)
         MESSAGES.labels(**labels, outcome="processed").inc(len(events) - rejected)
@@ -132,6 +139,8 @@ class Delivery(WorkerState):
                 "ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
+        if spans is not None:
+            spans.end()
 
     async def _publish_outcomes(
         self,

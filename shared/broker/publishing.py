@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any, Generic, TypeVar
 
 from faststream.redis import RedisBroker
@@ -16,6 +18,7 @@ from shared.broker.lanes import stream_key
 from shared.config import Settings, get_settings
 from shared.contract import Lane, Stream, lane_stream
 from shared.redis_conn import resolve_redis_url
+from shared.tracing import context_of, tracing_for
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +43,10 @@ async def publish_pipelined(
 class EventPublisher:
     """Publishing from outside a worker (API, CLI, jobs, tests)."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, service: str = "publisher") -> None:
         self.settings = settings or get_settings()
         self.broker = RedisBroker(resolve_redis_url(self.settings), logger=log)
+        self.tracing = tracing_for(self.settings, service)
 
         self._redis: Redis | None = None
 
@@ -52,6 +56,8 @@ class EventPublisher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.flush)
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -63,8 +69,23 @@ class EventPublisher:
             raise RuntimeError("EventPublisher is not open: use `async with EventPublisher(...)`")
         return self._redis
 
-    async def publish(self, stream: Stream, events: Sequence[BaseModel]) -> None:
-        if events:
+    async def publish(
+        self,
+        stream: Stream,
+        events: Sequence[BaseModel],
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+    ) -> None:
+        """Publish ``events``; with tracing on, each one without a traceparent starts its trace
+        here (as a child of the caller's ``traceparent``, when it sent a valid one)."""
+        if not events:
+            return
+        traced = (
+            self.tracing.publishing(str(stream), events, context_of(traceparent, tracestate))
+            if self.tracing is not None
+            else nullcontext()
+        )
+        with traced:
             await publish_pipelined(self.broker, self.redis, self.settings, [(stream, e) for e in events])
 
 

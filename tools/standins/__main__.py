@@ -14,6 +14,7 @@ from rich.console import Console
 
 from shared.config import get_settings
 from shared.logging import configure_logging
+from tools.standins.otlp import OtlpReceiver
 from tools.standins.translator import StandinTranslator
 from tools.standins.tritonserver.launcher import LocalTritonServer, TritonSetupError
 
@@ -91,13 +92,35 @@ def translator(
     server.start()
     console.print(f"stand-in translator on {server.url} (Ctrl-C to stop)")
     try:
+        _until_interrupted()
+    finally:
+        server.stop()
+        console.print(f"served {server.state.calls} calls ({server.state.failures} failed)")
+
+
+def _until_interrupted() -> None:
+    """Sleep until Ctrl-C (SIGTERM exits through the handler each command sets)."""
+    try:
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
         pass
-    finally:
-        server.stop()
-        console.print(f"served {server.state.calls} calls ({server.state.failures} failed)")
+
+
+@app.command("otlp")
+def otlp(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 4318,
+) -> None:
+    """Receive OTLP/HTTP traces (protobuf) and count the spans until Ctrl-C, in place of Jaeger
+    (the tracing-cost benchmark: CATALOG_OTLP_ENDPOINT=http://127.0.0.1:PORT)."""
+    receiver = OtlpReceiver(keep=False)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with receiver.serve(port) as url:
+        console.print(f"stand-in OTLP receiver on {url} (Ctrl-C to stop)")
+        try:
+            _until_interrupted()
+        finally:
+            console.print(f"received {receiver.count} spans in {receiver.requests} requests")
 
 
 if __name__ == "__main__":
