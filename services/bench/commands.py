@@ -327,6 +327,36 @@ def bench_ingest(
     write_results(json_out, body, console)
 
 
+@bench_app.command("project")
+def bench_project(
+    json_out: JsonOut,
+    from_json: Annotated[
+        Path, typer.Option("--from", exists=True, dir_okay=False, help="A `catalog bench pipeline` JSON.")
+    ],
+    gpu_json: Annotated[
+        Path, typer.Option("--gpu", exists=True, dir_okay=False, help="A GPU bench JSON (gpu-bench.sh).")
+    ] = Path("docs/benchmarks/gpu-bench-h200.json"),
+    text_model: Annotated[str, typer.Option(help="The GPU bench's text model to project with.")] = "minilm",
+    offers: Annotated[int, typer.Option(min=1, help="Offers to classify.")] = 84_916,
+    cores: Annotated[
+        int | None, typer.Option(min=1, help="CPU cores of the box (default: the GPU bench's).")
+    ] = None,
+) -> None:
+    """The full catalog on one GPU box, projected from a pipeline run's measured CPU costs per
+    stage and a GPU bench's measured model, decode and tokenizer rates (a Markdown table too)."""
+    from services.bench.projection import markdown, projections
+
+    try:
+        pipeline = json.loads(from_json.read_text("utf-8"))
+        gpu = json.loads(gpu_json.read_text("utf-8"))
+        body = projections(pipeline, gpu, text_model, offers, cores)
+    except (KeyError, LookupError, ValueError) as exc:
+        raise _fail(exc) from exc
+    body["inputs"] = {"pipeline": str(from_json), "gpu": str(gpu_json)}
+    out.print(markdown(body), markup=False, soft_wrap=True)
+    write_results(json_out, body, console)
+
+
 def _replicas(items: list[str] | None) -> dict[str, int]:
     try:
         return parse_replicas(items or [])

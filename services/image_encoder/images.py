@@ -16,8 +16,8 @@ import io
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Protocol, get_args
 from urllib.parse import unquote, urlsplit
@@ -25,8 +25,9 @@ from urllib.parse import unquote, urlsplit
 import httpx
 from PIL import Image
 
+from shared.broker.lanes import LanePool
 from shared.config import Settings
-from shared.contract import ImageMissingReason
+from shared.contract import ImageMissingReason, Lane
 from shared.ml.preprocess import decode_image
 
 from .http_body import ACCEPT_ENCODING, BodyProblem, read_body
@@ -214,24 +215,29 @@ def admit_batch(raw: list[bytes | ImageProblem], settings: ImageLimits) -> list[
 
 
 # One decoding thread per core: Pillow releases the GIL while it decodes and resizes, so the
-# photos of a batch decode in parallel, off the event loop, without oversubscribing the cores.
-_DECODERS = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="decode")
+# photos of a batch decode in parallel, off the event loop, without oversubscribing the cores;
+# a live batch's photos are decoded before the queued photos of a bulk batch (LanePool).
+_DECODERS = LanePool(os.cpu_count() or 1, "decode")
 
 
 async def load_images(
-    uris: list[str | None], settings: ImageLimits, client: httpx.AsyncClient, target: int | None = None
+    uris: list[str | None],
+    settings: ImageLimits,
+    client: httpx.AsyncClient,
+    target: int | None = None,
+    lane: Lane = "live",
 ) -> list[Image.Image | ImageProblem]:
     """Fetch all images of a batch concurrently, then decode them in parallel off the event loop.
 
-    ``target``: the largest input side of the models that will see them (JPEG draft mode).
+    ``target``: the largest input side of the models that will see them (JPEG draft mode);
+    ``lane``: the batch's lane (live photos are decoded first).
     """
     raw = await asyncio.gather(*(fetch_image_bytes(u, settings, client) for u in uris))
     admitted = admit_batch(list(raw), settings)
-    loop = asyncio.get_running_loop()
     decoded = [
         r
         if isinstance(r, ImageProblem)
-        else loop.run_in_executor(_DECODERS, decode, r, settings, None, target)
+        else asyncio.wrap_future(_DECODERS.submit(lane, partial(decode, r, settings, None, target)))
         for r in admitted
     ]
     return [d if isinstance(d, ImageProblem) else await d for d in decoded]

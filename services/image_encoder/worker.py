@@ -17,6 +17,7 @@ import numpy as np
 from redis.asyncio import Redis
 
 from shared.broker import Consumer, Emit, Outcome, WorkerApp, WorkerSpec
+from shared.broker.lanes import lane_of
 from shared.config import Settings
 from shared.contract import ListingSubmitted, Stream
 from shared.inference.backend import InferenceBackend
@@ -56,7 +57,8 @@ async def encode(events: list[ListingSubmitted], deps: Deps) -> list[Outcome]:
         return list(refused)
     current = await deps.store.current()
     target = decode_target(current)
-    images = await load_images([e.image_uri for e in events], deps.limits, deps.http, target)
+    lane = lane_of(events[0])  # a batch is read from one lane's stream
+    images = await load_images([e.image_uri for e in events], deps.limits, deps.http, target, lane)
     ids = [e.submission_id for e in events]
     versions = await deps.pins.pin(ids, current.version)
     features = await encode_images(deps.backend, deps.store, events, images, versions)

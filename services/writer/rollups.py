@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Insert, func
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified
-from shared.db.listings import dialect_insert, to_utc
+from shared.db.listings import insert_for, table_of, to_utc
 from shared.db.models import PredictionMinute
 
 
@@ -74,16 +75,24 @@ def minute_rows(events: Sequence[ListingClassified], written_at: datetime) -> li
 def add_to_minutes(session: Session, events: Sequence[ListingClassified], written_at: datetime) -> None:
     """Add ``events`` to their minutes' sums, in the caller's transaction."""
     rows = minute_rows(events, written_at)
-    stmt = dialect_insert(session, PredictionMinute)
-    excluded, table = stmt.excluded, PredictionMinute.__table__.c  # type: ignore[attr-defined]
-    additive = [c for c in rows[0] if c.endswith(("_n", "_sum")) or c == "count"]
-    top = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
-    updates: dict[str, Any] = {c: table[c] + excluded[c] for c in additive}
+    stmt = _minutes_upsert(session.get_bind().dialect.name)
+    session.execute(stmt, sorted(rows, key=lambda r: (r["bucket_start"], r["origin"], r["model_version"])))
+
+
+@cache
+def _minutes_upsert(dialect: str) -> Insert:
+    """The upsert of minute rows, built once per dialect (building it cost more than running
+    it for a small batch: issue 27), on the table so the ORM's bulk path stays out."""
+    table = table_of(PredictionMinute)
+    stmt = insert_for(dialect, table)
+    excluded, columns = stmt.excluded, table.c  # type: ignore[attr-defined]
+    additive = ["count", *(f"{n}_{x}" for n in _SUMMED for x in ("n", "sum")), "writer_sum"]
+    top = func.greatest if dialect == "postgresql" else func.max
+    updates: dict[str, Any] = {c: columns[c] + excluded[c] for c in additive}
     updates["latency_max"] = top(
-        func.coalesce(table.latency_max, excluded.latency_max),
-        func.coalesce(excluded.latency_max, table.latency_max),
+        func.coalesce(columns.latency_max, excluded.latency_max),
+        func.coalesce(excluded.latency_max, columns.latency_max),
     )
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+    return stmt.on_conflict_do_update(  # type: ignore[attr-defined,no-any-return]
         index_elements=["bucket_start", "origin", "model_version"], set_=updates
     )
-    session.execute(stmt, sorted(rows, key=lambda r: (r["bucket_start"], r["origin"], r["model_version"])))

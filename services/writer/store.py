@@ -13,13 +13,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import Insert, and_, or_, update
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified, utcnow
-from shared.db.listings import dialect_insert, insert_new_submissions, to_utc
+from shared.db.listings import insert_for, insert_new_submissions, table_of, to_utc
 from shared.db.models import Category, Listing, Prediction, ReclassificationJob
 from shared.db.submissions import ledger_entries
 
@@ -102,7 +103,7 @@ def ensure_categories(session: Session, events: Iterable[ListingClassified]) -> 
     labels = {event.prdtypecode: event.label for event in events}
     if not labels:
         return
-    stmt = dialect_insert(session, Category).on_conflict_do_nothing(  # type: ignore[attr-defined]
+    stmt = insert_for(session.get_bind().dialect.name, table_of(Category)).on_conflict_do_nothing(  # type: ignore[attr-defined]
         index_elements=["prdtypecode"]
     )
     session.execute(stmt, [{"prdtypecode": code, "label": label} for code, label in labels.items()])
@@ -190,9 +191,18 @@ def _advance_listings(
         }
         for event in sorted(events, key=lambda e: e.listing_id)  # stable lock order
     ]
-    stmt = dialect_insert(session, Listing)
-    excluded = stmt.excluded  # type: ignore[attr-defined]
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+    session.execute(_listing_upsert(session.get_bind().dialect.name), rows)
+    return len(rows)
+
+
+@cache
+def _listing_upsert(dialect: str) -> Insert:
+    """The guarded upsert of current categories, built once per dialect (issue 27: building it
+    cost about what running it did for a batch), on the table so the ORM's bulk path stays out."""
+    table = table_of(Listing)
+    stmt = insert_for(dialect, table)
+    excluded, current = stmt.excluded, table.c  # type: ignore[attr-defined]
+    return stmt.on_conflict_do_update(  # type: ignore[attr-defined,no-any-return]
         index_elements=["listing_id"],
         set_={
             "current_submission_id": excluded.current_submission_id,
@@ -204,22 +214,20 @@ def _advance_listings(
             "current_seq": excluded.current_seq,
         },
         where=or_(
-            Listing.current_submitted_at.is_(None),
+            current.current_submitted_at.is_(None),
             and_(
                 excluded.current_seq.is_not(None),
-                or_(Listing.current_seq.is_(None), Listing.current_seq < excluded.current_seq),
+                or_(current.current_seq.is_(None), current.current_seq < excluded.current_seq),
             ),
             and_(
                 excluded.current_seq.is_(None),
                 or_(
-                    Listing.current_submitted_at < excluded.current_submitted_at,
+                    current.current_submitted_at < excluded.current_submitted_at,
                     and_(
-                        Listing.current_submitted_at == excluded.current_submitted_at,
-                        Listing.classified_at < excluded.classified_at,
+                        current.current_submitted_at == excluded.current_submitted_at,
+                        current.classified_at < excluded.classified_at,
                     ),
                 ),
             ),
         ),
     )
-    session.execute(stmt, rows)
-    return len(rows)

@@ -151,9 +151,7 @@ class Delivery(WorkerState):
     ) -> None:
         emits = [o for o in outcomes if isinstance(o, Emit)]
         if emits:
-            await publish_pipelined(
-                self.broker, self.redis, self.settings, [(e.stream, e.event) for e in emits]
-            )
+            await publish_pipelined(self.redis, self.settings, [(e.stream, e.event) for e in emits])
         for outcome in outcomes:
             if isinstance(outcome, Reject):
                 raw = by_event.get(id(outcome.event)) or RawEntry(
@@ -184,7 +182,7 @@ class Delivery(WorkerState):
             # Bytes that are not UTF-8 are kept exactly, for inspection (replay needs JSON).
             payload_base64=None if _is_utf8(raw.payload) else base64.b64encode(raw.payload).decode(),
         )
-        await publish_pipelined(self.broker, self.redis, self.settings, [(Stream.DEAD, letter)])
+        await publish_pipelined(self.redis, self.settings, [(Stream.DEAD, letter)])
         outcome = "invalid" if reason == "invalid_payload" else "dead"
         MESSAGES.labels(worker=self.name, stream=source.name, outcome=outcome).inc()
         if ack and raw.message_id:

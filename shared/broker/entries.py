@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from shared.broker import envelope
 from shared.contract import Lane, Stream, lane_stream
 
 E = TypeVar("E", bound=BaseModel)
@@ -53,6 +54,9 @@ def payload_of(fields: Any) -> bytes:
     if raw is None:
         raw = fields.get(b"data")
         return raw if raw is not None else repr(fields).encode()
+    body = envelope.body_of(raw)  # the fast path: FastStream's format, read with struct
+    if body is not None:
+        return body
     try:
         body, _headers = BinaryMessageFormatV1.parse(raw)
         return body

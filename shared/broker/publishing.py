@@ -13,7 +13,8 @@ from faststream.redis import RedisBroker
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from shared.broker.entries import parse_event, payload_of
+from shared.broker import envelope
+from shared.broker.entries import DATA_KEY, parse_event, payload_of
 from shared.broker.lanes import stream_key
 from shared.config import Settings, get_settings
 from shared.contract import Lane, Stream, lane_stream
@@ -26,17 +27,18 @@ E = TypeVar("E", bound=BaseModel)
 
 
 async def publish_pipelined(
-    broker: RedisBroker, redis: Redis, settings: Settings, items: Sequence[tuple[Stream, BaseModel]]
+    redis: Redis, settings: Settings, items: Sequence[tuple[Stream, BaseModel]]
 ) -> None:
     """Publish events in one Redis round trip (``publish_batch`` does not support streams).
 
-    Each event goes to its lane's stream (a bulk event to the ``.bulk`` twin). FastStream
-    encodes each event (its binary envelope with headers); the pipeline is ours.
+    Each event goes to its lane's stream (a bulk event to the ``.bulk`` twin), in FastStream's
+    binary envelope (``envelope.py``: the same bytes FastStream's ``broker.publish`` writes,
+    without its per-event publisher machinery: issue 27).
     """
     async with redis.pipeline(transaction=False) as pipe:
         for stream, event in items:
-            key = stream_key(settings, stream, event)
-            await broker.publish(event, stream=key, pipeline=pipe, maxlen=settings.stream_maxlen)
+            body = envelope.encode(event.model_dump_json().encode())
+            pipe.xadd(stream_key(settings, stream, event), {DATA_KEY: body}, maxlen=settings.stream_maxlen)
         await pipe.execute()
 
 
@@ -86,7 +88,7 @@ class EventPublisher:
             else nullcontext()
         )
         with traced:
-            await publish_pipelined(self.broker, self.redis, self.settings, [(stream, e) for e in events])
+            await publish_pipelined(self.redis, self.settings, [(stream, e) for e in events])
 
 
 class EventReader(Generic[E]):

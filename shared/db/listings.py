@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,7 +38,16 @@ def to_utc(value: datetime) -> datetime:
 
 def dialect_insert(session: Session, table: Table | type[Any]) -> Insert:
     """An ``INSERT`` that supports ``on_conflict_*`` on the session's dialect."""
-    name = session.get_bind().dialect.name
+    return insert_for(session.get_bind().dialect.name, table)
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of an ORM class: statements on it skip the ORM's bulk machinery."""
+    return cast(Table, model.__table__)
+
+
+def insert_for(name: str, table: Table | type[Any]) -> Insert:
+    """An ``INSERT`` that supports ``on_conflict_*`` on the dialect called ``name``."""
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":
@@ -49,16 +59,23 @@ def insert_new_submissions(
     session: Session, model: type[Any], rows: list[dict[str, Any]], rows_per_statement: int
 ) -> set[uuid.UUID]:
     """Insert the rows whose ``submission_id`` is not in ``model``'s table yet, ``rows_per_statement``
-    at a time (bound parameters per statement); the ids inserted."""
+    at a time (bound parameters per statement); the ids inserted.
+
+    One statement, compiled once and cached, run over the rows as parameter sets (SQLAlchemy's
+    "insertmanyvalues" sends them as multi-row ``VALUES`` with ``RETURNING``): ``.values(rows)``
+    compiled a new statement with a bound parameter per cell for every batch, 75 % of the
+    writer's and 80 % of the language worker's SQL CPU (issue 27). On the table, not the ORM
+    class, so the ORM's bulk-insert machinery stays out of it.
+    """
+    table = table_of(model)
+    stmt = (
+        dialect_insert(session, table)
+        .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
+        .returning(table.c.submission_id)
+    )
     inserted: set[uuid.UUID] = set()
     for start in range(0, len(rows), rows_per_statement):
-        stmt = (
-            dialect_insert(session, model)
-            .values(rows[start : start + rows_per_statement])
-            .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
-            .returning(model.submission_id)
-        )
-        inserted.update(row[0] for row in session.execute(stmt))
+        inserted.update(row[0] for row in session.execute(stmt, rows[start : start + rows_per_statement]))
     return inserted
 
 
@@ -83,8 +100,15 @@ def upsert_listings(session: Session, offers: Sequence[ListingSubmitted], now: d
         }
         for offer in latest.values()
     ]
-    stmt = dialect_insert(session, Listing)
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+    session.execute(_content_upsert(session.get_bind().dialect.name), rows)
+    return len(rows)
+
+
+@cache
+def _content_upsert(dialect: str) -> Insert:
+    """The upsert of listing content, built once per dialect, on the table (issue 27)."""
+    stmt = insert_for(dialect, table_of(Listing))
+    return stmt.on_conflict_do_update(  # type: ignore[attr-defined,no-any-return]
         index_elements=["listing_id"],
         set_={
             "title": stmt.excluded.title,  # type: ignore[attr-defined]
@@ -93,5 +117,3 @@ def upsert_listings(session: Session, offers: Sequence[ListingSubmitted], now: d
             "updated_at": stmt.excluded.updated_at,  # type: ignore[attr-defined]
         },
     )
-    session.execute(stmt, rows)
-    return len(rows)

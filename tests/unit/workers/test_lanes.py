@@ -4,16 +4,19 @@ the key each output is published to, and the live-first gate of a worker process
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from services.fusion import worker as fusion
 from services.language import worker as language
 from services.language.logic import Preparer
 from services.text_encoder import worker as text_encoder
 from shared.broker import Emit, Outcome
-from shared.broker.lanes import LiveFirst, lane_of, stream_key
+from shared.broker.lanes import LanePool, LiveFirst, lane_of, stream_key
 from shared.config import Settings
 from shared.contract import (
     DeadLetter,
@@ -149,3 +152,41 @@ async def test_a_live_read_completed_during_a_bulk_batch_goes_before_the_next_bu
 
     await asyncio.wait_for(asyncio.gather(live_subscriber(), bulk_subscriber()), 1)
     assert order == ["bulk batch", "live batch", "next bulk read"]
+
+
+def test_lane_pool_runs_queued_live_work_before_queued_bulk_work() -> None:
+    pool = LanePool(1, "test")
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def blocker() -> None:  # the one thread busy with a bulk item while the rest queue up
+        started.set()
+        release.wait(10)
+
+    first = pool.submit("bulk", blocker)
+    assert started.wait(10)
+    queued = [
+        pool.submit(lane, lambda name=name: order.append(name))
+        for lane, name in (
+            ("bulk", "bulk-1"),
+            ("bulk", "bulk-2"),
+            ("live", "live-1"),
+            ("bulk", "bulk-3"),
+            ("live", "live-2"),
+        )
+    ]
+    release.set()
+    for future in [first, *queued]:
+        future.result(10)
+    assert order == ["live-1", "live-2", "bulk-1", "bulk-2", "bulk-3"]
+
+
+async def test_lane_pool_hands_back_results_and_errors() -> None:
+    pool = LanePool(2, "test")
+    assert await pool.run("live", lambda: 6 * 7) == 42
+
+    def fail() -> None:
+        raise ValueError("bad photo")
+
+    with pytest.raises(ValueError, match="bad photo"):
+        await pool.run("bulk", fail)
