@@ -49,7 +49,8 @@ def backfill_counts(conn: Connection) -> None:
             text(
                 f"INSERT INTO prediction_counts (span_s, bucket_start, {keys}, count, confidence_sum, "
                 f"first_at, last_at) SELECT {span}, {bucket}, {keys}, sum(count), sum(confidence_sum), "
-                f"min(first_at), max(last_at) FROM prediction_counts WHERE span_s = {below} GROUP BY {bucket}, {keys}"
+                f"min(first_at), max(last_at) FROM prediction_counts WHERE span_s = {below} "
+                f"GROUP BY {bucket}, {keys}"
             )
         )
 
