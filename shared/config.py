@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     stream_prefix: str = Field(
         "", description="Prefix of every Redis key (streams, groups, join state, caches)."
     )
+    redis_hash_tags: bool = Field(
+        False,
+        description="Redis Cluster: each key carries the hash tag of its slot group "
+        "({listings.submitted} for a stream, its consumer groups' set and error hash; "
+        "{fusion-join} for the join state, pins and deadlines one Lua script touches), "
+        "so no command spans two slots (docs/capacity.md).",
+    )
 
     # --- models and inference ----------------------------------------------------------------
     model_repository: Path = Field(Path("model_repository"), description="Triton model repository.")
@@ -354,8 +361,31 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.var_dir / 'catalog.db').resolve()}"
 
     def key(self, name: str) -> str:
-        """A Redis key (stream, hash, cache) under this deployment's prefix."""
-        return f"{self.stream_prefix}{name}"
+        """A Redis key (stream, hash, cache) under this deployment's prefix (and, with
+        ``redis_hash_tags``, in its slot group's hash tag: :func:`hash_tagged`)."""
+        return f"{self.stream_prefix}{hash_tagged(name) if self.redis_hash_tags else name}"
+
+
+SLOT_GROUPS = {"join": "fusion-join", "model_pin": "fusion-join"}
+"""Key families that one Lua script touches together (services/fusion/join.py, expiry.py): one slot."""
+
+
+def hash_tagged(name: str) -> str:
+    """``name`` with the hash tag of its Redis Cluster slot group.
+
+    A name that embeds a key (``groups:<stream key>``, ``errors:<worker>:<stream key>``) already
+    carries that key's tag, which Redis reads first: it shares the stream's slot. A stream (a name
+    without ``:``, bulk twin included) is its own group, so streams spread over the cluster; join
+    state, pins and deadlines share ``{fusion-join}``. Caches and other single-key names
+    (``explanation:``, ``translation:``, ``ratelimit:``, ``reconcile:``) get no tag: each
+    command touches one key, and they spread by their whole name.
+    """
+    if "{" in name:
+        return name
+    family = name.split(":", 1)[0]
+    if family in SLOT_GROUPS:
+        return f"{{{SLOT_GROUPS[family]}}}{name}"
+    return f"{{{name}}}{name}" if ":" not in name else name
 
 
 @lru_cache

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.api.counts import decisions_per_version
 from shared.db.models import ListingLabel, Prediction
 from shared.db.quality import ground_truth
 from shared.lifecycle.quality import wilson
@@ -28,12 +29,7 @@ def _rounded(interval: tuple[float, float] | None) -> list[float] | None:
 def auto_acceptance(session: Session, target: float) -> list[dict[str, Any]]:
     """Per model version with decisions (live, non-shadow predictions), newest version first."""
     counts: dict[str, dict[str, int]] = {}
-    rows = session.execute(
-        select(Prediction.model_version, Prediction.decision, func.count())
-        .where(Prediction.decision.is_not(None), Prediction.shadow.is_(False))
-        .group_by(Prediction.model_version, Prediction.decision)
-    )
-    for version, decision, n in rows:
+    for version, decision, n in decisions_per_version(session):  # the writer's day counts
         counts.setdefault(version, {"auto": 0, "review": 0})[str(decision)] = int(n)
     truth = ground_truth(session) if counts else {}
     reviewed: dict[str, dict[str, int]] = {v: {} for v in counts}

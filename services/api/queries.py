@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session, aliased
 
+from services.api.counts import CountFilter, counts_by_code, versions_seen
 from shared.db.listings import as_utc
 from shared.db.models import Category, Listing, ListingLabel, Prediction, PredictionMinute
 from shared.taxonomy.store import CodeInfo, directory
@@ -60,30 +61,26 @@ def _iso(value: datetime | None) -> str | None:
 def category_distribution(
     session: Session, flt: PredictionFilter, *, level: int | None = None, parent: int | None = None
 ) -> dict[str, Any]:
-    """Predictions per category in the window (largest first), with names, paths and shares.
+    """Predictions per category in the window (largest first), with names, paths and shares,
+    read from the writer's per-category counts (services.api.counts: exact for any window).
 
     Read through the taxonomy: a merged code counts under its target (``merged_from`` lists
     the old codes counted there); ``level`` rolls leaves up to their ancestor at that level,
     ``parent`` keeps only the codes under it (drill-down)."""
-    query = flt.apply(
-        select(Prediction.prdtypecode, func.count().label("n"), func.avg(Prediction.confidence)).group_by(
-            Prediction.prdtypecode
-        )
-    )
-    rows = session.execute(query).all()
+    window = CountFilter(flt.since, flt.until, flt.origin, flt.model_version, flt.shadow)
     codes = directory(session)
     counts: dict[int, list[float]] = {}
     merged_from: dict[int, set[int]] = {}
-    for code, n, conf in rows:
-        target = _read_as(codes, int(code), level)
-        info = codes.get(int(code))
+    for code, (found, conf_sum) in counts_by_code(session, window).items():
+        target = _read_as(codes, code, level)
+        info = codes.get(code)
         if info is not None and info.merged_into is not None:
-            merged_from.setdefault(target, set()).add(int(code))
+            merged_from.setdefault(target, set()).add(code)
         if parent is not None and parent not in _ancestors(codes, target):
             continue
-        entry = counts.setdefault(target, [0, 0.0])
-        entry[0] += int(n)
-        entry[1] += float(conf or 0.0) * int(n)
+        entry = counts.setdefault(target, [0.0, 0.0])
+        entry[0] += found
+        entry[1] += conf_sum
     total = sum(int(n) for n, _ in counts.values())
     items = []
     for code, (n, conf_sum) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0])):
@@ -134,6 +131,7 @@ def review_queue(
     limit: int = 50,
     offset: int = 0,
     model_version: str | None = None,
+    after: str | None = None,
 ) -> dict[str, Any]:
     """Listings whose current prediction needs a person, most valuable review first.
 
@@ -145,6 +143,12 @@ def review_queue(
     Order: by the expected value of a review, the chance that it corrects an error. With
     calibrated confidences that is ``1 - confidence`` (every correction is worth the same here:
     offers carry no price), so the least confident come first; ties by listing id.
+
+    Pages: ``after`` (the previous page's ``next_after``) starts past that listing in this
+    order, a keyset page read from ``ix_listings_review_order`` whatever its depth (``offset``
+    still works but reads every row before it). ``total`` counts at most
+    ``REVIEW_TOTAL_CAP`` listings (``total_capped`` says when there are more): an exact
+    count of millions would cost more than the page.
     """
     reviewed = (
         select(ListingLabel.id)
@@ -162,9 +166,16 @@ def review_queue(
     )
     if model_version is not None:
         base = base.where(Listing.current_model_version == model_version)
-    total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    capped = base.with_only_columns(Listing.listing_id).limit(REVIEW_TOTAL_CAP + 1).subquery()
+    total = int(session.scalar(select(func.count()).select_from(capped)) or 0)
+    page = base
+    if after is not None:
+        confidence, listing_id = parse_review_cursor(after)
+        page = page.where(
+            tuple_(Listing.current_confidence, Listing.listing_id) > tuple_(confidence, listing_id)
+        )
     rows = session.execute(
-        base.add_columns(Prediction.top_k, Prediction.decision)
+        page.add_columns(Prediction.top_k, Prediction.decision)
         .order_by(Listing.current_confidence, Listing.listing_id)  # 1 - confidence, descending
         .limit(limit)
         .offset(offset)
@@ -188,7 +199,26 @@ def review_queue(
         }
         for listing, top_k, decision in rows
     ]
-    return {"threshold": threshold, "total": total, "items": items}
+    last = rows[-1][0] if len(rows) == limit else None
+    return {
+        "threshold": threshold,
+        "total": min(total, REVIEW_TOTAL_CAP),
+        "total_capped": total > REVIEW_TOTAL_CAP,
+        "items": items,
+        "next_after": None if last is None else f"{float(last.current_confidence)!r}|{last.listing_id}",
+    }
+
+
+REVIEW_TOTAL_CAP = 10_000
+"""The most listings the review queue counts (a page reads 50; counting millions costs seconds)."""
+
+
+def parse_review_cursor(after: str) -> tuple[float, str]:
+    """``confidence|listing_id`` (a ``next_after``) as its two keys; ValueError when malformed."""
+    confidence, sep, listing_id = after.partition("|")
+    if not sep or not listing_id:
+        raise ValueError(f"Malformed review-queue cursor {after!r}: pass a page's next_after unchanged.")
+    return float(confidence), listing_id
 
 
 def throughput_and_lag(session: Session, flt: PredictionFilter, bucket_s: int = 60) -> dict[str, Any]:
@@ -338,14 +368,7 @@ def _pairs_postgresql(session: Session, version_a: str, version_b: str) -> list[
 
 def model_versions_seen(session: Session) -> list[dict[str, Any]]:
     """Versions present in predictions, with counts and time span (for the dashboard filters)."""
-    rows = session.execute(
-        select(
-            Prediction.model_version,
-            func.count(),
-            func.min(Prediction.classified_at),
-            func.max(Prediction.classified_at),
-        ).group_by(Prediction.model_version)
-    ).all()
+    rows = versions_seen(session)  # the writer's day counts, not a scan of every prediction
     return [
         {"model_version": v, "count": int(n), "first": _iso(first), "last": _iso(last)}
         for v, n, first, last in sorted(rows, key=lambda r: str(r[3]), reverse=True)

@@ -81,11 +81,20 @@ def review_queue(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     model_version: VersionQ = None,
+    after: Annotated[
+        Text | None,
+        Query(max_length=200, description="The previous page's next_after: the next page, at any depth."),
+    ] = None,
 ) -> dict[str, Any]:
     """Predictions decided `review` (and undecided ones below the threshold), the most valuable
-    review first: the least confident, i.e. the likeliest errors (see queries.review_queue)."""
+    review first: the least confident, i.e. the likeliest errors (see queries.review_queue).
+    Page with ``after`` (keyset, constant cost) rather than ``offset``; ``total`` stops
+    counting at 10,000 (``total_capped``)."""
     cut = state.settings.low_confidence_threshold if threshold is None else threshold
-    return queries.review_queue(session, cut, limit, offset, model_version)
+    try:
+        return queries.review_queue(session, cut, limit, offset, model_version, after)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 @router.get("/stats/throughput", summary="Predictions per time bucket, end-to-end and per-stage lag")

@@ -155,9 +155,11 @@ def bench_explain(
 
 @bench_app.command("queries")
 def bench_queries(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
-    predictions: Annotated[int, typer.Option(min=100, help="Predictions to seed.")] = 100_000,
-    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per query (after one warm-up).")] = 5,
+    json_out: Annotated[
+        Path, typer.Option("--json", help="Where to write the results (plans: <name>-plans.txt).")
+    ],
+    predictions: Annotated[int, typer.Option(min=100, help="Predictions to seed (in bulk).")] = 100_000,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed runs per read (after one warm-up).")] = 30,
     admin_url: Annotated[
         str | None,
         typer.Option(
@@ -165,8 +167,16 @@ def bench_queries(
             "PostgreSQL, else CATALOG_TEST_POSTGRES_URL, else the local server)."
         ),
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Seed into this existing PostgreSQL database and keep it; one that already holds "
+            "predictions is reused as it is (seed 10M once, time many times)."
+        ),
+    ] = None,
 ) -> None:
-    """Seed N predictions in a PostgreSQL database of its own and time each dashboard query."""
+    """Seed N predictions in bulk (a database of its own, dropped after, unless --database-url),
+    then time every dashboard and API read (p50/p95/p99) and save each statement's plan."""
     from services.bench.api import run_bench
 
     settings = get_settings()
@@ -178,16 +188,39 @@ def bench_queries(
     assert url is not None
     with progress_bar(field="note", console=console) as bar:
         task = bar.add_task("seeding", total=predictions, note="")
-        result = run_bench(
-            url, predictions, repeats, settings.low_confidence_threshold, lambda n: bar.advance(task, n)
-        )
+        result, plans = run_bench(
+            url, predictions, repeats, settings.low_confidence_threshold, database_url,
+            lambda _phase, n: bar.advance(task, n),
+        )  # fmt: skip
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2))
-    table = Table("query", "median ms", "max ms", "< goal")
+    plans_out = json_out.with_name(json_out.stem + "-plans.txt")
+    plans_out.write_text(plans)
+    table = Table("read", "p50 ms", "p95 ms", "goal", "met")
     for name, r in result["queries"].items():
-        table.add_row(name, f"{r['median_ms']:.1f}", f"{r['max_ms']:.1f}", "yes" if r["under_goal"] else "NO")
+        met = "yes" if r["under_goal"] else "NO"
+        table.add_row(name, f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['goal_ms']:.0f}", met)
     out.print(table)
-    console.print(f"wrote {json_out}")
+    console.print(f"wrote {json_out} and {plans_out}")
+
+
+@bench_app.command("write-cost")
+def bench_write_cost(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    events: Annotated[int, typer.Option(min=100, help="Predictions written per measurement.")] = 20_000,
+    batch: Annotated[int, typer.Option(min=1, help="Predictions per write (the writer's batch).")] = 100,
+    rounds: Annotated[int, typer.Option(min=1, help="Alternating before/after measurements.")] = 3,
+    admin_url: Annotated[str | None, typer.Option(help="PostgreSQL URL allowed to CREATE DATABASE.")] = None,
+) -> None:
+    """The writer's store path (write_predictions) in rows/s without and with the dashboard rollup
+    of migration 0010 (prediction_counts and the review-order index), each on a fresh database."""
+    from services.bench.write_cost import run_write_cost
+
+    url = admin_url or os.environ.get(
+        "CATALOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    result = run_write_cost(url, events, batch, rounds)
+    write_results(json_out, result, console)
 
 
 @bench_app.command("train-memory")

@@ -16,8 +16,8 @@ from sqlalchemy import Insert, func
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified
-from shared.db.listings import insert_for, table_of, to_utc
-from shared.db.models import PredictionMinute
+from shared.db.listings import dialect_insert, insert_for, table_of, to_utc
+from shared.db.models import COUNT_SPANS, PredictionCount, PredictionMinute
 
 
 def classified_at_of(event: ListingClassified, default: datetime) -> datetime:
@@ -96,3 +96,54 @@ def _minutes_upsert(dialect: str) -> Insert:
     return stmt.on_conflict_do_update(  # type: ignore[attr-defined,no-any-return]
         index_elements=["bucket_start", "origin", "model_version"], set_=updates
     )
+
+
+def _bucket(at: datetime, span_s: int) -> datetime:
+    """``at`` truncated to its minute, hour or UTC day."""
+    if span_s == 60:
+        return at.replace(second=0, microsecond=0)
+    if span_s == 3600:
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+COUNT_KEYS = ("span_s", "bucket_start", "origin", "model_version", "shadow", "decision", "prdtypecode")
+"""``prediction_counts``' primary key."""
+
+
+def count_rows(events: Sequence[ListingClassified], written_at: datetime) -> list[dict[str, Any]]:
+    """What each ``prediction_counts`` key gains from ``events`` (every span), in key order."""
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for event in events:
+        at = classified_at_of(event, written_at)
+        for span in COUNT_SPANS:
+            key = (span, _bucket(at, span), event.origin.kind, event.model_version, bool(event.shadow),
+                   event.decision or "", event.prdtypecode)  # fmt: skip
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = dict[str, Any](zip(COUNT_KEYS, key, strict=True))
+                row |= {"count": 0, "confidence_sum": 0.0, "first_at": at, "last_at": at}
+            row["count"] += 1
+            row["confidence_sum"] += event.confidence
+            row["first_at"], row["last_at"] = min(row["first_at"], at), max(row["last_at"], at)
+    return [rows[key] for key in sorted(rows, key=str)]  # one lock order for concurrent writers
+
+
+def add_to_counts(session: Session, events: Sequence[ListingClassified], written_at: datetime) -> None:
+    """Add ``events`` (shadow ones included) to ``prediction_counts``, in the caller's transaction."""
+    if not events:
+        return
+    stmt = dialect_insert(session, PredictionCount)
+    excluded, table = stmt.excluded, PredictionCount.__table__.c  # type: ignore[attr-defined]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    low, high = (func.least, func.greatest) if postgres else (func.min, func.max)
+    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=list(COUNT_KEYS),
+        set_={
+            "count": table["count"] + excluded["count"],
+            "confidence_sum": table.confidence_sum + excluded.confidence_sum,
+            "first_at": low(table.first_at, excluded.first_at),
+            "last_at": high(table.last_at, excluded.last_at),
+        },
+    )
+    session.execute(stmt, count_rows(events, written_at))

@@ -24,7 +24,7 @@ from shared.db.listings import insert_for, insert_new_submissions, table_of, to_
 from shared.db.models import Category, Listing, Prediction, ReclassificationJob
 from shared.db.submissions import ledger_entries
 
-from .rollups import add_to_minutes, classified_at_of
+from .rollups import add_to_counts, add_to_minutes, classified_at_of
 
 
 @dataclass
@@ -141,6 +141,7 @@ def write_predictions(
     inserted = [unique[sid] for sid in inserted_ids]
     result.inserted = len(inserted)
     result.duplicates = len(events) - len(inserted)
+    add_to_counts(session, inserted, written_at)  # per-category counts, shadow ones included
     inserted = [event for event in inserted if not event.shadow]
     if not inserted:
         return result

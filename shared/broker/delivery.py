@@ -201,7 +201,7 @@ class Delivery(WorkerState):
         )
 
     def _error_key(self, key: str) -> str:
-        return self.settings.key(f"errors:{self.name}:{key}")
+        return error_key(self.settings, self.name, key)
 
     async def _remember_error(self, key: str, message_ids: list[str], error: str) -> None:
         """Best effort (a dead letter's error text): Redis away, or the worker stopping, must
@@ -221,6 +221,11 @@ class Delivery(WorkerState):
         if value is not None:
             await self.redis.hdel(self._error_key(key), message_id)
         return value.decode() if isinstance(value, bytes) else value
+
+
+def error_key(settings: Settings, group: str, stream_key: str) -> str:
+    """The hash of a consumer group's last handler errors on a stream (in the stream's slot)."""
+    return settings.key(f"errors:{group}:{stream_key}")
 
 
 def _is_utf8(data: bytes) -> bool:

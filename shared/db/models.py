@@ -91,6 +91,8 @@ class Listing(Base):
     """One marketplace offer: its content (for reclassification) and current category."""
 
     __tablename__ = "listings"
+    # the review queue's order and keyset pages (services.api.queries.review_queue)
+    __table_args__ = (Index("ix_listings_review_order", "current_confidence", "listing_id"),)
 
     listing_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     title: Mapped[str] = mapped_column(Text, default="")
@@ -100,7 +102,7 @@ class Listing(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     current_submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     current_prdtypecode: Mapped[int | None] = mapped_column(ForeignKey("categories.prdtypecode"), index=True)
-    current_confidence: Mapped[float | None] = mapped_column(Float, index=True)
+    current_confidence: Mapped[float | None] = mapped_column(Float)
     current_model_version: Mapped[str | None] = mapped_column(String(64))
     classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     current_submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -226,6 +228,33 @@ class PredictionMinute(Base):
     image_sum: Mapped[float] = mapped_column(Float)
     fusion_n: Mapped[int] = mapped_column(Integer)
     fusion_sum: Mapped[float] = mapped_column(Float)
+
+
+COUNT_SPANS = (60, 3600, 86400)
+"""The widths (seconds) of ``prediction_counts`` buckets: a window is read as whole days, then
+whole hours, then whole minutes at its edges (services.api.queries)."""
+
+
+class PredictionCount(Base):
+    """Predictions per category and bucket (a minute, an hour and a day, each stored), with the
+    dashboard's filters as keys: the distribution, versions seen and auto-accept coverage read
+    these instead of counting millions of predictions. The writer adds each newly inserted
+    prediction (shadow ones included, keyed apart) once, in the same transaction.
+    ``decision`` is '' for predictions without one (a key column cannot be NULL)."""
+
+    __tablename__ = "prediction_counts"
+
+    span_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    decision: Mapped[str] = mapped_column(String(8), primary_key=True)
+    prdtypecode: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger)
+    confidence_sum: Mapped[float] = mapped_column(Float)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ReclassificationJob(Base):

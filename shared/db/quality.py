@@ -187,7 +187,7 @@ def shadow_agreement(session: Session, shadow_version: str | None = None, top: i
         select(live.model_version, shadow.model_version, live.prdtypecode, shadow.prdtypecode, func.count())
         .select_from(shadow)
         .join(live, live.submission_id == shadow.shadow_of)
-        .where(shadow.shadow.is_(True))
+        .where(shadow.shadow.is_(True), shadow.shadow_of.is_not(None))  # via ix_predictions_shadow_of
         .group_by(live.model_version, shadow.model_version, live.prdtypecode, shadow.prdtypecode)
     )
     if shadow_version is not None:

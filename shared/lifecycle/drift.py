@@ -146,8 +146,10 @@ def drift_report(
     """Drift of the last ``windows`` windows of ``window_s`` (the latest one first)."""
     version = manifest.version if manifest else None
     series_start = now - timedelta(seconds=window_s * windows)
-    baseline = window_counts(session, series_start - timedelta(seconds=baseline_s), series_start, version)
     from_manifest = manifest_reference(manifest)
+    baseline: dict[str, Counter[str]] = {}
+    if any(signal not in from_manifest for signal in SIGNALS):  # a week of predictions: only if needed
+        baseline = window_counts(session, series_start - timedelta(seconds=baseline_s), series_start, version)
     references: dict[str, tuple[str, dict[str, float], int]] = {}
     for signal in SIGNALS:
         if signal in from_manifest:

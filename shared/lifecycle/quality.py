@@ -22,16 +22,21 @@ def weighted_f1(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.n
     t, p = np.asarray(y_true), np.asarray(y_pred)
     if len(t) == 0:
         return 0.0
-    classes, support = np.unique(t, return_counts=True)
-    total = 0.0
-    for cls, n in zip(classes, support, strict=True):
-        tp = float(np.sum((t == cls) & (p == cls)))
-        predicted = float(np.sum(p == cls))
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / n
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        total += f1 * n
-    return total / len(t)
+    _, codes = np.unique(np.concatenate([t, p]), return_inverse=True)
+    return _weighted_f1_codes(codes[: len(t)], codes[len(t) :], int(codes.max()) + 1)
+
+
+def _weighted_f1_codes(t: np.ndarray, p: np.ndarray, k: int) -> float:
+    """:func:`weighted_f1` of class indices in ``range(k)``: three counts per class, no loop
+    over classes (the bootstrap calls it 200 times per version on every quality read)."""
+    support = np.bincount(t, minlength=k).astype(float)
+    predicted = np.bincount(p, minlength=k).astype(float)
+    tp = np.bincount(t[t == p], minlength=k).astype(float)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(k), where=both > 0)
+    return float(np.sum(f1 * support) / len(t))
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
@@ -56,10 +61,12 @@ def bootstrap_f1(
     if len(t) < 2:
         return None
     rng = np.random.default_rng(seed)
+    _, codes = np.unique(np.concatenate([t, p]), return_inverse=True)
+    ti, pi, k = codes[: len(t)], codes[len(t) :], int(codes.max()) + 1
     values = []
     for _ in range(resamples):
         idx = rng.integers(0, len(t), len(t))
-        values.append(weighted_f1(t[idx], p[idx]))
+        values.append(_weighted_f1_codes(ti[idx], pi[idx], k))
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
 

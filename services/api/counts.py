@@ -1,0 +1,131 @@
+"""Reads of ``prediction_counts`` (the writer's per-category counts per minute, hour and day):
+the category distribution over any window, versions seen and auto-accept coverage without
+counting millions of predictions (docs/benchmarks/queries.md).
+
+A window ``[since, until)`` is read exactly: whole days from day rows, the whole hours at its
+edges from hour rows, the whole minutes from minute rows and the seconds left at either end
+from the predictions themselves (at most two partial minutes, through the time index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from shared.db.listings import as_utc
+from shared.db.models import COUNT_SPANS, Prediction, PredictionCount
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a window: ``span_s`` 0 means the raw predictions; None bounds are open."""
+
+    span_s: int
+    start: datetime | None
+    end: datetime | None
+
+
+def _floor(at: datetime, span_s: int) -> datetime:
+    if span_s == 60:
+        return at.replace(second=0, microsecond=0)
+    if span_s == 3600:
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ceil(at: datetime, span_s: int) -> datetime:
+    floor = _floor(at, span_s)
+    return floor if floor == at else floor + timedelta(seconds=span_s)
+
+
+def window_parts(since: datetime | None, until: datetime | None, level: int = 0) -> Iterator[Part]:
+    """Cover ``[since, until)`` by the coarsest buckets that fit inside it (level 0: raw rows,
+    then ``COUNT_SPANS`` in order); every instant of the window falls in exactly one part."""
+    spans = (0, *COUNT_SPANS)
+    if level == len(spans) - 1:
+        yield Part(spans[level], since, until)
+        return
+    span, wider = spans[level], spans[level + 1]
+    inner_start = _ceil(since, wider) if since is not None else None
+    inner_end = _floor(until, wider) if until is not None else None
+    if inner_start is not None and inner_end is not None and inner_start >= inner_end:
+        if since is None or until is None or since < until:
+            yield Part(span, since, until)
+        return
+    if since is not None and inner_start is not None and since < inner_start:
+        yield Part(span, since, inner_start)
+    yield from window_parts(inner_start, inner_end, level + 1)
+    if until is not None and inner_end is not None and inner_end < until:
+        yield Part(span, inner_end, until)
+
+
+@dataclass(frozen=True)
+class CountFilter:
+    """The keys a dashboard filters on (a subset of ``queries.PredictionFilter``)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    origin: str | None = None
+    model_version: str | None = None
+    shadow: bool = False
+
+
+def _conditions(table: Any, flt: CountFilter, part: Part, at: Any) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [table.shadow.is_(flt.shadow)]
+    if flt.origin is not None:
+        where.append(table.origin == flt.origin)
+    if flt.model_version is not None:
+        where.append(table.model_version == flt.model_version)
+    if part.start is not None:
+        where.append(at >= as_utc(part.start))
+    if part.end is not None:
+        where.append(at < as_utc(part.end))
+    return where
+
+
+def counts_by_code(session: Session, flt: CountFilter) -> dict[int, tuple[int, float]]:
+    """Per predicted code: (predictions, sum of confidences) in the filter's window."""
+    out: dict[int, tuple[int, float]] = {}
+    since, until = as_utc(flt.since), as_utc(flt.until)
+    for part in window_parts(since, until):
+        if part.span_s == 0:
+            p = Prediction
+            query = select(p.prdtypecode, func.count(), func.sum(p.confidence)).group_by(p.prdtypecode)
+            query = query.where(*_conditions(p, flt, part, p.classified_at))
+        else:
+            c = PredictionCount
+            query = select(c.prdtypecode, func.sum(c.count), func.sum(c.confidence_sum)).group_by(
+                c.prdtypecode
+            )
+            query = query.where(c.span_s == part.span_s, *_conditions(c, flt, part, c.bucket_start))
+        for code, n, conf in session.execute(query):
+            before = out.get(int(code), (0, 0.0))
+            out[int(code)] = (before[0] + int(n), before[1] + float(conf or 0.0))
+    return out
+
+
+def versions_seen(session: Session) -> list[tuple[str, int, datetime, datetime]]:
+    """(version, predictions, first, last classification) from the day rows (shadow included)."""
+    c = PredictionCount
+    rows = session.execute(
+        select(c.model_version, func.sum(c.count), func.min(c.first_at), func.max(c.last_at))
+        .where(c.span_s == COUNT_SPANS[-1])
+        .group_by(c.model_version)
+    ).all()
+    return [(str(v), int(n), first, last) for v, n, first, last in rows]
+
+
+def decisions_per_version(session: Session) -> list[tuple[str, str, int]]:
+    """(version, decision, live predictions) over all time, predictions with a decision only."""
+    c = PredictionCount
+    rows = session.execute(
+        select(c.model_version, c.decision, func.sum(c.count))
+        .where(c.span_s == COUNT_SPANS[-1], c.decision != "", c.shadow.is_(False))
+        .group_by(c.model_version, c.decision)
+    ).all()
+    return [(str(v), str(d), int(n)) for v, d, n in rows]
