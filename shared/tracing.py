@@ -104,7 +104,9 @@ class StageSpans:
         self.spans: dict[Any, tuple[Span, str | None]] = {}
         self.started: list[Span] = []
         for event in events:
-            carried = getattr(event, "traceparent", None)
+            if not hasattr(event, "traceparent"):
+                continue  # not an offer's event (dead letters): no trace to continue
+            carried = event.traceparent
             if carried is not None and carried[-1] in _UNSAMPLED:
                 # Parent-based sampling: nothing of this trace is recorded, so the event's
                 # outputs simply carry its traceparent on (no span, no new id to make).
@@ -132,8 +134,8 @@ class StageSpans:
                 span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
                 continue
             other = event.traceparent
-            if other is not None and other != carried:
-                span.add_link(trace.get_current_span(_remote(other, None)).get_span_context())
+            if other is not None and other != carried and (linked := context_of(other, None)):
+                span.add_link(trace.get_current_span(linked).get_span_context())
             _carry(event, span)
 
     def end(self, error: BaseException | None = None) -> None:

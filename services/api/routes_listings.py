@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, HTTPException
+from fastapi import APIRouter, File, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -36,14 +36,6 @@ from .schemas import (
 from .state import ApiState, ClassifierUnavailable, State, WriteAccess
 
 log = logging.getLogger(__name__)
-TraceParentHeader = Annotated[
-    str | None,
-    Header(
-        description="W3C Trace Context of the caller: with tracing on (CATALOG_OTLP_ENDPOINT), each "
-        "offer's trace is a child of it. A malformed value is ignored (a new trace starts)."
-    ),
-]
-TraceStateHeader = Annotated[str | None, Header(description="W3C tracestate going with traceparent.")]
 router = APIRouter(prefix="/v1", responses={422: {"model": ErrorOut}})
 
 
@@ -97,18 +89,17 @@ async def submit_offers(
     responses={401: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="Submit one or many offers for classification",
 )
-async def post_listings(
-    body: OffersBody,
-    state: State,
-    session: DbSession,
-    traceparent: TraceParentHeader = None,
-    tracestate: TraceStateHeader = None,
-) -> SubmittedOut:
+async def post_listings(body: OffersBody, state: State, session: DbSession, request: Request) -> SubmittedOut:
     """Validates the offers, stores their content and publishes them to ``listings.submitted``.
     Returns at once (202) with one submission id per offer; the category arrives in
-    ``GET /v1/listings/{listing_id}`` when the pipeline has classified it."""
+    ``GET /v1/listings/{listing_id}`` when the pipeline has classified it. With tracing on, a
+    W3C ``traceparent`` header (and ``tracestate``) makes each offer's trace a child of the
+    caller's span; a malformed one is ignored."""
     offers = body.offers if isinstance(body, OffersIn) else [body]
-    events = await submit_offers(state, session, offers, traceparent, tracestate)
+    headers = request.headers
+    events = await submit_offers(
+        state, session, offers, headers.get("traceparent"), headers.get("tracestate")
+    )
     return SubmittedOut(
         accepted=len(events),
         submissions=[SubmissionOut(listing_id=e.listing_id, submission_id=e.submission_id) for e in events],

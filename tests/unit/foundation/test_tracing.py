@@ -17,6 +17,7 @@ from shared.broker.entries import parse_event
 from shared.config import Settings
 from shared.contract import (
     TRACEPARENT_PATTERN,
+    DeadLetter,
     ListingPrepared,
     ListingSubmitted,
     Stream,
@@ -228,3 +229,13 @@ def test_an_unsampled_trace_costs_no_span_downstream() -> None:
     spans.end()
     assert exporter() == ()
     assert output.traceparent == unsampled
+
+
+def test_events_that_are_not_an_offers_make_no_span() -> None:
+    """Dead letters (the reconciler reads them) carry no trace: no root span per letter."""
+    tracing, exporter = make_tracing()
+    letter = DeadLetter(stream="listings.submitted", worker="language", reason="invalid_payload",
+                        error="bad", attempts=1, payload="{}")  # fmt: skip
+    spans = tracing.stage("reconciler", "listings.dead", [letter])
+    spans.end()
+    assert exporter() == ()
