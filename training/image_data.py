@@ -177,12 +177,15 @@ def loader(
     )
 
 
-def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(images: torch.Tensor, generator: torch.Generator, size: int | None = None) -> torch.Tensor:
     """Flip, zoom/shift/rotate and colour jitter of a uint8 [B, H, W, 3] batch, on its device.
 
     One vectorised pass (affine_grid + grid_sample, per-sample factors broadcast), instead of
     a per-image Python loop: the GPU is not held to a few hundred photos/s. The random draws
-    come from a CPU ``generator`` so a seed gives the same batch on every device.
+    come from a CPU ``generator`` so a seed gives the same batch on every device. ``size``: the
+    side of the output (default: the input's); a smaller one is reached by an antialiased
+    resize first, so early epochs can train at a lower resolution than serving's (each step
+    costs about (size / H)^2 of a full-size one; the network pools globally, so it runs at any).
     """
     n = images.shape[0]
     if n == 0:
@@ -198,6 +201,8 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     )
     device = images.device
     x = images.permute(0, 3, 1, 2).float()
+    if size is not None and size != x.shape[-1]:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     grid = F.affine_grid(theta.to(device), list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     brightness = (0.75 + 0.5 * draw[:, 5]).to(device).view(n, 1, 1, 1)
@@ -213,12 +218,13 @@ def batches_on(
     device: torch.device,
     seed: int,
     augment: bool = True,
+    size: int | None = None,
 ) -> Iterator[tuple[tuple[torch.Tensor], torch.Tensor]]:
-    """Loader batches moved to ``device`` and augmented there."""
+    """Loader batches moved to ``device`` and augmented there (at ``size`` px when given)."""
     generator = torch.Generator().manual_seed(seed)
     non_blocking = device.type == "cuda"
     for images, labels in data:
         images = images.to(device, non_blocking=non_blocking)
         if augment:
-            images = augment_batch(images, generator)
+            images = augment_batch(images, generator, size)
         yield (images,), labels.to(device, non_blocking=non_blocking)

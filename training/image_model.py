@@ -23,7 +23,7 @@ from torch import nn
 from shared.ml.model_repo import ImageModelSpec
 from training.device import autocast, model_device
 from training.image_data import PixelStore, batches_on, loader
-from training.loop import FitResult, Validator, fit, linear_schedule
+from training.loop import FitResult, Loss, Validator, fit, linear_schedule
 from training.profiles import Profile
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -170,6 +170,7 @@ def train_image_model(
             ),
             device,
             profile.seed + epoch,
+            size=train_size(profile, epoch),
         ),
         profile.image_epochs,
         steps,
@@ -181,9 +182,27 @@ def train_image_model(
             if val_rows is not None and val_labels is not None and len(val_rows)
             else None
         ),
-        patience=profile.patience,
+        patience=profile.patience if profile.image_patience is None else profile.image_patience,
         mixed_precision=profile.mixed_precision,
+        loss_fn=smoothed_cross_entropy(profile.image_label_smoothing),
     )
+
+
+def train_size(profile: Profile, epoch: int) -> int:
+    """Training resolution of ``epoch`` (0-based): ``image_train_sizes`` in turn, its last
+    repeated; the serving size ``image_size`` when none are given. Validation, scoring and
+    export always run at ``image_size``."""
+    sizes = profile.image_train_sizes or (profile.image_size,)
+    return sizes[min(epoch, len(sizes) - 1)]
+
+
+def smoothed_cross_entropy(smoothing: float) -> Loss:
+    """Cross-entropy against labels smoothed by ``smoothing`` (0: plain cross-entropy)."""
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits, labels, label_smoothing=smoothing)
+
+    return loss
 
 
 @torch.no_grad()
