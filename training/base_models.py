@@ -53,14 +53,14 @@ class Trained:
 def _text_spec(base: str, run: BaseRun) -> tuple[TextModelSpec, str]:
     profile = run.profile
     if subword_model.is_subword(base):
-        name = "text_subword"
+        name = subword_model.model_name(base)
         return TextModelSpec(
             name=name,
-            base="subword",
+            base="subword" if base in subword_model.SUBWORD_BASES else base,
             triton_version=run.revision,
             tokenizer_dir=f"{name}/{run.revision}",
             max_length=profile.subword_max_features,
-            subword=subword_model.subword_spec(profile),
+            subword=subword_model.subword_spec(profile, base),
         ), "subword"
     if bow_model.is_bow(base):
         kind, name, length = "bow", "text_bow", profile.bow_max_length
@@ -94,7 +94,7 @@ def _train_text_model(
     def build() -> torch.nn.Module:
         torch.manual_seed(profile.seed)
         if kind == "subword":
-            return subword_model.build_subword_model(profile, run.n_labels)
+            return subword_model.build_subword_model(profile, run.n_labels, spec.subword)
         if kind == "bow":
             return bow_model.build_bow_model(run.n_labels, tokenizer_dir, profile.bow_buckets)
         return text_model.build_text_model(base, run.n_labels, tokenizer_dir)

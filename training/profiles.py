@@ -29,7 +29,7 @@ DEFAULT_TEXT_BASE = "subword"
 # model (training.bow_model): two cheap, differently-biased text models, fused like the seed's
 # two. The English MiniLM stays available (--text-base minilm) but is not a default: it scored
 # below both on real multilingual text and cost ~60% of the default run's time.
-DEFAULT_TEXT_BASES = [DEFAULT_TEXT_BASE, "bow"]
+DEFAULT_TEXT_BASES = [DEFAULT_TEXT_BASE, "subword_title", "subword_chars", "bow"]
 DEFAULT_IMAGE_BASE = "efficientnet_lite0"
 # Settings that change how fast a run goes, not what it learns: left out of Profile.key() so a
 # run resumes with other worker counts (bases are keyed separately, by the work dir).

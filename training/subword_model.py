@@ -37,10 +37,25 @@ from training.loop import FitResult, squared_hinge
 from training.profiles import Profile
 
 SUBWORD_BASES = {"subword", "fasttext"}
+SUBWORD_VIEWS: dict[str, dict[str, object]] = {
+    # the title alone: a brand or product word weighs more than in a long description
+    "subword_title": {"view": "title", "buckets": 2**18, "word_buckets": 2**16},
+    # character n-grams alone, normalised over themselves: inflections, compounds, languages
+    "subword_chars": {"words": False, "buckets": 2**18, "word_buckets": 1},
+}
+"""Other views of the same offer, each a base of its own (``--text-base subword_title``):
+the same featurizer, graph and exact fit as ``subword``, another spec, fewer buckets (2^18:
+28 MB of ONNX at 27 labels). Stacked with ``subword`` they give the text path several
+classical views to choose from by cross-validation (docs/benchmarks/training.md)."""
 
 
 def is_subword(base: str) -> bool:
-    return base in SUBWORD_BASES
+    return base in SUBWORD_BASES or base in SUBWORD_VIEWS
+
+
+def model_name(base: str) -> str:
+    """Triton model name of a subword base: ``text_subword``, ``text_subword_title``, ..."""
+    return "text_subword" if base in SUBWORD_BASES else f"text_{base}"
 
 
 class SubwordClassifier(nn.Module):
@@ -119,8 +134,10 @@ class ExportedSubword(nn.Module):
         return summed + self.bias  # type: ignore[no-any-return]
 
 
-def subword_spec(profile: Profile) -> SubwordSpec:
-    return SubwordSpec(
+def subword_spec(profile: Profile, base: str = "subword") -> SubwordSpec:
+    """The featurization of ``base``: the profile's, changed by its view (:data:`SUBWORD_VIEWS`);
+    a profile with fewer buckets than a view's keeps its own."""
+    spec = SubwordSpec(
         buckets=profile.subword_buckets,
         min_n=profile.subword_min_n,
         max_n=profile.subword_max_n,
@@ -129,11 +146,19 @@ def subword_spec(profile: Profile) -> SubwordSpec:
         word_buckets=profile.subword_word_buckets,
         counts=profile.subword_counts,
     )
+    view = dict(SUBWORD_VIEWS.get(base, {}))
+    if int(view.get("buckets", 0)) > spec.buckets:  # type: ignore[call-overload]
+        view.pop("buckets")
+        view["word_buckets"] = min(int(view["word_buckets"]), spec.word_buckets)  # type: ignore[call-overload]
+    return spec.model_copy(update=view)
 
 
-def build_subword_model(profile: Profile, n_labels: int) -> SubwordClassifier:
+def build_subword_model(
+    profile: Profile, n_labels: int, spec: SubwordSpec | None = None
+) -> SubwordClassifier:
+    spec = spec or subword_spec(profile)
     torch.manual_seed(profile.seed)
-    return SubwordClassifier(profile.subword_buckets, n_labels, profile.subword_word_buckets)
+    return SubwordClassifier(spec.buckets, n_labels, spec.word_buckets)
 
 
 def subword_training(profile: Profile) -> text_model.TextTraining:

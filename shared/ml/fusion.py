@@ -5,6 +5,10 @@ Files of one revision (``fusion/<revision>/``), named in ``manifest.fusion.files
 - ``booster_<path>.npz``: standardisation (``mean``, ``std``) and the MLP (``w1, b1, w2, b2``);
 - ``lgbm_<path>.txt``: a LightGBM multiclass model over ``[logits, booster probabilities]``.
 
+``params.blend.<path>.meta == "pool"`` (optional): the path serves, instead of the booster and
+LightGBM, the pool ``softmax(sum_m w_m * log softmax(logits_m))`` of its models with the weights
+``params.blend.<path>.pool`` (training chose it where it scored better out of fold).
+
 ``<path>`` is ``full`` (every text and image model), ``text`` (text models only) or ``image``
 (image models only): an offer missing one modality uses the path of the other, trained for it.
 
@@ -63,6 +67,16 @@ def booster_forward(weights: dict[str, np.ndarray], features: np.ndarray) -> np.
     return softmax(hidden @ weights["w2"] + weights["b2"])
 
 
+def pool_forward(weights: dict[str, float], logits: dict[str, np.ndarray]) -> np.ndarray:
+    """Class probabilities of a weighted geometric mean of the models' softmaxes."""
+    total = sum(
+        w * np.log(softmax(np.asarray(logits[m], dtype=np.float64)) + 1e-12)
+        for m, w in weights.items()
+        if w > 0
+    )
+    return softmax(np.asarray(total, dtype=np.float64))
+
+
 def stack_logits(names: list[str], logits: dict[str, np.ndarray]) -> np.ndarray:
     """Concatenate the logits of ``names`` in that order (the order fusion was trained on)."""
     missing = [name for name in names if name not in logits]
@@ -79,6 +93,7 @@ class _Path:
     blend_model: str | None = None
     weight_meta: float = 1.0
     temperature: float = 1.0
+    pool: dict[str, float] | None = None
 
 
 class FusionModel:
@@ -109,6 +124,7 @@ class FusionModel:
 
                 lgbm = lightgbm.Booster(model_file=str(directory / lgbm_file))
             blend = manifest.fusion.params.get("blend", {}).get(name) or {}
+            pool = blend.get("pool") if blend.get("meta") == "pool" else None
             calibration = manifest.fusion.params.get("calibration", {}).get(name) or {}
             paths[name] = _Path(
                 list(models),
@@ -117,6 +133,7 @@ class FusionModel:
                 blend.get("model"),
                 float(blend.get("weight_meta", 1.0)),
                 float(calibration.get("temperature", 1.0)),
+                {m: float(w) for m, w in pool.items()} if pool else None,
             )
         if not paths:
             raise ValueError(f"Fusion of {manifest.version} has no usable path in {directory}.")
@@ -140,8 +157,11 @@ class FusionModel:
         path = self._paths[name]
         logits = {**(text_logits or {}), **(image_logits or {})}
         features = stack_logits(path.models, logits)
-        probs = booster_forward(path.booster, features)
-        if path.lgbm is not None:
+        if path.pool is not None:
+            probs = pool_forward(path.pool, logits)
+        else:
+            probs = booster_forward(path.booster, features)
+        if path.pool is None and path.lgbm is not None:
             meta = np.concatenate([features, probs], axis=1)
             probs = np.asarray(path.lgbm.predict(meta), dtype=np.float64).reshape(len(features), -1)
         probs = np.clip(probs, 0.0, None)

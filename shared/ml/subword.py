@@ -18,9 +18,12 @@ import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
+
+from shared.ml.text import TITLE_SEPARATOR
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORD_CHARS = 40
@@ -48,6 +51,13 @@ class SubwordSpec(BaseModel):
         "attention_mask, which the model weighs 1 + ln(count) (sublinear TF); False: one id per "
         "occurrence, mask 1 (models trained before counts).",
     )
+    view: Literal["offer", "title"] = Field(
+        "offer",
+        description="offer: the whole merged text; title: only the title, the text before the "
+        "first title separator of shared.ml.text (the whole text when there is none), where a "
+        "brand or product word is not diluted by a long description.",
+    )
+    words: bool = Field(True, description="False: no word and word n-gram ids (a character-only view).")
 
 
 def normalise(text: str) -> str:
@@ -69,18 +79,21 @@ def _ranges(spec: SubwordSpec) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def text_ids(text: str, spec: SubwordSpec) -> list[int]:
     """Bucket ids of one text: per word its id and char n-grams, then its word n-grams."""
+    if spec.view == "title":
+        text = text.split(TITLE_SEPARATOR, 1)[0]
     words = [w[:MAX_WORD_CHARS] for w in _WORD.findall(normalise(text))]
     ids: list[int] = []
     limit = spec.max_features
     (w_low, w_high), (c_low, c_high) = _ranges(spec)
     for position, word in enumerate(words):
-        ids.append(_hash("w", word, w_low, w_high))
+        if spec.words:
+            ids.append(_hash("w", word, w_low, w_high))
         marked = f"<{word}>"
         for n in range(spec.min_n, spec.max_n + 1):
             if n >= len(marked):
                 break
             ids.extend(_hash("c", marked[i : i + n], c_low, c_high) for i in range(len(marked) - n + 1))
-        for n in range(2, spec.word_ngrams + 1):
+        for n in range(2, spec.word_ngrams + 1 if spec.words else 2):
             if position + 1 >= n:
                 ids.append(_hash(f"g{n}", " ".join(words[position + 1 - n : position + 1]), w_low, w_high))
         if len(ids) >= limit:

@@ -35,6 +35,10 @@ def strip_html(raw: str | None) -> str:
     return _WS.sub(" ", text).strip()
 
 
+TITLE_SEPARATOR = " . "
+"""Between title and description in the merged text (shared.ml.subword's title view cuts there)."""
+
+
 def merge_title_description(title: str | None, description: str | None) -> str:
     """Title and description as one text; a description equal to the title is skipped."""
     clean_title = strip_html(title)
@@ -43,7 +47,7 @@ def merge_title_description(title: str | None, description: str | None) -> str:
         return clean_title
     if not clean_title:
         return clean_description
-    return f"{clean_title} . {clean_description}"
+    return f"{clean_title}{TITLE_SEPARATOR}{clean_description}"
 
 
 def clean_offer_text(title: str | None, description: str | None, max_chars: int = 5000) -> CleanText:

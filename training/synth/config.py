@@ -40,6 +40,18 @@ class SynthConfig:
     html_entity_rate: float = 0.4
     #: Offers that reuse the exact title of an earlier offer of the same category.
     duplicate_title_rate: float = 0.03
+    #: Characters of HTML of a (not long) description: drawn uniformly in this range.
+    description_chars: tuple[int, int] = (60, 900)
+    #: Chance that a product word comes from its category's long tail (training.synth.tail;
+    #: 0: the closed word lists only, as the default catalog).
+    tail_word_rate: float = 0.0
+    #: Chance that a generic word (condition, colour, shipping) comes from the shared filler pool.
+    filler_word_rate: float = 0.0
+    #: Pseudo-words of each category's long tail, and of the pool all categories share.
+    tail_vocabulary: int = 4000
+    filler_vocabulary: int = 40000
+    #: Zipf exponent of both: a few frequent words, most seen once or never.
+    tail_exponent: float = 1.0
 
     # --- images ---
     #: Offers whose photo tells nothing ("no image" icon, shipping box, shop logo): the text settles it.
@@ -62,6 +74,19 @@ class SynthConfig:
     image_size: int = 500
     #: JPEG quality of the photos.
     jpeg_quality: int = 85
+
+
+REAL_LENGTH = SynthConfig(
+    missing_description_rate=0.35,
+    description_chars=(40, 800),
+    long_description_rate=0.05,
+    tail_word_rate=0.3,
+    filler_word_rate=0.5,
+)
+"""``catalog synth --text real-length``: offer lengths and vocabulary like a real marketplace's
+(median ~41 words, ~14% over 100 words, tens of thousands of distinct words in a few thousand
+offers, half seen once); measured in docs/benchmarks/synth.md."""
+TEXT_MODES = {"standard": SynthConfig(), "real-length": REAL_LENGTH}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from functools import cache
 
+from training.synth import tail
 from training.synth.config import SynthConfig
 from training.synth.lexicon import (
     AUTHORS,
@@ -115,9 +116,19 @@ def _pick(rng: random.Random, raw: str) -> str:
 
 
 def _cat_word(rng: random.Random, code: int, lang: str, slot: int, cfg: SynthConfig) -> str:
-    """A noun (slot 0) or qualifier (slot 1) of ``code``, borrowed from a neighbour at ``vocab_overlap``."""
+    """A noun (slot 0) or qualifier (slot 1) of ``code``, borrowed from a neighbour at ``vocab_overlap``
+    (from the category's long tail at ``tail_word_rate``)."""
+    if cfg.tail_word_rate and rng.random() < cfg.tail_word_rate:
+        return tail.category_word(rng, code, lang, cfg)
     source = rng.choice(NEIGHBOURS[code]) if rng.random() < cfg.vocab_overlap else code
     return _pick(rng, CATEGORY_WORDS[source][lang][slot])
+
+
+def _generic(rng: random.Random, lang: str, cfg: SynthConfig) -> str:
+    """A word any category uses (from the shared filler pool at ``filler_word_rate``)."""
+    if cfg.filler_word_rate and rng.random() < cfg.filler_word_rate:
+        return tail.filler_word(rng, lang, cfg)
+    return _pick(rng, GENERIC[lang])
 
 
 def _group_word(rng: random.Random, code: int, lang: str) -> str:
@@ -168,7 +179,7 @@ def make_title(rng: random.Random, code: int, lang: str, ambiguous: bool, cfg: S
     body = " ".join(words)
     parts.insert(rng.randint(0, len(parts)), body)
     for _ in range(rng.randint(0, 2)):
-        parts.append(_pick(rng, GENERIC[lang]))
+        parts.append(_generic(rng, lang, cfg))
     if rng.random() < 0.25:
         parts.append(
             rng.choice(("x2", "x3", f"{rng.randint(10, 200)} cm", f"réf {rng.randint(1000, 99999)}"))
@@ -190,7 +201,7 @@ def _sentence(rng: random.Random, code: int, lang: str, ambiguous: bool, cfg: Sy
         N=noun[:1].upper() + noun[1:],
         q=q,
         q2=q2,
-        x=_pick(rng, GENERIC[lang]),
+        x=_generic(rng, lang, cfg),
         g=_group_word(rng, code, lang),
     )
 
@@ -226,7 +237,7 @@ def make_description(
     if rng.random() < 0.04:
         return title  # some sellers paste the title as description
     long = rng.random() < cfg.long_description_rate
-    target = rng.randint(2000, cfg.max_description_chars) if long else rng.randint(60, 900)
+    target = rng.randint(2000, cfg.max_description_chars) if long else rng.randint(*cfg.description_chars)
     blocks: list[str] = []
     size = 0
     while size < target:
