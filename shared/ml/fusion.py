@@ -3,7 +3,10 @@
 Files of one revision (``fusion/<revision>/``), named in ``manifest.fusion.files``:
 
 - ``booster_<path>.npz``: standardisation (``mean``, ``std``) and the MLP (``w1, b1, w2, b2``);
-- ``lgbm_<path>.txt``: a LightGBM multiclass model over ``[logits, booster probabilities]``.
+- ``lgbm_<path>.txt``: a LightGBM multiclass model over ``[logits, booster probabilities]``;
+- ``combiner_<path>.npz`` (instead of both, for many classes: training.fusion_train): one weight
+  per model (``model_weights``) shared by every class, and a ``bias`` per class:
+  ``softmax(sum_m w_m * logits_m + bias)``. Its cost grows with the classes, not their square.
 
 ``<path>`` is ``full`` (every text and image model), ``text`` (text models only) or ``image``
 (image models only): an offer missing one modality uses the path of the other, trained for it.
@@ -63,6 +66,13 @@ def booster_forward(weights: dict[str, np.ndarray], features: np.ndarray) -> np.
     return softmax(hidden @ weights["w2"] + weights["b2"])
 
 
+def combiner_forward(weights: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
+    """Combiner class probabilities over stacked logits (models in order, each ``n_labels`` wide)."""
+    model_weights = weights["model_weights"]
+    per_model = features.reshape(len(features), len(model_weights), -1)
+    return softmax(np.einsum("bml,m->bl", per_model, model_weights) + weights["bias"])
+
+
 def stack_logits(names: list[str], logits: dict[str, np.ndarray]) -> np.ndarray:
     """Concatenate the logits of ``names`` in that order (the order fusion was trained on)."""
     missing = [name for name in names if name not in logits]
@@ -97,7 +107,7 @@ class FusionModel:
         path_models: dict[str, list[str]] = manifest.fusion.params.get("paths", {})
         paths: dict[str, _Path] = {}
         for name, models in path_models.items():
-            booster_file = files.get(f"booster_{name}")
+            booster_file = files.get(f"booster_{name}") or files.get(f"combiner_{name}")
             if booster_file is None:
                 continue
             with np.load(directory / booster_file) as npz:
@@ -140,7 +150,10 @@ class FusionModel:
         path = self._paths[name]
         logits = {**(text_logits or {}), **(image_logits or {})}
         features = stack_logits(path.models, logits)
-        probs = booster_forward(path.booster, features)
+        if "model_weights" in path.booster:
+            probs = combiner_forward(path.booster, features)
+        else:
+            probs = booster_forward(path.booster, features)
         if path.lgbm is not None:
             meta = np.concatenate([features, probs], axis=1)
             probs = np.asarray(path.lgbm.predict(meta), dtype=np.float64).reshape(len(features), -1)
