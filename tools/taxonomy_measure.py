@@ -40,6 +40,7 @@ def buckets(data: Path, grid: list[int]) -> dict[str, Any]:
     from shared.ml.preprocess import TextTokenizer
     from training import subword_model, text_model
     from training.data import load_catalog
+    from training.hierarchy_report import catalog_taxonomy, hierarchy_metrics
     from training.profiles import PROFILES
     from training.split import make_split
 
@@ -68,7 +69,10 @@ def buckets(data: Path, grid: list[int]) -> dict[str, Any]:
         svm = LinearSVC(C=profile.subword_c, random_state=0, max_iter=5000).fit(x_train[:, used], y[train])
         predicted = svm.classes_[np.asarray(x_test[:, used] @ svm.coef_.T).argmax(1)]
         f1 = float(f1_score(y[test], predicted, average="weighted", zero_division=0))
+        tree = catalog_taxonomy(data, codes)
+        levels = hierarchy_metrics(tree, codes, y[test], predicted) if tree is not None else None
         out["variants"][str(b)] = {
+            "hierarchy": levels,
             "buckets": b, "log2": int(np.log2(b)), "weighted_f1": round(f1, 4),
             "used_buckets": len(used), "dense_table_mb": round(b * len(codes) * 4 / 1e6, 1),
             "seconds": round(time.monotonic() - started, 1), "load": _load(),
@@ -133,21 +137,56 @@ def latency(repos: list[Path], repeats: int) -> dict[str, Any]:
         result: dict[str, Any] = {"labels": n_labels, "meta_model": manifest.fusion.params.get("meta_model",
                                   "booster+lightgbm") if manifest.fusion else None}  # fmt: skip
         for batch in (1, 64):
-            text = {m.name: rng.normal(size=(batch, n_labels)) for m in manifest.text_models}
-            image = {m.name: rng.normal(size=(batch, n_labels)) for m in manifest.image_models}
+            names = manifest.fusion.params["paths"]["full"] if manifest.fusion else []
+            text = {m: rng.normal(size=(batch, n_labels)) for m in names if m.startswith("text")}
+            image = {m: rng.normal(size=(batch, n_labels)) for m in names if m.startswith("image")}
             fusion.predict_proba(text, image)
             started = time.perf_counter()
             for _ in range(repeats):
                 fusion.predict_proba(text, image)
-            result[f"ms_per_offer_batch_{batch}"] = round((time.perf_counter() - started) * 1e3 / repeats / batch, 3)
+            result[f"ms_per_offer_batch_{batch}"] = round(
+                (time.perf_counter() - started) * 1e3 / repeats / batch, 3
+            )
         result["load"] = _load()
         out[str(repo)] = result
         print(repo, result, flush=True)
     return out
 
 
+def synthetic_repo(root: Path, n_labels: int, rows_per_label: float) -> Path:
+    """A repository whose only content is a fusion trained (default profile) on random logits
+    of three models at ``n_labels`` classes: what the fusion worker loads, at that size."""
+    from datetime import UTC, datetime
+
+    from shared.ml.model_repo import LabelSpec, Manifest, publish_manifest
+    from training.fusion_train import train_fusion
+    from training.profiles import PROFILES
+
+    rng = np.random.default_rng(0)
+    n = int(rows_per_label * n_labels)
+    y = rng.integers(0, n_labels, n)
+    names = ["text_subword", "text_bow", "image_efficientnet_lite0"]
+    logits = {}
+    for name in names:
+        out = rng.normal(size=(n, n_labels)).astype(np.float32)
+        out[np.arange(n), y] += 2.5
+        logits[name] = out
+    repo = root / f"fusion{n_labels}"
+    spec = train_fusion(
+        logits, np.ones(n, bool), np.ones(n, bool), y, names[:2], names[2:], n_labels,
+        PROFILES["default"], repo / "fusion" / "1", "fusion/1",
+    )  # fmt: skip
+    publish_manifest(repo, Manifest(
+        version="r1-fusion", revision=1, created_at=datetime.now(UTC), fusion=spec,
+        labels=[LabelSpec(prdtypecode=c, name=str(c)) for c in range(n_labels)],
+    ))  # fmt: skip
+    return repo
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=["buckets", "lgbm", "latency"])
     parser.add_argument("--data", type=Path)
     parser.add_argument("--repo", type=Path, action="append", default=[])
@@ -164,7 +203,11 @@ def main() -> None:
     elif args.what == "lgbm":
         body = lgbm(args.rows_per_label, [int(k) for k in args.labels.split(",")], args.rounds)
     else:
-        body = latency(args.repo, args.repeats)
+        with tempfile.TemporaryDirectory() as root:
+            repos = args.repo + [
+                synthetic_repo(Path(root), int(k), args.rows_per_label) for k in args.labels.split(",") if k
+            ]
+            body = latency(repos, args.repeats)
     body.update({"measured_at": started, "finished_at": _now(), "what": args.what})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(body, indent=1), "utf-8")

@@ -51,6 +51,7 @@ def hierarchy_metrics(
     depth = max(len(chain) for chain in chains.values()) if chains else 1
     levels: dict[str, Any] = {}
     for k, name in enumerate(level_names(depth)):
+
         def at(code: int, k: int = k) -> int:
             chain = chains[int(code)]
             return chain[min(k, len(chain) - 1)]
@@ -80,7 +81,9 @@ def hierarchy_metrics(
         "levels": levels,
         "errors": {
             "count": errors,
-            **{k: {"count": v, "share_of_errors": round(v / errors, 4) if errors else 0.0}
-               for k, v in kinds.items()},
-        },  # fmt: skip
+            **{
+                k: {"count": v, "share_of_errors": round(v / errors, 4) if errors else 0.0}
+                for k, v in kinds.items()
+            },
+        },
     }

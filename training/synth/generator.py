@@ -22,9 +22,9 @@ from PIL import Image
 
 from shared.categories import reference_categories
 from training.synth.config import SynthConfig, SynthSummary
+from training.synth.hierarchy import SynthTree, decorate_description, decorate_title, draw_mark
 from training.synth.images import PhotoMaker, encode_jpeg
 from training.synth.lexicon import NEIGHBOURS
-from training.synth.hierarchy import SynthTree, decorate_description, decorate_title, draw_mark
 from training.synth.text import OfferText, make_offer_text
 
 logger = logging.getLogger(__name__)
@@ -183,9 +183,8 @@ def _photo(
     if plan.confused:
         siblings = tree.siblings[code]
         shown = tree.by_code[siblings[int(rng.integers(len(siblings)))]]
-    return photos.draw(
-        leaf.base, rng, plan.uninformative, False, tree.palettes[leaf.category], partial(draw_mark, shown.mark)
-    )
+    palette, mark = tree.palettes[leaf.category], partial(draw_mark, shown.mark)
+    return photos.draw(leaf.base, rng, plan.uninformative, False, palette, mark)
 
 
 def _write_manifest(summary: SynthSummary, config: SynthConfig) -> None:

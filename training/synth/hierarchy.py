@@ -36,10 +36,14 @@ SIBLING_OVERLAP = 0.15
 #: Chance that a noisy label (SynthConfig.label_noise) goes to a sibling rather than any leaf.
 SIBLING_NOISE = 0.8
 
+# fmt: off
 _SYLLABLES = (
-    "ka ro mi ta ve lo ni sa du pe ri zo ba fe gu lan mor tis vel dan cor bri sel nor "
-    "qua tre vin pol mar gal ser cas lum fen bor dis ter sol rav mon pra tal ven cel"
-).split()
+    "ka", "ro", "mi", "ta", "ve", "lo", "ni", "sa", "du", "pe", "ri", "zo", "ba", "fe",
+    "gu", "lan", "mor", "tis", "vel", "dan", "cor", "bri", "sel", "nor", "qua", "tre", "vin", "pol",
+    "mar", "gal", "ser", "cas", "lum", "fen", "bor", "dis", "ter", "sol", "rav", "mon", "pra", "tal",
+    "ven", "cel",
+)
+# fmt: on
 _MARK_SHAPES = ("disc", "square", "triangle", "diamond", "ring", "bar")
 _MARK_COLOURS = (
     (220, 30, 30), (30, 160, 60), (30, 70, 220), (250, 200, 0), (150, 40, 180),
@@ -195,9 +199,7 @@ def make_tree(n_leaves: int, n_departments: int, seed: int) -> SynthTree:
         code = CATEGORY_BASE + c
         words = tuple(word(2) for _ in range(4))
         categories[code] = (words[0].capitalize(), DEPARTMENT_BASE + c % n_departments, words)
-        palettes[code] = tuple(
-            (r.randrange(256), r.randrange(256), r.randrange(256)) for _ in range(4)
-        )
+        palettes[code] = tuple((r.randrange(256), r.randrange(256), r.randrange(256)) for _ in range(4))
     ranks = list(range(n_leaves))
     r.shuffle(ranks)
     head, torso = round(n_leaves * BANDS[0][1]), round(n_leaves * (BANDS[0][1] + BANDS[1][1]))

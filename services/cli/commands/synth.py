@@ -21,9 +21,8 @@ def synth(
         0, "--departments", min=0, help="Departments of --leaves (0: one per ~25 leaves, at least 2)."
     ),
     tail_offers: int = typer.Option(
-        0, "--tail-offers", min=0,
-        help="With --leaves: offers per tail leaf (torso x2, head x5); sets --n.",
-    ),  # fmt: skip
+        0, "--tail-offers", min=0, help="With --leaves: offers per tail leaf (torso x2, head x5); sets --n."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Write a synthetic catalog: DIR/X_train_update.csv, DIR/Y_train_CVw08PX.csv, DIR/images/image_train/.

@@ -48,7 +48,9 @@ def client(tree: SynthTree, postgres_url: str, redis_prefix: str, tmp_path: Path
     with session_scope(postgres_url) as session:
         result = load_taxonomy(session, taxonomy, source="synth-1000")
         assert result["changed"] and len(result["changes"]["added"]) == 1000 + 200 + 40
-        upsert_listings(session, [ListingSubmitted.new(f"L{i}", title=f"offer {i}") for i in range(N_LISTINGS)])
+        upsert_listings(
+            session, [ListingSubmitted.new(f"L{i}", title=f"offer {i}") for i in range(N_LISTINGS)]
+        )
     predicted = tree.allocate(N_LISTINGS, seed=1)
     write(postgres_url, [classified_event(f"L{i}", code, 0.6, model_version="r1-synth")
                          for i, code in enumerate(predicted)])  # fmt: skip
@@ -78,7 +80,9 @@ def test_distribution_rolls_up_and_drills_down(client: TestClient, tree: SynthTr
     assert all(tree.categories[c["prdtypecode"]][1] == top for c in categories)
     category = categories[0]["prdtypecode"]
     drilled = client.get("/v1/stats/distribution", params={"parent": category}).json()["categories"]
-    assert {c["prdtypecode"] for c in drilled} == {c for c in predicted if tree.by_code[c].category == category}
+    assert {c["prdtypecode"] for c in drilled} == {
+        c for c in predicted if tree.by_code[c].category == category
+    }
 
 
 def test_leaf_labels_accepted_retired_refused_menu_has_every_leaf(
