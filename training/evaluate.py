@@ -21,6 +21,7 @@ from shared.ml.selective import SelectivePolicy
 from shared.ml.text_preparation import TextPreparer, Untranslated, check_text_preparation
 from training.calibration import calibrate_fusion
 from training.data import Catalog, load_catalog
+from training.hierarchy_report import catalog_taxonomy, hierarchy_metrics
 from training.scoring import Scores, fuse, score
 from training.selective_report import (
     COVERAGE_PNG,
@@ -114,6 +115,9 @@ def evaluate_rows(
     predicted = probabilities.argmax(1)
     report.metrics = {"models": models, "modalities": modalities, "fusion": _metrics(y, predicted)}
     report.per_class = _per_class(manifest, y, predicted)
+    tree = catalog_taxonomy(catalog.data_dir, manifest.codes)
+    if tree is not None and len(y):
+        report.metrics["hierarchy"] = hierarchy_metrics(tree, manifest.codes, y, predicted)
     if not len(y):
         return report
     calibration = calibration_metrics(y, probabilities, fuse(fusion, scores, prior, calibrated=False), honest)

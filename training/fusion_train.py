@@ -3,6 +3,8 @@
 Per path (full, text, image): a booster MLP over the concatenated logits, cross-fitted so that
 LightGBM sees booster outputs of rows the booster did not train on, then LightGBM over
 ``[logits, booster probabilities]``, its round count chosen by early stopping in K folds.
+Above ``Profile.fusion_lgbm_max_labels`` classes a path is instead a class-shared linear
+combiner of the models' logits (:func:`train_combiner`), cross-fitted the same way.
 
 Why the blend: a meta-model can score below its best input (seen: text path 0.808 < text_bow
 0.830 with a 1,280-row fusion slice). The out-of-fold probabilities of the meta-model give each
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.ml.fusion import booster_forward, softmax, stack_logits
+from shared.ml.fusion import booster_forward, combiner_forward, softmax, stack_logits
 from shared.ml.model_repo import FusionSpec
 from training.profiles import Profile
 
@@ -93,6 +95,50 @@ def cross_fit_booster(
         train, held = assignment != fold, assignment == fold
         weights = train_booster(features[train], labels[train], n_labels, profile, profile.seed + fold)
         out[held] = booster_forward(weights, features[held])
+    return out
+
+
+def train_combiner(
+    features: np.ndarray, labels: np.ndarray, n_models: int, n_labels: int
+) -> dict[str, np.ndarray]:
+    """One weight per model shared by every class and a bias per class, fitted by L-BFGS on the
+    cross-entropy (a little L2 on the biases): shared.ml.fusion.combiner_forward serves it.
+
+    Why: at hundreds of classes LightGBM's one tree per class per round and the booster's
+    (models x classes) input layer are slow and, with a few offers per tail leaf, learn little
+    that a per-model weight does not (docs/benchmarks/taxonomy.md)."""
+    x = torch.from_numpy(features.reshape(len(features), n_models, n_labels).astype(np.float32))
+    y = torch.from_numpy(labels.astype(np.int64))
+    weights = torch.ones(n_models, requires_grad=True)
+    bias = torch.zeros(n_labels, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights, bias], lr=1.0, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        scores = torch.einsum("bml,m->bl", x, weights) + bias
+        loss = nn.functional.cross_entropy(scores, y) + 1e-3 * (bias * bias).sum()
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss
+
+    optimizer.step(closure)  # type: ignore[no-untyped-call]
+    return {
+        "model_weights": weights.detach().numpy().astype(np.float64),
+        "bias": bias.detach().numpy().astype(np.float64),
+    }
+
+
+def cross_fit_combiner(
+    features: np.ndarray, labels: np.ndarray, n_models: int, n_labels: int, profile: Profile
+) -> np.ndarray:
+    """Out-of-fold combiner probabilities (the path's honest score and its blend's)."""
+    folds = max(2, min(profile.fusion_folds, len(labels)))
+    assignment = np.random.default_rng(profile.seed + 3).permutation(len(labels)) % folds
+    out = np.zeros((len(labels), n_labels))
+    for fold in range(folds):
+        train, held = assignment != fold, assignment == fold
+        out[held] = combiner_forward(
+            train_combiner(features[train], labels[train], n_models, n_labels), features[held]
+        )
     return out
 
 
@@ -213,6 +259,29 @@ def choose_blend(
     }
 
 
+def _booster_and_lgbm(
+    features: np.ndarray,
+    y: np.ndarray,
+    n_labels: int,
+    profile: Profile,
+    out_dir: Path,
+    name: str,
+    files: dict[str, str],
+) -> tuple[np.ndarray, int]:
+    """The seed's recipe for one path: booster MLP, then LightGBM over [logits, booster
+    probabilities]; writes both files, returns LightGBM's out-of-fold probabilities and rounds."""
+    oof = cross_fit_booster(features, y, n_labels, profile)
+    booster = train_booster(features, y, n_labels, profile, profile.seed)
+    np.savez(out_dir / f"booster_{name}.npz", **booster)  # type: ignore[arg-type]
+    meta = np.concatenate([features, oof], axis=1)
+    meta_oof, rounds = cross_fit_lgbm(meta, y, n_labels, profile)
+    lgbm = train_lgbm(meta, y, n_labels, profile, rounds)
+    lgbm.save_model(str(out_dir / f"lgbm_{name}.txt"))  # type: ignore[attr-defined]
+    files[f"booster_{name}"] = f"booster_{name}.npz"
+    files[f"lgbm_{name}"] = f"lgbm_{name}.txt"
+    return meta_oof, rounds
+
+
 def train_fusion(
     logits: dict[str, np.ndarray],
     has_text: np.ndarray,
@@ -243,15 +312,13 @@ def train_fusion(
             continue
         features = stack_logits(models, {m: logits[m][mask] for m in models})
         y = labels[mask]
-        oof = cross_fit_booster(features, y, n_labels, profile)
-        booster = train_booster(features, y, n_labels, profile, profile.seed)
-        np.savez(out_dir / f"booster_{name}.npz", **booster)  # type: ignore[arg-type]
-        meta = np.concatenate([features, oof], axis=1)
-        meta_oof, rounds = cross_fit_lgbm(meta, y, n_labels, profile)
-        lgbm = train_lgbm(meta, y, n_labels, profile, rounds)
-        lgbm.save_model(str(out_dir / f"lgbm_{name}.txt"))  # type: ignore[attr-defined]
-        files[f"booster_{name}"] = f"booster_{name}.npz"
-        files[f"lgbm_{name}"] = f"lgbm_{name}.txt"
+        if n_labels > profile.fusion_lgbm_max_labels:
+            meta_oof, rounds = cross_fit_combiner(features, y, len(models), n_labels, profile), 0
+            combiner = train_combiner(features, y, len(models), n_labels)
+            np.savez(out_dir / f"combiner_{name}.npz", **combiner)  # type: ignore[arg-type]
+            files[f"combiner_{name}"] = f"combiner_{name}.npz"
+        else:
+            meta_oof, rounds = _booster_and_lgbm(features, y, n_labels, profile, out_dir, name, files)
         paths[name] = models
         rows_used[name] = int(mask.sum())
         path_logits = {m: logits[m][mask] for m in models}
@@ -271,6 +338,7 @@ def train_fusion(
         "booster_hidden": profile.booster_hidden,
         "booster_epochs": profile.booster_epochs,
         "lgbm_max_rounds": profile.lgbm_rounds,
+        "meta_model": "combiner" if n_labels > profile.fusion_lgbm_max_labels else "booster+lightgbm",
         "trained_on": "out-of-fold logits of every non-test row (training.oof)",
     }
     return FusionSpec(directory=directory, files=files, params=params)

@@ -36,7 +36,7 @@ from training.device import resolve_device
 from training.evaluate import evaluate_rows
 from training.fusion_train import train_fusion
 from training.oof import Inner
-from training.profiles import Profile
+from training.profiles import Profile, sized_for_labels
 from training.split import group_keys, make_split
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ def train(request: TrainRequest) -> Manifest:
         raise ValueError("Nothing to train: give at least one text or image base.")
     catalog = load_catalog(request.data_dir, profile.max_chars, require_labels=True)
     codes = catalog.codes()
+    profile = sized_for_labels(profile, len(codes))  # hash tables that fit at many classes
     index = {code: i for i, code in enumerate(codes)}
     y = np.array([index[c] for c in catalog.labels or []], dtype=np.int64)
     # Photo-only training groups duplicates by photo; otherwise identical texts go together.

@@ -105,6 +105,13 @@ class Profile:
     fusion_folds: int = 3
     lgbm_learning_rate: float = 0.05
     lgbm_num_leaves: int = 15
+    # many classes (docs/benchmarks/taxonomy.md): LightGBM grows one tree per class per round,
+    # so above this many labels each fusion path is a class-shared linear combiner of the
+    # models' logits instead of booster + LightGBM (training.fusion_train)
+    fusion_lgbm_max_labels: int = 100
+    # largest dense (buckets x labels) float32 table of a text model: above it the subword and
+    # bow bucket counts halve until it fits (sized_for_labels; 2^20 x 27 labels = 113 MB fits)
+    label_table_bytes: int = 2**28
     # export
     max_batch_size: int = 64
     rebalance: bool = False
@@ -235,6 +242,29 @@ PROFILES["production-tiny"] = replace(
     text_bases=("subword",),
     image_bases=("test_convnext=random", "test_efficientnet=random"),
 )
+
+
+def _fitting_buckets(buckets: int, n_labels: int, budget: int, floor: int = 2**12) -> int:
+    while buckets > floor and buckets * n_labels * 4 > budget:
+        buckets //= 2
+    return buckets
+
+
+def sized_for_labels(profile: Profile, n_labels: int) -> Profile:
+    """The profile with its text models' hash tables shrunk to ``label_table_bytes`` for
+    ``n_labels`` classes (the subword word/character split keeps its share).
+
+    Why: a dense table is buckets x labels float32; at 1,000 leaves the default 2^20 subword
+    buckets would be 4 GB per model (and past ONNX's 2 GB file limit), the bow model's 2^18
+    1 GB under Adam. The F1 cost of fewer buckets is measured in docs/benchmarks/taxonomy.md.
+    Unchanged at the reference's 27 labels."""
+    budget = profile.label_table_bytes
+    subword = _fitting_buckets(profile.subword_buckets, n_labels, budget)
+    bow = _fitting_buckets(profile.bow_buckets, n_labels, budget)
+    if subword == profile.subword_buckets and bow == profile.bow_buckets:
+        return profile
+    word = max(1, profile.subword_word_buckets * subword // profile.subword_buckets)
+    return replace(profile, subword_buckets=subword, subword_word_buckets=word, bow_buckets=bow)
 
 
 def get_profile(name: str, rebalance: bool = False) -> Profile:

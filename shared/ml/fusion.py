@@ -3,7 +3,10 @@
 Files of one revision (``fusion/<revision>/``), named in ``manifest.fusion.files``:
 
 - ``booster_<path>.npz``: standardisation (``mean``, ``std``) and the MLP (``w1, b1, w2, b2``);
-- ``lgbm_<path>.txt``: a LightGBM multiclass model over ``[logits, booster probabilities]``.
+- ``lgbm_<path>.txt``: a LightGBM multiclass model over ``[logits, booster probabilities]``;
+- ``combiner_<path>.npz`` (instead of both, for many classes: training.fusion_train): one weight
+  per model (``model_weights``) shared by every class, and a ``bias`` per class:
+  ``softmax(sum_m w_m * logits_m + bias)``. Its cost grows with the classes, not their square.
 
 ``params.blend.<path>.meta == "pool"`` (optional): the path serves, instead of the booster and
 LightGBM, the pool ``softmax(sum_m w_m * log softmax(logits_m))`` of its models with the weights
@@ -77,6 +80,13 @@ def pool_forward(weights: dict[str, float], logits: dict[str, np.ndarray]) -> np
     return softmax(np.asarray(total, dtype=np.float64))
 
 
+def combiner_forward(weights: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
+    """Combiner class probabilities over stacked logits (models in order, each ``n_labels`` wide)."""
+    model_weights = weights["model_weights"]
+    per_model = features.reshape(len(features), len(model_weights), -1)
+    return softmax(np.einsum("bml,m->bl", per_model, model_weights) + weights["bias"])
+
+
 def stack_logits(names: list[str], logits: dict[str, np.ndarray]) -> np.ndarray:
     """Concatenate the logits of ``names`` in that order (the order fusion was trained on)."""
     missing = [name for name in names if name not in logits]
@@ -112,7 +122,7 @@ class FusionModel:
         path_models: dict[str, list[str]] = manifest.fusion.params.get("paths", {})
         paths: dict[str, _Path] = {}
         for name, models in path_models.items():
-            booster_file = files.get(f"booster_{name}")
+            booster_file = files.get(f"booster_{name}") or files.get(f"combiner_{name}")
             if booster_file is None:
                 continue
             with np.load(directory / booster_file) as npz:
@@ -159,6 +169,8 @@ class FusionModel:
         features = stack_logits(path.models, logits)
         if path.pool is not None:
             probs = pool_forward(path.pool, logits)
+        elif "model_weights" in path.booster:
+            probs = combiner_forward(path.booster, features)
         else:
             probs = booster_forward(path.booster, features)
         if path.pool is None and path.lgbm is not None:

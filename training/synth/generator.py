@@ -13,16 +13,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from shared.categories import reference_categories
 from training.synth.config import SynthConfig, SynthSummary
+from training.synth.hierarchy import SynthTree, decorate_description, decorate_title, draw_mark
 from training.synth.images import PhotoMaker, encode_jpeg
 from training.synth.lexicon import NEIGHBOURS
-from training.synth.text import make_offer_text
+from training.synth.text import OfferText, make_offer_text
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ X_NAME = "X_train_update.csv"
 Y_NAME = "Y_train_CVw08PX.csv"
 IMAGE_SUBDIR = Path("images") / "image_train"
 MANIFEST_NAME = "synth_manifest.json"
+TAXONOMY_NAME = "taxonomy.json"
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,10 @@ def image_path(out: Path, imageid: int, productid: int) -> Path:
     return out / IMAGE_SUBDIR / f"image_{imageid}_product_{productid}.jpg"
 
 
-def _plan(code: int, r: random.Random, cfg: SynthConfig) -> OfferPlan:
+def _plan(code: int, r: random.Random, cfg: SynthConfig, tree: SynthTree | None = None) -> OfferPlan:
     """Draws a fixed number of uniforms, so changing one rate does not reshuffle the other choices."""
     u_lang, u_amb, u_uninf, u_conf, u_noise, u_image, u_desc = (r.random() for _ in range(7))
-    neighbour = r.choice(NEIGHBOURS[code])
+    neighbour = r.choice(NEIGHBOURS[code]) if tree is None else tree.neighbour(code, r)
     lang = "fr"
     for candidate, share in cfg.language_mix:
         if u_lang < share:
@@ -94,14 +98,18 @@ def generate_catalog(
     seed: int,
     config: SynthConfig = SynthConfig(),
     progress: Callable[[int], None] | None = None,
+    tree: SynthTree | None = None,
 ) -> SynthSummary:
-    """Write ``n`` offers under ``out``; ``progress(k)`` is called after each offer with its count."""
+    """Write ``n`` offers under ``out``; ``progress(k)`` is called after each offer with its count.
+
+    ``tree`` (training.synth.hierarchy.make_tree): offers of its leaves, with long-tail counts,
+    and the tree written beside them as ``taxonomy.json``; else the 27 reference codes."""
     if n < 1:
         raise ValueError("n must be at least 1")
     started = time.perf_counter()
     out = Path(out)
     (out / IMAGE_SUBDIR).mkdir(parents=True, exist_ok=True)
-    codes = allocate_classes(n, seed)
+    codes = allocate_classes(n, seed) if tree is None else tree.allocate(n, seed)
     id_rng = np.random.default_rng([seed, 104729])
     productids = (id_rng.choice(4_000_000_000, size=n, replace=False) + 100_000_000).tolist()
     imageids = (id_rng.choice(1_300_000_000, size=n, replace=False) + 100_000_000).tolist()
@@ -114,8 +122,14 @@ def generate_catalog(
     for i, code in enumerate(codes):
         r = random.Random(seed * 1_000_003 + i)
         nrng = np.random.default_rng([seed, i])
-        plan = _plan(code, r, config)
-        text = make_offer_text(r, code, plan.lang, plan.ambiguous, plan.with_description, config)
+        plan = _plan(code, r, config, tree)
+        look = code if tree is None else tree.by_code[code].base
+        text = make_offer_text(r, look, plan.lang, plan.ambiguous, plan.with_description, config)
+        if tree is not None:
+            text = OfferText(
+                decorate_title(r, tree, code, text.title, plan.ambiguous),
+                decorate_description(r, tree, code, text.description, plan.ambiguous),
+            )
         title = text.title
         previous = titles_by_code.get(code)
         if previous and r.random() < config.duplicate_title_rate:
@@ -131,9 +145,7 @@ def generate_catalog(
         stats["noisy_labels"] += plan.label != plan.code
         stats["missing_descriptions"] += not text.description
         if plan.image_state != "missing":
-            data = encode_jpeg(
-                photos.draw(code, nrng, plan.uninformative, plan.confused), config.jpeg_quality
-            )
+            data = encode_jpeg(_photo(photos, code, nrng, plan, tree), config.jpeg_quality)
             if plan.image_state == "corrupt":
                 data = data[: int(len(data) * r.uniform(0.2, 0.6))]
             image_path(out, imageids[i], productids[i]).write_bytes(data)
@@ -151,10 +163,28 @@ def generate_catalog(
         duplicate_titles=stats["duplicate_titles"], seconds=round(time.perf_counter() - started, 3),
     )  # fmt: skip
     _write_manifest(summary, config)
+    if tree is not None:
+        (out / TAXONOMY_NAME).write_text(tree.taxonomy_json(), "utf-8")
     logger.info(
         "synthetic catalog written", extra={"out": str(out), "n": n, "seed": seed, "seconds": summary.seconds}
     )
     return summary
+
+
+def _photo(
+    photos: PhotoMaker, code: int, rng: np.random.Generator, plan: OfferPlan, tree: SynthTree | None
+) -> Image.Image:
+    """The reference look of ``code``; in a tree, its department's look in its category's palette
+    with its leaf's mark (a look-alike photo shows a sibling's mark)."""
+    if tree is None:
+        return photos.draw(code, rng, plan.uninformative, plan.confused)
+    leaf = tree.by_code[code]
+    shown = leaf
+    if plan.confused:
+        siblings = tree.siblings[code]
+        shown = tree.by_code[siblings[int(rng.integers(len(siblings)))]]
+    palette, mark = tree.palettes[leaf.category], partial(draw_mark, shown.mark)
+    return photos.draw(leaf.base, rng, plan.uninformative, False, palette, mark)
 
 
 def _write_manifest(summary: SynthSummary, config: SynthConfig) -> None:

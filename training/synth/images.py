@@ -7,7 +7,8 @@ object drawn in its palette, rotated, scaled, moved, with text-like stickers and
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -122,9 +123,19 @@ class PhotoMaker:
         ]
         self._buf = np.empty((n, n, 3), dtype=np.int16)
 
-    def draw(self, code: int, rng: np.random.Generator, uninformative: bool, confused: bool) -> Image.Image:
+    def draw(
+        self,
+        code: int,
+        rng: np.random.Generator,
+        uninformative: bool,
+        confused: bool,
+        palette: Palette | None = None,
+        mark: Callable[[ImageDraw.ImageDraw, int], None] | None = None,
+    ) -> Image.Image:
+        """A photo of ``code``'s look; ``palette`` replaces its colours and ``mark`` draws on the
+        finished scene (the hierarchical catalog's category and leaf signals)."""
         cfg, size = self.cfg, self.cfg.image_size
-        look = LOOKS[code]
+        look = LOOKS[code] if palette is None else replace(LOOKS[code], palette=palette)
         if confused:  # drawn like a neighbour, in a palette mixed from both
             other = LOOKS[NEIGHBOURS[code][int(rng.integers(len(NEIGHBOURS[code])))]]
             look = Look(other.drawers, other.palette + look.palette, other.backgrounds)
@@ -150,6 +161,8 @@ class PhotoMaker:
         x = int(rng.integers(-side // 8, max(1, size - side + side // 8)))
         y = int(rng.integers(-side // 8, max(1, size - side + side // 8)))
         img.paste(obj, (x, y), obj)
+        if mark is not None and not uninformative:
+            mark(ImageDraw.Draw(img), size)
         if rng.random() < cfg.text_stroke_rate:
             d = ImageDraw.Draw(img)
             x0, y0 = int(rng.integers(0, size - 160)), int(rng.integers(0, size - 60))

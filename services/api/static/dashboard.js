@@ -32,7 +32,8 @@ function renderDistribution(data) {
   $("categories-count").textContent = data.categories.length;
   const max = Math.max(1, ...data.categories.map((c) => c.count));
   const merged = (c) => (c.merged_from && c.merged_from.length ? ` <span class="muted">(+ merged ${c.merged_from.join(", ")})</span>` : "");
-  const drill = (c) => (c.leaf === false ? ` <button class="drill" data-parent="${c.prdtypecode}">▸</button>` : "");
+  // drilling into an inner node shows the next level under it (a department's categories)
+  const drill = (c) => (c.leaf === false ? ` <button class="drill" data-parent="${c.prdtypecode}" data-level="${(c.level || 1) + 1}">▸</button>` : "");
   rows($("distribution").tBodies[0], data.categories.map((c) =>
     `<tr data-code="${c.prdtypecode}"><td>${c.prdtypecode}</td><td>${esc(c.path || c.label)}${merged(c)}${drill(c)}</td><td class="num count">${c.count}</td>` +
     `<td><div class="bar" style="width:${(100 * c.count) / max}%"></div></td><td class="num">${c.mean_confidence.toFixed(2)}</td></tr>`), 5);
@@ -123,8 +124,10 @@ function renderCategoryList() {
   $("category-list").innerHTML = categories.map((c) => `<option value="${c.prdtypecode} ${esc(c.path || c.label)}"></option>`).join("");
 }
 
-let distLevel = "";
-let distParent = "";
+// roll-up level and drill-down parent; the page's ?level=&parent= open it there (links to share)
+const start = new URLSearchParams(location.search);
+let distLevel = /^\d+$/.test(start.get("level") || "") ? start.get("level") : "";
+let distParent = /^\d+$/.test(start.get("parent") || "") ? start.get("parent") : "";
 
 function distributionQuery() {
   const q = new URLSearchParams();
@@ -175,10 +178,11 @@ $("review").addEventListener("change", (event) => {
 });
 $("distribution").addEventListener("click", (event) => {
   const b = event.target.closest("button.drill");
-  if (b) { distParent = b.dataset.parent; distLevel = ""; $("dist-level").value = ""; refresh(); }
+  if (b) { distParent = b.dataset.parent; distLevel = b.dataset.level; $("dist-level").value = ""; refresh(); }
 });
+if ([...$("dist-level").options].some((o) => o.value === distLevel)) $("dist-level").value = distLevel;
 $("dist-level").addEventListener("change", () => { distLevel = $("dist-level").value; distParent = ""; refresh(); });
-$("dist-up").addEventListener("click", () => { distParent = ""; refresh(); });
+$("dist-up").addEventListener("click", () => { distParent = ""; distLevel = $("dist-level").value; refresh(); });
 
 function ci(values) {
   return values ? ` <span class="muted">[${values[0].toFixed(2)}, ${values[1].toFixed(2)}]</span>` : "";
