@@ -2,7 +2,7 @@
 
 Joins both halves by submission_id in Redis (``join.py``: atomic Lua, TTL, idempotent under
 redelivery), then runs the fusion model of the features' own version, text-only or image-only
-when a modality is missing. One Redis pipeline per batch for the join.
+when a modality is missing. One Redis round trip (one script call) per batch for the join.
 """
 
 from __future__ import annotations

@@ -30,9 +30,10 @@ async def test_our_envelope_is_the_bytes_faststream_writes_for_an_event() -> Non
 def test_each_envelope_gets_its_own_correlation_id() -> None:
     first, second = envelope.encode(b"{}"), envelope.encode(b"{}")
     assert first != second
-    assert BinaryMessageFormatV1.parse(first)[1]["correlation_id"] != BinaryMessageFormatV1.parse(second)[1][
-        "correlation_id"
-    ]
+    assert (
+        BinaryMessageFormatV1.parse(first)[1]["correlation_id"]
+        != BinaryMessageFormatV1.parse(second)[1]["correlation_id"]
+    )
 
 
 def test_body_of_reads_ours_and_refuses_what_is_not_one() -> None:
