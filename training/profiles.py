@@ -6,11 +6,10 @@ minutes at most: bag-of-words text model and a small image head), ``default`` (2
 bag of word pieces) over 3 folds and the last stages of EfficientNet-Lite0 over 2 folds (the
 early 60% of its tensors stay frozen: ImageNet features, no backward pass through them), then
 refits each on all non-test rows for serving; every run keeps a validation slice for early
-stopping. The photos train for 3 epochs at 128, 160 then 224 px (progressive resizing: a 128 px
-step costs a third of a 224 px one, so three epochs cost less than the former two at 224; the
-last is at the serving size, so BatchNorm statistics and the served resolution agree) with label
-smoothing 0.1 (docs/benchmarks/training.md, "Photos: more learned per CPU minute"). The run
-stays within the time of the previous MiniLM-based default.
+stopping. The photos train for 2 epochs at 224 px: progressive resizing (3 epochs at 128, 160,
+224 px, ``image_train_sizes``) and label smoothing tied it at the same CPU in the screening of
+docs/benchmarks/training.md ("Photos: more learned per CPU minute"), so they are not the default.
+The run stays within the time of the previous MiniLM-based default.
 
 ``production`` is the reference study's recipe on one GPU (bf16, loader workers): CamemBERT and
 FlauBERT fine-tuned end to end at 256 tokens, three timm backbones fully fine-tuned at 224px,
@@ -134,12 +133,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "default": Profile(
-        name="default",
-        image_epochs=3,
-        image_train_sizes=(128, 160, 224),
-        image_label_smoothing=0.1,
-    ),
+    "default": Profile(name="default"),
     "tiny": Profile(
         name="tiny",
         text_max_length=32,
