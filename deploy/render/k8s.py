@@ -197,12 +197,14 @@ def scaled_object(spec: WorkerSpec[Any], settings: Settings) -> dict[str, Any]:
     per_replica = (
         settings.batch_size * 4 if any(c.batch for c in spec.consumes) else settings.max_records * 25
     )
+    cluster = settings.model_copy(update={"stream_prefix": STREAM_PREFIX})
     triggers = [
         {
             "type": "redis-streams",
             "metadata": {
                 "address": REDIS_ADDRESS,
-                "stream": f"{STREAM_PREFIX}{lane_stream(consumer.stream, lane)}",
+                # the workers' own key (CATALOG_REDIS_HASH_TAGS adds the stream's hash tag)
+                "stream": cluster.key(lane_stream(consumer.stream, lane)),
                 "consumerGroup": spec.name,
                 "lagCount": str(per_replica),
                 "activationLagCount": "0",

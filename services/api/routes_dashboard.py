@@ -89,7 +89,7 @@ def review_queue(
     """Predictions decided `review` (and undecided ones below the threshold), the most valuable
     review first: the least confident, i.e. the likeliest errors (see queries.review_queue).
     Page with ``after`` (keyset, constant cost) rather than ``offset``; ``total`` stops
-    counting at 10,000 (``total_capped``)."""
+    counting at 1,000 (``total_capped``)."""
     cut = state.settings.low_confidence_threshold if threshold is None else threshold
     try:
         return queries.review_queue(session, cut, limit, offset, model_version, after)

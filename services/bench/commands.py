@@ -223,6 +223,20 @@ def bench_write_cost(
     write_results(json_out, result, console)
 
 
+@bench_app.command("redis-memory")
+def bench_redis_memory(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    n: Annotated[
+        int, typer.Option(min=100, help="Offers whose events are published on every stream.")
+    ] = 10_000,
+) -> None:
+    """Redis bytes per pending entry of each stream and per submission waiting in the fusion join
+    (MEMORY USAGE and INFO memory; a private prefix of the configured Redis, deleted after)."""
+    from services.bench.redis_memory import run_redis_memory
+
+    write_results(json_out, run_redis_memory(_settings(), n), console)
+
+
 @bench_app.command("train-memory")
 def bench_train_memory(
     n: Annotated[list[int] | None, typer.Option("--n", help="Catalog sizes (repeatable).")] = None,

@@ -7,6 +7,7 @@ script is refused with CROSSSLOT."""
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import socket
 import subprocess
@@ -30,19 +31,32 @@ REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="needs a redis-server binary")
 
 
+def _free_port_pair() -> int:
+    """A free port whose cluster bus port (+10,000) is free too: at most 55,535."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(20_000, 55_000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
 @pytest.fixture
 def cluster_node(tmp_path: Path) -> Iterator[str]:
     """A one-node Redis Cluster on a free port (all slots assigned), stopped afterwards."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port_pair()
     args = [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
     args += ["--cluster-config-file", str(tmp_path / "nodes.conf"), "--dir", str(tmp_path), "--save", ""]
     args += ["--logfile", str(tmp_path / "redis.log")]
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         cli = [str(Path(str(REDIS_SERVER)).with_name("redis-cli")), "-p", str(port)]
-        for _ in range(400):
+        for _ in range(1200):  # up to a minute on a loaded machine
             if subprocess.run([*cli, "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
                 break
             time.sleep(0.05)
@@ -51,7 +65,7 @@ def cluster_node(tmp_path: Path) -> Iterator[str]:
         )
         log = (tmp_path / "redis.log").read_text() if (tmp_path / "redis.log").exists() else ""
         assert added.stdout.strip() == "OK", f"{added.stdout}{added.stderr}{server.poll()}{log[-2000:]}"
-        for _ in range(400):
+        for _ in range(1200):  # up to a minute on a loaded machine
             if (
                 "cluster_state:ok"
                 in subprocess.run([*cli, "cluster", "info"], capture_output=True, text=True).stdout
