@@ -122,8 +122,16 @@ class Run:
     def __init__(self, running: Cluster, redis: Redis, options: FullsizeOptions, note: Note) -> None:
         self.running, self.redis, self.options, self.note = running, redis, options, note
         self.url = running.url
-        self.sampler = Sampler(redis, options.sample_every_s, lambda s: note(_sample_line(s)))
+        self.sampler = Sampler(redis, options.sample_every_s, self.sampled)
+        self.done: dict[str, Any] = {}
+        """What is measured so far: written to ``partial.json`` with every sample."""
+        self.work: Path | None = None
         self.ingest_started = datetime.now(UTC)
+
+    def sampled(self, sample: dict[str, Any]) -> None:
+        self.note(_sample_line(sample))
+        if self.work is not None:
+            _partial(self.work, self.done, self)
 
     async def dead_letters(self) -> int:
         return int(await self.redis.xlen(self.running.settings.key(Stream.DEAD)))
@@ -190,9 +198,6 @@ class Run:
             await asyncio.sleep(1.0)
         counts = await asyncio.to_thread(pass_counts, self.url, job_id)
         result = _pass_result(counts, started, {"job_id": str(job_id), "job": view, "kill": kill})
-        if kill.get("resumed_after_s") and result["seconds"]:
-            busy = result["seconds"] - kill["resumed_after_s"]
-            result["throughput_without_takeover_wait"] = round(counts["predictions"] / busy, 2)
         return result
 
     async def kill_runner(self, view: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +238,12 @@ def _sample_line(sample: dict[str, Any]) -> str:
     return f"{sample['pass']}: {done} done, load {sample['load_average']}, redis {memory:.0f} MiB"
 
 
+def _partial(work: Path, body: dict[str, Any], run: Run) -> None:
+    """What is measured so far, in ``work/partial.json`` (a long run stopped later keeps it)."""
+    body = {**body, "peak_rss_mib": run.sampler.read_peaks(), "samples": run.sampler.samples}
+    (work / "partial.json").write_text(json.dumps(body, indent=1, default=str), "utf-8")
+
+
 def _pass_result(counts: dict[str, Any], started: datetime, extra: dict[str, Any]) -> dict[str, Any]:
     last = counts.pop("last_written")
     counts.pop("first_written")
@@ -268,12 +279,14 @@ async def run_bench(
         try:
             with cluster(s, options.replicas, env) as running:
                 run = Run(running, redis, options, note)
+                run.work, run.done["limit_before"] = work, limits[0]
                 for name, pid in {**worker_pids(running), "redis-server": await redis_pid(s)}.items():
                     run.sampler.watch(name, pid)
                 await warm_up(running, sample)
                 note("warm-up done; pass 1: catalog ingest")
                 with run.sampler.running():
                     ingest = await run.ingest_pass(root, work)
+                    run.done["ingest_pass"] = ingest
                     note(f"ingest pass: {ingest['predictions']} predictions, {ingest['throughput']} offers/s")
                     job = await run.job_pass()
                     note(f"reclassify pass: {job['predictions']} predictions, {job['throughput']} offers/s")
