@@ -347,7 +347,7 @@ def bench_fullsize(
     reclassification job of every listing with its runner SIGKILLed once mid-job; exactly once
     checked in SQL, throughput against the in-process limit, peak memory of every process."""
     from services.bench.fullsize import FullsizeOptions, run_bench, scratch_or
-    from services.bench.fullsize_catalog import tile_catalog
+    from services.bench.fullsize_catalog import MANIFEST, tile_catalog
 
     settings = _settings()
     options = FullsizeOptions(
@@ -370,6 +370,8 @@ def bench_fullsize(
             body = asyncio.run(run_bench(settings, data, url, work, options, console.log))
     except (FileNotFoundError, LookupError, ValueError, RuntimeError) as exc:
         raise _fail(exc) from exc
+    if manifest is None and (data / MANIFEST).exists():  # a catalog tiled beforehand
+        manifest = json.loads((data / MANIFEST).read_text("utf-8"))
     write_results(json_out, {**body, "tiled_catalog": manifest}, console)
 
 
