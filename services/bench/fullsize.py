@@ -156,7 +156,7 @@ class Run:
         """``catalog ingest`` as its own process; every offer classified once."""
         summary = folder / "ingest-summary.json"
         command = [sys.executable, "-m", "services.cli.main", "ingest", str(root), "--json", str(summary)]
-        started = datetime.now(UTC)
+        started, cpu = datetime.now(UTC), dict(self.sampler.cpu)
         self.sampler.progress = lambda: {"pass": "ingest", "stored": stored_count(self.url, None)}
         with (folder / "ingest.log").open("wb") as log:
             process = subprocess.Popen(command, env=self.running.supervisor.env, stdout=log, stderr=log)
@@ -176,7 +176,8 @@ class Run:
         await self.wait_pass(None, expected)
         self.ingest_started = started
         counts = await asyncio.to_thread(pass_counts, self.url, None)
-        return _pass_result(counts, started, {"ingest_summary": json.loads(summary.read_text())})
+        extra = {"ingest_summary": json.loads(summary.read_text()), **self.cpu_of(cpu, counts)}
+        return _pass_result(counts, started, extra)
 
     async def job_pass(self) -> dict[str, Any]:
         """A reclassification job of every ingested listing, its runner killed once mid-job."""
@@ -184,6 +185,7 @@ class Run:
             flt = JobFilter(since=self.ingest_started)  # the ingested listings, not the warm-up's
             view = job_view(create_job(session, flt, self.options.max_in_flight, page_size=500))
         job_id, total, started = uuid.UUID(view["job_id"]), int(view["total"]), datetime.now(UTC)
+        cpu = dict(self.sampler.cpu)
         self.note(f"job {job_id}: {total} listings")
         self.sampler.progress = lambda: {"pass": "reclassify", **_progress(self.url, job_id)}
         kill: dict[str, Any] = {}
@@ -197,8 +199,19 @@ class Run:
                 self.note(f"job resumed by {view['runner']} after {kill['resumed_after_s']} s")
             await asyncio.sleep(1.0)
         counts = await asyncio.to_thread(pass_counts, self.url, job_id)
-        result = _pass_result(counts, started, {"job_id": str(job_id), "job": view, "kill": kill})
+        extra = {"job_id": str(job_id), "job": view, "kill": kill, **self.cpu_of(cpu, counts)}
+        result = _pass_result(counts, started, extra)
         return result
+
+    def cpu_of(self, before: dict[str, float], counts: dict[str, Any]) -> dict[str, Any]:
+        """CPU seconds of every process over a pass, and in ms per offer (PostgreSQL's own
+        processes are not counted: they are not ours to read)."""
+        seconds = self.sampler.cpu_since(before)
+        seconds.pop("bench (in-process limit)", None)
+        return {
+            "cpu_s": seconds,
+            "cpu_ms_per_offer": per_offer_ms(sum(seconds.values()), counts["predictions"]),
+        }
 
     async def kill_runner(self, view: dict[str, Any]) -> dict[str, Any]:
         """SIGKILL the reclassify worker running the job, then start it again."""
@@ -236,6 +249,13 @@ def _sample_line(sample: dict[str, Any]) -> str:
     done = sample.get("stored", sample.get("completed"))
     memory = sample["used_memory"] / 2**20
     return f"{sample['pass']}: {done} done, load {sample['load_average']}, redis {memory:.0f} MiB"
+
+
+def _cpu_ratio(limits: list[dict[str, Any]], result: dict[str, Any]) -> float | None:
+    """The limit's CPU ms per offer over the pass's (all processes): the throughput ratio the
+    two would have on the same share of idle cores, whatever else the machine runs."""
+    limit = sum(x["cpu_ms_per_offer"]["total"] for x in limits) / len(limits)
+    return round(limit / result["cpu_ms_per_offer"], 3) if result.get("cpu_ms_per_offer") else None
 
 
 def _partial(work: Path, body: dict[str, Any], run: Run) -> None:
@@ -320,6 +340,9 @@ async def run_bench(
         "ratio_to_limit": {
             "ingest": round((ingest["throughput"] or 0) / limit, 3),
             "reclassify": round((job["throughput"] or 0) / limit, 3),
+        },
+        "cpu_ratio_to_limit": {
+            name: _cpu_ratio(limits, p) for name, p in (("ingest", ingest), ("reclassify", job))
         },
         "dead_letters": dead,
         "peak_rss_mib": peaks,

@@ -6,8 +6,8 @@ Kept apart from the orchestration (:mod:`services.bench.fullsize`) so each reads
   duplicated), in one SQL statement each, on the listings of the run (warm-up ones excluded);
 - :class:`Sampler`: every few seconds the load average, predictions stored, the job's progress
   and Redis' memory, plus the peak RSS (``VmHWM``) of every watched process (a process that
-  exits or is killed keeps its last reading), so the JSON shows how a long run on a shared
-  machine went, not one snapshot.
+  exits or is killed keeps its last reading) and its CPU seconds, so the JSON shows how a long
+  run on a shared machine went, and the CPU per offer that the load does not change (much).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from services.bench.cpu import own_cpu_s
 from services.bench.stats import peak_rss_mb
 from shared.db.listings import to_utc
 from shared.db.session import session_scope
@@ -94,6 +95,8 @@ class Sampler:
         self.redis, self.every_s, self.note = redis, every_s, note
         self.samples: list[dict[str, Any]] = []
         self.peaks: dict[str, float | None] = {}
+        self.cpu: dict[str, float] = {}
+        """CPU seconds (user + system) of each watched process since it started, last reading."""
         self.pids: dict[str, int] = {}
         self.progress: Callable[[], dict[str, Any]] = dict
         self._started = time.monotonic()
@@ -112,7 +115,16 @@ class Sampler:
             value = peak_rss_mb(pid)
             if value is not None:
                 self.peaks[name] = max(value, self.peaks.get(name) or 0.0)
+            cpu = own_cpu_s(pid)
+            if cpu is not None:
+                self.cpu[name] = cpu
         return self.peaks
+
+    def cpu_since(self, before: dict[str, float]) -> dict[str, float]:
+        """CPU seconds of each process since the snapshot ``before`` (a process started since
+        counts from 0; one gone keeps its last reading, at most a second old)."""
+        self.read_peaks()
+        return {name: round(cpu - before.get(name, 0.0), 2) for name, cpu in self.cpu.items()}
 
     async def sample(self) -> dict[str, Any]:
         self.read_peaks()

@@ -62,6 +62,7 @@ def test_bench_fullsize_ingests_and_reclassifies_every_listing_once_across_a_kil
         p = body[name]
         assert (p["listings"], p["lost"], p["duplicated_listings"], p["extra_predictions"]) == (60, 0, 0, 0)
         assert p["predictions"] == 60 and p["throughput"] > 0
+        assert p["cpu_ms_per_offer"] > 0 and p["cpu_s"]["writer-1"] > 0
     job = body["reclassify_pass"]
     assert job["job"]["status"] == "completed" and job["job"]["completed"] == 60
     kill = job["kill"]
@@ -73,3 +74,4 @@ def test_bench_fullsize_ingests_and_reclassifies_every_listing_once_across_a_kil
     assert all(v and v > 0 for v in peaks.values())
     assert body["redis"]["used_memory_peak"] > 0 and body["samples"]
     assert len(body["limit"]["runs"]) == 2 and body["ratio_to_limit"]["reclassify"] > 0
+    assert body["cpu_ratio_to_limit"]["ingest"] > 0 and body["cpu_ratio_to_limit"]["reclassify"] > 0
