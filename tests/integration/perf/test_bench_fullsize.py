@@ -44,12 +44,10 @@ def test_bench_fullsize_ingests_and_reclassifies_every_listing_once_across_a_kil
         "CATALOG_BATCH_SIZE": "8",
     }
     out = tmp_path / "fullsize.json"
+    args = f"--base {synthetic_catalog} --work {tmp_path / 'work'} --json {out} --n 60 --limit-offers 16"
+    args += " --max-in-flight 8 --kill-at 0.3 --lease 2 --sample-every 1"
     run = subprocess.run(
-        [
-            *CATALOG, "bench", "fullsize", "--base", str(synthetic_catalog), "--n", "60",
-            "--work", str(tmp_path / "work"), "--limit-offers", "16", "--max-in-flight", "8",
-            "--kill-at", "0.3", "--lease", "2", "--sample-every", "1", "--json", str(out),
-        ],  # fmt: skip
+        [*CATALOG, "bench", "fullsize", *args.split()],
         env=env,
         capture_output=True,
         text=True,
