@@ -123,15 +123,20 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(settings: Settings, replicas: dict[str, int]) -> Iterator[Cluster]:
-    """Every worker kind as its own process(es), on ``settings``' Redis and database."""
+def cluster(
+    settings: Settings, replicas: dict[str, int], extra_env: dict[str, str] | None = None
+) -> Iterator[Cluster]:
+    """Every worker kind as its own process(es), on ``settings``' Redis and database
+    (``extra_env``: more settings for every child, e.g. a short job lease)."""
     migrate(settings.effective_database_url)
     specs = [
         ProcessSpec(f"{kind}-{i + 1}", ["worker", kind])
         for kind in WORKERS
         for i in range(replicas.get(kind, 1))
     ]
-    supervisor = Supervisor.for_settings(settings, specs, extra_env=worker_env(settings))
+    supervisor = Supervisor.for_settings(
+        settings, specs, extra_env={**worker_env(settings), **(extra_env or {})}
+    )
     supervisor.start_all()
     try:
         yield Cluster(settings, supervisor)

@@ -404,6 +404,68 @@ def bench_project(
     write_results(json_out, body, console)
 
 
+@bench_app.command("fullsize")
+def bench_fullsize(
+    json_out: JsonOut,
+    data: Annotated[
+        Path | None, typer.Option(help="A full catalog (challenge layout) to use as it is; default: tiled.")
+    ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(help="Synthetic catalog to tile up to the real class counts (default: synthesized)."),
+    ] = None,
+    base_n: Annotated[int, typer.Option(min=27, help="Offers of the synthesized base.")] = 4000,
+    n: Annotated[
+        int | None, typer.Option(min=27, help="Offers, in the real shares (default: the real 84,916).")
+    ] = None,
+    work: Annotated[Path, typer.Option(help="Scratch dir: catalog, logs, the private Redis.")] = Path(
+        "var/bench/fullsize"
+    ),
+    database_url: Annotated[
+        str | None, typer.Option(help="An empty database; default: a scratch PostgreSQL database, dropped.")
+    ] = None,
+    replicas: Replicas = None,
+    limit_offers: Annotated[int, typer.Option(min=1, help="Offers the in-process limit runs on.")] = 2000,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="The reclassification job's throttle.")] = 1000,
+    kill_at: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Job fraction completed when its runner is SIGKILLed.")
+    ] = 0.4,
+    lease: Annotated[float, typer.Option(help="The workers' job lease (s): the takeover wait.")] = 30.0,
+    redis_port: RedisPort = None,
+    sample_every: Annotated[float, typer.Option(help="Seconds between two load/memory samples.")] = 30.0,
+) -> None:
+    """The whole catalog end to end: `catalog ingest` into the running workers, then a
+    reclassification job of every listing with its runner SIGKILLed once mid-job; exactly once
+    checked in SQL, throughput against the in-process limit, peak memory of every process."""
+    from services.bench.fullsize import FullsizeOptions, run_bench, scratch_or
+    from services.bench.fullsize_catalog import MANIFEST, tile_catalog
+
+    settings = _settings()
+    options = FullsizeOptions(
+        limit_offers=limit_offers, max_in_flight=max_in_flight, kill_at=kill_at, lease_s=lease,
+        replicas=_replicas(replicas), redis_port=redis_port, sample_every_s=sample_every,
+    )  # fmt: skip
+    manifest = None
+    if data is None:
+        if base is None:
+            from training.synth import generate_catalog
+
+            base = work / f"base-{base_n}"
+            console.log(f"synthesizing the {base_n}-offer base in {base}")
+            generate_catalog(base, base_n, 7)
+        data = work / "catalog"
+        console.log(f"tiling {base} up to the real class counts in {data}")
+        manifest = tile_catalog(base, data, n)
+    try:
+        with scratch_or(database_url) as url:
+            body = asyncio.run(run_bench(settings, data, url, work, options, console.log))
+    except (FileNotFoundError, LookupError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from exc
+    if manifest is None and (data / MANIFEST).exists():  # a catalog tiled beforehand
+        manifest = json.loads((data / MANIFEST).read_text("utf-8"))
+    write_results(json_out, {**body, "tiled_catalog": manifest}, console)
+
+
 def _replicas(items: list[str] | None) -> dict[str, int]:
     try:
         return parse_replicas(items or [])
