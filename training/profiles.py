@@ -28,7 +28,12 @@ DEFAULT_TEXT_BASE = "subword"
 # model (training.bow_model): two cheap, differently-biased text models, fused like the seed's
 # two. The English MiniLM stays available (--text-base minilm) but is not a default: it scored
 # below both on real multilingual text and cost ~60% of the default run's time.
-DEFAULT_TEXT_BASES = [DEFAULT_TEXT_BASE, "subword_title", "subword_chars", "bow"]
+DEFAULT_TEXT_BASES = [DEFAULT_TEXT_BASE, "bow"]
+# The default profile adds the subword model's title-only and character-only views
+# (training.subword_model.SUBWORD_VIEWS): the text path pools them by cross-validation, what
+# put it above TF-IDF + LinearSVC on real text (docs/benchmarks/training.md); the tiny profile
+# (tests) keeps the two bases.
+VIEW_TEXT_BASES = (DEFAULT_TEXT_BASE, "subword_title", "subword_chars", "bow")
 DEFAULT_IMAGE_BASE = "efficientnet_lite0"
 # Settings that change how fast a run goes, not what it learns: left out of Profile.key() so a
 # run resumes with other worker counts (bases are keyed separately, by the work dir).
@@ -39,7 +44,8 @@ PROFILE_TEXT_BASES: dict[str, list[str]] = {"quick": ["bow"]}
 
 def text_bases_for(profile: str) -> list[str]:
     """The text bases a profile trains when none are given (``quick`` skips the transformer)."""
-    return list(PROFILE_TEXT_BASES.get(profile, DEFAULT_TEXT_BASES))
+    own = PROFILES[profile].text_bases if profile in PROFILES else ()
+    return list(own or PROFILE_TEXT_BASES.get(profile, DEFAULT_TEXT_BASES))
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "default": Profile(name="default"),
+    "default": Profile(name="default", text_bases=VIEW_TEXT_BASES),
     "tiny": Profile(
         name="tiny",
         text_max_length=32,

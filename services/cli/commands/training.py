@@ -24,9 +24,10 @@ def train(
         list[str] | None,
         typer.Option(
             "--text-base",
-            help="subword (fastText-style), bow (word-piece linear model), minilm, or a HF model "
+            help="subword (fastText-style), subword_title / subword_chars (its title-only and "
+            "character-only views), bow (word-piece linear model), minilm, or a HF model "
             "dir or hub name (CamemBERT, FlauBERT...); repeatable. Default: the profile's, else "
-            "subword, bow (quick profile: bow).",
+            "subword, bow (default profile: + subword_title, subword_chars; quick: bow).",
         ),
     ] = None,
     image_base: Annotated[

@@ -32,28 +32,34 @@ Repo = tuple[Path, Manifest]
 
 @pytest.fixture(scope="module")
 def triton_repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    """The tiny repository plus a subword model fitted by training's exact fit (default
-    profile's featurization, fewer buckets)."""
+    """The tiny repository plus two subword models fitted by training's exact fit (default
+    profile's featurization, fewer buckets): the whole offer (``subword``) and the title view
+    (``subword_title``, another served text base of the text stack)."""
     root = tmp_path_factory.mktemp("triton-subword") / "model_repository"
     manifest = build_repository(root)
     profile = PROFILES["default"]
-    subword = subword_model.subword_spec(profile).model_copy(update={"buckets": 2**14, "word_buckets": 2**12})
-    spec = TextModelSpec(
-        name="text_subword", base="subword", triton_version=manifest.revision, tokenizer_dir="text_subword/1",
-        max_length=profile.subword_max_features, subword=subword,
-    )  # fmt: skip
     offers = text_offers(200, 5)
     texts = [*offers.texts, *TEXTS]
     labels = np.unique(offers.labels, return_inverse=True)[1] % len(manifest.labels)
-    encoded = text_model.EncodedTexts(TextTokenizer(root, spec), texts)
-    model = subword_model.SubwordClassifier(2**14, len(manifest.labels), 2**12)
     rows = np.arange(len(offers.texts))
-    subword_model.fit_exact(model, encoded, rows, labels, profile.subword_c, profile.subword_min_df)
-    subword_model.export_subword_model(model, root / spec.name / str(spec.triton_version), spec)
-    write_config(root, spec, 64, "KIND_CPU")
-    expected = text_model.logits_of(model, encoded, np.arange(len(offers.texts), len(texts)))
-    np.save(root.parent / "expected.npy", expected)
-    manifest = manifest.model_copy(update={"text_models": [*manifest.text_models, spec]})
+    specs, expected = [], []
+    for base in ("subword", "subword_title"):
+        small = {"buckets": 2**14, "word_buckets": 2**12}
+        subword = subword_model.subword_spec(profile, base).model_copy(update=small)
+        name = subword_model.model_name(base)
+        spec = TextModelSpec(
+            name=name, base=base, triton_version=manifest.revision, tokenizer_dir=f"{name}/1",
+            max_length=profile.subword_max_features, subword=subword,
+        )  # fmt: skip
+        encoded = text_model.EncodedTexts(TextTokenizer(root, spec), texts)
+        model = subword_model.build_subword_model(profile, len(manifest.labels), subword)
+        subword_model.fit_exact(model, encoded, rows, labels, profile.subword_c, profile.subword_min_df)
+        subword_model.export_subword_model(model, root / spec.name / str(spec.triton_version), spec)
+        write_config(root, spec, 64, "KIND_CPU")
+        expected.append(text_model.logits_of(model, encoded, np.arange(len(offers.texts), len(texts))))
+        specs.append(spec)
+    np.save(root.parent / "expected.npy", np.stack(expected))
+    manifest = manifest.model_copy(update={"text_models": [*manifest.text_models, *specs]})
     return root, write_fusion(root, manifest)
 
 
@@ -72,7 +78,9 @@ async def test_local_triton_and_pytorch_serve_the_subword_model_alike(
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
     with_text = [i for i, text in enumerate(TEXTS) if text]  # an empty text has no text outputs
     assert all(len(local[i]) == len(manifest.text_models) for i in with_text)
-    served = np.asarray([local[i][-1] for i in with_text])  # the subword model is the last text model
-    expected = np.load(root.parent / "expected.npy")[with_text]
-    np.testing.assert_allclose(served, expected, atol=1e-4)
-    assert torch.from_numpy(expected).abs().max() > 0.1  # a fitted model, not zeros
+    expected = np.load(root.parent / "expected.npy")[:, with_text]
+    for k, position in enumerate((-2, -1)):  # the subword models are the last two text models
+        served = np.asarray([local[i][position] for i in with_text])
+        np.testing.assert_allclose(served, expected[k], atol=1e-4)
+        assert torch.from_numpy(expected[k]).abs().max() > 0.1  # a fitted model, not zeros
+    assert np.abs(expected[0] - expected[1]).max() > 0.1  # the title view is another model
