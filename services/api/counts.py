@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from shared.db.listings import as_utc
-from shared.db.models import COUNT_SPANS, Prediction, PredictionCount
+from shared.db.models import COUNT_SPANS, Prediction, PredictionCount, count_bucket
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,8 @@ class Part:
     end: datetime | None
 
 
-def _floor(at: datetime, span_s: int) -> datetime:
-    if span_s == 60:
-        return at.replace(second=0, microsecond=0)
-    if span_s == 3600:
-        return at.replace(minute=0, second=0, microsecond=0)
-    return at.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def _ceil(at: datetime, span_s: int) -> datetime:
-    floor = _floor(at, span_s)
+    floor = count_bucket(at, span_s)
     return floor if floor == at else floor + timedelta(seconds=span_s)
 
 
@@ -52,7 +44,7 @@ def window_parts(since: datetime | None, until: datetime | None, level: int = 0)
         return
     span, wider = spans[level], spans[level + 1]
     inner_start = _ceil(since, wider) if since is not None else None
-    inner_end = _floor(until, wider) if until is not None else None
+    inner_end = count_bucket(until, wider) if until is not None else None
     if inner_start is not None and inner_end is not None and inner_start >= inner_end:
         if since is None or until is None or since < until:
             yield Part(span, since, until)

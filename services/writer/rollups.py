@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified
 from shared.db.listings import dialect_insert, insert_for, table_of, to_utc
-from shared.db.models import COUNT_SPANS, PredictionCount, PredictionMinute
+from shared.db.models import COUNT_SPANS, PredictionCount, PredictionMinute, count_bucket
 
 
 def classified_at_of(event: ListingClassified, default: datetime) -> datetime:
@@ -98,15 +98,6 @@ def _minutes_upsert(dialect: str) -> Insert:
     )
 
 
-def _bucket(at: datetime, span_s: int) -> datetime:
-    """``at`` truncated to its minute, hour or UTC day."""
-    if span_s == 60:
-        return at.replace(second=0, microsecond=0)
-    if span_s == 3600:
-        return at.replace(minute=0, second=0, microsecond=0)
-    return at.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 COUNT_KEYS = ("span_s", "bucket_start", "origin", "model_version", "shadow", "decision", "prdtypecode")
 """``prediction_counts``' primary key."""
 
@@ -117,7 +108,7 @@ def count_rows(events: Sequence[ListingClassified], written_at: datetime) -> lis
     for event in events:
         at = classified_at_of(event, written_at)
         for span in COUNT_SPANS:
-            key = (span, _bucket(at, span), event.origin.kind, event.model_version, bool(event.shadow),
+            key = (span, count_bucket(at, span), event.origin.kind, event.model_version, bool(event.shadow),
                    event.decision or "", event.prdtypecode)  # fmt: skip
             row = rows.get(key)
             if row is None:

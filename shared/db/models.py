@@ -235,6 +235,16 @@ COUNT_SPANS = (60, 3600, 86400)
 whole hours, then whole minutes at its edges (services.api.queries)."""
 
 
+def count_bucket(at: datetime, span_s: int) -> datetime:
+    """The start of the ``prediction_counts`` bucket of width ``span_s`` holding ``at``: its
+    minute, hour or UTC day (the writer adds to it, the API reads windows along it)."""
+    if span_s == 60:
+        return at.replace(second=0, microsecond=0)
+    if span_s == 3600:
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 class PredictionCount(Base):
     """Predictions per category and bucket (a minute, an hour and a day, each stored), with the
     dashboard's filters as keys: the distribution, versions seen and auto-accept coverage read

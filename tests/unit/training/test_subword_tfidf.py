@@ -10,8 +10,6 @@ the Debian excerpt below, where these tests now show it ahead); the synthetic ca
 
 from __future__ import annotations
 
-import gzip
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +25,12 @@ from services.bench.text_ceiling import text_offers
 from shared.ml.fusion import softmax
 from shared.ml.model_repo import TextModelSpec
 from shared.ml.preprocess import TextTokenizer
+from tests.support.real_text import debian_catalog
 from training import subword_model, text_model
 from training.baseline import tfidf_svm_baseline
 from training.data import load_catalog
 from training.loop import squared_hinge
 from training.profiles import PROFILES
-
-DEBIAN_TEXT = Path(__file__).parents[2] / "data" / "debian_text"
-"""1,500 offers of ``python -m training.real_text --n 1500 --seed 3`` (Debian bookworm, May 2025)."""
 
 
 def _spec() -> TextModelSpec:
@@ -139,14 +135,7 @@ def test_on_real_debian_text_the_served_fit_is_not_below_the_baseline(tmp_path: 
     """The served fit (fit_subword: exact fit, calibrated, refit on the baseline's rows) on
     real multilingual text, three splits. Measured at seeds 0/1/2: 0.672/0.665/0.661 against
     the baseline's 0.650/0.649/0.651; the former Adam fit scored 0.599/0.569/0.578 here."""
-    data = tmp_path / "catalog"
-    data.mkdir()
-    shutil.copy(DEBIAN_TEXT / "Y_train_CVw08PX.csv", data)
-    with (
-        gzip.open(DEBIAN_TEXT / "X_train_update.csv.gz") as source,
-        open(data / "X_train_update.csv", "wb") as out,
-    ):
-        shutil.copyfileobj(source, out)
+    data = debian_catalog(tmp_path)
     catalog = load_catalog(data, require_labels=True)
     classes, y = np.unique(catalog.labels, return_inverse=True)
     assert len(classes) == 20 and len(catalog) == 1500

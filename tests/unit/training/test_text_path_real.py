@@ -9,8 +9,6 @@ is now a base, and the stack over several views of the offer must keep it at lea
 
 from __future__ import annotations
 
-import gzip
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +18,12 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from shared.ml.fusion import pool_forward
 from shared.ml.model_repo import TextModelSpec
 from shared.ml.preprocess import TextTokenizer
+from tests.support.real_text import debian_catalog
 from training import subword_model, text_model
 from training.baseline import tfidf_svm_baseline
 from training.data import load_catalog
 from training.fusion_train import choose_pool
 from training.profiles import PROFILES
-
-DEBIAN_TEXT = Path(__file__).parents[2] / "data" / "debian_text"
-"""1,500 offers of ``python -m training.real_text --n 1500 --seed 3`` (Debian bookworm, May 2025)."""
 
 VIEWS = ["subword", *subword_model.SUBWORD_VIEWS]
 
@@ -51,14 +47,7 @@ def _fit_logits(
 
 
 def test_on_real_text_the_pooled_views_are_not_below_the_baseline(tmp_path: Path) -> None:
-    data = tmp_path / "catalog"
-    data.mkdir()
-    shutil.copy(DEBIAN_TEXT / "Y_train_CVw08PX.csv", data)
-    with (
-        gzip.open(DEBIAN_TEXT / "X_train_update.csv.gz") as source,
-        open(data / "X_train_update.csv", "wb") as out,
-    ):
-        shutil.copyfileobj(source, out)
+    data = debian_catalog(tmp_path)
     catalog = load_catalog(data, require_labels=True)
     _, y = np.unique(catalog.labels, return_inverse=True)
     train, test = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=0)
