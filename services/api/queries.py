@@ -213,6 +213,12 @@ REVIEW_TOTAL_CAP = 1_000
 """The most listings the review queue counts (a page reads 50; counting 10,000 cost 317 ms at 1M listings)."""
 
 
+REVIEW_CURSOR_PATTERN = r"^([0-9]{1,20}(\.[0-9]{1,20})?(e[-+]?[0-9]{1,3})?\|.{1,150})?$"
+"""What a ``next_after`` looks like, or empty (the first page), its length bounded in the pattern
+(schema tools ignore a pattern beside maxLength): the API declares it, so a request the schema
+admits parses."""
+
+
 def parse_review_cursor(after: str) -> tuple[float, str]:
     """``confidence|listing_id`` (a ``next_after``) as its two keys; ValueError when malformed."""
     confidence, sep, listing_id = after.partition("|")

@@ -83,7 +83,11 @@ def review_queue(
     model_version: VersionQ = None,
     after: Annotated[
         Text | None,
-        Query(max_length=200, description="The previous page's next_after: the next page, at any depth."),
+        Query(
+            pattern=queries.REVIEW_CURSOR_PATTERN,
+            description="The previous page's next_after (`confidence|listing_id`), unchanged: the "
+            "next page, at any depth.",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Predictions decided `review` (and undecided ones below the threshold), the most valuable
@@ -92,7 +96,7 @@ def review_queue(
     counting at 1,000 (``total_capped``)."""
     cut = state.settings.low_confidence_threshold if threshold is None else threshold
     try:
-        return queries.review_queue(session, cut, limit, offset, model_version, after)
+        return queries.review_queue(session, cut, limit, offset, model_version, after or None)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
 
