@@ -15,7 +15,6 @@ shared.ml.fusion.FusionModel.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from pathlib import Path
 
@@ -23,20 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.ml.fusion import booster_forward, combiner_forward, softmax, stack_logits
+from shared.ml.fusion import booster_forward, combiner_forward, pool_forward, softmax, stack_logits
 from shared.ml.model_repo import FusionSpec
+from training.fusion_pool import choose_pool, prefer_pool
 from training.profiles import Profile
 
 log = logging.getLogger(__name__)
 
 BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
-POOL_PATHS = ("text",)
-"""Paths that may serve a pool of their models instead of LightGBM (when it scores better out
-of fold). Why the text path: its inputs are a few calibrated linear models of the same offer
-(whole text, title, character n-grams, word pieces); a weighted geometric mean of their
-probabilities chosen by cross-validation beat the LightGBM stack and TF-IDF + LinearSVC on real
-text (docs/benchmarks/training.md), where LightGBM over 2,500 rows of scores did not."""
-POOL_STEP = 0.1
+POOL_PATHS = ("text", "full")
+"""Paths that may serve a pool of their models instead of LightGBM (training.fusion_pool says
+why, and how one is kept over the other)."""
 
 
 def train_booster(
@@ -160,33 +156,6 @@ def _lgbm_params(n_labels: int, n_rows: int, profile: Profile) -> dict[str, obje
     }
 
 
-def _simplex(n: int, step: float) -> list[tuple[float, ...]]:
-    """Every weight vector of ``n`` non-negative multiples of ``step`` that sum to 1."""
-    units = round(1 / step)
-    return [
-        tuple(k * step for k in (*cut, units - sum(cut)))
-        for cut in itertools.product(range(units + 1), repeat=n - 1)
-        if sum(cut) <= units
-    ]
-
-
-def choose_pool(logits: dict[str, np.ndarray], models: list[str], labels: np.ndarray) -> dict[str, object]:
-    """The weights ``w`` (a grid over the simplex) of ``softmax(sum_m w_m log softmax(logits_m))``
-    with the best out-of-fold weighted F1 (shared.ml.fusion.pool_forward serves it); ties go
-    to the grid's first (the first model heaviest)."""
-    logs = [np.log(softmax(np.asarray(logits[m], dtype=np.float64)) + 1e-12) for m in models]
-    best: tuple[float, tuple[float, ...]] | None = None
-    for weights in sorted(_simplex(len(models), POOL_STEP), key=lambda w: [-x for x in w]):
-        score = weighted_f1(labels, sum(w * log for w, log in zip(weights, logs, strict=True)))  # type: ignore[arg-type]
-        if best is None or score > best[0] + 1e-9:
-            best = (score, weights)
-    assert best is not None
-    return {
-        "weights": {m: round(w, 3) for m, w in zip(models, best[1], strict=True)},
-        "cv_weighted_f1": round(best[0], 4),
-    }
-
-
 def cross_fit_lgbm(
     meta: np.ndarray, labels: np.ndarray, n_labels: int, profile: Profile
 ) -> tuple[np.ndarray, int]:
@@ -259,6 +228,31 @@ def choose_blend(
     }
 
 
+def _offer_pool(
+    blend: dict[str, object],
+    meta_oof: np.ndarray,
+    logits: dict[str, np.ndarray],
+    models: list[str],
+    labels: np.ndarray,
+    seed: int,
+) -> None:
+    """Switch ``blend`` to the pool of ``models`` unless the stack beats it by more than noise
+    (training.fusion_pool.prefer_pool); both scores and the rule's figures stay in the manifest."""
+    pool = choose_pool(logits, models, labels)
+    weight = float(blend["weight_meta"])  # type: ignore[arg-type]
+    single = softmax(np.asarray(logits[str(blend["model"])], dtype=np.float64))
+    stack = weight * meta_oof + (1 - weight) * single
+    pooled = pool_forward(pool["weights"], logits)  # type: ignore[arg-type]
+    rule = prefer_pool(labels, stack, pooled, seed)
+    scores = blend["cv_weighted_f1"]
+    assert isinstance(scores, dict)
+    scores["pool"] = pool["cv_weighted_f1"]
+    blend["pool_rule"] = rule
+    if rule["pool"]:
+        scores["chosen"] = pool["cv_weighted_f1"]
+        blend.update(meta="pool", pool=pool["weights"], weight_meta=1.0)
+
+
 def _booster_and_lgbm(
     features: np.ndarray,
     y: np.ndarray,
@@ -324,11 +318,7 @@ def train_fusion(
         path_logits = {m: logits[m][mask] for m in models}
         blend = {**choose_blend(meta_oof, path_logits, models, y), "lgbm_rounds": rounds, "meta": "lgbm"}
         if name in POOL_PATHS and len(models) > 1:
-            pool = choose_pool(path_logits, models, y)
-            blend["cv_weighted_f1"]["pool"] = pool["cv_weighted_f1"]  # type: ignore[index]
-            if pool["cv_weighted_f1"] > blend["cv_weighted_f1"]["chosen"]:  # type: ignore[index, operator]
-                blend["cv_weighted_f1"]["chosen"] = pool["cv_weighted_f1"]  # type: ignore[index]
-                blend.update(meta="pool", pool=pool["weights"], weight_meta=1.0)
+            _offer_pool(blend, meta_oof, path_logits, models, y, profile.seed)
         blends[name] = blend
         log.info("fusion path trained", extra={"path": name, "rows": int(mask.sum()), **blends[name]})
     params = {

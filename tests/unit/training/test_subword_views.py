@@ -20,7 +20,8 @@ from shared.ml.model_repo import LabelSpec, Manifest
 from shared.ml.subword import SubwordSpec, text_ids
 from shared.ml.text import merge_title_description
 from training import subword_model
-from training.fusion_train import _simplex, choose_pool, train_fusion
+from training.fusion_pool import choose_pool, simplex
+from training.fusion_train import train_fusion
 from training.profiles import PROFILES, get_profile
 
 
@@ -100,8 +101,8 @@ def test_the_text_path_serves_the_pool_it_chose_out_of_fold(tmp_path: Path) -> N
     assert accuracy > max((test[m].argmax(1) == test_labels).mean() for m in test) + 0.05
 
 
-def test_pool_weights_cover_the_simplex() -> None:
-    grid = _simplex(3, 0.1)
+def test_pool_weights_cover_thesimplex() -> None:
+    grid = simplex(3, 0.1)
     assert len(grid) == 66 and all(abs(sum(w) - 1) < 1e-9 and min(w) >= 0 for w in grid)
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 5, size=200)

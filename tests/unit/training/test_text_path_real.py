@@ -22,7 +22,7 @@ from tests.support.real_text import debian_catalog
 from training import subword_model, text_model
 from training.baseline import tfidf_svm_baseline
 from training.data import load_catalog
-from training.fusion_train import choose_pool
+from training.fusion_pool import choose_pool
 from training.profiles import PROFILES
 
 VIEWS = ["subword", *subword_model.SUBWORD_VIEWS]
