@@ -6,6 +6,7 @@ once on all non-test rows (exported to ONNX for serving); see training.oof for w
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import torch
 
 from shared.ml.model_repo import ImageModelSpec, TextModelSpec
 from shared.ml.preprocess import TextTokenizer
-from training import bow_model, image_data, image_model, subword_model, text_model
+from training import bow_model, image_data, image_front, image_model, subword_model, text_model
 from training.export import write_config
 from training.loop import FitResult
 from training.oof import CrossFit, Inner, cross_fit
 from training.profiles import Profile
 from training.scoring import onnx_session
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -152,6 +155,22 @@ def train_image_models(
         _train_image_model(run, base, image_paths, max_pixels, trained)
 
 
+def _front_cache(
+    run: BaseRun, base: str, pixels: image_data.PixelStore, rows: np.ndarray, name: str
+) -> tuple[int, image_front.FrontCache] | None:
+    """(frozen stages, their activations of ``rows``) when the profile and backbone allow it."""
+    model, _, _ = image_model.build_image_model(base, run.n_labels)
+    stages = image_front.front_stages(model, run.profile.image_freeze_fraction)
+    if stages is None:
+        log.info("front cache not possible; training on pixels", extra={"model": name})
+        return None
+    model.eval()
+    front = image_front.Front(model, stages)
+    path = run.work / name / f"front{stages}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return stages, image_front.FrontCache(front, pixels, rows, path)
+
+
 def _train_image_model(
     run: BaseRun, base: str, image_paths: list[Path | None], max_pixels: int, trained: Trained
 ) -> None:
@@ -178,8 +197,27 @@ def _train_image_model(
     usable = valid[run.rows]
     rows, folds = run.rows[usable], run.folds[usable] % profile.image_oof_folds
 
+    cached = _front_cache(run, base, pixels, rows, name) if profile.image_cache_front else None
+
     def train_one(fit_rows: np.ndarray, val_rows: np.ndarray, tag: str) -> tuple[object, FitResult]:
         torch.manual_seed(profile.seed)
+        if cached is not None:
+            stages, cache = cached
+            model, _, _ = image_model.build_image_model(base, run.n_labels)
+            tail, result = image_front.train_tail(
+                model,
+                stages,
+                cache,
+                fit_rows,
+                run.labels[fit_rows],
+                profile,
+                run.work / name / tag / "checkpoint.pt",
+                f"{name} {tag}",
+                val_rows,
+                run.labels[val_rows],
+            )
+            tails[id(model)] = tail
+            return model, result
         model, _, _ = image_model.build_image_model(base, run.n_labels)
         result = image_model.train_image_model(
             model,
@@ -195,7 +233,11 @@ def _train_image_model(
         )
         return model, result
 
+    tails: dict[int, image_front.Tail] = {}
+
     def predict(model: object, rows: np.ndarray) -> np.ndarray:
+        if cached is not None and id(model) in tails:
+            return image_front.tail_logits(tails.pop(id(model)), cached[1], rows)
         return image_model.store_logits(model, pixels, rows)  # type: ignore[arg-type]
 
     fitted = cross_fit(
