@@ -19,8 +19,10 @@ LightGBM, the pool ``softmax(sum_m w_m * log softmax(logits_m))`` of its models 
 ``weight_meta * meta + (1 - weight_meta) * softmax(logits of model)``; training chose the weight
 by cross-validation, so a path never serves a meta-model that scored below its best input.
 
-``params.calibration.<path>.temperature`` (optional, default 1): the served probabilities are
-``softmax(log(p) / T)`` of the blend (shared.ml.selective), fitted on held-out rows (training.calibration).
+``params.calibration.<path>.temperature`` (optional, default 1) and ``.top_label`` (optional
+``{"slope", "bias"}``, default identity): the served probabilities are ``softmax(log(p) / T)`` of
+the blend, then the top class's probability ``c`` becomes ``sigmoid(slope * logit(c) + bias)``
+(shared.ml.selective), fitted on held-out rows (training.calibration).
 Every caller (the fusion worker whatever the inference backend, the API's synchronous route,
 `catalog evaluate`) gets its probabilities here, so all apply the same calibration.
 No torch here: the fusion worker stays light.
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from shared.ml.model_repo import Manifest
-from shared.ml.selective import apply_temperature
+from shared.ml.selective import apply_calibration
 
 PATHS = ("full", "text", "image")
 
@@ -95,6 +97,12 @@ def stack_logits(names: list[str], logits: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([np.asarray(logits[name], dtype=np.float64) for name in names], axis=1)
 
 
+def _top_label(calibration: dict[str, Any]) -> tuple[float, float]:
+    """(slope, bias) of a path's top-label scaling; identity for revisions trained before it."""
+    fitted = calibration.get("top_label") or {}
+    return float(fitted.get("slope", 1.0)), float(fitted.get("bias", 0.0))
+
+
 @dataclass
 class _Path:
     models: list[str]
@@ -104,6 +112,7 @@ class _Path:
     weight_meta: float = 1.0
     temperature: float = 1.0
     pool: dict[str, float] | None = None
+    top_label: tuple[float, float] = (1.0, 0.0)
 
 
 class FusionModel:
@@ -144,6 +153,7 @@ class FusionModel:
                 float(blend.get("weight_meta", 1.0)),
                 float(calibration.get("temperature", 1.0)),
                 {m: float(w) for m, w in pool.items()} if pool else None,
+                _top_label(calibration),
             )
         if not paths:
             raise ValueError(f"Fusion of {manifest.version} has no usable path in {directory}.")
@@ -181,4 +191,4 @@ class FusionModel:
         if path.blend_model is not None and path.weight_meta < 1.0:
             single = softmax(np.asarray(logits[path.blend_model], dtype=np.float64))
             probs = path.weight_meta * probs + (1.0 - path.weight_meta) * single
-        return apply_temperature(probs, path.temperature) if calibrated else probs
+        return apply_calibration(probs, path.temperature, *path.top_label) if calibrated else probs

@@ -5,6 +5,12 @@
   (training.calibration says why not out-of-fold), applied by shared.ml.fusion.FusionModel: the one
   place both serving backends (and `catalog evaluate`) get their probabilities from. One scalar
   keeps the ranking of classes (the argmax never changes) and barely over-fits.
+- **Top-label Platt scaling** after the temperature: the top class's probability ``c`` becomes
+  ``sigmoid(a * logit(c) + b)`` and the others share the rest in their proportions. Why: a
+  pool of models (shared.ml.fusion's geometric mean) is under-confident in the middle and
+  over-confident at the top at the same time, which no single temperature mends (default run:
+  ECE 0.042 with the temperature, 0.016 with both, cross-fitted). Two numbers per path; the
+  argmax is kept (the top class never falls below the second).
 - **Expected calibration error** (15 equal-width bins of top-1 confidence): the mean gap between
   confidence and accuracy, weighted by each bin's share of rows.
 - **The auto-accept policy** (``SelectivePolicy``, in each revision's manifest): the lowest
@@ -29,6 +35,9 @@ from shared.lifecycle.quality import wilson
 Decision = Literal["auto", "review"]
 ECE_BINS = 15
 MIN_CLASS_SUPPORT = 30
+MIN_TOP_LABEL_ROWS = 200
+"""Fewer rows than this fit the temperature only: two more numbers on the tiny profile's 50
+held-out rows made fresh offers' ECE worse (tests/integration/training/test_calibration.py)."""
 _EPS = 1e-12
 
 
@@ -40,6 +49,65 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
     return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+
+
+def _logit(confidence: np.ndarray) -> np.ndarray:
+    clipped = np.clip(confidence, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(clipped / (1 - clipped)))
+
+
+def apply_top_label(probs: np.ndarray, slope: float, bias: float) -> np.ndarray:
+    """The top class's probability recalibrated to ``sigmoid(slope * logit(c) + bias)``, the
+    other classes rescaled to share the rest; the top class stays the argmax."""
+    if slope == 1.0 and bias == 0.0:
+        return probs
+    rows = np.arange(len(probs))
+    top = probs.argmax(axis=1)
+    confidence = probs[rows, top]
+    target = 1.0 / (1.0 + np.exp(-(slope * _logit(confidence) + bias)))
+    second = np.partition(probs, -2, axis=1)[:, -2] if probs.shape[1] > 1 else np.zeros(len(probs))
+    rest = np.clip(1.0 - confidence, _EPS, None)
+    # never below the level at which the second class would overtake the top one
+    target = np.maximum(target, second / np.clip(rest + second, _EPS, None) + 1e-9)
+    out = probs * ((1.0 - target) / rest)[:, None]
+    out[rows, top] = target
+    return np.asarray(out)
+
+
+def fit_top_label(probs: np.ndarray, labels: np.ndarray, ridge: float = 1e-3) -> tuple[float, float]:
+    """(slope, bias) of the logistic regression of "top class right" on ``logit(confidence)``
+    (Newton's method, a little ridge); (1, 0) when the rows cannot support a fit."""
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    if len(labels) < 2 or correct.min() == correct.max():
+        return 1.0, 0.0
+    x = np.stack([_logit(probs.max(axis=1)), np.ones(len(labels))], axis=1)
+    w = np.array([1.0, 0.0])
+    for _ in range(50):
+        q = 1.0 / (1.0 + np.exp(-(x @ w)))
+        gradient = x.T @ (q - correct) / len(labels) + ridge * w
+        hessian = (x * (q * (1 - q))[:, None]).T @ x / len(labels) + ridge * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return round(float(w[0]), 4), round(float(w[1]), 4)
+
+
+def apply_calibration(
+    probs: np.ndarray, temperature: float, slope: float = 1.0, bias: float = 0.0
+) -> np.ndarray:
+    """What a fusion path serves: its temperature, then its top-label Platt scaling."""
+    return apply_top_label(apply_temperature(probs, temperature), slope, bias)
+
+
+def fit_calibration(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    """(temperature, slope, bias): the temperature of least NLL, then the top-label fit on the
+    temperature-scaled rows (from ``MIN_TOP_LABEL_ROWS`` rows)."""
+    temperature = fit_temperature(probs, labels)
+    if len(labels) < MIN_TOP_LABEL_ROWS:
+        return temperature, 1.0, 0.0
+    slope, bias = fit_top_label(apply_temperature(probs, temperature), labels)
+    return temperature, slope, bias
 
 
 def _nll(probs: np.ndarray, labels: np.ndarray, temperature: float) -> float:
