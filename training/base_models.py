@@ -166,9 +166,10 @@ def _front_cache(
         return None
     model.eval()
     front = image_front.Front(model, stages)
-    path = run.work / name / f"front{stages}.npy"
+    path = run.work / name / f"front{stages}x{run.profile.image_front_views}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
-    return stages, image_front.FrontCache(front, pixels, rows, path)
+    views = run.profile.image_front_views
+    return stages, image_front.FrontCache(front, pixels, rows, path, views, run.profile.seed)
 
 
 def _train_image_model(

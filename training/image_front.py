@@ -5,8 +5,10 @@ the frozen front runs at high resolution and was 84% of every training step's fo
 again for every epoch of every fold model (two folds and the refit). The front never changes, so
 its activations are computed once per photo (a float16 file in the work dir, shared by the folds
 and the refit) and each epoch runs only the trainable stages at 7x7 - 14x14. The time saved buys
-epochs. What is given up: pixel augmentation (zoom, shift, rotation, colour); a random horizontal
-flip of the cached feature maps stands in for the flip.
+epochs. Augmentation is computed ahead: ``image_front_views`` augmented copies of every photo
+(the pixel recipe's zoom, shift, rotation, flip and colour jitter) go through the front once
+each, and epoch ``e`` trains on copy ``e mod views``; with none, a random horizontal flip of the
+cached maps is all the augmentation (it overfitted: docs/benchmarks/training.md).
 
 The cut is at a stage boundary (timm EfficientNet-style backbones: ``conv_stem``, ``bn1``,
 ``blocks``, ``conv_head``, ``bn2``, ``global_pool``, ``classifier``): the first blocks whose
@@ -16,6 +18,7 @@ the exported model is the whole ``ImageClassifier`` as before; serving does not 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.image_data import PixelStore
+from training.image_data import PixelStore, augment_batch
 from training.image_model import ImageClassifier
 from training.loop import FitResult, fit, linear_schedule
 from training.profiles import Profile
@@ -91,50 +94,83 @@ class Tail(nn.Module):
 
 
 class FrontCache:
-    """float16 front activations of ``rows`` of a pixel store, computed once into ``path``."""
+    """float16 front activations of ``rows`` of a pixel store, computed once into ``path``:
+    view 0 of the photos as served, views 1..``views`` of augmented copies (training.image_data's
+    zoom, shift, rotation, flip and colour jitter, seeded). Read back with ``pread`` row by row,
+    so the cache costs disk and page cache, not the process's memory."""
 
     def __init__(
-        self, front: Front, store: PixelStore, rows: np.ndarray, path: Path, chunk: int = 64
+        self,
+        front: Front,
+        store: PixelStore,
+        rows: np.ndarray,
+        path: Path,
+        views: int = 0,
+        seed: int = 0,
+        chunk: int = 64,
     ) -> None:
         self.index = {int(r): k for k, r in enumerate(rows)}
+        self.path, self.views = path, views
         done = path.with_suffix(".done")
-        shape_file = path.with_suffix(".shape.npy")
         if not done.is_file():
-            shape = tuple(front(torch.from_numpy(store.read(rows[:1]))).shape[1:])
-            np.save(shape_file, np.array((len(rows), *shape)))
-            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(len(rows), *shape))
-            with progress_bar() as bar:
-                task = bar.add_task(f"front activations {path.stem}", total=len(rows), info="")
+            self._compute(front, store, rows, views, seed, chunk)
+            done.touch()
+        with path.open("rb") as handle:
+            np.lib.format.read_magic(handle)
+            shape, _, _ = np.lib.format.read_array_header_1_0(handle)
+            self.offset = handle.tell()
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.row_values = int(np.prod(shape[2:]))
+
+    def _compute(
+        self, front: Front, store: PixelStore, rows: np.ndarray, views: int, seed: int, chunk: int
+    ) -> None:
+        shape = tuple(front(torch.from_numpy(store.read(rows[:1]))).shape[1:])
+        out = np.lib.format.open_memmap(
+            self.path, mode="w+", dtype=np.float16, shape=(1 + views, len(rows), *shape), version=(1, 0)
+        )
+        with progress_bar() as bar:
+            task = bar.add_task(f"front activations x{1 + views}", total=len(rows) * (1 + views), info="")
+            for view in range(1 + views):
+                generator = torch.Generator().manual_seed(seed * 1009 + view)
                 for start in range(0, len(rows), chunk):
                     pixels = torch.from_numpy(store.read(rows[start : start + chunk]))
-                    out[start : start + chunk] = front(pixels).numpy().astype(np.float16)
+                    if view:
+                        pixels = augment_batch(pixels, generator)
+                    out[view, start : start + chunk] = front(pixels).numpy().astype(np.float16)
                     bar.update(task, advance=len(pixels))
-            out.flush()
-            del out
-            done.touch()
-        self.features = np.load(path, mmap_mode="r")
+        out.flush()
+        del out
 
-    def read(self, rows: np.ndarray) -> torch.Tensor:
-        """float32 activations of ``rows`` (store row numbers), in that order."""
-        positions = np.array([self.index[int(r)] for r in rows], dtype=np.int64)
-        order = np.argsort(positions)  # sequential reads of the memory map
-        block = np.asarray(self.features[positions[order]], dtype=np.float32)
-        out = np.empty_like(block)
-        out[order] = block
-        return torch.from_numpy(out)
+    def read(self, rows: np.ndarray, view: int = 0) -> torch.Tensor:
+        """float32 activations of ``rows`` (store row numbers) in ``view``, in that order."""
+        out = np.empty((len(rows), *self.shape[2:]), dtype=np.float16)
+        row_bytes = self.row_values * 2
+        base = self.offset + view * self.shape[1] * row_bytes
+        with self.path.open("rb", buffering=0) as handle:
+            for k, row in enumerate(rows):
+                got = os.preadv(
+                    handle.fileno(), [memoryview(out[k]).cast("B")], base + self.index[int(row)] * row_bytes
+                )
+                if got != row_bytes:
+                    raise OSError(f"short read from {self.path} at row {row}")
+        return torch.from_numpy(out.astype(np.float32))
 
 
 def _feature_batches(
-    cache: FrontCache, rows: np.ndarray, labels: np.ndarray, batch_size: int, seed: int
+    cache: FrontCache, rows: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, epoch: int
 ) -> Iterator[tuple[tuple[torch.Tensor], torch.Tensor]]:
-    """Shuffled batches of ``rows``; each map flipped left-right with probability 1/2."""
-    rng = np.random.default_rng(seed)
+    """Shuffled batches of ``rows``: from augmented view ``1 + epoch % views`` when the cache has
+    them, else from the served view with each map flipped left-right with probability 1/2."""
+    rng = np.random.default_rng(seed + epoch)
     order = rng.permutation(len(rows))
+    view = 1 + epoch % cache.views if cache.views else 0
     for start in range(0, len(order), batch_size):
         chosen = order[start : start + batch_size]
-        features = cache.read(rows[chosen])
-        flip = torch.from_numpy(rng.random(len(chosen)) < 0.5)
-        features[flip] = features[flip].flip(-1)
+        features = cache.read(rows[chosen], view)
+        if not view:
+            flip = torch.from_numpy(rng.random(len(chosen)) < 0.5)
+            features[flip] = features[flip].flip(-1)
         yield (features,), torch.from_numpy(labels[chosen].astype(np.int64))
 
 
@@ -179,7 +215,7 @@ def train_tail(
         tail,
         optimizer,
         scheduler,
-        lambda epoch: _feature_batches(cache, rows, labels, profile.image_batch_size, profile.seed + epoch),
+        lambda epoch: _feature_batches(cache, rows, labels, profile.image_batch_size, profile.seed, epoch),
         profile.image_epochs,
         steps,
         checkpoint,

@@ -104,6 +104,7 @@ class Profile:
     # train the stages after the frozen front on its activations, computed once per photo
     # (training.image_front); needs image_freeze_fraction > 0 and a stage-structured backbone
     image_cache_front: bool = False
+    image_front_views: int = 0  # augmented copies of each photo through the cached front
     # fusion
     booster_hidden: int = 128
     booster_epochs: int = 200

@@ -56,7 +56,7 @@ def test_only_the_tail_learns_and_the_cache_is_computed_once(tmp_path: Path) -> 
     tail_before = [p.detach().clone() for p in Tail(model, stages).parameters()]
     path = tmp_path / "front.npy"
     cache = FrontCache(Front(model, stages), store, rows, path)
-    assert cache.features.dtype == np.float16 and len(cache.features) == len(rows)
+    assert cache.shape[:2] == (1, len(rows)) and np.load(path).dtype == np.float16
     stamp = path.stat().st_mtime_ns
     FrontCache(Front(model, stages), store, rows, path)  # resumed: not recomputed
     assert path.stat().st_mtime_ns == stamp
@@ -82,3 +82,22 @@ def test_only_the_tail_learns_and_the_cache_is_computed_once(tmp_path: Path) -> 
         served = model.eval()(torch.from_numpy(store.read(rows[16:]))).numpy()
     # the served model is the trained one: the cache's float16 rounding is all that differs
     assert logits.shape == served.shape and np.abs(logits - served).max() < 0.05
+
+
+def test_augmented_views_are_cached_once_each_and_differ_from_the_served_view(tmp_path: Path) -> None:
+    spec = ImageModelSpec(name="i", base="x", triton_version=1, image_size=32, mean=[0.5] * 3, std=[0.5] * 3)
+    store, valid = build_pixel_store(_photos(tmp_path, 8), spec, 10_000_000, tmp_path / "cache" / "c")
+    rows = np.flatnonzero(valid)
+    torch.manual_seed(0)
+    model, _, _ = build_image_model("efficientnet_lite0=random", 2)
+    model.eval()
+    front = Front(model, 5)
+    cache = FrontCache(front, store, rows, tmp_path / "views.npy", views=2, seed=3)
+    assert cache.shape[:2] == (3, len(rows))
+    served = cache.read(rows[::-1])
+    with torch.no_grad():
+        direct = front(torch.from_numpy(store.read(rows[::-1])))
+    assert torch.allclose(served, direct, atol=2e-2 * float(direct.abs().max()))  # float16 rounding
+    assert not torch.equal(cache.read(rows, 1), cache.read(rows, 2))
+    again = FrontCache(front, store, rows, tmp_path / "views2.npy", views=2, seed=3)
+    assert torch.equal(again.read(rows, 2), cache.read(rows, 2))  # seeded
