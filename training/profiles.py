@@ -144,9 +144,15 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # The image stages after the frozen front train on its cached activations (computed once,
-    # shared by the folds and the refit: training.image_front), so three epochs cost less
-    # than the two on pixels did (docs/benchmarks/training.md, "Photos: the frozen front cached").
-    "default": Profile(name="default", text_bases=VIEW_TEXT_BASES, image_cache_front=True, image_epochs=3),
+    # shared by the folds and the refit: training.image_front), on two augmented copies of each
+    # photo (docs/benchmarks/training.md, "Photos: the frozen front cached").
+    "default": Profile(
+        name="default",
+        text_bases=VIEW_TEXT_BASES,
+        image_cache_front=True,
+        image_front_views=2,
+        image_epochs=4,
+    ),
     "tiny": Profile(
         name="tiny",
         text_max_length=32,
