@@ -174,6 +174,9 @@ def bench_queries(
             "predictions is reused as it is (seed 10M once, time many times)."
         ),
     ] = None,
+    seed_only: Annotated[
+        bool, typer.Option(help="Seed --database-url and write the seeding figures only (time later).")
+    ] = False,
 ) -> None:
     """Seed N predictions in bulk (a database of its own, dropped after, unless --database-url),
     then time every dashboard and API read (p50/p95/p99) and save each statement's plan."""
@@ -190,10 +193,13 @@ def bench_queries(
         task = bar.add_task("seeding", total=predictions, note="")
         result, plans = run_bench(
             url, predictions, repeats, settings.low_confidence_threshold, database_url,
-            lambda _phase, n: bar.advance(task, n),
+            lambda _phase, n: bar.advance(task, n), seed_only,
         )  # fmt: skip
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2))
+    if seed_only:
+        console.print(f"seeded: {result['seeding']}; wrote {json_out}")
+        return
     plans_out = json_out.with_name(json_out.stem + "-plans.txt")
     plans_out.write_text(plans)
     table = Table("read", "p50 ms", "p95 ms", "goal", "met")
