@@ -221,6 +221,7 @@ def seed_bulk(
     timings: dict[str, float] = {}
     with engine_for(database_url).begin() as conn:
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        conn.execute(text("SET LOCAL work_mem = '256MB'"))  # the derivations' sorts of 10M rows
         conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
         drop, build = _saved_schema(conn)
         for statement in drop:
