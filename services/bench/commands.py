@@ -217,15 +217,18 @@ def bench_write_cost(
     batch: Annotated[int, typer.Option(min=1, help="Predictions per write (the writer's batch).")] = 100,
     rounds: Annotated[int, typer.Option(min=1, help="Alternating before/after measurements.")] = 3,
     admin_url: Annotated[str | None, typer.Option(help="PostgreSQL URL allowed to CREATE DATABASE.")] = None,
+    before: Annotated[
+        str, typer.Option(help="The schema compared with head: 0010_prediction_counts or 0009_taxonomy.")
+    ] = "0010_prediction_counts",
 ) -> None:
-    """The writer's store path (write_predictions) in rows/s without and with the dashboard rollup
-    of migration 0010 (prediction_counts and the review-order index), each on a fresh database."""
+    """The writer's store path (write_predictions) in rows/s at an older schema and at head (the
+    dashboards' rollups of migrations 0010 and 0011), each on a fresh database."""
     from services.bench.write_cost import run_write_cost
 
     url = admin_url or os.environ.get(
         "CATALOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
-    result = run_write_cost(url, events, batch, rounds)
+    result = run_write_cost(url, events, batch, rounds, before)
     write_results(json_out, result, console)
 
 

@@ -20,17 +20,19 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Insert, and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified
 from shared.db.drift_signals import signal_values
-from shared.db.listings import dialect_insert
+from shared.db.listings import insert_for
 from shared.db.models import (
     COUNT_SPANS,
+    Base,
     DriftCount,
     Prediction,
     ShadowPairCount,
@@ -99,18 +101,25 @@ def pair_deltas(
 
 
 def _add(
-    session: Session, model: type[Any], keys: Sequence[str], counts: Mapping[tuple[Any, ...], int]
+    session: Session, model: type[Any], keys: tuple[str, ...], counts: Mapping[tuple[Any, ...], int]
 ) -> None:
     """Add ``counts`` to ``model``'s ``count`` column, keyed by ``keys``, in key order."""
     if not counts:
         return
-    stmt = dialect_insert(session, model)
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=list(keys),
-        set_={"count": model.__table__.c["count"] + stmt.excluded["count"]},  # type: ignore[attr-defined]
-    )
     rows = [{**dict(zip(keys, key, strict=True)), "count": n} for key, n in sorted(counts.items(), key=str)]
-    session.execute(stmt, rows)
+    session.execute(_upsert(session.get_bind().dialect.name, model.__tablename__, keys), rows)
+
+
+@cache
+def _upsert(dialect: str, name: str, keys: tuple[str, ...]) -> Insert:
+    """The additive upsert of one rollup, built once per dialect (building costs more than running
+    it for a small batch: issue 27)."""
+    table = Base.metadata.tables[name]
+    stmt = insert_for(dialect, table)
+    return stmt.on_conflict_do_update(  # type: ignore[attr-defined,no-any-return]
+        index_elements=list(keys),
+        set_={"count": table.c["count"] + stmt.excluded["count"]},  # type: ignore[attr-defined]
+    )
 
 
 def add_to_version_pairs(
@@ -124,30 +133,24 @@ def add_to_shadow_pairs(session: Session, inserted: Sequence[ListingClassified])
     with the shadows of it stored before this batch."""
     counts: Counter[tuple[str, str, int, int]] = Counter()
     shadows = {e.submission_id: e for e in inserted if e.shadow and e.shadow_of is not None}
-    if shadows:
-        live = {
-            sid: (version, int(code))
-            for sid, version, code in session.execute(
-                select(Prediction.submission_id, Prediction.model_version, Prediction.prdtypecode).where(
-                    Prediction.submission_id.in_({e.shadow_of for e in shadows.values()})
-                )
-            )
-        }
-        for event in shadows.values():
-            found = live.get(event.shadow_of)  # type: ignore[arg-type]
-            if found is not None:
-                counts[(found[0], event.model_version, found[1], event.prdtypecode)] += 1
     new = {e.submission_id: e for e in inserted}
-    stored_shadows = session.execute(
-        select(
-            Prediction.submission_id, Prediction.shadow_of, Prediction.model_version, Prediction.prdtypecode
-        ).where(Prediction.shadow_of.in_(list(new)), Prediction.shadow.is_(True))  # ix_predictions_shadow_of
+    p = Prediction  # one round trip: the live predictions of new shadows, the stored shadows of new ones
+    wanted = or_(
+        p.submission_id.in_({e.shadow_of for e in shadows.values()}),
+        and_(p.shadow_of.in_(list(new)), p.shadow.is_(True)),  # ix_predictions_shadow_of
     )
-    for sid, shadow_of, version, code in stored_shadows:
-        if sid in shadows or shadow_of is None:  # a shadow of this batch: paired above
-            continue
-        live_event = new[shadow_of]
-        counts[(live_event.model_version, version, live_event.prdtypecode, int(code))] += 1
+    live: dict[Any, tuple[str, int]] = {}
+    for sid, shadow_of, shadow, version, code in session.execute(
+        select(p.submission_id, p.shadow_of, p.shadow, p.model_version, p.prdtypecode).where(wanted)
+    ):
+        live[sid] = (version, int(code))
+        if shadow and shadow_of in new and sid not in shadows:  # a stored shadow of a new prediction
+            live_event = new[shadow_of]
+            counts[(live_event.model_version, version, live_event.prdtypecode, int(code))] += 1
+    for event in shadows.values():  # new shadows, their live prediction stored before or now
+        found = live.get(event.shadow_of)
+        if found is not None:
+            counts[(found[0], event.model_version, found[1], event.prdtypecode)] += 1
     _add(session, ShadowPairCount, ("live_version", "shadow_version", "live_code", "shadow_code"), counts)
 
 
