@@ -107,9 +107,9 @@ def backfill_version_pairs(conn: Connection) -> None:
     versions it has, the query ``version_agreement`` ran before the rollup."""
     conn.execute(
         text(
-            "INSERT INTO version_pair_counts (version_a, version_b, code_a, code_b, count) "
-            f"SELECT a.model_version, b.model_version, a.prdtypecode, b.prdtypecode, count(*) "
-            f"FROM ({_LATEST}) AS a JOIN ({_LATEST}) AS b "
+            f"INSERT INTO version_pair_counts (version_a, version_b, code_a, code_b, count) WITH latest AS "
+            f"({_LATEST}) SELECT a.model_version, b.model_version, a.prdtypecode, b.prdtypecode, count(*) "
+            "FROM latest AS a JOIN latest AS b "
             "ON b.listing_id = a.listing_id AND a.model_version < b.model_version "
             "GROUP BY a.model_version, b.model_version, a.prdtypecode, b.prdtypecode"
         )
