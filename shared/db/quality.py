@@ -115,9 +115,10 @@ class Scored:
         return summary([self.pairs[k][1] for k in keys], [self.pairs[k][0] for k in keys])
 
 
-def scored_versions(session: Session) -> dict[str, Scored]:
-    """Per model version, its latest prediction of each labelled listing against the label."""
-    truth = ground_truth(session)
+def scored_versions(session: Session, truth: dict[str, int] | None = None) -> dict[str, Scored]:
+    """Per model version, its latest prediction of each labelled listing against the label
+    (``truth``: :func:`ground_truth`, when the caller has read it already)."""
+    truth = ground_truth(session) if truth is None else truth
     if not truth:
         return {}
     labelled = select(ListingLabel.listing_id).distinct().scalar_subquery()
@@ -139,7 +140,8 @@ def live_quality(session: Session) -> dict[str, Any]:
     actions = Counter(
         dict(session.execute(select(ListingLabel.action, func.count()).group_by(ListingLabel.action)).all())
     )
-    scored = scored_versions(session)
+    truth = ground_truth(session)
+    scored = scored_versions(session, truth)
     versions = [
         {"model_version": v, "shadow": s.shadow, **s.summary()}
         for v, s in sorted(scored.items(), key=lambda item: item[0], reverse=True)
@@ -148,7 +150,7 @@ def live_quality(session: Session) -> dict[str, Any]:
         "labels": int(sum(actions.values())),
         "accepted": int(actions.get("accept", 0)),
         "corrected": int(actions.get("correct", 0)),
-        "labelled_listings": len(ground_truth(session)),
+        "labelled_listings": len(truth),
         "versions": versions,
     }
 
