@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from services.api.counts import CountFilter, counts_by_code, versions_seen
 from shared.db.listings import as_utc
-from shared.db.models import Category, Listing, ListingLabel, Prediction, PredictionMinute
+from shared.db.models import Category, Listing, ListingLabel, Prediction, PredictionMinute, VersionPairCount
 from shared.taxonomy.store import CodeInfo, directory
 
 
@@ -302,7 +302,9 @@ def version_agreement(session: Session, version_a: str, version_b: str, top: int
     and the most frequent disagreements (a's code -> b's code)."""
 
     rows: Sequence[Any]
-    if session.get_bind().dialect.name == "postgresql":
+    if version_a != version_b:  # the writer's pair counts (migration 0011), not every listing's history
+        rows = _pairs_rollup(session, version_a, version_b)
+    elif session.get_bind().dialect.name == "postgresql":
         rows = _pairs_postgresql(session, version_a, version_b)
     else:
 
@@ -347,6 +349,16 @@ def version_agreement(session: Session, version_a: str, version_b: str, top: int
             for n, a, b in changes[:top]
         ],
     }
+
+
+def _pairs_rollup(session: Session, version_a: str, version_b: str) -> list[Any]:
+    """(code under a, code under b, listings) from ``version_pair_counts`` (stored a < b)."""
+    c = VersionPairCount
+    low, high = sorted((version_a, version_b))
+    rows = session.execute(
+        select(c.code_a, c.code_b, c.count).where(c.version_a == low, c.version_b == high, c.count > 0)
+    ).all()
+    return [(a, b, n) if low == version_a else (b, a, n) for a, b, n in rows]
 
 
 def _pairs_postgresql(session: Session, version_a: str, version_b: str) -> list[Any]:

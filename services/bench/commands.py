@@ -174,6 +174,9 @@ def bench_queries(
             "predictions is reused as it is (seed 10M once, time many times)."
         ),
     ] = None,
+    seed_only: Annotated[
+        bool, typer.Option(help="Seed --database-url and write the seeding figures only (time later).")
+    ] = False,
 ) -> None:
     """Seed N predictions in bulk (a database of its own, dropped after, unless --database-url),
     then time every dashboard and API read (p50/p95/p99) and save each statement's plan."""
@@ -190,10 +193,13 @@ def bench_queries(
         task = bar.add_task("seeding", total=predictions, note="")
         result, plans = run_bench(
             url, predictions, repeats, settings.low_confidence_threshold, database_url,
-            lambda _phase, n: bar.advance(task, n),
+            lambda _phase, n: bar.advance(task, n), seed_only,
         )  # fmt: skip
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2))
+    if seed_only:
+        console.print(f"seeded: {result['seeding']}; wrote {json_out}")
+        return
     plans_out = json_out.with_name(json_out.stem + "-plans.txt")
     plans_out.write_text(plans)
     table = Table("read", "p50 ms", "p95 ms", "goal", "met")
@@ -211,15 +217,18 @@ def bench_write_cost(
     batch: Annotated[int, typer.Option(min=1, help="Predictions per write (the writer's batch).")] = 100,
     rounds: Annotated[int, typer.Option(min=1, help="Alternating before/after measurements.")] = 3,
     admin_url: Annotated[str | None, typer.Option(help="PostgreSQL URL allowed to CREATE DATABASE.")] = None,
+    before: Annotated[
+        str, typer.Option(help="The schema compared with head: 0010_prediction_counts or 0009_taxonomy.")
+    ] = "0010_prediction_counts",
 ) -> None:
-    """The writer's store path (write_predictions) in rows/s without and with the dashboard rollup
-    of migration 0010 (prediction_counts and the review-order index), each on a fresh database."""
+    """The writer's store path (write_predictions) in rows/s at an older schema and at head (the
+    dashboards' rollups of migrations 0010 and 0011), each on a fresh database."""
     from services.bench.write_cost import run_write_cost
 
     url = admin_url or os.environ.get(
         "CATALOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
-    result = run_write_cost(url, events, batch, rounds)
+    result = run_write_cost(url, events, batch, rounds, before)
     write_results(json_out, result, console)
 
 

@@ -8,7 +8,8 @@ and constraints are dropped (rebuilt after), and everything the writer derives f
 derived in set-based SQL, as the writer would have left it: the submissions ledger (one closed
 entry per live prediction, ``seq`` in publication order), each listing's current prediction (the
 latest submission in the ledger), the per-minute sums and per-category counts
-(``shared.db.rollup_backfill``, the formulas migrations use) and a few reviewer labels.
+(``shared.db.rollup_backfill``, the formulas migrations use), the version and shadow agreement
+pairs and drift signal counts (migration 0011) and a few reviewer labels.
 ``tests/integration/perf/test_seed_bulk.py`` replays the seeded rows through the writer and
 compares what both leave.
 
@@ -32,7 +33,12 @@ from sqlalchemy import Connection, text
 
 from shared.categories import reference_categories
 from shared.contract import utcnow
-from shared.db.rollup_backfill import backfill_counts
+from shared.db.rollup_backfill import (
+    backfill_counts,
+    backfill_drift,
+    backfill_shadow_pairs,
+    backfill_version_pairs,
+)
 from shared.db.session import engine_for
 
 TABLES = ("predictions", "submissions", "listings", "listing_labels")
@@ -215,6 +221,7 @@ def seed_bulk(
     timings: dict[str, float] = {}
     with engine_for(database_url).begin() as conn:
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        conn.execute(text("SET LOCAL work_mem = '256MB'"))  # the derivations' sorts of 10M rows
         conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
         drop, build = _saved_schema(conn)
         for statement in drop:
@@ -233,6 +240,10 @@ def seed_bulk(
         conn.execute(text(_MINUTES))
         backfill_counts(conn)
         timings["derive_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for backfill in (backfill_version_pairs, backfill_shadow_pairs, backfill_drift):
+            backfill(conn)  # migration 0011's rollups, as the writer would have left them
+        timings["derive_agreement_s"] = time.perf_counter() - started
         started = time.perf_counter()
         for statement in (*build, *_SEQUENCES):
             conn.execute(text(statement))

@@ -20,10 +20,11 @@ from sqlalchemy import Insert, and_, or_, update
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified, utcnow
-from shared.db.listings import insert_for, insert_new_submissions, table_of, to_utc
+from shared.db.listings import insert_for, insert_new_rows, table_of, to_utc
 from shared.db.models import Category, Listing, Prediction, ReclassificationJob
 from shared.db.submissions import ledger_entries
 
+from .agreement import add_to_drift, add_to_shadow_pairs, add_to_version_pairs, lock_listings, stored_latest
 from .rollups import add_to_counts, add_to_minutes, classified_at_of
 
 
@@ -129,6 +130,9 @@ def write_predictions(
        or retried, only joins the history); a shadow candidate's prediction never moves a
        listing (nor the throughput sums, nor job progress): it is only stored for comparison;
     3. add the new reclassify predictions to their job's ``completed`` counter.
+
+    The dashboards' rollups of the new predictions (per-category counts, version and shadow
+    agreement pairs, drift signals, per-minute sums) are added in the same transaction.
     """
     result = WriteResult()
     if not events:
@@ -137,11 +141,17 @@ def write_predictions(
     unique = {event.submission_id: event for event in events}
     ensure_categories(session, unique.values())
     rows = [prediction_row(event, written_at) for event in unique.values()]
-    inserted_ids = insert_new_submissions(session, Prediction, rows, _ROWS_PER_STATEMENT)
+    listing_ids = [event.listing_id for event in unique.values()]
+    lock_listings(session, listing_ids)  # the agreement rollups read the listings' history
+    before = stored_latest(session, listing_ids)
+    inserted_ids = insert_new_rows(session, Prediction, rows, _ROWS_PER_STATEMENT, also="id")
     inserted = [unique[sid] for sid in inserted_ids]
     result.inserted = len(inserted)
     result.duplicates = len(events) - len(inserted)
     add_to_counts(session, inserted, written_at)  # per-category counts, shadow ones included
+    add_to_version_pairs(session, before, [(int(inserted_ids[e.submission_id]), e) for e in inserted])
+    add_to_shadow_pairs(session, inserted)
+    add_to_drift(session, inserted, written_at)
     inserted = [event for event in inserted if not event.shadow]
     if not inserted:
         return result

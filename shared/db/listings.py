@@ -58,8 +58,20 @@ def insert_for(name: str, table: Table | type[Any]) -> Insert:
 def insert_new_submissions(
     session: Session, model: type[Any], rows: list[dict[str, Any]], rows_per_statement: int
 ) -> set[uuid.UUID]:
+    """:func:`insert_new_rows`' submission ids."""
+    return set(insert_new_rows(session, model, rows, rows_per_statement))
+
+
+def insert_new_rows(
+    session: Session,
+    model: type[Any],
+    rows: list[dict[str, Any]],
+    rows_per_statement: int,
+    also: str | None = None,
+) -> dict[uuid.UUID, Any]:
     """Insert the rows whose ``submission_id`` is not in ``model``'s table yet, ``rows_per_statement``
-    at a time (bound parameters per statement); the ids inserted.
+    at a time (bound parameters per statement); the ids inserted, each with its ``also`` column
+    (the predictions' ``id``: the writer's rollups need which prediction is the latest).
 
     One statement, compiled once and cached, run over the rows as parameter sets (SQLAlchemy's
     "insertmanyvalues" sends them as multi-row ``VALUES`` with ``RETURNING``): ``.values(rows)``
@@ -68,14 +80,16 @@ def insert_new_submissions(
     class, so the ORM's bulk-insert machinery stays out of it.
     """
     table = table_of(model)
+    returned = [table.c.submission_id, table.c[also]] if also else [table.c.submission_id]
     stmt = (
         dialect_insert(session, table)
         .on_conflict_do_nothing(index_elements=["submission_id"])  # type: ignore[attr-defined]
-        .returning(table.c.submission_id)
+        .returning(*returned)
     )
-    inserted: set[uuid.UUID] = set()
+    inserted: dict[uuid.UUID, Any] = {}
     for start in range(0, len(rows), rows_per_statement):
-        inserted.update(row[0] for row in session.execute(stmt, rows[start : start + rows_per_statement]))
+        for row in session.execute(stmt, rows[start : start + rows_per_statement]):
+            inserted[row[0]] = row[1] if also else None
     return inserted
 
 

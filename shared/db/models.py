@@ -118,7 +118,14 @@ class Prediction(Base):
 
     __tablename__ = "predictions"
     __table_args__ = (
-        Index("ix_predictions_listing_history", "listing_id", "classified_at"),
+        # covers a listing's history for the writer's agreement rollup and live quality (5,000
+        # labelled listings read without 15,000 heap pages: migration 0012); PostgreSQL only
+        Index(
+            "ix_predictions_listing_history",
+            "listing_id",
+            "classified_at",
+            postgresql_include=["id", "model_version", "prdtypecode", "shadow", "decision"],
+        ),
         Index("ix_predictions_category_time", "prdtypecode", "classified_at"),
         Index("ix_predictions_confidence", "confidence"),
         # covers "latest prediction of each listing under a version" (version agreement)
@@ -265,6 +272,49 @@ class PredictionCount(Base):
     confidence_sum: Mapped[float] = mapped_column(Float)
     first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VersionPairCount(Base):
+    """Listings whose latest predictions under two model versions (``version_a`` < ``version_b``,
+    shadow predictions included) name ``code_a`` and ``code_b``: version agreement without
+    merging every listing's history. The writer moves a listing from its old pair to its new one
+    when a newer prediction of either version arrives (``services/writer/agreement.py``)."""
+
+    __tablename__ = "version_pair_counts"
+
+    version_a: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_b: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code_a: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code_b: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ShadowPairCount(Base):
+    """Shadow predictions per (live version, shadow version, live code, shadow code) of the same
+    submission: shadow agreement without joining the shadow predictions to the live ones."""
+
+    __tablename__ = "shadow_pair_counts"
+
+    live_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shadow_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    live_code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    shadow_code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class DriftCount(Base):
+    """Live ingested predictions per bucket (``COUNT_SPANS``), model version and value of a drift
+    signal (``confidence`` bin, ``language``, ``no_photo``; class shares are ``prediction_counts``'):
+    a week's drift baseline without reading a week of predictions."""
+
+    __tablename__ = "drift_counts"
+
+    span_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signal: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
 
 
 class ReclassificationJob(Base):

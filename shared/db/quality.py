@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from shared.contract import utcnow
 from shared.db.listings import as_utc, to_utc
-from shared.db.models import Listing, ListingLabel, Prediction
+from shared.db.models import Listing, ListingLabel, Prediction, ShadowPairCount
 from shared.lifecycle.quality import summary
 from shared.taxonomy.store import code_refusal
 
@@ -115,9 +115,10 @@ class Scored:
         return summary([self.pairs[k][1] for k in keys], [self.pairs[k][0] for k in keys])
 
 
-def scored_versions(session: Session) -> dict[str, Scored]:
-    """Per model version, its latest prediction of each labelled listing against the label."""
-    truth = ground_truth(session)
+def scored_versions(session: Session, truth: dict[str, int] | None = None) -> dict[str, Scored]:
+    """Per model version, its latest prediction of each labelled listing against the label
+    (``truth``: :func:`ground_truth`, when the caller has read it already)."""
+    truth = ground_truth(session) if truth is None else truth
     if not truth:
         return {}
     labelled = select(ListingLabel.listing_id).distinct().scalar_subquery()
@@ -139,7 +140,8 @@ def live_quality(session: Session) -> dict[str, Any]:
     actions = Counter(
         dict(session.execute(select(ListingLabel.action, func.count()).group_by(ListingLabel.action)).all())
     )
-    scored = scored_versions(session)
+    truth = ground_truth(session)
+    scored = scored_versions(session, truth)
     versions = [
         {"model_version": v, "shadow": s.shadow, **s.summary()}
         for v, s in sorted(scored.items(), key=lambda item: item[0], reverse=True)
@@ -148,7 +150,7 @@ def live_quality(session: Session) -> dict[str, Any]:
         "labels": int(sum(actions.values())),
         "accepted": int(actions.get("accept", 0)),
         "corrected": int(actions.get("correct", 0)),
-        "labelled_listings": len(ground_truth(session)),
+        "labelled_listings": len(truth),
         "versions": versions,
     }
 
@@ -182,16 +184,10 @@ def labelled_listings(session: Session) -> list[tuple[Listing, int]]:
 def shadow_agreement(session: Session, shadow_version: str | None = None, top: int = 10) -> dict[str, Any]:
     """How often the shadow candidate agreed with the live prediction of the same submission,
     per (live version, shadow version), with the most frequent disagreements."""
-    shadow, live = aliased(Prediction), aliased(Prediction)
-    query = (
-        select(live.model_version, shadow.model_version, live.prdtypecode, shadow.prdtypecode, func.count())
-        .select_from(shadow)
-        .join(live, live.submission_id == shadow.shadow_of)
-        .where(shadow.shadow.is_(True), shadow.shadow_of.is_not(None))  # via ix_predictions_shadow_of
-        .group_by(live.model_version, shadow.model_version, live.prdtypecode, shadow.prdtypecode)
-    )
+    c = ShadowPairCount  # the writer's pair counts (migration 0011), not a join of the predictions
+    query = select(c.live_version, c.shadow_version, c.live_code, c.shadow_code, c.count).where(c.count > 0)
     if shadow_version is not None:
-        query = query.where(shadow.model_version == shadow_version)
+        query = query.where(c.shadow_version == shadow_version)
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
     for live_v, shadow_v, a, b, n in session.execute(query):
         entry = pairs.setdefault((live_v, shadow_v), {"compared": 0, "agreed": 0, "changes": Counter()})

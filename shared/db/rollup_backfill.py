@@ -93,3 +93,68 @@ def backfill_minutes(conn: Connection) -> None:
             f"FROM predictions WHERE NOT shadow GROUP BY {minute}, origin, model_version"
         )
     )
+
+
+_LATEST = (
+    "SELECT listing_id, model_version, prdtypecode FROM (SELECT listing_id, model_version, prdtypecode, "
+    "row_number() OVER (PARTITION BY listing_id, model_version ORDER BY id DESC) AS newest "
+    "FROM predictions) AS ranked WHERE newest = 1"
+)
+
+
+def backfill_version_pairs(conn: Connection) -> None:
+    """Fill ``version_pair_counts`` (assumed empty): every listing's latest code under each pair of
+    versions it has, the query ``version_agreement`` ran before the rollup."""
+    conn.execute(
+        text(
+            f"INSERT INTO version_pair_counts (version_a, version_b, code_a, code_b, count) WITH latest AS "
+            f"({_LATEST}) SELECT a.model_version, b.model_version, a.prdtypecode, b.prdtypecode, count(*) "
+            "FROM latest AS a JOIN latest AS b "
+            "ON b.listing_id = a.listing_id AND a.model_version < b.model_version "
+            "GROUP BY a.model_version, b.model_version, a.prdtypecode, b.prdtypecode"
+        )
+    )
+
+
+def backfill_shadow_pairs(conn: Connection) -> None:
+    """Fill ``shadow_pair_counts`` (assumed empty): each shadow prediction with the prediction of
+    the submission it shadows."""
+    conn.execute(
+        text(
+            "INSERT INTO shadow_pair_counts (live_version, shadow_version, live_code, shadow_code, count) "
+            "SELECT live.model_version, s.model_version, live.prdtypecode, s.prdtypecode, count(*) "
+            "FROM predictions AS s JOIN predictions AS live ON live.submission_id = s.shadow_of "
+            "WHERE s.shadow AND s.shadow_of IS NOT NULL "
+            "GROUP BY live.model_version, s.model_version, live.prdtypecode, s.prdtypecode"
+        )
+    )
+
+
+def backfill_drift(conn: Connection) -> None:
+    """Fill ``drift_counts`` (assumed empty) from the live ingested predictions: the minutes in
+    one scan per signal, each wider span from the span below it."""
+    from shared.db.drift_signals import signal_sql
+
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
+    minute = _truncate(dialect, COUNT_SPANS[0], "classified_at")
+    for signal, value in signal_sql().items():
+        conn.execute(
+            text(
+                "INSERT INTO drift_counts (span_s, bucket_start, model_version, signal, value, count) "
+                f"SELECT {COUNT_SPANS[0]}, {minute}, model_version, '{signal}', {value}, count(*) "
+                "FROM predictions WHERE NOT shadow AND origin = 'ingest' "
+                f"GROUP BY {minute}, model_version, {value}"
+            )
+        )
+    keys = "model_version, signal, value"
+    for below, span in pairwise(COUNT_SPANS):
+        bucket = _truncate(dialect, span, "bucket_start")
+        conn.execute(
+            text(
+                f"INSERT INTO drift_counts (span_s, bucket_start, {keys}, count) "
+                f"SELECT {span}, {bucket}, {keys}, sum(count) FROM drift_counts WHERE span_s = {below} "
+                f"GROUP BY {bucket}, {keys}"
+            )
+        )

@@ -24,17 +24,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.contract import utcnow
+from shared.db.drift_signals import CONFIDENCE_EDGES, signal_columns
 from shared.db.listings import to_utc
-from shared.db.models import Prediction
+from shared.db.models import DriftCount, Prediction, PredictionCount
+from shared.db.windows import Part, window_parts
 from shared.ml.model_repo import DriftReference, Manifest, read_manifest
 
 EPSILON = 1e-4
-CONFIDENCE_EDGES = [round(0.1 * i, 1) for i in range(11)]
 SIGNALS = ("class_shares", "confidence", "language", "no_photo")
 
 
@@ -75,34 +76,77 @@ def training_reference(
     )
 
 
-def _bin_expr() -> Any:
-    edges = CONFIDENCE_EDGES[1:-1]
-    return case(*((Prediction.confidence < e, str(i)) for i, e in enumerate(edges)), else_=str(len(edges)))
-
-
-def window_counts(
-    session: Session, start: datetime, end: datetime, version: str | None
+def _raw_counts(
+    session: Session, start: datetime | None, end: datetime | None, version: str | None
 ) -> dict[str, Counter[str]]:
-    """Per signal, counts of live (non-shadow) ingested predictions in [start, end)."""
-    where = [
-        Prediction.shadow.is_(False),
-        Prediction.origin == "ingest",
-        Prediction.classified_at >= to_utc(start),
-        Prediction.classified_at < to_utc(end),
-    ]
+    """Per signal, counts of live ingested predictions in [start, end), read from the predictions."""
+    where = [Prediction.shadow.is_(False), Prediction.origin == "ingest"]
+    if start is not None:
+        where.append(Prediction.classified_at >= to_utc(start))
+    if end is not None:
+        where.append(Prediction.classified_at < to_utc(end))
     versioned = [*where, Prediction.model_version == version] if version else where
 
     def grouped(column: Any, conditions: list[Any]) -> Counter[str]:
         rows = session.execute(select(column, func.count()).where(*conditions).group_by(column))
         return Counter({str(key): int(n) for key, n in rows})
 
-    no_photo = case((Prediction.image_missing_reason.is_(None), "photo"), else_="no_photo")
+    columns = signal_columns(Prediction)
     return {
         "class_shares": grouped(Prediction.prdtypecode, versioned),
-        "confidence": grouped(_bin_expr(), versioned),
-        "language": grouped(func.coalesce(Prediction.language, "unknown"), where),
-        "no_photo": grouped(no_photo, where),
+        "confidence": grouped(columns["confidence"], versioned),
+        "language": grouped(columns["language"], where),
+        "no_photo": grouped(columns["no_photo"], where),
     }
+
+
+def _rolled_counts(session: Session, part: Part, version: str | None) -> dict[str, Counter[str]]:
+    """The same counts over whole buckets of width ``part.span_s``, from the writer's rollups."""
+    d, c = DriftCount, PredictionCount
+    out: dict[str, Counter[str]] = {signal: Counter() for signal in SIGNALS}
+
+    def bounded(table: Any) -> list[Any]:
+        where = [table.span_s == part.span_s]
+        if part.start is not None:
+            where.append(table.bucket_start >= to_utc(part.start))
+        if part.end is not None:
+            where.append(table.bucket_start < to_utc(part.end))
+        return where
+
+    classes = select(c.prdtypecode, func.sum(c.count)).where(
+        *bounded(c),
+        c.shadow.is_(False),
+        c.origin == "ingest",
+        *([c.model_version == version] if version else []),
+    )
+    for code, n in session.execute(classes.group_by(c.prdtypecode)):
+        out["class_shares"][str(code)] += int(n)
+    signals = select(d.signal, d.value, d.model_version, func.sum(d.count)).where(*bounded(d))
+    for signal, value, model_version, n in session.execute(
+        signals.group_by(d.signal, d.value, d.model_version)
+    ):
+        if signal == "confidence" and version and model_version != version:
+            continue  # class shares and confidence are the model's; language and photos any version's
+        out[signal][str(value)] += int(n)
+    return out
+
+
+def window_counts(
+    session: Session, start: datetime, end: datetime, version: str | None
+) -> dict[str, Counter[str]]:
+    """Per signal, counts of live (non-shadow) ingested predictions in [start, end): whole days,
+    hours and minutes from the writer's rollups (``drift_counts``, ``prediction_counts``), the
+    seconds at either edge from the predictions (a week's baseline reads a few hundred rows)."""
+    total: dict[str, Counter[str]] = {signal: Counter() for signal in SIGNALS}
+    for part in window_parts(to_utc(start), to_utc(end)):
+        counts = (
+            _raw_counts(session, part.start, part.end, version)
+            if part.span_s == 0
+            else _rolled_counts(session, part, version)
+        )
+        for signal in SIGNALS:
+            total[signal].update(counts[signal])
+    return {signal: Counter({k: n for k, n in c.items() if n}) for signal, c in total.items()}
 
 
 def manifest_reference(manifest: Manifest | None) -> dict[str, dict[str, float]]:

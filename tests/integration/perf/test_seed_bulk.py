@@ -1,7 +1,8 @@
 """The bulk seeder of ``catalog bench queries`` leaves what the writer would have: its rows,
 replayed through the writer's own ``write_predictions`` (one event at a time, each with its write
-time) into a second database, give the same current listings, per-minute sums and per-category
-counts; and the ledger holds one closed entry per live prediction, in order."""
+time) into a second database, give the same current listings, per-minute sums, per-category
+counts, version and shadow agreement pairs and drift signal counts; and the ledger holds one closed
+entry per live prediction, in order."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from services.writer.rollups import COUNT_KEYS
 from services.writer.store import write_predictions
 from shared.contract import SCHEMA_VERSION, CategoryScore, ListingClassified, Origin
 from shared.db.listings import as_utc
-from shared.db.models import Listing, Prediction, PredictionCount, PredictionMinute, Submission
+from shared.db.models import (
+    DriftCount,
+    Listing,
+    Prediction,
+    PredictionCount,
+    PredictionMinute,
+    ShadowPairCount,
+    Submission,
+    VersionPairCount,
+)
 from shared.db.session import scratch_database, session_scope, upgrade
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -96,6 +106,13 @@ def test_bulk_seed_equals_what_the_writer_leaves(postgres_url: str) -> None:
             _rows(writer_url, PredictionCount, COUNT_KEYS),
             set(),
         )
+        for model, keys in (
+            (VersionPairCount, ("version_a", "version_b", "code_a", "code_b")),
+            (ShadowPairCount, ("live_version", "shadow_version", "live_code", "shadow_code")),
+            (DriftCount, ("span_s", "bucket_start", "model_version", "signal", "value")),
+        ):  # migration 0011's rollups (the writer may keep a pair a listing left at 0)
+            seeded, written = _rows(postgres_url, model, keys), _rows(writer_url, model, keys)
+            _same(seeded, {k: v for k, v in written.items() if v["count"]}, set())
         minute = ("bucket_start", "origin", "model_version")
         _same(
             _rows(postgres_url, PredictionMinute, minute), _rows(writer_url, PredictionMinute, minute), set()
