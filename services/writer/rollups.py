@@ -16,7 +16,7 @@ from sqlalchemy import Insert, func
 from sqlalchemy.orm import Session
 
 from shared.contract import ListingClassified
-from shared.db.listings import dialect_insert, insert_for, table_of, to_utc
+from shared.db.listings import insert_for, table_of, to_utc
 from shared.db.models import COUNT_SPANS, PredictionCount, PredictionMinute, count_bucket
 
 
@@ -124,17 +124,23 @@ def add_to_counts(session: Session, events: Sequence[ListingClassified], written
     """Add ``events`` (shadow ones included) to ``prediction_counts``, in the caller's transaction."""
     if not events:
         return
-    stmt = dialect_insert(session, PredictionCount)
-    excluded, table = stmt.excluded, PredictionCount.__table__.c  # type: ignore[attr-defined]
-    postgres = session.get_bind().dialect.name == "postgresql"
-    low, high = (func.least, func.greatest) if postgres else (func.min, func.max)
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+    session.execute(_counts_upsert(session.get_bind().dialect.name), count_rows(events, written_at))
+
+
+@cache
+def _counts_upsert(dialect: str) -> Insert:
+    """The upsert of count rows, built once per dialect and on the table (issue 27: built per batch
+    on the ORM class, it went through the ORM's bulk path, as the minute sums once did)."""
+    table = table_of(PredictionCount)
+    stmt = insert_for(dialect, table)
+    excluded, columns = stmt.excluded, table.c  # type: ignore[attr-defined]
+    low, high = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+    return stmt.on_conflict_do_update(  # type: ignore[attr-defined,no-any-return]
         index_elements=list(COUNT_KEYS),
         set_={
-            "count": table["count"] + excluded["count"],
-            "confidence_sum": table.confidence_sum + excluded.confidence_sum,
-            "first_at": low(table.first_at, excluded.first_at),
-            "last_at": high(table.last_at, excluded.last_at),
+            "count": columns["count"] + excluded["count"],
+            "confidence_sum": columns.confidence_sum + excluded.confidence_sum,
+            "first_at": low(columns.first_at, excluded.first_at),
+            "last_at": high(columns.last_at, excluded.last_at),
         },
     )
-    session.execute(stmt, count_rows(events, written_at))

@@ -104,10 +104,15 @@ def ensure_categories(session: Session, events: Iterable[ListingClassified]) -> 
     labels = {event.prdtypecode: event.label for event in events}
     if not labels:
         return
-    stmt = insert_for(session.get_bind().dialect.name, table_of(Category)).on_conflict_do_nothing(  # type: ignore[attr-defined]
-        index_elements=["prdtypecode"]
-    )
-    session.execute(stmt, [{"prdtypecode": code, "label": label} for code, label in labels.items()])
+    rows = [{"prdtypecode": code, "label": label} for code, label in labels.items()]
+    session.execute(_categories_insert(session.get_bind().dialect.name), rows)
+
+
+@cache
+def _categories_insert(dialect: str) -> Insert:
+    """The insert of unknown categories, built once per dialect (issue 27)."""
+    stmt = insert_for(dialect, table_of(Category))
+    return stmt.on_conflict_do_nothing(index_elements=["prdtypecode"])  # type: ignore[attr-defined,no-any-return]
 
 
 _ROWS_PER_STATEMENT = 500

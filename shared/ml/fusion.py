@@ -31,10 +31,12 @@ No torch here: the fusion worker stays light.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from shared.ml.model_repo import Manifest
 from shared.ml.selective import apply_calibration
@@ -87,6 +89,11 @@ def combiner_forward(weights: dict[str, np.ndarray], features: np.ndarray) -> np
     model_weights = weights["model_weights"]
     per_model = features.reshape(len(features), len(model_weights), -1)
     return softmax(np.einsum("bml,m->bl", per_model, model_weights) + weights["bias"])
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
 def stack_logits(names: list[str], logits: dict[str, np.ndarray]) -> np.ndarray:
@@ -176,19 +183,31 @@ class FusionModel:
             raise ValueError(f"This fusion model has no {name!r} path (has {self.available_paths}).")
         path = self._paths[name]
         logits = {**(text_logits or {}), **(image_logits or {})}
-        features = stack_logits(path.models, logits)
-        if path.pool is not None:
-            probs = pool_forward(path.pool, logits)
-        elif "model_weights" in path.booster:
-            probs = combiner_forward(path.booster, features)
-        else:
-            probs = booster_forward(path.booster, features)
-        if path.pool is None and path.lgbm is not None:
-            meta = np.concatenate([features, probs], axis=1)
-            probs = np.asarray(path.lgbm.predict(meta), dtype=np.float64).reshape(len(features), -1)
+        # One BLAS and one LightGBM thread (issue 27): on a worker's batch OpenBLAS's second
+        # thread, once woken by a matmul over 2^18 multiply-adds (the default booster's), spins
+        # for milliseconds after it, and LightGBM's OpenMP team costs more than its trees: both
+        # burnt a core the other workers needed (16-32 rows: 8 ms of CPU, 0.3-0.7 on one thread).
+        with _blas().limit(limits=1, user_api="blas"):
+            probs = self._meta(path, logits)
         probs = np.clip(probs, 0.0, None)
         probs = probs / probs.sum(axis=1, keepdims=True)
         if path.blend_model is not None and path.weight_meta < 1.0:
             single = softmax(np.asarray(logits[path.blend_model], dtype=np.float64))
             probs = path.weight_meta * probs + (1.0 - path.weight_meta) * single
         return apply_calibration(probs, path.temperature, *path.top_label) if calibrated else probs
+
+    @staticmethod
+    def _meta(path: _Path, logits: dict[str, np.ndarray]) -> np.ndarray:
+        """The path's meta-model probabilities, before the blend and calibration."""
+        features = stack_logits(path.models, logits)
+        if path.pool is not None:
+            return pool_forward(path.pool, logits)
+        if "model_weights" in path.booster:
+            probs = combiner_forward(path.booster, features)
+        else:
+            probs = booster_forward(path.booster, features)
+        if path.lgbm is not None:
+            meta = np.concatenate([features, probs], axis=1)
+            raw = path.lgbm.predict(meta, num_threads=1)
+            probs = np.asarray(raw, dtype=np.float64).reshape(len(features), -1)
+        return probs
