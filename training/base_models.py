@@ -202,35 +202,17 @@ def _train_image_model(
 
     def train_one(fit_rows: np.ndarray, val_rows: np.ndarray, tag: str) -> tuple[object, FitResult]:
         torch.manual_seed(profile.seed)
+        model, _, _ = image_model.build_image_model(base, run.n_labels)
+        common = (run.labels[fit_rows], profile, run.work / name / tag / "checkpoint.pt", f"{name} {tag}")
         if cached is not None:
             stages, cache = cached
-            model, _, _ = image_model.build_image_model(base, run.n_labels)
             tail, result = image_front.train_tail(
-                model,
-                stages,
-                cache,
-                fit_rows,
-                run.labels[fit_rows],
-                profile,
-                run.work / name / tag / "checkpoint.pt",
-                f"{name} {tag}",
-                val_rows,
-                run.labels[val_rows],
+                model, stages, cache, fit_rows, *common, val_rows, run.labels[val_rows]
             )
             tails[id(model)] = tail
             return model, result
-        model, _, _ = image_model.build_image_model(base, run.n_labels)
         result = image_model.train_image_model(
-            model,
-            pixels,
-            fit_rows,
-            run.labels[fit_rows],
-            profile,
-            run.work / name / tag / "checkpoint.pt",
-            f"{name} {tag}",
-            val_rows,
-            run.labels[val_rows],
-            run.device,
+            model, pixels, fit_rows, *common, val_rows, run.labels[val_rows], run.device
         )
         return model, result
 

@@ -204,6 +204,8 @@ def train_tail(
     for param in tail.parameters():
         param.requires_grad = True
     steps = -(-len(rows) // profile.image_batch_size)
+    if profile.image_max_steps_per_epoch is not None:
+        steps = min(steps, profile.image_max_steps_per_epoch)
     optimizer = torch.optim.AdamW(tail.parameters(), lr=profile.image_lr, weight_decay=0.01)
     scheduler = linear_schedule(optimizer, steps * profile.image_epochs)
     smoothing = profile.image_label_smoothing
