@@ -24,7 +24,7 @@ from torch import nn
 
 from shared.ml.fusion import booster_forward, combiner_forward, pool_forward, softmax, stack_logits
 from shared.ml.model_repo import FusionSpec
-from training.fusion_pool import choose_pool, prefer_pool
+from training.fusion_pool import choose_pool, prefer_pool, weighted_f1_of
 from training.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -195,9 +195,8 @@ def train_lgbm(meta: np.ndarray, labels: np.ndarray, n_labels: int, profile: Pro
 
 
 def weighted_f1(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(labels, probabilities.argmax(1), average="weighted", zero_division=0))
+    """Weighted F1 of the argmax (training.fusion_pool.weighted_f1_of: scikit-learn's, in numpy)."""
+    return weighted_f1_of(labels, probabilities.argmax(1), probabilities.shape[1])
 
 
 def choose_blend(
