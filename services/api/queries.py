@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, load_only
 
 from services.api.counts import CountFilter, counts_by_code, versions_seen
 from shared.db.listings import as_utc
@@ -149,7 +149,14 @@ def review_queue(
     still works but reads every row before it). ``total`` counts at most
     ``REVIEW_TOTAL_CAP`` listings (``total_capped`` says when there are more): an exact
     count of millions would cost more than the page.
+
+    Both reads stop after at most ``REVIEW_TOTAL_CAP`` + ``offset`` + ``limit`` index entries, so
+    on PostgreSQL they run serially (``SET LOCAL``, this transaction only): launching parallel
+    workers cost ~25 ms per read at 10M predictions, most of a page's time
+    (docs/benchmarks/queries.md). The page loads only the columns it shows.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     reviewed = (
         select(ListingLabel.id)
         .where(ListingLabel.listing_id == Listing.listing_id)
@@ -175,7 +182,8 @@ def review_queue(
             tuple_(Listing.current_confidence, Listing.listing_id) > tuple_(confidence, listing_id)
         )
     rows = session.execute(
-        page.add_columns(Prediction.top_k, Prediction.decision)
+        page.options(load_only(*REVIEW_COLUMNS))
+        .add_columns(Prediction.top_k, Prediction.decision)
         .order_by(Listing.current_confidence, Listing.listing_id)  # 1 - confidence, descending
         .limit(limit)
         .offset(offset)
@@ -210,6 +218,17 @@ def review_queue(
 
 
 REVIEW_TOTAL_CAP = 1_000
+REVIEW_COLUMNS = (
+    Listing.listing_id,
+    Listing.title,
+    Listing.image_uri,
+    Listing.current_prdtypecode,
+    Listing.current_confidence,
+    Listing.current_model_version,
+    Listing.current_submission_id,
+    Listing.classified_at,
+)
+"""What a review-queue item shows: not the description, the widest column."""
 """The most listings the review queue counts (a page reads 50; counting 10,000 cost 317 ms at 1M listings)."""
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from services.api.auto_accept import auto_acceptance
 from services.api.queries import listing_detail, review_queue
@@ -83,6 +84,19 @@ def test_review_queue_holds_review_decisions_and_old_low_confidence_ones(url: st
     with session_scope(url) as session:
         auto, old = listing_detail(session, "A30"), listing_detail(session, "U4")
     assert auto and old and auto["history"][0]["decision"] == "auto" and old["history"][0]["decision"] is None
+
+
+def test_review_queue_reads_serially_within_its_transaction_only(postgres_url: str) -> None:
+    """Parallel workers cost more to start than the queue's few thousand index entries take to
+    read; the setting is SET LOCAL, so it ends with the request's transaction."""
+    seed(postgres_url)
+    show = text("SHOW max_parallel_workers_per_gather")
+    with session_scope(postgres_url) as session:
+        default = session.scalar(show)
+        review_queue(session, 0.6, limit=5, offset=3)
+        assert session.scalar(show) == "0"
+    with session_scope(postgres_url) as session:
+        assert session.scalar(show) == default != "0"
 
 
 def test_route_and_scheduled_gauges(postgres_url: str, redis_prefix: str, tmp_path: Path) -> None:
