@@ -8,9 +8,11 @@ and the refit) and each epoch runs only the trainable stages at 7x7 - 14x14. The
 epochs. Augmentation is computed ahead: ``image_front_views`` augmented copies of every photo
 (the pixel recipe's zoom, shift, rotation, flip and colour jitter) go through the front once
 each, and epoch ``e`` trains on copy ``e mod views``; with none (the default profile), a random
-horizontal flip of the cached maps is all the augmentation. Measured on the default run: the
+horizontal flip of the cached maps is the augmentation. Measured on the default run: the
 same out-of-fold F1 as the pixel recipe either way (0.681-0.682), the copies at 1.6x the time
-(docs/benchmarks/training.md).
+(docs/benchmarks/training.md). What the tail lacked was regularisation (it fits its rows by the
+second epoch): the default profile adds dropout before the classifier and mixup of the cached
+maps with soft targets (``image_tail_dropout``, ``image_mixup``).
 
 The cut is at a stage boundary (timm EfficientNet-style backbones: ``conv_stem``, ``bn1``,
 ``blocks``, ``conv_head``, ``bn2``, ``global_pool``, ``classifier``): the first blocks whose
@@ -81,12 +83,12 @@ class Front(nn.Module):
 class Tail(nn.Module):
     """Front activations -> logits: the trainable stages, head and classifier of the model."""
 
-    def __init__(self, model: ImageClassifier, stages: int) -> None:
+    def __init__(self, model: ImageClassifier, stages: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.blocks = nn.Sequential(*_blocks(model)[stages:])
         self.conv_head, self.bn2 = _part(model, "conv_head"), _part(model, "bn2")
         self.global_pool, self.classifier = _part(model, "global_pool"), _part(model, "classifier")
-        self.drop_rate = float(getattr(model.backbone, "drop_rate", 0.0))
+        self.drop_rate = dropout or float(getattr(model.backbone, "drop_rate", 0.0))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = self.global_pool(self.bn2(self.conv_head(self.blocks(features))))
@@ -123,6 +125,8 @@ class FrontCache:
             self.offset = handle.tell()
         self.shape: tuple[int, ...] = tuple(shape)
         self.row_values = int(np.prod(shape[2:]))
+        self._fd: int | None = None
+        self._pid = -1
 
     def _compute(
         self, front: Front, store: PixelStore, rows: np.ndarray, views: int, seed: int, chunk: int
@@ -149,30 +153,53 @@ class FrontCache:
         out = np.empty((len(rows), *self.shape[2:]), dtype=np.float16)
         row_bytes = self.row_values * 2
         base = self.offset + view * self.shape[1] * row_bytes
-        with self.path.open("rb", buffering=0) as handle:
-            for k, row in enumerate(rows):
-                got = os.preadv(
-                    handle.fileno(), [memoryview(out[k]).cast("B")], base + self.index[int(row)] * row_bytes
-                )
-                if got != row_bytes:
-                    raise OSError(f"short read from {self.path} at row {row}")
+        if self._fd is None or self._pid != os.getpid():  # one descriptor per process
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        for k, row in enumerate(rows):
+            got = os.preadv(self._fd, [memoryview(out[k]).cast("B")], base + self.index[int(row)] * row_bytes)
+            if got != row_bytes:
+                raise OSError(f"short read from {self.path} at row {row}")
         return torch.from_numpy(out.astype(np.float32))
 
 
+def _mixed(
+    features: torch.Tensor, labels: np.ndarray, n_labels: int, rng: np.random.Generator, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup of a batch with a shuffled copy of itself: the maps and the one-hot labels mixed by
+    one Beta(alpha, alpha) weight (soft targets for the cross-entropy)."""
+    weight = float(rng.beta(alpha, alpha))
+    partner = torch.from_numpy(rng.permutation(len(features)))
+    targets = F.one_hot(torch.from_numpy(labels.astype(np.int64)), n_labels).float()
+    return (
+        weight * features + (1 - weight) * features[partner],
+        weight * targets + (1 - weight) * targets[partner],
+    )
+
+
 def _feature_batches(
-    cache: FrontCache, rows: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, epoch: int
+    cache: FrontCache,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    profile: Profile,
+    epoch: int,
+    n_labels: int,
 ) -> Iterator[tuple[tuple[torch.Tensor], torch.Tensor]]:
     """Shuffled batches of ``rows``: from augmented view ``1 + epoch % views`` when the cache has
-    them, else from the served view with each map flipped left-right with probability 1/2."""
-    rng = np.random.default_rng(seed + epoch)
+    them, else from the served view with each map flipped left-right with probability 1/2; mixed
+    up where the profile says."""
+    rng = np.random.default_rng(profile.seed + epoch)
     order = rng.permutation(len(rows))
     view = 1 + epoch % cache.views if cache.views else 0
-    for start in range(0, len(order), batch_size):
-        chosen = order[start : start + batch_size]
+    for start in range(0, len(order), profile.image_batch_size):
+        chosen = order[start : start + profile.image_batch_size]
         features = cache.read(rows[chosen], view)
         if not view:
             flip = torch.from_numpy(rng.random(len(chosen)) < 0.5)
             features[flip] = features[flip].flip(-1)
+        if profile.image_mixup > 0:
+            mixed, targets = _mixed(features, labels[chosen], n_labels, rng, profile.image_mixup)
+            yield (mixed,), targets
+            continue
         yield (features,), torch.from_numpy(labels[chosen].astype(np.int64))
 
 
@@ -200,7 +227,8 @@ def train_tail(
     on the validation loss of ``val_rows``; the front stays frozen and in eval mode."""
     for param in model.parameters():
         param.requires_grad = False
-    tail = Tail(model, stages)
+    tail = Tail(model, stages, profile.image_tail_dropout)
+    n_labels = int(model.backbone.get_classifier().out_features)  # type: ignore[operator]
     for param in tail.parameters():
         param.requires_grad = True
     steps = -(-len(rows) // profile.image_batch_size)
@@ -219,7 +247,7 @@ def train_tail(
         tail,
         optimizer,
         scheduler,
-        lambda epoch: _feature_batches(cache, rows, labels, profile.image_batch_size, profile.seed, epoch),
+        lambda epoch: _feature_batches(cache, rows, labels, profile, epoch, n_labels),
         profile.image_epochs,
         steps,
         checkpoint,

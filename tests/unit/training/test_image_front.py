@@ -7,12 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from shared.ml.model_repo import ImageModelSpec
 from training.image_data import build_pixel_store
-from training.image_front import Front, FrontCache, Tail, front_stages, tail_logits, train_tail
+from training.image_front import Front, FrontCache, Tail, _mixed, front_stages, tail_logits, train_tail
 from training.image_model import build_image_model
 from training.profiles import PROFILES
 
@@ -42,7 +43,8 @@ def test_the_cut_is_a_stage_boundary_and_front_then_tail_is_the_whole_model() ->
     assert torch.allclose(whole, split, atol=1e-5)
 
 
-def test_only_the_tail_learns_and_the_cache_is_computed_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("regularised", [False, True], ids=["plain", "dropout_mixup"])
+def test_only_the_tail_learns_and_the_cache_is_computed_once(tmp_path: Path, regularised: bool) -> None:
     spec = ImageModelSpec(name="i", base="x", triton_version=1, image_size=32, mean=[0.5] * 3, std=[0.5] * 3)
     store, valid = build_pixel_store(_photos(tmp_path), spec, 10_000_000, tmp_path / "cache" / "c")
     rows = np.flatnonzero(valid)
@@ -61,6 +63,8 @@ def test_only_the_tail_learns_and_the_cache_is_computed_once(tmp_path: Path) -> 
     FrontCache(Front(model, stages), store, rows, path)  # resumed: not recomputed
     assert path.stat().st_mtime_ns == stamp
     profile = replace(PROFILES["tiny"], image_epochs=2, image_batch_size=8, image_lr=1e-2)
+    if regularised:  # the default profile's: soft mixup targets through the loop, dropout in training only
+        profile = replace(profile, image_tail_dropout=0.3, image_mixup=0.2)
     tail, result = train_tail(
         model,
         stages,
@@ -101,3 +105,14 @@ def test_augmented_views_are_cached_once_each_and_differ_from_the_served_view(tm
     assert not torch.equal(cache.read(rows, 1), cache.read(rows, 2))
     again = FrontCache(front, store, rows, tmp_path / "views2.npy", views=2, seed=3)
     assert torch.equal(again.read(rows, 2), cache.read(rows, 2))  # seeded
+
+
+def test_mixup_mixes_maps_and_one_hot_labels_with_one_weight() -> None:
+    maps = torch.randn(6, 2, 3, 3)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    mixed, targets = _mixed(maps, labels, 4, np.random.default_rng(0), 0.4)
+    assert targets.shape == (6, 4) and torch.allclose(targets.sum(1), torch.ones(6))
+    assert float(targets[:, 3].abs().sum()) == 0.0  # no mass on a label no row has
+    weight = float(targets[torch.arange(6), torch.from_numpy(labels)].min())
+    assert 0.0 < weight <= 1.0
+    assert not torch.equal(mixed, maps)  # a partner moved at least one map
