@@ -2,14 +2,15 @@
 minutes at most: bag-of-words text model and a small image head), ``default`` (2 CPU cores),
 ``production`` (the real catalog on one GPU) and ``production-tiny`` (its shape at test size).
 
-``default`` is sized for 2 CPU cores: the default profile cross-fits two linear-time text models (subword,
-bag of word pieces) over 3 folds and the last stages of EfficientNet-Lite0 over 2 folds (the
-early 60% of its tensors stay frozen: ImageNet features, no backward pass through them), then
-refits each on all non-test rows for serving; every run keeps a validation slice for early
-stopping. The photos train for 2 epochs at 224 px: progressive resizing (3 epochs at 128, 160,
-224 px, ``image_train_sizes``) and label smoothing tied it at the same CPU in the screening of
-docs/benchmarks/training.md ("Photos: more learned per CPU minute"), so they are not the default.
-The run stays within the time of the previous MiniLM-based default.
+``default`` is sized for 2 CPU cores: the default profile cross-fits linear-time text models (the
+subword model and its title-only and character-only views, bag of word pieces) over 3 folds and
+the last stages of EfficientNet-Lite0 over 2 folds (the early 60% of its tensors stay frozen:
+ImageNet features, no backward pass through them; their activations are computed once and
+cached, training.image_front), then refits each on all non-test rows for serving; every run
+keeps a validation slice for early stopping. The image tail trains 3 epochs at 224 px with
+dropout and mixup of the cached maps; progressive resizing and label smoothing tied or lost in
+the screens of docs/benchmarks/training.md, so they are not the default. The run stays within
+the time of the previous MiniLM-based default.
 
 ``production`` is the reference study's recipe on one GPU (bf16, loader workers): CamemBERT and
 FlauBERT fine-tuned end to end at 256 tokens, three timm backbones fully fine-tuned at 224px,
