@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from shared.contract import Lane
 from shared.dependencies import DependencyUnavailable
 from shared.ml.model_repo import Manifest
 
@@ -41,8 +44,11 @@ class InferenceBackend(Protocol):
     name: str
 
     async def infer(
-        self, model: str, version: int, inputs: dict[str, np.ndarray], output: str
-    ) -> np.ndarray: ...
+        self, model: str, version: int, inputs: dict[str, np.ndarray], output: str, lane: Lane = "live"
+    ) -> np.ndarray:
+        """``output`` of ``model`` on ``inputs``; ``lane``: the batch's lane (bulk work yields
+        the CPU to live work where the backend can order them)."""
+        ...
 
     async def ensure_loaded(self, manifest: Manifest, kinds: tuple[str, ...] = ("text", "image")) -> None:
         """Make every model of ``manifest`` (of the given kinds) ready to serve."""
@@ -66,6 +72,12 @@ class LocalBackend:
 
     Sessions of older revisions stay cached so events pinned to them are still served; the
     number of revisions kept is bounded by ``keep_revisions`` per model.
+
+    Bulk calls run on their own session of the model, created and run on one thread of lowered
+    OS priority (``shared.broker.lanes.lower_thread_priority``; ONNX Runtime's intra-op threads
+    inherit it): a live call in any process of the machine preempts bulk inference instead of
+    sharing the cores with it (issue 27). That costs a second session per model in a process
+    that serves bulk work, created on its first bulk call.
     """
 
     name = "local"
@@ -74,18 +86,20 @@ class LocalBackend:
         self.repository = Path(repository)
         self.threads = threads
         self.keep_revisions = keep_revisions
-        self._sessions: dict[tuple[str, int], Any] = {}
+        self._sessions: dict[tuple[str, int, Lane], Any] = {}
         self._lock = threading.Lock()
+        self._bulk: ThreadPoolExecutor | None = None
 
-    def session(self, model: str, version: int) -> Any:
-        """The cached session of ``model`` at ``version`` (thread-safe)."""
-        key = (model, version)
+    def session(self, model: str, version: int, lane: Lane = "live") -> Any:
+        """The cached session of ``model`` at ``version`` for ``lane`` (thread-safe; a bulk
+        session is created on the bulk thread, see the class docstring)."""
+        key = (model, version, lane)
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
                 session = self._load(model, version)
                 self._sessions[key] = session
-                self._evict(model)
+                self._evict(model, lane)
             return session
 
     def _load(self, model: str, version: int) -> Any:
@@ -104,21 +118,38 @@ class LocalBackend:
         log.info("loading onnx model", extra={"model": model, "version": version})
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def _evict(self, model: str) -> None:
-        versions = sorted(v for (name, v) in self._sessions if name == model)
+    def _evict(self, model: str, lane: Lane) -> None:
+        versions = sorted(v for (name, v, of) in self._sessions if name == model and of == lane)
         for old in versions[: -self.keep_revisions]:
-            del self._sessions[(model, old)]
+            del self._sessions[(model, old, lane)]
 
-    def run(self, model: str, version: int, inputs: dict[str, np.ndarray], output: str) -> np.ndarray:
-        """Synchronous inference (used by benchmarks and the thread pool)."""
-        session = self.session(model, version)
+    def run(
+        self, model: str, version: int, inputs: dict[str, np.ndarray], output: str, lane: Lane = "live"
+    ) -> np.ndarray:
+        """Synchronous inference (used by benchmarks and the thread pools)."""
+        session = self.session(model, version, lane)
         names = {i.name for i in session.get_inputs()}
         feed = {k: v for k, v in inputs.items() if k in names}
         result = session.run([output], feed)[0]
         return np.asarray(result, dtype=np.float32)
 
-    async def infer(self, model: str, version: int, inputs: dict[str, np.ndarray], output: str) -> np.ndarray:
+    async def infer(
+        self, model: str, version: int, inputs: dict[str, np.ndarray], output: str, lane: Lane = "live"
+    ) -> np.ndarray:
+        if lane == "bulk":
+            call = partial(self.run, model, version, inputs, output, lane)
+            return await asyncio.get_running_loop().run_in_executor(self._bulk_thread(), call)
         return await asyncio.to_thread(self.run, model, version, inputs, output)
+
+    def _bulk_thread(self) -> ThreadPoolExecutor:
+        """One thread for bulk calls, its priority lowered once (bulk batches run one at a time
+        per worker: one thread keeps them in order)."""
+        with self._lock:
+            if self._bulk is None:
+                from shared.broker.lanes import lower_thread_priority
+
+                self._bulk = ThreadPoolExecutor(1, "bulk-inference", initializer=lower_thread_priority)
+            return self._bulk
 
     async def ensure_loaded(self, manifest: Manifest, kinds: tuple[str, ...] = ("text", "image")) -> None:
         for model, version in manifest_models(manifest, kinds):
@@ -126,3 +157,6 @@ class LocalBackend:
 
     async def close(self) -> None:
         self._sessions.clear()
+        if self._bulk is not None:
+            self._bulk.shutdown(wait=False)
+            self._bulk = None
