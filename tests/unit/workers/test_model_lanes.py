@@ -12,9 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from services.fusion import worker as fusion
 from services.fusion.classify import Pair
+from services.image_encoder.encode import image_logits
 from services.text_encoder.encode import text_logits
 from shared.broker.lanes import BULK_CHUNK, BULK_NICE, LiveFirst, bulk_turns
 from shared.contract import Lane
@@ -175,3 +177,24 @@ async def test_fusion_classifies_a_bulk_batch_in_chunks_that_wait_for_live_work(
         order.append("live")
     await asyncio.wait_for(task, 5)
     assert order == ["live", f"bulk {BULK_CHUNK + 1}"]
+
+
+async def test_a_chunked_bulk_image_batch_gives_the_logits_of_the_whole_batch(
+    model_repo: tuple[Path, Manifest],
+) -> None:
+    root, manifest = model_repo
+    backend = Recording(root)
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)) for _ in range(BULK_CHUNK + 2)
+    ]
+    bulk = await image_logits(backend, manifest, images, "bulk")
+    whole = await image_logits(backend, manifest, images, "live")
+    models = len(manifest.image_models)
+    assert (
+        backend.calls
+        == [("bulk", BULK_CHUNK)] * models + [("bulk", 2)] * models + [("live", len(images))] * models
+    )
+    for name, logits in whole.items():
+        np.testing.assert_allclose(bulk[name], logits, rtol=1e-5, atol=1e-6)
+    await backend.close()
