@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from shared.broker import Consumer, Emit, EventPublisher, Outcome, Reject, WorkerApp, WorkerSpec
-from shared.broker.lanes import bulk_turns, lane_of
+from shared.broker.lanes import bulk_turn, chunks, lane_of
 from shared.config import Settings
 from shared.contract import ImageFeatures, Lane, ListingClassified, Stream, TextFeatures
 from shared.inference.store import ModelStore
@@ -81,7 +81,8 @@ async def classify_in_turns(
     """``classify_pairs`` of a batch; a bulk batch in chunks, each after the live batches that
     arrived meanwhile (the fusion model runs on the event loop: a whole bulk batch held it)."""
     results: list[ListingClassified | Unclassified] = []
-    async for rows in bulk_turns(lane, len(pairs)):
+    for rows in chunks(lane, len(pairs)):
+        await bulk_turn(lane)
         results += await classify_pairs(deps.store, pairs[rows.start : rows.stop], deps.top_k)
     return results
 

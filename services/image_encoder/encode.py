@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from shared.broker.lanes import bulk_turns, lane_of
+from shared.broker.lanes import bulk_turn, chunks, lane_of
 from shared.contract import Envelope, ImageFeatures, Lane
 from shared.inference.backend import InferenceBackend
 from shared.inference.batching import group_by_version, joined, model_outputs
@@ -27,10 +27,11 @@ async def image_logits(
     backend: InferenceBackend, manifest: Manifest, images: list[Image.Image], lane: Lane = "live"
 ) -> dict[str, np.ndarray]:
     """[len(images), labels] logits of every image model of ``manifest``; a bulk batch in chunks
-    that let live work go first (``bulk_turns``)."""
+    that let live work go first (``bulk_turn``)."""
     parts: dict[str, list[np.ndarray]] = {spec.name: [] for spec in manifest.image_models}
-    async for rows in bulk_turns(lane, len(images)):
+    for rows in chunks(lane, len(images)):
         for spec in manifest.image_models:
+            await bulk_turn(lane)
             batch = await asyncio.to_thread(_stack, images[rows.start : rows.stop], spec)
             inputs = {spec.input_name: batch}
             parts[spec.name].append(

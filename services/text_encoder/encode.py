@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from shared.broker.lanes import bulk_turns, lane_of
+from shared.broker.lanes import bulk_turn, chunks, lane_of
 from shared.contract import Envelope, Lane, TextFeatures
 from shared.inference.backend import InferenceBackend
 from shared.inference.batching import group_by_version, joined, model_outputs
@@ -23,11 +23,12 @@ async def text_logits(
     backend: InferenceBackend, store: ModelStore, manifest: Manifest, texts: list[str], lane: Lane = "live"
 ) -> dict[str, np.ndarray]:
     """[len(texts), labels] logits of every text model of ``manifest``; a bulk batch in chunks
-    that let live work go first (``bulk_turns``)."""
+    that let live work go first (``bulk_turn``)."""
     parts: dict[str, list[np.ndarray]] = {spec.name: [] for spec in manifest.text_models}
-    async for rows in bulk_turns(lane, len(texts)):
+    for rows in chunks(lane, len(texts)):
         chunk = texts[rows.start : rows.stop]
         for spec in manifest.text_models:
+            await bulk_turn(lane)
             tokenizer = store.tokenizer(manifest, spec)
             inputs = await asyncio.to_thread(tokenizer.encode, chunk)
             parts[spec.name].append(

@@ -4,10 +4,10 @@ Every pipeline stream has a bulk twin (``listings.submitted.bulk``, ...; see
 :func:`shared.contract.lane_stream`): an event's ``lane`` decides which one it is published on,
 and each worker reads both. Separate streams remove the FIFO wait (a live offer never queues
 behind the bulk backlog); :class:`LiveFirst` orders the two within a worker process, so that a
-live batch waits at most for the one bulk batch already running. Inside that bulk batch, the
-model calls run in chunks (:func:`bulk_turns`) that wait for live work too, so a live batch waits
-at most for one chunk; :class:`LanePool` and :func:`lower_thread_priority` order the CPU work of
-the two lanes on threads.
+live batch waits at most for the one bulk batch already running. Inside that bulk batch, each
+model call runs on a chunk of rows (:func:`chunks`) after a :func:`bulk_turn` that waits for
+live work, so a live batch waits at most for one bulk model call; :class:`LanePool` and
+:func:`lower_thread_priority` order the CPU work of the two lanes on threads.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class LiveFirst:
 
     @asynccontextmanager
     async def bulk(self) -> AsyncIterator[None]:
-        """Around the handling of one bulk batch: its :func:`bulk_turns` wait on this gate."""
+        """Around the handling of one bulk batch: its :func:`bulk_turn` waits on this gate."""
         token = _GATE.set(self)
         try:
             yield
@@ -113,27 +113,28 @@ class LiveFirst:
             self._waiting -= 1
 
 
-async def bulk_turns(lane: Lane, rows: int, size: int = BULK_CHUNK) -> AsyncIterator[range]:
-    """The row ranges of a batch in the order its model calls may run.
+def chunks(lane: Lane, rows: int, size: int = BULK_CHUNK) -> list[range]:
+    """The row ranges a batch's model calls run on: a live batch whole, a bulk batch in ranges
+    of ``size`` rows (each model call of a chunk is one :func:`bulk_turn`)."""
+    step = rows if lane == "live" else size
+    return [range(start, min(rows, start + step)) for start in range(0, rows, max(1, step))]
 
-    A live batch is one range. A bulk batch is ranges of ``size`` rows; before each, the event
-    loop runs once and, inside a worker (:meth:`LiveFirst.bulk`), the chunk waits while a live
-    batch is being handled, so live work started meanwhile goes next and a live batch never
-    waits for more than one bulk chunk's model call (issue 27: the text encoder's live batch
-    queued behind the bulk batch's tokenisation and ONNX calls). Outside a worker (the online
-    classifier, tests) the chunks simply follow each other.
+
+async def bulk_turn(lane: Lane) -> None:
+    """Before each model call of a batch: a live one goes at once; a bulk one lets the event
+    loop run once and, inside a worker (:meth:`LiveFirst.bulk`), waits while a live batch is
+    being handled there, so live work started meanwhile goes next and a live batch never waits
+    for more than one bulk chunk's model call (issue 27: the text encoder's live batch queued
+    behind the bulk batch's tokenisation and ONNX calls). Outside a worker (the online
+    classifier, tests) the calls simply follow each other.
     """
-    if lane == "live" or rows <= size:
-        if rows:
-            yield range(rows)
+    if lane == "live":
         return
-    for start in range(0, rows, size):
-        gate = _GATE.get()
-        if gate is None:
-            await asyncio.sleep(0)
-        else:
-            await gate.before_bulk_read()
-        yield range(start, min(rows, start + size))
+    gate = _GATE.get()
+    if gate is None:
+        await asyncio.sleep(0)
+    else:
+        await gate.before_bulk_read()
 
 
 def lower_thread_priority(nice: int = BULK_NICE) -> bool:

@@ -25,7 +25,7 @@ def model_outputs(logits: dict[str, np.ndarray], row: int) -> list[ModelOutput]:
 
 def joined(parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
     """Each model's logits of a batch from those of its chunks, in order (a bulk batch's model
-    calls run in chunks: ``shared.broker.lanes.bulk_turns``)."""
+    calls run in chunks: ``shared.broker.lanes.chunks``)."""
     return {
         name: arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         for name, arrays in parts.items()

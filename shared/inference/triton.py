@@ -57,7 +57,7 @@ class TritonBackend:
         self, model: str, version: int, inputs: dict[str, np.ndarray], output: str, lane: Lane = "live"
     ) -> np.ndarray:
         """One request. ``lane`` is not sent: the server orders requests FIFO per model, and the
-        encoders send a bulk batch in chunks (``shared.broker.lanes.bulk_turns``), so a live
+        encoders send a bulk batch in chunks (``shared.broker.lanes.chunks``), so a live
         request queues behind at most one bulk chunk of its own worker."""
         module = self.module
         requests = []

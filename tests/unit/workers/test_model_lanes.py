@@ -18,7 +18,7 @@ from services.fusion import worker as fusion
 from services.fusion.classify import Pair
 from services.image_encoder.encode import image_logits
 from services.text_encoder.encode import text_logits
-from shared.broker.lanes import BULK_CHUNK, BULK_NICE, LiveFirst, bulk_turns
+from shared.broker.lanes import BULK_CHUNK, BULK_NICE, LiveFirst, bulk_turn, chunks
 from shared.contract import Lane
 from shared.inference.backend import LocalBackend
 from shared.inference.store import ModelStore
@@ -54,11 +54,17 @@ class Recording(LocalBackend):
         return super().run(model, version, inputs, output, lane)
 
 
-async def test_a_live_batch_is_one_call_and_a_bulk_batch_is_chunked() -> None:
-    assert [r async for r in bulk_turns("live", 20)] == [range(20)]
-    assert [r async for r in bulk_turns("bulk", 20, 8)] == [range(0, 8), range(8, 16), range(16, 20)]
-    assert [r async for r in bulk_turns("bulk", 8, 8)] == [range(8)]
-    assert [r async for r in bulk_turns("bulk", 0, 8)] == []
+async def test_a_live_batch_is_one_chunk_and_a_bulk_batch_is_chunked() -> None:
+    assert chunks("live", 20) == [range(20)]
+    assert chunks("bulk", 20, 8) == [range(0, 8), range(8, 16), range(16, 20)]
+    assert chunks("bulk", 8, 8) == [range(8)]
+    assert chunks("bulk", 0, 8) == chunks("live", 0) == []
+    gate = LiveFirst()
+    async with gate.live():
+        await asyncio.wait_for(bulk_turn("bulk"), 5)  # outside a worker's bulk batch: no gate
+        async with gate.bulk():
+            await asyncio.wait_for(bulk_turn("live"), 5)  # a live call never waits
+            assert gate.bulk_waiting == 0
 
 
 async def test_a_bulk_chunk_waits_while_a_live_batch_of_its_worker_runs() -> None:
@@ -67,7 +73,8 @@ async def test_a_bulk_chunk_waits_while_a_live_batch_of_its_worker_runs() -> Non
 
     async def bulk_batch() -> None:
         async with gate.bulk():
-            async for rows in bulk_turns("bulk", 3 * BULK_CHUNK):
+            for rows in chunks("bulk", 3 * BULK_CHUNK):
+                await bulk_turn("bulk")
                 order.append(f"bulk {rows.start}")
                 if rows.start == 0:
                     live.set()
@@ -89,11 +96,11 @@ async def test_a_bulk_chunk_waits_while_a_live_batch_of_its_worker_runs() -> Non
     assert order == ["bulk 0", "live started", "live done", f"bulk {BULK_CHUNK}", f"bulk {2 * BULK_CHUNK}"]
 
 
-async def test_a_live_text_batch_runs_its_model_calls_between_two_bulk_chunks(
+async def test_a_live_text_batch_runs_its_model_calls_before_the_next_bulk_call(
     model_repo: tuple[Path, Manifest],
 ) -> None:
-    """The text encoder's bulk batch is held inside its first chunk's model call; a live batch
-    starts meanwhile and is held inside its own: the bulk batch's next chunk waits for it."""
+    """The text encoder's bulk batch is held inside its first model call; a live batch starts
+    meanwhile and is held inside its own: the bulk batch's next model call waits for it."""
     root, manifest = model_repo
     backend = Recording(root)
     store = ModelStore(root, backend, ("text",), 0)
@@ -116,14 +123,14 @@ async def test_a_live_text_batch_runs_its_model_calls_between_two_bulk_chunks(
     live_task = asyncio.create_task(live())
     await asyncio.wait_for(backend.holding["live"].wait(), 30)
     release_bulk.set()  # the first bulk call ends while the live batch still runs
-    await asyncio.wait_for(_until(lambda: gate.bulk_waiting == 1), 30)  # its next chunk waits
-    assert backend.calls == [("bulk", BULK_CHUNK)] * models
+    await asyncio.wait_for(_until(lambda: gate.bulk_waiting == 1), 30)  # its next call waits
+    assert backend.calls == [("bulk", BULK_CHUNK)]
     release_live.set()
     bulk_out, live_out = await asyncio.wait_for(asyncio.gather(bulk_task, live_task), 30)
     assert backend.calls == [
-        *[("bulk", BULK_CHUNK)] * models,
+        ("bulk", BULK_CHUNK),
         *[("live", 3)] * models,
-        *[("bulk", BULK_CHUNK)] * models,
+        *[("bulk", BULK_CHUNK)] * (2 * models - 1),
         *[("bulk", 3)] * models,
     ]
     # Chunked or not, the logits are the batch's own, in order.
