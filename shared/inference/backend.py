@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,11 +100,12 @@ class LocalBackend:
         key = (model, version, lane)
         with self._lock:
             session = self._sessions.get(key)
-            if session is None:
-                session = self._load(model, version, 1 if lane == "bulk" else self.threads)
-                self._sessions[key] = session
+        if session is None:  # loaded outside the lock: lookups of loaded sessions never wait for it
+            loaded = self._load(model, version, 1 if lane == "bulk" else self.threads)
+            with self._lock:
+                session = self._sessions.setdefault(key, loaded)
                 self._evict(model, lane)
-            return session
+        return session
 
     def _load(self, model: str, version: int, threads: int) -> Any:
         import onnxruntime as ort
@@ -148,18 +148,26 @@ class LocalBackend:
     async def _infer_bulk(
         self, model: str, version: int, inputs: dict[str, np.ndarray], output: str
     ) -> np.ndarray:
-        """The batch split in one part per bulk thread, the parts run side by side."""
-        rows = len(next(iter(inputs.values())))
+        """The batch split in one part per bulk thread, the parts run side by side.
+
+        The low-priority threads only run the session: its lookup or creation (which holds
+        this backend's lock and the GIL) stays at normal priority: a low-priority thread
+        preempted while holding either stalls the live calls of this process (a run with the
+        sessions created on those threads held two live text batches 250-350 ms, the likely
+        cause; docs/benchmarks/pipeline.md)."""
+        session: Any = self._sessions.get((model, version, "bulk"))
+        if session is None:
+            session = await asyncio.to_thread(self.session, model, version, "bulk")
+        names = {i.name for i in session.get_inputs()}
+        feed = {k: v for k, v in inputs.items() if k in names}
+        rows = len(next(iter(feed.values())))
         bounds = np.linspace(0, rows, min(rows, self.bulk_threads) + 1).astype(int)
         loop, pool = asyncio.get_running_loop(), self._bulk_pool()
         parts = [
-            loop.run_in_executor(
-                pool,
-                partial(self.run, model, version, {k: v[i:j] for k, v in inputs.items()}, output, "bulk"),
-            )
+            loop.run_in_executor(pool, session.run, [output], {k: v[i:j] for k, v in feed.items()})
             for i, j in itertools.pairwise(bounds)
         ]
-        results = await asyncio.gather(*parts)
+        results = [np.asarray(part[0], dtype=np.float32) for part in await asyncio.gather(*parts)]
         return results[0] if len(results) == 1 else np.concatenate(results)
 
     def _bulk_pool(self) -> ThreadPoolExecutor:

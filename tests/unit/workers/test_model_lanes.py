@@ -35,7 +35,6 @@ class Recording(LocalBackend):
         self.calls: list[tuple[Lane, int]] = []
         self.hold: dict[Lane, asyncio.Event] = {}
         self.holding: dict[Lane, asyncio.Event] = {"live": asyncio.Event(), "bulk": asyncio.Event()}
-        self.nice: list[int] = []
 
     async def infer(
         self, model: str, version: int, inputs: dict[str, np.ndarray], output: str, lane: Lane = "live"
@@ -46,12 +45,6 @@ class Recording(LocalBackend):
             await self.hold.pop(lane).wait()
         self.calls.append((lane, len(next(iter(inputs.values())))))
         return result
-
-    def run(
-        self, model: str, version: int, inputs: dict[str, np.ndarray], output: str, lane: Lane = "live"
-    ) -> np.ndarray:
-        self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return super().run(model, version, inputs, output, lane)
 
 
 async def test_a_live_batch_is_one_chunk_and_a_bulk_batch_is_chunked() -> None:
@@ -146,14 +139,22 @@ async def test_bulk_inference_runs_on_its_own_session_at_lowered_priority(
     root, manifest = model_repo
     backend = Recording(root)
     store = ModelStore(root, backend, ("text",), 0)
-    await text_logits(backend, store, manifest, ["un livre"], "live")
-    await text_logits(backend, store, manifest, ["un livre"], "bulk")
+    texts = ["un livre", "une console", "une pompe de piscine"]
+    live = await text_logits(backend, store, manifest, texts, "live")
+    bulk = await text_logits(backend, store, manifest, texts, "bulk")  # split across the threads
+    for name, logits in live.items():
+        np.testing.assert_allclose(bulk[name], logits, rtol=1e-5, atol=1e-6)
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    models = len(manifest.text_models)
-    assert backend.nice == [own] * models + [max(own, BULK_NICE)] * models
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop, pool = asyncio.get_running_loop(), backend._bulk_pool()
+    seen = await asyncio.gather(*(loop.run_in_executor(pool, priority) for _ in range(4)))
+    assert set(seen) == {max(own, BULK_NICE)}
     spec = manifest.text_models[0]
-    live = backend.session(spec.name, spec.triton_version, "live")
-    assert backend.session(spec.name, spec.triton_version, "bulk") is not live
+    session = backend.session(spec.name, spec.triton_version, "live")
+    assert backend.session(spec.name, spec.triton_version, "bulk") is not session
     await backend.close()
 
 
