@@ -42,14 +42,22 @@ def stage_latencies(rows: Iterable[dict[str, datetime]]) -> dict[str, dict[str, 
     """
     spans: dict[str, list[float]] = {name: [] for name in STAGES}
     for ts in rows:
-        halves = [ts[k] for k in ("text_encoded", "image_encoded") if k in ts]
-        points = dict(ts)
-        if halves:
-            points["halves"] = max(halves)
-        for name, (start, end) in STAGES.items():
-            if start in points and end in points:
-                spans[name].append((points[end] - points[start]).total_seconds())
+        for name, seconds in stage_spans(ts).items():
+            spans[name].append(seconds)
     return {name: percentiles(values) for name, values in spans.items() if values}
+
+
+def stage_spans(ts: dict[str, datetime]) -> dict[str, float]:
+    """One prediction's stage spans in seconds (fusion starts when its later half arrived)."""
+    halves = [ts[k] for k in ("text_encoded", "image_encoded") if k in ts]
+    points = dict(ts)
+    if halves:
+        points["halves"] = max(halves)
+    return {
+        name: (points[end] - points[start]).total_seconds()
+        for name, (start, end) in STAGES.items()
+        if start in points and end in points
+    }
 
 
 def machine() -> dict[str, Any]:

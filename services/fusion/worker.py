@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from shared.broker import Consumer, Emit, EventPublisher, Outcome, Reject, WorkerApp, WorkerSpec
+from shared.broker.lanes import bulk_turn, chunks, lane_of
 from shared.config import Settings
-from shared.contract import ImageFeatures, ListingClassified, Stream, TextFeatures
+from shared.contract import ImageFeatures, Lane, ListingClassified, Stream, TextFeatures
 from shared.inference.store import ModelStore
 from shared.metrics import JOINS
 
 from .admit import refuse_unknown_versions
-from .classify import Pair, classify_pairs
+from .classify import Pair, Unclassified, classify_pairs
 from .expiry import claim_expired, release, resolve
 from .join import Half, Joiner, RedisJoiner
 from .shadow import as_shadow, shadow_pair
@@ -54,7 +55,7 @@ async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
     for r in joined:
         JOINS.labels(result=r.status).inc()  # waiting - complete over time: the join backlog
     complete = [(event, r) for event, r in zip(events, joined, strict=True) if r.status == "complete"]
-    results = await classify_pairs(deps.store, [Pair(r.text, r.image) for _, r in complete], deps.top_k)
+    results = await classify_in_turns(deps, [Pair(r.text, r.image) for _, r in complete], lane_of(events[0]))
     late = [event for event, r in zip(events, joined, strict=True) if r.status == "late"]
     for event in late:
         log.warning(
@@ -72,6 +73,18 @@ async def fuse(events: list[Half], deps: Deps) -> list[Outcome]:
         else:
             outcomes.append(Reject(event, error=result.reason))
     return [*refused, *outcomes, *await _shadow_outcomes(deps, shadowed)]
+
+
+async def classify_in_turns(
+    deps: Deps, pairs: list[Pair], lane: Lane
+) -> list[ListingClassified | Unclassified]:
+    """``classify_pairs`` of a batch; a bulk batch in chunks, each after the live batches that
+    arrived meanwhile (the fusion model runs on the event loop: a whole bulk batch held it)."""
+    results: list[ListingClassified | Unclassified] = []
+    for rows in chunks(lane, len(pairs)):
+        await bulk_turn(lane)
+        results += await classify_pairs(deps.store, pairs[rows.start : rows.stop], deps.top_k)
+    return results
 
 
 async def _shadow_outcomes(deps: Deps, shadowed: list[tuple[Pair, ListingClassified]]) -> list[Outcome]:

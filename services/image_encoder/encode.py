@@ -12,9 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from shared.contract import Envelope, ImageFeatures
+from shared.broker.lanes import bulk_turn, chunks, lane_of
+from shared.contract import Envelope, ImageFeatures, Lane
 from shared.inference.backend import InferenceBackend
-from shared.inference.batching import group_by_version, model_outputs
+from shared.inference.batching import group_by_version, joined, model_outputs
 from shared.inference.store import ModelStore
 from shared.ml.model_repo import ImageModelSpec, Manifest
 from shared.ml.preprocess import prepare_image
@@ -23,15 +24,20 @@ from .images import ImageProblem
 
 
 async def image_logits(
-    backend: InferenceBackend, manifest: Manifest, images: list[Image.Image]
+    backend: InferenceBackend, manifest: Manifest, images: list[Image.Image], lane: Lane = "live"
 ) -> dict[str, np.ndarray]:
-    """[len(images), labels] logits of every image model of ``manifest``."""
-    out: dict[str, np.ndarray] = {}
-    for spec in manifest.image_models:
-        batch = await asyncio.to_thread(_stack, images, spec)
-        inputs = {spec.input_name: batch}
-        out[spec.name] = await backend.infer(spec.name, spec.triton_version, inputs, spec.output_name)
-    return out
+    """[len(images), labels] logits of every image model of ``manifest``; a bulk batch in chunks
+    that let live work go first (``bulk_turn``)."""
+    parts: dict[str, list[np.ndarray]] = {spec.name: [] for spec in manifest.image_models}
+    for rows in chunks(lane, len(images)):
+        for spec in manifest.image_models:
+            await bulk_turn(lane)
+            batch = await asyncio.to_thread(_stack, images[rows.start : rows.stop], spec)
+            inputs = {spec.input_name: batch}
+            parts[spec.name].append(
+                await backend.infer(spec.name, spec.triton_version, inputs, spec.output_name, lane)
+            )
+    return joined(parts)
 
 
 def _stack(images: list[Image.Image], spec: ImageModelSpec) -> np.ndarray:
@@ -52,7 +58,12 @@ async def encode_images(
         usable = [i for i in rows if not isinstance(images[i], ImageProblem)]
         decoded = [images[i] for i in usable]
         logits = (
-            await image_logits(backend, manifest, [im for im in decoded if isinstance(im, Image.Image)])
+            await image_logits(
+                backend,
+                manifest,
+                [im for im in decoded if isinstance(im, Image.Image)],
+                lane_of(envelopes[0]),
+            )
             if usable
             else {}
         )

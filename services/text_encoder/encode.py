@@ -11,23 +11,30 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from shared.contract import Envelope, TextFeatures
+from shared.broker.lanes import bulk_turn, chunks, lane_of
+from shared.contract import Envelope, Lane, TextFeatures
 from shared.inference.backend import InferenceBackend
-from shared.inference.batching import group_by_version, model_outputs
+from shared.inference.batching import group_by_version, joined, model_outputs
 from shared.inference.store import ModelStore
 from shared.ml.model_repo import Manifest
 
 
 async def text_logits(
-    backend: InferenceBackend, store: ModelStore, manifest: Manifest, texts: list[str]
+    backend: InferenceBackend, store: ModelStore, manifest: Manifest, texts: list[str], lane: Lane = "live"
 ) -> dict[str, np.ndarray]:
-    """[len(texts), labels] logits of every text model of ``manifest``."""
-    out: dict[str, np.ndarray] = {}
-    for spec in manifest.text_models:
-        tokenizer = store.tokenizer(manifest, spec)
-        inputs = await asyncio.to_thread(tokenizer.encode, texts)
-        out[spec.name] = await backend.infer(spec.name, spec.triton_version, inputs, spec.output_name)
-    return out
+    """[len(texts), labels] logits of every text model of ``manifest``; a bulk batch in chunks
+    that let live work go first (``bulk_turn``)."""
+    parts: dict[str, list[np.ndarray]] = {spec.name: [] for spec in manifest.text_models}
+    for rows in chunks(lane, len(texts)):
+        chunk = texts[rows.start : rows.stop]
+        for spec in manifest.text_models:
+            await bulk_turn(lane)
+            tokenizer = store.tokenizer(manifest, spec)
+            inputs = await asyncio.to_thread(tokenizer.encode, chunk)
+            parts[spec.name].append(
+                await backend.infer(spec.name, spec.triton_version, inputs, spec.output_name, lane)
+            )
+    return joined(parts)
 
 
 async def encode_texts(
@@ -44,7 +51,11 @@ async def encode_texts(
     for version, rows in group_by_version(versions).items():
         manifest = await store.by_version(version)
         usable = [i for i in rows if texts[i].strip()]
-        logits = await text_logits(backend, store, manifest, [texts[i] for i in usable]) if usable else {}
+        logits = (
+            await text_logits(backend, store, manifest, [texts[i] for i in usable], lane_of(envelopes[0]))
+            if usable
+            else {}
+        )
         position = {row: k for k, row in enumerate(usable)}
         for i in rows:
             base = envelopes[i].stamped("text_encoded").envelope()

@@ -57,11 +57,10 @@ class Delivery(WorkerState):
     async def _handle(
         self, source: Source, event_type: type[E], handler: Handler[E], raws: list[RawEntry], attempts: int
     ) -> None:
-        """A live batch counts as running live work (bulk reads wait for it to end)."""
-        if source.lane == "live":
-            async with self.priority.live():
-                await self._process(source, event_type, handler, raws, attempts)
-        else:
+        """A live batch counts as running live work (bulk reads, and the model calls of a bulk
+        batch in progress, wait for it to end)."""
+        gate = self.priority.live() if source.lane == "live" else self.priority.bulk()
+        async with gate:
             await self._process(source, event_type, handler, raws, attempts)
 
     async def _process(

@@ -21,3 +21,13 @@ def group_by_version(versions: Sequence[str]) -> dict[str, list[int]]:
 def model_outputs(logits: dict[str, np.ndarray], row: int) -> list[ModelOutput]:
     """The event form of one row of every model's logits."""
     return [ModelOutput(model=name, logits=[float(x) for x in rows[row]]) for name, rows in logits.items()]
+
+
+def joined(parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each model's logits of a batch from those of its chunks, in order (a bulk batch's model
+    calls run in chunks: ``shared.broker.lanes.chunks``)."""
+    return {
+        name: arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        for name, arrays in parts.items()
+        if arrays
+    }

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.contract import Lane
 from shared.inference.backend import BackendUnavailable, InferenceError, manifest_models
 from shared.ml.model_repo import Manifest
 
@@ -52,7 +53,12 @@ class TritonBackend:
             self._client = self.module.InferenceServerClient(url=self.url)
         return self._client
 
-    async def infer(self, model: str, version: int, inputs: dict[str, np.ndarray], output: str) -> np.ndarray:
+    async def infer(
+        self, model: str, version: int, inputs: dict[str, np.ndarray], output: str, lane: Lane = "live"
+    ) -> np.ndarray:
+        """One request. ``lane`` is not sent: the server orders requests FIFO per model, and the
+        encoders send a bulk batch in chunks (``shared.broker.lanes.chunks``), so a live
+        request queues behind at most one bulk chunk of its own worker."""
         module = self.module
         requests = []
         for name, array in inputs.items():

@@ -89,4 +89,7 @@ def test_bench_live_measures_idle_and_loaded(env: dict[str, str], tmp_path: Path
     body = json.loads(out.read_text())
     for phase in ("idle", "under_bulk"):
         assert body[phase]["stored"] == 3 and body[phase]["latency_ms"]["p99"] > 0
+        assert body[phase]["p99_rank_from_slowest"] == 1  # 3 offers: p99 is the slowest one
+        slowest = body[phase]["slowest_offers_stages_ms"]
+        assert len(slowest) == 3 and slowest[0]["end_to_end"] >= slowest[-1]["end_to_end"] > 0
     assert body["p99_ratio"] > 0 and body["bulk_offers_per_s"] >= 0
