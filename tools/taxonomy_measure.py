@@ -3,6 +3,7 @@
     python -m tools.taxonomy_measure buckets --data C1000 --out J      # subword F1 vs hash buckets
     python -m tools.taxonomy_measure lgbm --out J                       # LightGBM / booster cost vs classes
     python -m tools.taxonomy_measure latency --repo R --out J           # fusion time per offer
+    python -m tools.taxonomy_measure bow --data C --out J               # bow: dense vs sparse step
 
 ``buckets``: the served subword recipe (training.subword_model: sublinear counts, IDF with
 min_df 2, word|char blocks, LinearSVC C=0.5) on the catalog's held-out split (training.split,
@@ -78,6 +79,70 @@ def buckets(data: Path, grid: list[int]) -> dict[str, Any]:
             "seconds": round(time.monotonic() - started, 1), "load": _load(),
         }  # fmt: skip
         print(out["variants"][str(b)], flush=True)
+    return out
+
+
+def bow(data: Path, epochs: int | None, variants: list[str]) -> dict[str, Any]:
+    """The bow model (default profile, sized for the catalog's labels) trained dense (AdamW over
+    the whole table) and sparse (SparseAdam over the rows a batch touches) on the same rows of
+    the held-out split (training.split, 10% of the training rows for early stopping): time,
+    CPU, weighted F1 per level on the test rows."""
+    import resource
+    import shutil
+    from dataclasses import replace
+
+    import torch
+    from sklearn.metrics import f1_score
+
+    from shared.ml.model_repo import TextModelSpec
+    from shared.ml.preprocess import TextTokenizer
+    from training import bow_model, text_model
+    from training.data import load_catalog
+    from training.hierarchy_report import catalog_taxonomy, hierarchy_metrics
+    from training.profiles import PROFILES, sized_for_labels
+    from training.split import make_split
+
+    catalog = load_catalog(data, PROFILES["default"].max_chars, require_labels=True)
+    codes = catalog.codes()
+    index = {c: i for i, c in enumerate(codes)}
+    y = np.array([index[c] for c in catalog.labels or []])
+    profile = sized_for_labels(PROFILES["default"], len(codes))
+    profile = replace(profile, bow_epochs=epochs) if epochs else profile
+    split = make_split(catalog, profile.seed, profile.test_fraction, profile.oof_folds, "text")
+    train = np.random.default_rng(profile.seed).permutation(split.train)
+    n_val = max(1, int(len(train) * profile.val_fraction))
+    val, fit, test = np.sort(train[:n_val]), np.sort(train[n_val:]), split.test
+    settings = bow_model.bow_training(profile)
+    tree = catalog_taxonomy(data, codes)
+    out: dict[str, Any] = {"data": str(data), "classes": len(codes), "fit_rows": len(fit),
+                           "val_rows": len(val), "test_rows": len(test), "buckets": profile.bow_buckets,
+                           "epochs": settings.epochs, "variants": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as work:
+        spec = TextModelSpec(name="text_bow", base="bow", triton_version=1, tokenizer_dir="tok",
+                             max_length=profile.bow_max_length)  # fmt: skip
+        vocab = bow_model.build_bow_model(1, Path(work) / "tok", 16).unigram.num_embeddings  # + tokenizer
+        encoded = text_model.EncodedTexts(TextTokenizer(Path(work), spec), catalog.texts)
+        for variant in variants:
+            torch.manual_seed(profile.seed)
+            model = bow_model.BowClassifier(vocab, len(codes), profile.bow_buckets, variant == "sparse")
+            wall, cpu = time.monotonic(), time.process_time()
+            result = text_model.train_text_model(
+                model, encoded, fit, y[fit], val, y[val], settings, Path(work) / variant / "checkpoint.pt",
+                f"bow {variant}", None, torch.device("cpu"),
+            )  # fmt: skip
+            wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+            predicted = text_model.logits_of(model, encoded, test).argmax(1)
+            f1 = float(f1_score(y[test], predicted, average="weighted", zero_division=0))
+            shutil.rmtree(Path(work) / variant)
+            out["variants"][variant] = {
+                "epochs_run": len(result.losses), "best_epoch": result.best_epoch,
+                "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                "cpu_s_per_epoch": round(cpu / max(1, len(result.losses)), 1),
+                "weighted_f1": round(f1, 4),
+                "hierarchy": hierarchy_metrics(tree, codes, y[test], predicted) if tree is not None else None,
+                "max_rss_kb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "load": _load(),
+            }  # fmt: skip
+            print(variant, out["variants"][variant], flush=True)
     return out
 
 
@@ -187,7 +252,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["buckets", "lgbm", "latency"])
+    parser.add_argument("what", choices=["buckets", "lgbm", "latency", "bow"])
     parser.add_argument("--data", type=Path)
     parser.add_argument("--repo", type=Path, action="append", default=[])
     parser.add_argument("--grid", default="14,15,16,17,18,20")
@@ -195,11 +260,15 @@ def main() -> None:
     parser.add_argument("--rows-per-label", type=float, default=4.3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--epochs", type=int, help="bow: epochs instead of the profile's")
+    parser.add_argument("--variants", default="dense,sparse", help="bow: dense, sparse or both")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     started = _now()
     if args.what == "buckets":
         body = buckets(args.data, [2 ** int(k) for k in args.grid.split(",")])
+    elif args.what == "bow":
+        body = bow(args.data, args.epochs, args.variants.split(","))
     elif args.what == "lgbm":
         body = lgbm(args.rows_per_label, [int(k) for k in args.labels.split(",")], args.rounds)
     else:
