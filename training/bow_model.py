@@ -8,9 +8,9 @@ fusion a second, differently-biased text model (the seed study fused two text mo
 Why sparse gradients (SparseAdam): a batch touches a few thousand of the (30,522 word pieces +
 buckets) rows, but a dense gradient and a dense Adam step rewrite the whole table every step:
 at 1,000 labels that is 96M floats per step, what made bow the costliest stage of a 1,000-leaf
-run (docs/benchmarks/taxonomy.md). With ``sparse`` the embeddings (and the bias, a one-row
-embedding) get sparse gradients and training.text_model.text_optimizer's SparseAdam updates only
-the rows a batch touches.
+run (docs/benchmarks/taxonomy.md). With ``sparse`` (above ``Profile.text_many_labels`` classes:
+:func:`trains_sparse`) the embeddings (and the bias, a one-row embedding) get sparse gradients
+and training.text_model.text_optimizer's SparseAdam updates only the rows a batch touches.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class BowClassifier(nn.Module):
     ``sparse``: every parameter's gradient is sparse (the bias is a one-row embedding read
     through a lookup), the same function and ONNX graph outputs either way."""
 
-    def __init__(self, vocab_size: int, n_labels: int, buckets: int, sparse: bool = True) -> None:
+    def __init__(self, vocab_size: int, n_labels: int, buckets: int, sparse: bool = False) -> None:
         super().__init__()
         self.buckets = buckets
         self.sparse_gradients = sparse  # training.text_model.text_optimizer reads it
@@ -60,7 +60,7 @@ class BowClassifier(nn.Module):
         return (uni + bi) / torch.sqrt(count) + bias
 
 
-def build_bow_model(n_labels: int, tokenizer_dir: Path, buckets: int, sparse: bool = True) -> BowClassifier:
+def build_bow_model(n_labels: int, tokenizer_dir: Path, buckets: int, sparse: bool = False) -> BowClassifier:
     """A zero-initialised model; the MiniLM word-piece tokenizer saved to ``tokenizer_dir``."""
     from transformers import AutoTokenizer
 
@@ -69,6 +69,14 @@ def build_bow_model(n_labels: int, tokenizer_dir: Path, buckets: int, sparse: bo
     tokenizer_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(tokenizer_dir))
     return BowClassifier(len(tokenizer), n_labels, buckets, sparse)
+
+
+def trains_sparse(profile: Profile, n_labels: int) -> bool:
+    """Sparse above ``profile.text_many_labels`` classes. At 27 the dense model stays: sparse
+    (lazy) Adam moves a row only when a batch touches it, a different model that scored 0.007
+    below the dense one on the reference catalog's held-out rows (docs/benchmarks/taxonomy.md),
+    and the dense step costs little there."""
+    return n_labels > profile.text_many_labels
 
 
 def bow_training(profile: Profile) -> text_model.TextTraining:

@@ -293,9 +293,9 @@ def fit_exact(
 
 def fit_processes(profile: Profile, n_labels: int) -> int:
     """Worker processes of a fit at ``n_labels`` classes: the profile's above
-    ``subword_parallel_min_labels`` (1,000 classes: docs/benchmarks/taxonomy.md), else 1 (the
-    one liblinear call: fewer classes keep their exact former solution)."""
-    return profile.subword_fit_processes if n_labels > profile.subword_parallel_min_labels else 1
+    ``text_many_labels`` (docs/benchmarks/taxonomy.md), else 1 (the one liblinear call: fewer
+    classes keep their exact former solution)."""
+    return profile.subword_fit_processes if n_labels > profile.text_many_labels else 1
 
 
 def fit_subword(

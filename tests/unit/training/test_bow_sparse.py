@@ -63,9 +63,15 @@ def test_dense_model_keeps_adamw_and_sparse_refuses_weight_decay() -> None:
     dense = bow_model.BowClassifier(VOCAB, LABELS, BUCKETS, sparse=False)
     settings = bow_model.bow_training(PROFILES["default"])
     assert isinstance(text_model.text_optimizer(dense, settings), torch.optim.AdamW)
-    sparse = bow_model.BowClassifier(VOCAB, LABELS, BUCKETS)
+    sparse = bow_model.BowClassifier(VOCAB, LABELS, BUCKETS, sparse=True)
     with pytest.raises(ValueError, match="weight decay"):
         text_model.text_optimizer(sparse, text_model.TextTraining(1, 8, 0.1, 0.01, 0.0, None, 0))
+
+
+def test_only_many_classes_train_sparse() -> None:
+    default = PROFILES["default"]
+    assert not bow_model.trains_sparse(default, 27)  # the reference keeps its dense model
+    assert bow_model.trains_sparse(default, 1000)
 
 
 @pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "dense"])
