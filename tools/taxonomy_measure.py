@@ -3,6 +3,8 @@
     python -m tools.taxonomy_measure buckets --data C1000 --out J      # subword F1 vs hash buckets
     python -m tools.taxonomy_measure lgbm --out J                       # LightGBM / booster cost vs classes
     python -m tools.taxonomy_measure latency --repo R --out J           # fusion time per offer
+    python -m tools.taxonomy_measure bow --data C --out J               # bow: dense vs sparse step
+    python -m tools.taxonomy_measure svm --data C --out J               # subword solver, 1 or 2 processes
 
 ``buckets``: the served subword recipe (training.subword_model: sublinear counts, IDF with
 min_df 2, word|char blocks, LinearSVC C=0.5) on the catalog's held-out split (training.split,
@@ -78,6 +80,135 @@ def buckets(data: Path, grid: list[int]) -> dict[str, Any]:
             "seconds": round(time.monotonic() - started, 1), "load": _load(),
         }  # fmt: skip
         print(out["variants"][str(b)], flush=True)
+    return out
+
+
+def bow(data: Path, epochs: int | None, variants: list[str]) -> dict[str, Any]:
+    """The bow model (default profile, sized for the catalog's labels) trained dense (AdamW over
+    the whole table) and sparse (SparseAdam over the rows a batch touches) on the same rows of
+    the held-out split (training.split, 10% of the training rows for early stopping): time,
+    CPU, weighted F1 per level on the test rows."""
+    import resource
+    import shutil
+    from dataclasses import replace
+
+    import torch
+    from sklearn.metrics import f1_score
+
+    from shared.ml.model_repo import TextModelSpec
+    from shared.ml.preprocess import TextTokenizer
+    from training import bow_model, text_model
+    from training.data import load_catalog
+    from training.hierarchy_report import catalog_taxonomy, hierarchy_metrics
+    from training.profiles import PROFILES, sized_for_labels
+    from training.split import make_split
+
+    catalog = load_catalog(data, PROFILES["default"].max_chars, require_labels=True)
+    codes = catalog.codes()
+    index = {c: i for i, c in enumerate(codes)}
+    y = np.array([index[c] for c in catalog.labels or []])
+    profile = sized_for_labels(PROFILES["default"], len(codes))
+    profile = replace(profile, bow_epochs=epochs) if epochs else profile
+    split = make_split(catalog, profile.seed, profile.test_fraction, profile.oof_folds, "text")
+    train = np.random.default_rng(profile.seed).permutation(split.train)
+    n_val = max(1, int(len(train) * profile.val_fraction))
+    val, fit, test = np.sort(train[:n_val]), np.sort(train[n_val:]), split.test
+    settings = bow_model.bow_training(profile)
+    tree = catalog_taxonomy(data, codes)
+    out: dict[str, Any] = {"data": str(data), "classes": len(codes), "fit_rows": len(fit),
+                           "val_rows": len(val), "test_rows": len(test), "buckets": profile.bow_buckets,
+                           "epochs": settings.epochs, "variants": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as work:
+        spec = TextModelSpec(name="text_bow", base="bow", triton_version=1, tokenizer_dir="tok",
+                             max_length=profile.bow_max_length)  # fmt: skip
+        vocab = bow_model.build_bow_model(1, Path(work) / "tok", 16).unigram.num_embeddings  # + tokenizer
+        encoded = text_model.EncodedTexts(TextTokenizer(Path(work), spec), catalog.texts)
+        for variant in variants:
+            torch.manual_seed(profile.seed)
+            model = bow_model.BowClassifier(vocab, len(codes), profile.bow_buckets, variant == "sparse")
+            wall, cpu = time.monotonic(), time.process_time()
+            result = text_model.train_text_model(
+                model, encoded, fit, y[fit], val, y[val], settings, Path(work) / variant / "checkpoint.pt",
+                f"bow {variant}", None, torch.device("cpu"),
+            )  # fmt: skip
+            wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+            predicted = text_model.logits_of(model, encoded, test).argmax(1)
+            f1 = float(f1_score(y[test], predicted, average="weighted", zero_division=0))
+            shutil.rmtree(Path(work) / variant)
+            out["variants"][variant] = {
+                "epochs_run": len(result.losses), "best_epoch": result.best_epoch,
+                "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                "cpu_s_per_epoch": round(cpu / max(1, len(result.losses)), 1),
+                "weighted_f1": round(f1, 4),
+                "hierarchy": hierarchy_metrics(tree, codes, y[test], predicted) if tree is not None else None,
+                "max_rss_kb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "load": _load(),
+            }  # fmt: skip
+            print(variant, out["variants"][variant], flush=True)
+    return out
+
+
+def _binary_fits(x: Any, y: np.ndarray, classes: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.svm import LinearSVC
+
+    fits = [LinearSVC(C=c, random_state=0, max_iter=5000).fit(x, (y == k).astype(int)) for k in classes]
+    return np.array([f.coef_[0] for f in fits]), np.array([f.intercept_[0] for f in fits])
+
+
+def svm(data: Path) -> dict[str, Any]:
+    """One subword fit (training.subword_model.fit_exact's solver, the profile sized for the
+    catalog's labels) on the split's training rows: liblinear's one-vs-rest in one call, then
+    the same binary problems split over 2 worker processes (what a parallel fit would cost)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sklearn.metrics import f1_score
+    from sklearn.svm import LinearSVC
+
+    from shared.ml.model_repo import TextModelSpec
+    from shared.ml.preprocess import TextTokenizer
+    from training import subword_model, text_model
+    from training.data import load_catalog
+    from training.profiles import PROFILES, sized_for_labels
+    from training.split import make_split
+
+    catalog = load_catalog(data, PROFILES["default"].max_chars, require_labels=True)
+    codes = catalog.codes()
+    index = {c: i for i, c in enumerate(codes)}
+    y = np.array([index[c] for c in catalog.labels or []])
+    profile = sized_for_labels(PROFILES["default"], len(codes))
+    split = make_split(catalog, profile.seed, profile.test_fraction, profile.oof_folds, "text")
+    train, test = split.train, split.test
+    spec = subword_model.subword_spec(profile)
+    model_spec = TextModelSpec(name="text_subword", base="subword", triton_version=1, tokenizer_dir=".",
+                               max_length=spec.max_features, subword=spec)  # fmt: skip
+    with tempfile.TemporaryDirectory() as work:
+        encoded = text_model.EncodedTexts(TextTokenizer(Path(work), model_spec), catalog.texts)
+    model = subword_model.SubwordClassifier(spec.buckets, 1, spec.word_buckets)
+    model.fit_idf([encoded.ids[i] for i in train], profile.subword_min_df)
+    x_train = subword_model.feature_matrix(model, encoded, train)
+    used = np.unique(x_train.indices)
+    x_fit, x_test = x_train[:, used], subword_model.feature_matrix(model, encoded, test)[:, used]
+    out: dict[str, Any] = {"data": str(data), "classes": len(codes), "train_rows": len(train),
+                           "nnz": int(x_fit.nnz), "features": len(used)}  # fmt: skip
+    started, cpu = time.monotonic(), time.process_time()
+    one = LinearSVC(C=profile.subword_c, random_state=0, max_iter=5000).fit(x_fit, y[train])
+    out["one_call"] = {"wall_s": round(time.monotonic() - started, 1),
+                       "cpu_s": round(time.process_time() - cpu, 1)}  # fmt: skip
+    classes = one.classes_
+    started = time.monotonic()
+    with ProcessPoolExecutor(2) as pool:
+        parts = list(pool.map(_binary_fits, [x_fit] * 2, [y[train]] * 2, np.array_split(classes, 2),
+                              [profile.subword_c] * 2))  # fmt: skip
+    coef = np.vstack([p[0] for p in parts])
+    intercept = np.concatenate([p[1] for p in parts])
+    out["two_processes"] = {"wall_s": round(time.monotonic() - started, 1)}
+    scores = {"one_call": x_test @ one.coef_.T + one.intercept_, "two_processes": x_test @ coef.T + intercept}
+    for name, score in scores.items():
+        predicted = classes[np.asarray(score).argmax(1)]
+        f1 = float(f1_score(y[test], predicted, average="weighted", zero_division=0))
+        out[name]["weighted_f1"] = round(f1, 4)
+    out["max_abs_coef_diff"] = float(np.abs(coef - one.coef_).max())
+    out["load"] = _load()
+    print(out, flush=True)
     return out
 
 
@@ -187,7 +318,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["buckets", "lgbm", "latency"])
+    parser.add_argument("what", choices=["buckets", "lgbm", "latency", "bow", "svm"])
     parser.add_argument("--data", type=Path)
     parser.add_argument("--repo", type=Path, action="append", default=[])
     parser.add_argument("--grid", default="14,15,16,17,18,20")
@@ -195,11 +326,17 @@ def main() -> None:
     parser.add_argument("--rows-per-label", type=float, default=4.3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--epochs", type=int, help="bow: epochs instead of the profile's")
+    parser.add_argument("--variants", default="dense,sparse", help="bow: dense, sparse or both")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     started = _now()
     if args.what == "buckets":
         body = buckets(args.data, [2 ** int(k) for k in args.grid.split(",")])
+    elif args.what == "svm":
+        body = svm(args.data)
+    elif args.what == "bow":
+        body = bow(args.data, args.epochs, args.variants.split(","))
     elif args.what == "lgbm":
         body = lgbm(args.rows_per_label, [int(k) for k in args.labels.split(",")], args.rounds)
     else:

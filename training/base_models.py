@@ -99,7 +99,8 @@ def _train_text_model(
         if kind == "subword":
             return subword_model.build_subword_model(profile, run.n_labels, spec.subword)
         if kind == "bow":
-            return bow_model.build_bow_model(run.n_labels, tokenizer_dir, profile.bow_buckets)
+            sparse = bow_model.trains_sparse(profile, run.n_labels)
+            return bow_model.build_bow_model(run.n_labels, tokenizer_dir, profile.bow_buckets, sparse)
         return text_model.build_text_model(base, run.n_labels, tokenizer_dir)
 
     first = build()

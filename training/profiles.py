@@ -90,6 +90,12 @@ class Profile:
     subword_lr: float = 0.01
     subword_c: float = 0.5  # LinearSVC's C, as the same-run baseline's
     subword_min_df: int = 2  # buckets fewer training rows have are ignored, as the baseline's min_df
+    # above text_many_labels classes (docs/benchmarks/taxonomy.md) the subword one-vs-rest fit
+    # is split over subword_fit_processes worker processes (training.ovr; one liblinear call
+    # grows with classes x rows) and bow trains sparse (SparseAdam over the rows a batch
+    # touches; training.bow_model); at or below it both keep their former exact solution
+    text_many_labels: int = 100
+    subword_fit_processes: int = 2
     # image
     image_size: int = 224
     image_epochs: int = 2

@@ -256,11 +256,17 @@ def fit_exact(
     labels: np.ndarray,
     c: float,
     min_df: int = 1,
+    processes: int = 1,
 ) -> None:
     """IDF from ``rows``, then LinearSVC(C=c) - liblinear's exact squared-hinge, one-vs-rest
     solution, the baseline's solver - on exactly the features the model computes; its weights
-    become the table (buckets no training row uses keep 0) and its intercepts the bias."""
+    become the table (buckets no training row uses keep 0) and its intercepts the bias.
+
+    ``processes`` > 1 (many classes, :func:`fit_processes`): the same binary problems split by
+    class over that many worker processes (training.ovr), equal to the solver's tolerance."""
     from sklearn.svm import LinearSVC
+
+    from training import ovr
 
     model.fit_idf([encoded.ids[i] for i in rows], min_df)
     matrix = feature_matrix(model, encoded, rows)
@@ -271,8 +277,11 @@ def fit_exact(
     if len(classes) < 2:
         model.bias[torch.from_numpy(classes).long()] = 1.0
         return
-    svm = LinearSVC(C=c, random_state=0, max_iter=5000).fit(matrix[:, used], labels)
-    coef, intercept = svm.coef_, svm.intercept_
+    if processes > 1 and len(classes) > 2:
+        _, coef, intercept = ovr.one_vs_rest(matrix[:, used], labels, c, processes)
+    else:
+        svm = LinearSVC(C=c, random_state=0, max_iter=5000).fit(matrix[:, used], labels)
+        coef, intercept = svm.coef_, svm.intercept_
     if len(classes) == 2:  # one decision function: class 1's score, class 0's is its opposite
         coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
     device = model.table.weight.device
@@ -280,6 +289,13 @@ def fit_exact(
     buckets = torch.from_numpy(used).to(device)[:, None]
     model.table.weight[buckets, columns] = torch.from_numpy(coef.T.astype(np.float32)).to(device)
     model.bias[columns] = torch.from_numpy(intercept.astype(np.float32)).to(device)
+
+
+def fit_processes(profile: Profile, n_labels: int) -> int:
+    """Worker processes of a fit at ``n_labels`` classes: the profile's above
+    ``text_many_labels`` (docs/benchmarks/taxonomy.md), else 1 (the one liblinear call: fewer
+    classes keep their exact former solution)."""
+    return profile.subword_fit_processes if n_labels > profile.text_many_labels else 1
 
 
 def fit_subword(
@@ -300,7 +316,8 @@ def fit_subword(
     that temperature. ``model`` must already be on ``device``; ``checkpoint`` is unused (no
     epochs to resume)."""
     del checkpoint, description, device
-    fit_exact(model, encoded, rows, labels, profile.subword_c, profile.subword_min_df)
+    processes = fit_processes(profile, model.bias.shape[0])
+    fit_exact(model, encoded, rows, labels, profile.subword_c, profile.subword_min_df, processes)
     val_logits = text_model.logits_of(model, encoded, val_rows)
     train_loss = float(squared_hinge(torch.from_numpy(text_model.logits_of(model, encoded, rows)),
                                      torch.from_numpy(labels).long()))  # fmt: skip
@@ -312,7 +329,8 @@ def fit_subword(
     if len(val_rows):
         everything = np.concatenate([rows, val_rows])
         everything_labels = np.concatenate([labels, val_labels])
-        fit_exact(model, encoded, everything, everything_labels, profile.subword_c, profile.subword_min_df)
+        fit_exact(model, encoded, everything, everything_labels, profile.subword_c, profile.subword_min_df,
+                  processes)  # fmt: skip
     scale(model, temperature)
     return FitResult([train_loss], [val_loss], 0, False)
 

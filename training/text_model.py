@@ -182,6 +182,16 @@ def transformer_training(profile: Profile) -> TextTraining:
     )
 
 
+def text_optimizer(model: nn.Module, settings: TextTraining) -> torch.optim.Optimizer:
+    """AdamW, or SparseAdam for a model whose gradients are all sparse (``sparse_gradients``,
+    training.bow_model): it updates only the rows a batch touched (lazy Adam moments)."""
+    if not getattr(model, "sparse_gradients", False):
+        return torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    if settings.weight_decay:
+        raise ValueError("SparseAdam has no weight decay: a sparse model trains with weight_decay 0")
+    return torch.optim.SparseAdam(list(model.parameters()), lr=settings.lr)
+
+
 def train_text_model(
     model: nn.Module,
     encoded: EncodedTexts,
@@ -205,7 +215,7 @@ def train_text_model(
         steps = min(steps, settings.max_steps_per_epoch)
     own_optimizer = optimizer is not None  # the subword model's: no gradient clipping
     if optimizer is None:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        optimizer = text_optimizer(model, settings)
     scheduler = linear_schedule(optimizer, steps * settings.epochs, warmup=settings.warmup)
     return fit(
         model,
