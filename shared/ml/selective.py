@@ -56,6 +56,11 @@ def _logit(confidence: np.ndarray) -> np.ndarray:
     return np.asarray(np.log(clipped / (1 - clipped)))
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)) without overflow (exp of a large -z warned at 1,000 classes)."""
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)))
+
+
 def apply_top_label(probs: np.ndarray, slope: float, bias: float) -> np.ndarray:
     """The top class's probability recalibrated to ``sigmoid(slope * logit(c) + bias)``, the
     other classes rescaled to share the rest; the top class stays the argmax."""
@@ -64,7 +69,7 @@ def apply_top_label(probs: np.ndarray, slope: float, bias: float) -> np.ndarray:
     rows = np.arange(len(probs))
     top = probs.argmax(axis=1)
     confidence = probs[rows, top]
-    target = 1.0 / (1.0 + np.exp(-(slope * _logit(confidence) + bias)))
+    target = _sigmoid(slope * _logit(confidence) + bias)
     second = np.partition(probs, -2, axis=1)[:, -2] if probs.shape[1] > 1 else np.zeros(len(probs))
     rest = np.clip(1.0 - confidence, _EPS, None)
     # never below the level at which the second class would overtake the top one
@@ -83,7 +88,7 @@ def fit_top_label(probs: np.ndarray, labels: np.ndarray, ridge: float = 1e-3) ->
     x = np.stack([_logit(probs.max(axis=1)), np.ones(len(labels))], axis=1)
     w = np.array([1.0, 0.0])
     for _ in range(50):
-        q = 1.0 / (1.0 + np.exp(-(x @ w)))
+        q = _sigmoid(x @ w)
         gradient = x.T @ (q - correct) / len(labels) + ridge * w
         hessian = (x * (q * (1 - q))[:, None]).T @ x / len(labels) + ridge * np.eye(2)
         step = np.linalg.solve(hessian, gradient)

@@ -5,6 +5,7 @@ manifest without it serves as before."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from shared.ml.selective import (
     apply_calibration,
@@ -57,3 +58,14 @@ def test_rows_still_sum_to_one_and_the_top_class_stays_on_top() -> None:
 def test_rows_that_cannot_support_a_fit_get_the_identity() -> None:
     probs = np.array([[0.9, 0.1], [0.8, 0.2]])
     assert fit_top_label(probs, np.array([0, 0])) == (1.0, 0.0)  # all right: nothing to learn
+
+
+def test_extreme_logits_do_not_overflow(recwarn: pytest.WarningsRecorder) -> None:
+    """At 1,000 classes confidences near 1/1,000 met a large slope: exp() overflowed (warned)."""
+    probs = np.full((2, 1000), 1e-6)
+    probs[:, 0] = 1.0 - 999e-6
+    probs[1] = 1.0 / 1000
+    out = apply_top_label(probs, 200.0, -30.0)
+    fit_top_label(probs, np.array([0, 1]))
+    assert np.isfinite(out).all() and np.allclose(out.sum(axis=1), 1.0)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
