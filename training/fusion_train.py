@@ -305,7 +305,8 @@ def train_fusion(
             continue
         features = stack_logits(models, {m: logits[m][mask] for m in models})
         y = labels[mask]
-        if n_labels > profile.fusion_lgbm_max_labels:
+        many_labels = n_labels > profile.fusion_lgbm_max_labels
+        if many_labels:
             meta_oof, rounds = cross_fit_combiner(features, y, len(models), n_labels, profile), 0
             combiner = train_combiner(features, y, len(models), n_labels)
             np.savez(out_dir / f"combiner_{name}.npz", **combiner)  # type: ignore[arg-type]
@@ -315,7 +316,8 @@ def train_fusion(
         paths[name] = models
         rows_used[name] = int(mask.sum())
         path_logits = {m: logits[m][mask] for m in models}
-        blend = {**choose_blend(meta_oof, path_logits, models, y), "lgbm_rounds": rounds, "meta": "lgbm"}
+        meta = "combiner" if many_labels else "lgbm"  # what the path serves unless the pool wins
+        blend = {**choose_blend(meta_oof, path_logits, models, y), "lgbm_rounds": rounds, "meta": meta}
         if name in POOL_PATHS and len(models) > 1:
             _offer_pool(blend, meta_oof, path_logits, models, y, profile.seed)
         blends[name] = blend

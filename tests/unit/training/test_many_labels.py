@@ -44,6 +44,9 @@ def test_combiner_fusion_at_a_thousand_labels_serves_top_k(tmp_path: Path) -> No
     )  # fmt: skip
     assert sorted(spec.files) == ["combiner_full", "combiner_image", "combiner_text"]
     assert spec.params["meta_model"] == "combiner"
+    blends = spec.params["blend"]
+    assert isinstance(blends, dict)
+    assert {blends[path]["meta"] for path in ("image", "text")} == {"combiner"}  # single-model paths
     manifest = Manifest(
         version="r1", revision=1, created_at=datetime.now(UTC), fusion=spec,
         labels=[LabelSpec(prdtypecode=100_000 + c, name=str(c)) for c in range(n_labels)],
