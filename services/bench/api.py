@@ -156,11 +156,18 @@ def explain_cases(url: str, cases: dict[str, Callable[[Session], Any]]) -> str:
         with _statements(url) as seen, session_scope(url) as session:
             fn(session)
         out.append(f"=== {name}: {len(seen)} statement(s)")
+        settings: list[tuple[str, Any]] = []  # the read's own SET LOCALs, replayed before each plan
         for statement, parameters in seen:
+            if statement.lstrip().upper().startswith("SET "):
+                settings.append((statement, parameters))
+                out.append(f"--- {statement} (applied before the plans below)\n")
+                continue
             with engine_for(url).connect() as conn:
                 raw = conn.connection.driver_connection
                 assert raw is not None
                 with raw.cursor() as cursor:
+                    for setting, setting_parameters in settings:
+                        cursor.execute(setting, setting_parameters)
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
                     plan = "\n".join(str(row[0]) for row in cursor.fetchall())
             out.append(f"--- {' '.join(statement.split())[:600]}\n{plan}\n")
